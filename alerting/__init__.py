@@ -1,0 +1,1 @@
+"""Rules, the rule engine, alert lifecycle and the alert store. Imports devices only."""

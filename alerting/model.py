@@ -1,0 +1,66 @@
+"""Alerts and their states (ISA-18.2 / IEC 62682 vocabulary, PROTOCOL.md names)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class AlertState(StrEnum):
+    ACTIVE_UNACK = "active_unack"
+    ACTIVE_ACK = "active_ack"
+    CLEARED_UNACK = "cleared_unack"
+    CLOSED = "closed"
+    SHELVED = "shelved"
+
+
+OPEN_STATES = frozenset(s for s in AlertState if s is not AlertState.CLOSED)
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+@dataclass(slots=True)
+class Alert:
+    id: int
+    site: str
+    device_id: str
+    rule: str
+    severity: Severity
+    state: AlertState
+    latched: bool
+    raised_at: int
+    last_at: int
+    occurrences: int
+    value: str | None = None
+    condition_cleared_at: int | None = None
+    acknowledged_at: int | None = None
+    acknowledged_by: str | None = None
+    cleared_at: int | None = None
+    closed_by: str | None = None
+    note: str | None = None
+
+    def snapshot(self) -> Alert:
+        return Alert(**{k: getattr(self, k) for k in self.__slots__})  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed transition of one alert, for listeners (screen, MQTT, webhooks)."""
+
+    action: str  # raise, repeat, ack, clear, close, resolve, reset
+    alert: Alert
+    at: int
+    by: str | None = None
+    note: str | None = None

@@ -1,0 +1,167 @@
+"""The engine's one writer thread: a queue in, group commit, acks and listeners out."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from alerting.engine import BatchResult, Command, CommandResult, Engine, Incoming
+from alerting.model import Change
+from devices.model import Decoded, Rejection
+from devices.ports import Clock
+
+log = logging.getLogger("carewatch.alerting.runner")
+
+Listener = Callable[[list[Change]], None]
+_STOP = object()
+
+
+class EngineRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        metrics: CollectorRegistry,
+        max_batch: int = 2000,
+        max_wait_s: float = 0.5,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._max_batch = max_batch
+        self._max_wait_s = max_wait_s
+        self._listeners: list[Listener] = []
+        self._thread: threading.Thread | None = None
+        self.last_batch_ms: int | None = None
+        self.failing = False
+        Gauge(
+            "carewatch_engine_queue", "Items waiting for the engine", registry=metrics
+        ).set_function(self._queue.qsize)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # producers (any thread) ----------------------------------------------------------
+
+    def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
+        self._queue.put(Incoming(decoded, ack))
+
+    def submit(self, command: Command) -> Future[CommandResult]:
+        fut: Future[CommandResult] = Future()
+        self._queue.put((command, fut))
+        return fut
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self.failing
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Process what is queued, commit, ack, then stop."""
+        self._queue.put(_STOP)
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    # the loop ------------------------------------------------------------------------
+
+    def _timeout(self) -> float:
+        due = self._engine.next_due_ms()
+        if due is None:
+            return self._max_wait_s
+        return min(self._max_wait_s, max(0.0, (due - self._clock.now_ms()) / 1000))
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                first = self._queue.get(timeout=self._timeout())
+            except queue.Empty:
+                first = None
+            raw = [] if first is None else [first]
+            while len(raw) < self._max_batch:
+                try:
+                    raw.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if any(x is _STOP for x in raw):
+                stopping = True
+                raw = [x for x in raw if x is not _STOP]
+            self._run_batch(raw)
+
+    def _run_batch(self, raw: list[object]) -> None:
+        items: list[Incoming | Command] = []
+        futures: dict[int, Future[CommandResult]] = {}
+        for x in raw:
+            if isinstance(x, tuple):
+                futures[len(items)] = x[1]
+                items.append(x[0])
+            else:
+                assert isinstance(x, Incoming)
+                items.append(x)
+        result = self._process_safely(items)
+        self.last_batch_ms = self._clock.now_ms()
+        for item in items:
+            if isinstance(item, Incoming) and item.ack is not None:
+                item.ack()
+        for i, fut in futures.items():
+            fut.set_result(result.results.get(i, CommandResult(False, "not_found", None)))
+        if result.changes:
+            for listener in self._listeners:
+                try:
+                    listener(result.changes)
+                except Exception:
+                    log.exception("alert listener failed")
+
+    def _process_safely(self, items: list[Incoming | Command]) -> BatchResult:
+        """Commit the batch; a message that makes processing fail goes to the dead letters.
+
+        Only a failure to commit even that (disk full, database gone) keeps the batch
+        un-acked: then it is retried until the store takes it, and readiness says so.
+        """
+        try:
+            result = self._engine.process(items)
+            self.failing = False
+            return result
+        except Exception:
+            log.exception("batch failed; retrying item by item")
+        merged = BatchResult()
+        for idx, item in enumerate(items):
+            while True:
+                try:
+                    r = self._engine.process([item])
+                    break
+                except Exception as exc:
+                    if isinstance(item, Command):
+                        log.exception("operator command failed")
+                        r = BatchResult(results={0: CommandResult(False, "internal", None)})
+                        break
+                    if not isinstance(item.decoded, Rejection):
+                        d = item.decoded
+                        item = Incoming(
+                            Rejection("internal_error", f"{type(exc).__name__}: {exc}"[:200],
+                                      f"{d.site}/{d.device_id}", b"", d.received_ms, d.site,
+                                      d.device_id),
+                            item.ack,
+                        )
+                        continue
+                    self.failing = True
+                    log.exception("store cannot commit; holding messages un-acked")
+                    time.sleep(1.0)
+            merged.changes.extend(r.changes)
+            if 0 in r.results:
+                merged.results[idx] = r.results[0]
+            self.failing = False
+        return merged

@@ -1,0 +1,1 @@
+"""Vocabulary, device-type table, site registry and decoders. Imports nothing of ours."""

@@ -1,0 +1,228 @@
+"""Decode the CareWatch MQTT contract (PROTOCOL.md) into validated messages or a Rejection.
+
+Pure: no I/O, the receive time is passed in. Every bad input becomes a Rejection with a
+stable reason (counted in /metrics, kept in the dead-letter log); nothing raises.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from devices.model import (
+    Decoded,
+    DeviceEvent,
+    DeviceStatus,
+    MessageKind,
+    Reading,
+    Rejection,
+    Scalar,
+    as_json_scalar,
+)
+from devices.profiles import DeviceType, FieldKind
+from devices.registry import DEVICE_PATTERN, SITE_PATTERN, Registry
+
+MAX_PAYLOAD = 8 * 1024
+MAX_EVENT_ID = 64
+FUTURE_SKEW_MS = 5 * 60 * 1000
+PAST_SKEW_MS = 24 * 3600 * 1000
+
+# Stable reason names: /metrics labels and the dead-letter log use them.
+REASONS = (
+    "too_large",
+    "bad_encoding",
+    "bad_json",
+    "not_object",
+    "bad_topic",
+    "unregistered_device",
+    "missing_field",
+    "wrong_type",
+    "not_finite",
+    "out_of_range",
+    "unknown_event",
+)
+
+_SITE = re.compile(SITE_PATTERN)
+_DEVICE = re.compile(DEVICE_PATTERN)
+_RESERVED = frozenset({"ts", "seq"})
+_EVENT_RESERVED = frozenset({"ts", "seq", "event", "id"})
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_ts(value: Any, received_ms: int) -> tuple[int, bool]:
+    """A device timestamp in epoch ms and whether it was replaced for clock skew."""
+    if value is None:
+        return received_ms, True
+    if isinstance(value, bool):
+        raise _Bad("wrong_type", "ts must be RFC 3339 text or integer epoch milliseconds")
+    if isinstance(value, int):
+        ts = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Bad("wrong_type", f"ts is not RFC 3339: {value[:40]!r}") from None
+        if parsed.tzinfo is None:
+            raise _Bad("wrong_type", "ts has no time zone")
+        ts = int(parsed.timestamp() * 1000)
+    else:
+        raise _Bad("wrong_type", "ts must be RFC 3339 text or integer epoch milliseconds")
+    if ts > received_ms + FUTURE_SKEW_MS or ts < received_ms - PAST_SKEW_MS:
+        return received_ms, True
+    return ts, False
+
+
+def _seq(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Bad("wrong_type", "seq must be a non-negative integer")
+    return value
+
+
+def _number(name: str, value: Any, lo: float | None, hi: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad("wrong_type", f"{name} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Bad("not_finite", f"{name} is not finite")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise _Bad("out_of_range", f"{name}={number:g} outside {lo:g}..{hi:g}")
+    return number
+
+
+def _extra(name: str, value: Any) -> Scalar:
+    try:
+        return as_json_scalar(value)
+    except orjson.JSONEncodeError:
+        raise _Bad("wrong_type", f"{name} is nested too deeply") from None
+
+
+def _fields(dtype: DeviceType, body: dict[str, Any]) -> dict[str, Scalar]:
+    out: dict[str, Scalar] = {}
+    for name, value in body.items():
+        if name in _RESERVED:
+            continue
+        spec = dtype.fields.get(name)
+        if spec is None:
+            if value is not None:
+                out[name] = _extra(name, value)
+            continue
+        if spec.kind is FieldKind.NUMBER:
+            out[name] = _number(name, value, spec.min, spec.max)
+        elif spec.kind is FieldKind.BOOL:
+            if not isinstance(value, bool):
+                raise _Bad("wrong_type", f"{name} must be true or false")
+            out[name] = value
+        else:
+            if not isinstance(value, str) or len(value) > 64:
+                raise _Bad("wrong_type", f"{name} must be text of at most 64 characters")
+            out[name] = value
+    return out
+
+
+def _event_attrs(dtype: DeviceType, event: str, body: dict[str, Any]) -> dict[str, Scalar]:
+    spec = dtype.events[event]
+    attrs: dict[str, Scalar] = {}
+    for name, value in body.items():
+        if name in _EVENT_RESERVED:
+            continue
+        if name in spec.choices:
+            if value not in spec.choices[name]:
+                raise _Bad("out_of_range", f"{name} must be one of {', '.join(spec.choices[name])}")
+            attrs[name] = value
+        elif name in spec.ranges:
+            lo, hi = spec.ranges[name]
+            attrs[name] = _number(name, value, lo, hi)
+        elif value is not None:
+            attrs[name] = _extra(name, value)
+    return attrs
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise _Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        text = str(exc)
+        if "UTF-8" in text or "surrogate" in text:
+            raise _Bad("bad_encoding", "payload is not valid UTF-8") from None
+        if "infinity" in text or b"NaN" in payload or b"Infinity" in payload:
+            raise _Bad("not_finite", "NaN or infinite number") from None
+        raise _Bad("bad_json", text[:120]) from None
+    if not isinstance(body, dict):
+        raise _Bad("not_object", "payload must be a JSON object")
+    return body
+
+
+class Decoder:
+    """Topic + payload -> Reading | DeviceEvent | DeviceStatus | Rejection."""
+
+    def __init__(self, registry: Registry, prefix: str = "carewatch/v1") -> None:
+        self._registry = registry
+        self._prefix = prefix.rstrip("/") + "/"
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self._prefix}+/+/{kind.value}" for kind in MessageKind]
+
+    def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+        site: str | None = None
+        device_id: str | None = None
+        try:
+            if not topic.startswith(self._prefix):
+                raise _Bad("bad_topic", "topic outside the CareWatch prefix")
+            parts = topic[len(self._prefix) :].split("/")
+            if len(parts) != 3:
+                raise _Bad("bad_topic", "expected {site}/{device}/{kind}")
+            site, device_id, kind = parts
+            if not _SITE.match(site) or not _DEVICE.match(device_id):
+                raise _Bad("bad_topic", "site or device id has characters not allowed")
+            if kind not in MessageKind.__members__.values():
+                raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}")
+            device = self._registry.get(site, device_id)
+            if device is None:
+                raise _Bad("unregistered_device", "device is not in the site registry")
+            body = _load(payload)
+            dtype = device.type
+            ts, skewed = parse_ts(body.get("ts"), received_ms)
+            if kind == MessageKind.TELEMETRY:
+                return Reading(
+                    site, device_id, dtype.name, ts, _fields(dtype, body), received_ms,
+                    skewed, _seq(body.get("seq")),
+                )
+            if kind == MessageKind.STATUS:
+                online = body.get("online")
+                if online is None:
+                    raise _Bad("missing_field", "status needs 'online'")
+                if not isinstance(online, bool):
+                    raise _Bad("wrong_type", "online must be true or false")
+                return DeviceStatus(site, device_id, dtype.name, ts, online, received_ms, skewed)
+            event = body.get("event")
+            if event is None:
+                raise _Bad("missing_field", "event needs 'event'")
+            if not isinstance(event, str):
+                raise _Bad("wrong_type", "event must be text")
+            if event not in dtype.events:
+                raise _Bad("unknown_event", f"{dtype.name} has no event {event[:32]!r}")
+            event_id = body.get("id")
+            if event_id is not None and (not isinstance(event_id, str) or not event_id):
+                raise _Bad("wrong_type", "id must be non-empty text")
+            if event_id is not None and len(event_id) > MAX_EVENT_ID:
+                raise _Bad("out_of_range", f"id longer than {MAX_EVENT_ID} characters")
+            key = f"id:{event_id}" if event_id else f"ts:{ts}:{event}"
+            return DeviceEvent(
+                site, device_id, dtype.name, ts, event, key, received_ms,
+                _event_attrs(dtype, event, body), skewed, _seq(body.get("seq")),
+            )
+        except _Bad as bad:
+            return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device_id)

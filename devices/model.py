@@ -1,0 +1,86 @@
+"""Frozen messages at the boundary between ingest and everything after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Scalar = float | bool | str
+
+
+class MessageKind(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Validated telemetry of one device at one instant."""
+
+    site: str
+    device_id: str
+    device_type: str
+    ts_ms: int
+    fields: dict[str, Scalar]
+    received_ms: int
+    clock_skewed: bool = False
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A discrete happening (a press, a fall, a smoke alarm)."""
+
+    site: str
+    device_id: str
+    device_type: str
+    ts_ms: int
+    event: str
+    key: str  # the device's event id, or a key derived from ts and event
+    received_ms: int
+    attrs: dict[str, Scalar] = field(default_factory=dict)
+    clock_skewed: bool = False
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """Online/offline from the retained status topic or the device's last will."""
+
+    site: str
+    device_id: str
+    device_type: str
+    ts_ms: int
+    online: bool
+    received_ms: int
+    clock_skewed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that could not be accepted, with the reason it is counted under."""
+
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+    received_ms: int
+    site: str | None = None
+    device_id: str | None = None
+
+
+Message = Reading | DeviceEvent | DeviceStatus
+Decoded = Reading | DeviceEvent | DeviceStatus | Rejection
+
+
+def as_json_scalar(value: Any) -> Scalar:
+    """Unknown extra fields are stored; nested values are kept as compact JSON text."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    import orjson
+
+    return orjson.dumps(value).decode()

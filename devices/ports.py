@@ -1,0 +1,60 @@
+"""The small protocols that let ingest and alerting meet without importing each other."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from devices.model import Decoded
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Wall-clock time in epoch milliseconds."""
+        ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start_ms: int = 1_795_300_000_000) -> None:
+        self.t = start_ms
+
+    def now_ms(self) -> int:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += int(seconds * 1000)
+
+
+class BatchSink(Protocol):
+    """Writes its part of a batch inside the engine's transaction (same SQLite database)."""
+
+    def create_schema(self, conn: sqlite3.Connection) -> None: ...
+
+    def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    ts_ms: int
+    value: float | bool | str
+
+
+class ReadingsQuery(Protocol):
+    """Reads one field of one device's stored time series."""
+
+    def readings(
+        self, site: str, device_id: str, device_type: str, field: str, since_ms: int, until_ms: int,
+        limit: int,
+    ) -> list[Point]: ...
+
+    def healthy(self) -> bool: ...

@@ -1,0 +1,189 @@
+"""Device knowledge as data: one table entry per device type (PROTOCOL.md).
+
+Adding a device type is adding an entry; `validate_table` checks every entry and a test
+walks the whole table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+
+class FieldKind(StrEnum):
+    NUMBER = "number"
+    BOOL = "bool"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    kind: FieldKind
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    description: str
+    # allowed values of string attributes, e.g. {"button": ("bed", ...)}
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # numeric attributes with their range, e.g. {"confidence": (0, 1)}
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceType:
+    name: str
+    label_zh: str
+    label_en: str
+    fields: Mapping[str, FieldSpec]
+    events: Mapping[str, EventSpec]
+    supervision_s: int  # silent longer than this = offline
+    fire_safety: bool = False  # offline fire devices are more severe
+
+
+COMMON_FIELDS: Mapping[str, FieldSpec] = {
+    "battery_pct": FieldSpec(FieldKind.NUMBER, "%", 0, 100, "battery level"),
+    "rssi_dbm": FieldSpec(FieldKind.NUMBER, "dBm", -150, 20, "radio signal strength"),
+}
+COMMON_EVENTS: Mapping[str, EventSpec] = {
+    "fault": EventSpec("device reports a fault"),
+    "tamper": EventSpec("device opened or removed from its mount"),
+    "low_battery": EventSpec("device reports its battery low"),
+}
+
+
+def _type(
+    name: str,
+    zh: str,
+    en: str,
+    fields: dict[str, FieldSpec],
+    events: dict[str, EventSpec],
+    supervision_s: int,
+    fire_safety: bool = False,
+) -> DeviceType:
+    return DeviceType(
+        name=name,
+        label_zh=zh,
+        label_en=en,
+        fields=MappingProxyType({**COMMON_FIELDS, **fields}),
+        events=MappingProxyType({**COMMON_EVENTS, **events}),
+        supervision_s=supervision_s,
+        fire_safety=fire_safety,
+    )
+
+
+N = FieldKind.NUMBER
+DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            _type(
+                "call_button",
+                "呼叫按钮",
+                "call button",
+                {},
+                {
+                    "press": EventSpec(
+                        "resident asks for help",
+                        choices={"button": ("bed", "bathroom_cord", "pendant")},
+                    ),
+                    "cancel": EventSpec("staff present at the bedside reset the call"),
+                },
+                supervision_s=3600,
+            ),
+            _type(
+                "wearable",
+                "智能手环",
+                "wearable",
+                {
+                    "heart_rate_bpm": FieldSpec(N, "bpm", 0, 250, "heart rate"),
+                    "spo2_pct": FieldSpec(N, "%", 0, 100, "blood oxygen saturation"),
+                    "worn": FieldSpec(FieldKind.BOOL, "", description="worn on the body"),
+                    "zone": FieldSpec(FieldKind.TEXT, "", description="location zone"),
+                    "steps": FieldSpec(N, "steps", 0, 1_000_000, "step counter"),
+                },
+                {
+                    "fall": EventSpec("fall detected", ranges={"confidence": (0.0, 1.0)}),
+                    "sos": EventSpec("SOS pressed on the wearable"),
+                    "removed": EventSpec("wearable taken off"),
+                    "put_on": EventSpec("wearable put on"),
+                },
+                supervision_s=600,
+            ),
+            _type(
+                "smoke_detector",
+                "烟感探测器",
+                "smoke detector",
+                {"temperature_c": FieldSpec(N, "°C", -40, 150, "air temperature")},
+                {
+                    "smoke_alarm": EventSpec("smoke detected"),
+                    "smoke_clear": EventSpec("smoke gone"),
+                    "test": EventSpec("self-test pressed"),
+                },
+                supervision_s=3600,
+                fire_safety=True,
+            ),
+            _type(
+                "water_pressure",
+                "消防水压",
+                "fire-water pressure",
+                {"pressure_mpa": FieldSpec(N, "MPa", 0, 4, "fire-water pipe pressure")},
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "electrical_monitor",
+                "电气火灾监控",
+                "electrical fire monitor",
+                {
+                    "residual_current_ma": FieldSpec(N, "mA", 0, 10_000, "residual current"),
+                    "cable_temp_c": FieldSpec(N, "°C", -40, 250, "cable temperature"),
+                    "current_a": FieldSpec(N, "A", 0, 2_000, "load current"),
+                    "voltage_v": FieldSpec(N, "V", 0, 500, "voltage"),
+                },
+                {
+                    "arc_fault": EventSpec("arc fault detected"),
+                    "overcurrent": EventSpec("overcurrent"),
+                },
+                supervision_s=600,
+                fire_safety=True,
+            ),
+        )
+    }
+)
+
+
+def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
+    """Every problem in the device-type table, as sentences; empty when it is sound."""
+    problems: list[str] = []
+    for key, t in table.items():
+        if key != t.name:
+            problems.append(f"{key}: entry is named {t.name!r}")
+        if t.supervision_s <= 0:
+            problems.append(f"{key}: supervision interval must be positive")
+        if not t.label_zh or not t.label_en:
+            problems.append(f"{key}: needs zh and en labels")
+        for fname, spec in t.fields.items():
+            if spec.kind is FieldKind.NUMBER:
+                if spec.min is None or spec.max is None:
+                    problems.append(f"{key}.{fname}: numeric field needs a range")
+                elif spec.min >= spec.max:
+                    problems.append(f"{key}.{fname}: empty range {spec.min}..{spec.max}")
+                if not spec.unit:
+                    problems.append(f"{key}.{fname}: numeric field needs a unit")
+            elif spec.min is not None or spec.max is not None:
+                problems.append(f"{key}.{fname}: only numeric fields take a range")
+        for ename, ev in t.events.items():
+            if ename in t.fields:
+                problems.append(f"{key}: {ename!r} is both a field and an event")
+            for attr, (lo, hi) in ev.ranges.items():
+                if lo >= hi:
+                    problems.append(f"{key}.{ename}.{attr}: empty range")
+    return problems

@@ -1,0 +1,148 @@
+"""The site registry: site, floors, rooms, residents and devices, loaded from a YAML file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from devices.profiles import DEVICE_TYPES, DeviceType
+from devices.yamlconf import parse_model
+
+SITE_PATTERN = r"^[a-z0-9-]{1,32}$"
+DEVICE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+RESERVED_DEVICE_IDS = frozenset({"alerts"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoomConfig(_Strict):
+    id: str = Field(min_length=1, max_length=32, description="room number as on the door")
+    name: str | None = Field(None, description="display name, e.g. 'pump room'")
+    beds: list[str] = Field(default_factory=list, description="bed labels in this room")
+
+
+class FloorConfig(_Strict):
+    id: str = Field(min_length=1, max_length=16, description="floor id, e.g. '1', 'B1'")
+    name: str | None = Field(None, description="display name, e.g. '1F'")
+    rooms: list[RoomConfig] = Field(description="rooms on this floor")
+
+
+class ResidentConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="resident reference")
+    display_name: str = Field(
+        min_length=1, max_length=64, description="shown on the duty screen only"
+    )
+
+
+class DeviceConfig(_Strict):
+    id: str = Field(pattern=DEVICE_PATTERN, description="device id as in its MQTT topic")
+    type: str = Field(description="device type from the device table")
+    room: str = Field(description="room id where it is installed")
+    bed: str | None = Field(None, description="bed label, for call buttons and wearables")
+    resident: str | None = Field(None, description="resident reference (id), never a name")
+    label: str | None = Field(None, description="installer's note, e.g. 'bathroom cord'")
+    source: Literal["carewatch", "zigbee2mqtt"] = Field(
+        "carewatch", description="which MQTT contract the device speaks"
+    )
+    friendly_name: str | None = Field(None, description="Zigbee2MQTT friendly name")
+
+
+class SiteConfig(_Strict):
+    id: str = Field(pattern=SITE_PATTERN, description="site id as in MQTT topics")
+    name: str = Field(min_length=1, description="the home's name")
+    address: str = Field("", description="street address, for the fire brigade")
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    floors: list[FloorConfig] = Field(min_length=1)
+    residents: list[ResidentConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        rooms = [r.id for f in self.floors for r in f.rooms]
+        dup_rooms = {r for r in rooms if rooms.count(r) > 1}
+        if dup_rooms:
+            raise ValueError(f"room ids used twice: {sorted(dup_rooms)}")
+        room_set = set(rooms)
+        residents = {r.id for r in self.residents}
+        seen: set[str] = set()
+        for d in self.devices:
+            if d.id in seen:
+                raise ValueError(f"device id {d.id!r} used twice")
+            seen.add(d.id)
+            if d.id in RESERVED_DEVICE_IDS:
+                raise ValueError(f"device id {d.id!r} is reserved")
+            if d.type not in DEVICE_TYPES:
+                raise ValueError(
+                    f"device {d.id}: unknown type {d.type!r}; known: {sorted(DEVICE_TYPES)}"
+                )
+            if d.room not in room_set:
+                raise ValueError(f"device {d.id}: unknown room {d.room!r}")
+            if d.resident is not None and d.resident not in residents:
+                raise ValueError(f"device {d.id}: unknown resident {d.resident!r}")
+            if d.source == "zigbee2mqtt" and not d.friendly_name:
+                raise ValueError(f"device {d.id}: zigbee2mqtt devices need a friendly_name")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    site: str
+    type: DeviceType
+    room: str
+    floor: str
+    bed: str | None
+    resident: str | None
+    label: str | None
+    source: str
+    friendly_name: str | None
+
+
+class Registry:
+    """Registered devices by (site, device id); the only place residents' names live."""
+
+    def __init__(self, site: SiteConfig) -> None:
+        self.site = site
+        floor_of = {r.id: f.id for f in site.floors for r in f.rooms}
+        self._devices: dict[tuple[str, str], Device] = {}
+        for d in site.devices:
+            self._devices[(site.id, d.id)] = Device(
+                id=d.id,
+                site=site.id,
+                type=DEVICE_TYPES[d.type],
+                room=d.room,
+                floor=floor_of[d.room],
+                bed=d.bed,
+                resident=d.resident,
+                label=d.label,
+                source=d.source,
+                friendly_name=d.friendly_name,
+            )
+        self._by_id = {d.id: d for d in self._devices.values()}
+        self._resident_names = {r.id: r.display_name for r in site.residents}
+
+    def get(self, site: str, device_id: str) -> Device | None:
+        return self._devices.get((site, device_id))
+
+    def by_id(self, device_id: str) -> Device | None:
+        return self._by_id.get(device_id)
+
+    def devices(self) -> list[Device]:
+        return list(self._devices.values())
+
+    def resident_name(self, resident: str | None) -> str | None:
+        return self._resident_names.get(resident) if resident else None
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+
+def load_site(path: Path) -> Registry:
+    """Load and validate a site file; raises ConfigError naming file, line and field."""
+    return Registry(parse_model(SiteConfig, path))

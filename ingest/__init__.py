@@ -1,0 +1,1 @@
+"""MQTT client, spool, dead-letter log and the time-series stores. Imports devices only."""

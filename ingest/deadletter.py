@@ -1,0 +1,101 @@
+"""The dead-letter log (bounded) and the list of unregistered devices that keep publishing."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from devices.model import Decoded, Rejection
+
+PREVIEW_BYTES = 512
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    received_ms: int
+    reason: str
+    detail: str
+    topic: str
+    payload_preview: str
+    payload_bytes: int
+    site: str | None
+    device_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownDevice:
+    site: str
+    device_id: str
+    first_seen_ms: int
+    last_seen_ms: int
+    messages: int
+    last_topic: str
+
+
+def preview(payload: bytes) -> str:
+    """First bytes of a payload as text; bytes that are not UTF-8 shown as \\xNN."""
+    return payload[:PREVIEW_BYTES].decode("utf-8", errors="backslashreplace")
+
+
+class DeadLetterLog:
+    """BatchSink for rejections; keeps the newest `capacity` rows."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+
+    def create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters ("
+            " id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
+            " detail TEXT NOT NULL, topic TEXT NOT NULL, payload TEXT NOT NULL,"
+            " payload_bytes INTEGER NOT NULL, site TEXT, device_id TEXT)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS unknown_devices ("
+            " site TEXT NOT NULL, device_id TEXT NOT NULL, first_seen_ms INTEGER NOT NULL,"
+            " last_seen_ms INTEGER NOT NULL, messages INTEGER NOT NULL, last_topic TEXT NOT NULL,"
+            " PRIMARY KEY (site, device_id)) WITHOUT ROWID"
+        )
+
+    def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None:
+        rejected = [m for m in items if isinstance(m, Rejection)]
+        if not rejected:
+            return
+        cur = conn.executemany(
+            "INSERT INTO dead_letters(received_ms, reason, detail, topic, payload,"
+            " payload_bytes, site, device_id) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (r.received_ms, r.reason, r.detail, r.topic[:256], preview(r.payload),
+                 len(r.payload), r.site, r.device_id)
+                for r in rejected
+            ],
+        )
+        del cur
+        unknown = [r for r in rejected if r.reason == "unregistered_device" and r.site and r.device_id]
+        if unknown:
+            conn.executemany(
+                "INSERT INTO unknown_devices VALUES (?,?,?,?,1,?)"
+                " ON CONFLICT(site, device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,"
+                " messages = messages + 1, last_topic = excluded.last_topic",
+                [(r.site, r.device_id, r.received_ms, r.received_ms, r.topic[:256]) for r in unknown],
+            )
+        last = conn.execute("SELECT max(id) FROM dead_letters").fetchone()[0]
+        if last is not None and last > self.capacity and last % 500 < len(rejected):
+            conn.execute("DELETE FROM dead_letters WHERE id <= ?", (last - self.capacity,))
+
+    @staticmethod
+    def recent(conn: sqlite3.Connection, limit: int = 100, reason: str | None = None) -> list[DeadLetter]:
+        sql = "SELECT * FROM dead_letters"
+        args: tuple[object, ...] = ()
+        if reason:
+            sql += " WHERE reason = ?"
+            args = (reason,)
+        rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    @staticmethod
+    def unknown_devices(conn: sqlite3.Connection) -> list[UnknownDevice]:
+        rows = conn.execute("SELECT * FROM unknown_devices ORDER BY last_seen_ms DESC").fetchall()
+        return [UnknownDevice(*row) for row in rows]

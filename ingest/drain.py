@@ -1,0 +1,125 @@
+"""Sends the spool to InfluxDB in batches; InfluxDB down means the spool grows, nothing lost."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from devices.ports import Clock
+from ingest.influx import LineWriter, StoreError
+from ingest.lineproto import TagLookup, to_lines
+from ingest.sqlite import connect
+
+log = logging.getLogger("carewatch.ingest.drain")
+
+
+class SpoolDrainer:
+    def __init__(
+        self,
+        db_path: Path,
+        writer: LineWriter,
+        tags_of: TagLookup,
+        clock: Clock,
+        metrics: CollectorRegistry,
+        batch_size: int = 5000,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self._db_path = db_path
+        self._writer = writer
+        self._tags_of = tags_of
+        self._clock = clock
+        self._batch = batch_size
+        self._max_backoff = max_backoff_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_ok_ms: int | None = None
+        self.failing_since_ms: int | None = None
+        self.last_error: str | None = None
+        self._written = Counter(
+            "carewatch_store_points_written", "Points written to InfluxDB", registry=metrics
+        )
+        self._refused = Counter(
+            "carewatch_store_points_refused",
+            "Points InfluxDB refused as invalid (logged)", registry=metrics,
+        )
+        self._failures = Counter(
+            "carewatch_store_write_failures", "Failed InfluxDB write attempts", registry=metrics
+        )
+        self._up = Gauge("carewatch_store_up", "1 while InfluxDB accepts writes", registry=metrics)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="spool-drainer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    def healthy(self) -> bool:
+        return self.failing_since_ms is None
+
+    def drain_once(self, conn: sqlite3.Connection) -> int:
+        """Send one batch; returns how many spool rows it settled (0 = spool empty)."""
+        rows = conn.execute(
+            "SELECT id, ts_ms, site, device_id, device_type, kind, data FROM points"
+            " ORDER BY id LIMIT ?", (self._batch,),
+        ).fetchall()
+        if not rows:
+            return 0
+        lines = to_lines(rows, self._tags_of)
+        if lines:
+            try:
+                self._writer.write(lines)
+            except StoreError as exc:
+                if exc.retry:
+                    raise
+                self._refused.inc()
+                log.error("influx refused points", extra={"error": str(exc), "rows": len(rows)})
+            else:
+                self._written.inc(len(lines))
+        conn.execute("DELETE FROM points WHERE id <= ?", (rows[-1][0],))
+        return len(rows)
+
+    def _run(self) -> None:
+        conn = connect(self._db_path)
+        backoff = 0.5
+        try:
+            while not self._stop.is_set():
+                try:
+                    settled = self.drain_once(conn)
+                except StoreError as exc:
+                    self._failures.inc()
+                    self._up.set(0)
+                    if self.failing_since_ms is None:
+                        self.failing_since_ms = self._clock.now_ms()
+                        log.warning("influx write failing; spooling", extra={"error": str(exc)})
+                    self.last_error = str(exc)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                    continue
+                except sqlite3.Error as exc:
+                    log.error("spool read failed", extra={"error": str(exc)})
+                    self._stop.wait(1.0)
+                    continue
+                if self.failing_since_ms is not None:
+                    log.info("influx writes recovered")
+                self.failing_since_ms = None
+                self.last_error = None
+                self.last_ok_ms = self._clock.now_ms()
+                self._up.set(1)
+                backoff = 0.5
+                if settled == 0:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+        finally:
+            conn.close()

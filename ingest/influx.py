@@ -1,0 +1,142 @@
+"""InfluxDB over HTTP: line protocol to /write and InfluxQL over /query (InfluxDB 1.x, 2.x
+through its v1 compatibility API, 3.x), or the v2 write API through influxdb-client."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import httpx
+
+from devices.ports import Point
+
+
+class StoreError(Exception):
+    """The store refused or could not be reached; `retry` tells whether trying again helps."""
+
+    def __init__(self, message: str, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class LineWriter(Protocol):
+    def write(self, lines: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _quote_ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe identifier: {name!r}")
+    return '"' + name + '"'
+
+
+def _quote_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxV1:
+    """/write + /query; a token (2.x/3.x) goes in `Authorization: Token ...`."""
+
+    def __init__(self, url: str, db: str, token: str | None = None, timeout_s: float = 10) -> None:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        self._db = db
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping").status_code in (200, 204)
+        except httpx.HTTPError:
+            return False
+
+    def create_database(self) -> None:
+        """InfluxDB 1.x needs the database created; 2.x/3.x map it themselves (errors ignored)."""
+        self._http.post("/query", data={"q": f"CREATE DATABASE {_quote_ident(self._db)}"})
+
+    def write(self, lines: list[str]) -> None:
+        try:
+            resp = self._http.post(
+                "/write", params={"db": self._db, "precision": "ns"},
+                content="\n".join(lines).encode(),
+            )
+        except httpx.HTTPError as exc:
+            raise StoreError(f"influx unreachable: {type(exc).__name__}", retry=True) from exc
+        if resp.status_code in (200, 204):
+            return
+        if resp.status_code == 404 and "database not found" in resp.text:
+            self.create_database()
+        body = resp.text[:300]
+        # 400 = some points refused (field type conflict...): the rest were written.
+        raise StoreError(f"influx {resp.status_code}: {body}", retry=resp.status_code != 400)
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        try:
+            resp = self._http.get("/query", params={"db": self._db, "q": influxql, "epoch": "ms"})
+        except httpx.HTTPError as exc:
+            raise StoreError(f"influx unreachable: {type(exc).__name__}", retry=True) from exc
+        if resp.status_code != 200:
+            raise StoreError(f"influx {resp.status_code}: {resp.text[:300]}", retry=False)
+        results: list[dict[str, Any]] = resp.json().get("results", [])
+        for r in results:
+            if "error" in r:
+                raise StoreError(f"influxql error: {r['error']}", retry=False)
+        return results
+
+    # ReadingsQuery
+    def readings(
+        self, site: str, device_id: str, device_type: str, field: str, since_ms: int,
+        until_ms: int, limit: int,
+    ) -> list[Point]:
+        q = (
+            f"SELECT {_quote_ident(field)} FROM {_quote_ident(device_type)}"
+            f" WHERE \"site\" = {_quote_str(site)} AND \"device\" = {_quote_str(device_id)}"
+            f" AND time >= {int(since_ms)}ms AND time <= {int(until_ms)}ms"
+            f" ORDER BY time ASC LIMIT {int(limit)}"
+        )
+        out: list[Point] = []
+        for result in self.query(q):
+            for series in result.get("series", []):
+                for ts, value in series["values"]:
+                    if value is not None:
+                        out.append(Point(int(ts), value))
+        return out
+
+    def healthy(self) -> bool:
+        return self.ping()
+
+
+class InfluxV2Writer:
+    """Writes through influxdb-client's WriteApi (/api/v2/write: InfluxDB 2.x, 3.x, Cloud)."""
+
+    def __init__(self, url: str, org: str, bucket: str, token: str | None) -> None:
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self._client = InfluxDBClient(url=url, token=token or "", org=org, timeout=10_000)
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._bucket = bucket
+        self._org = org
+        self._precision = WritePrecision.NS
+
+    def write(self, lines: list[str]) -> None:
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            self._api.write(
+                bucket=self._bucket, org=self._org, record=lines, write_precision=self._precision
+            )
+        except ApiException as exc:
+            status = exc.status or 0
+            raise StoreError(f"influx v2 {status}: {str(exc.body)[:300]}", retry=status != 400) from exc
+        except (HTTPError, OSError) as exc:
+            raise StoreError(f"influx v2 unreachable: {type(exc).__name__}", retry=True) from exc
+
+    def close(self) -> None:
+        self._client.close()

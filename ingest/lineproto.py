@@ -1,0 +1,84 @@
+"""InfluxDB line protocol built straight from spool rows (no per-point objects).
+
+Layout (docs/storage.md): telemetry in a measurement per device type, events in
+`device_event`, status in `device_status`; tags site, device, room, floor (and event);
+numbers always as floats so a field never changes type.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from ingest.spool import KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
+
+_TAG_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\t": " "})
+_MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
+_STR_ESC = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " ", "\r": " "})
+RESERVED_KEYS = frozenset({"time", "site", "device", "room", "floor", "event", "type"})
+
+TagLookup = Callable[[str, str], tuple[str, str]]  # (site, device) -> (room, floor)
+
+
+def _key(name: str) -> str:
+    if name in RESERVED_KEYS:
+        name += "_"
+    return name.translate(_TAG_ESC) or "_"
+
+
+def _value(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return '"' + value.translate(_STR_ESC) + '"'
+    return None
+
+
+def _fields(data: dict[str, Any]) -> str:
+    parts = []
+    for k, v in data.items():
+        text = _value(v)
+        if text is not None:
+            parts.append(f"{_key(k)}={text}")
+    return ",".join(parts)
+
+
+def event_time_ns(ts_ms: int, key: str) -> int:
+    """Distinct events at the same millisecond get distinct, stable timestamps."""
+    return ts_ms * 1_000_000 + zlib.crc32(key.encode()) % 1_000_000
+
+
+def to_lines(
+    rows: Iterable[tuple[int, int, str, str, str, int, str]], tags_of: TagLookup
+) -> list[str]:
+    """Spool rows (id, ts_ms, site, device, type, kind, data) -> line protocol, ns precision."""
+    lines = []
+    for _id, ts_ms, site, device, dtype, kind, raw in rows:
+        data = orjson.loads(raw)
+        room, floor = tags_of(site, device)
+        tags = (
+            f"site={site.translate(_TAG_ESC)},device={device.translate(_TAG_ESC)},"
+            f"room={room.translate(_TAG_ESC) or '-'},floor={floor.translate(_TAG_ESC) or '-'}"
+        )
+        if kind == KIND_TELEMETRY:
+            fields = _fields(data)
+            if fields:
+                lines.append(f"{dtype.translate(_MEAS_ESC)},{tags} {fields} {ts_ms * 1_000_000}")
+        elif kind == KIND_EVENT:
+            event = str(data.pop("event"))
+            key = str(data.pop("key"))
+            data["event_key"] = key
+            lines.append(
+                f"device_event,{tags},type={dtype},event={event.translate(_TAG_ESC)} "
+                f"{_fields(data)} {event_time_ns(ts_ms, key)}"
+            )
+        elif kind == KIND_STATUS:
+            lines.append(
+                f"device_status,{tags},type={dtype} {_fields(data)} {ts_ms * 1_000_000}"
+            )
+    return lines

@@ -1,0 +1,155 @@
+"""The MQTT source: paho-mqtt 2, MQTT 5, persistent session, QoS 1, manual ack.
+
+Each message is decoded on paho's thread and handed on with an `ack` callable; the engine
+calls it only after the message's effects are committed, so nothing acked is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devices.decode import Decoder
+from devices.model import Decoded, Rejection
+from devices.ports import Clock
+
+log = logging.getLogger("carewatch.ingest.mqtt")
+
+Ack = Callable[[], None]
+Deliver = Callable[[Decoded, Ack | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """mqtt://[user:pass@]host[:port] or mqtts://... (TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"MQTT URL must look like mqtt://host:1883, got {url!r}")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=parts.username,
+        password=parts.password,
+    )
+
+
+class MqttSource:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        decoder: Decoder,
+        deliver: Deliver,
+        clock: Clock,
+        session_expiry_s: int = 7 * 24 * 3600,
+        receive_maximum: int = 65535,
+    ) -> None:
+        self._addr = parse_mqtt_url(url)
+        self._decoder = decoder
+        self._deliver = deliver
+        self._clock = clock
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = False
+        self.ever_connected = threading.Event()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if self._addr.username:
+            client.username_pw_set(self._addr.username, self._addr.password)
+        if self._addr.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = session_expiry_s
+        props.ReceiveMaximum = receive_maximum
+        self._connect_props = props
+
+    @property
+    def client(self) -> paho.Client:
+        return self._client
+
+    def start(self) -> None:
+        # clean_start=False: the default (clean on first connect) would drop the queued
+        # messages a crashed predecessor left un-acked (INFRA-NOTES.md).
+        self._client.connect_async(
+            self._addr.host, self._addr.port, keepalive=15, clean_start=False,
+            properties=self._connect_props,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(
+        self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
+        if rc.is_failure:
+            log.error("broker refused connection", extra={"reason": str(rc)})
+            return
+        with self._lock:
+            self._generation += 1
+        self.connected = True
+        self.ever_connected.set()
+        log.info("broker connected", extra={"session_present": flags.session_present})
+        client.subscribe([(topic, 1) for topic in self._decoder.subscriptions()])
+
+    def _on_disconnect(
+        self, _c: paho.Client, _u: object, _f: paho.DisconnectFlags, rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
+        self.connected = False
+        log.warning("broker disconnected", extra={"reason": str(rc)})
+
+    def _ack_fn(self, mid: int, generation: int) -> Ack:
+        def ack() -> None:
+            # An ack for a message of a previous connection could hit a reused packet id.
+            if generation == self._generation:
+                self._client.ack(mid, 1)
+
+        return ack
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        now = self._clock.now_ms()
+        ack = self._ack_fn(msg.mid, self._generation) if msg.qos > 0 else None
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:
+                decoded: Decoded = Rejection(
+                    "bad_topic", "topic is not UTF-8", repr(msg._topic)[:200], msg.payload, now
+                )
+            else:
+                decoded = self._decoder.decode(topic, msg.payload, now)
+        except Exception as exc:  # a decoder bug must not stop the watch
+            log.exception("decoder failed")
+            decoded = Rejection("internal_error", type(exc).__name__, "?", msg.payload, now)
+        self._deliver(decoded, ack)

@@ -1,0 +1,58 @@
+"""An engine on a temporary database and a fake clock, fed decoded messages directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from alerting.engine import Command, CommandResult, Engine, Incoming
+from alerting.model import Alert, Change
+from alerting.rules import RuleSet, default_rules
+from devices.decode import Decoder
+from devices.ports import FakeClock
+from devices.registry import Registry
+from ingest.deadletter import DeadLetterLog
+from ingest.spool import Spool
+from ingest.sqlite import connect
+
+
+class Harness:
+    def __init__(self, path: Path, registry: Registry, clock: FakeClock | None = None) -> None:
+        self.path = path
+        self.registry = registry
+        self.clock = clock or FakeClock()
+        self.decoder = Decoder(registry)
+        self.changes: list[Change] = []
+        self.start()
+
+    def start(self) -> None:
+        self.conn = connect(self.path, synchronous="OFF")
+        self.engine = Engine(self.conn, self.registry, RuleSet(default_rules()), self.clock,
+                             [Spool(embedded=True), DeadLetterLog()], CollectorRegistry())
+        self.engine.setup()
+
+    def restart(self) -> None:
+        self.conn.close()
+        self.start()
+
+    def send(self, device: str, kind: str, payload: bytes | str) -> None:
+        raw = payload.encode() if isinstance(payload, str) else payload
+        d = self.decoder.decode(f"carewatch/v1/sunrise/{device}/{kind}", raw, self.clock.now_ms())
+        self.changes += self.engine.process([Incoming(d)]).changes
+
+    def tick(self, seconds: float = 0) -> None:
+        self.clock.advance(seconds)
+        self.changes += self.engine.process([]).changes
+
+    def command(self, action: str, alert_id: int, by: str = "nurse-li") -> CommandResult:
+        r = self.engine.process([Command(action, alert_id, by, "checked")])  # type: ignore[arg-type]
+        self.changes += r.changes
+        return r.results[0]
+
+    def open(self, rule: str | None = None) -> list[Alert]:
+        return [a for a in self.engine.open_alerts() if rule is None or a.rule == rule]
+
+    def one(self, rule: str) -> Alert:
+        [a] = self.open(rule)
+        return a
