@@ -1,0 +1,177 @@
+"""`carewatch serve|demo|simulate|check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr, ValidationError
+
+from carewatch.logs import setup_logging
+from carewatch.settings import DEMO_SITE, Settings, load_settings
+from devices.ports import SystemClock
+from devices.registry import load_site
+from devices.yamlconf import ConfigError
+
+log = logging.getLogger("carewatch.cli")
+
+
+def _serve_http(settings: Settings, runtime: object, banner: str | None = None) -> None:
+    from carewatch.runtime import Runtime
+    from dashboards.app import create_app
+
+    assert isinstance(runtime, Runtime)
+    config = uvicorn.Config(
+        create_app(runtime), host=settings.http_host, port=settings.http_port,
+        log_config=None, access_log=False, lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    runtime.start()
+    try:
+        if banner:
+            threading.Thread(target=_print_when_up, args=(server, banner), daemon=True).start()
+        server.run()
+    finally:
+        runtime.stop()
+
+
+def _print_when_up(server: uvicorn.Server, banner: str) -> None:
+    import time
+
+    while not server.started:
+        time.sleep(0.05)
+    print(banner, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from carewatch.runtime import build_runtime
+
+    settings = load_settings(args.config)
+    setup_logging(settings.log_level)
+    if not settings.mqtt_url:
+        raise SystemExit("serve needs CAREWATCH_MQTT_URL (or mqtt_url in --config)")
+    if settings.api_token is None:
+        raise SystemExit("serve needs CAREWATCH_API_TOKEN (16+ characters) for acknowledging")
+    runtime = build_runtime(settings)
+    _serve_http(settings, runtime, f"CareWatch listening on http://{settings.http_host}:{settings.http_port}/")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from carewatch.runtime import build_runtime
+    from ingest.broker import MosquittoProcess, free_port
+    from simulators.home import SimulatedHome
+    from simulators.models import scenario
+
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["http_port"] = args.port
+    settings = load_settings(None, **overrides)
+    setup_logging(settings.log_level)
+    data_dir = settings.data_dir / "demo"
+    broker = None
+    if not settings.mqtt_url:
+        broker = MosquittoProcess(data_dir / "broker", port=free_port())
+        broker.start()
+        settings.mqtt_url = broker.url
+    if settings.api_token is None:
+        settings.api_token = SecretStr(secrets.token_urlsafe(18))
+    settings.data_dir = data_dir
+    runtime = build_runtime(settings)
+    registry = runtime.registry
+    home = None
+    if not args.no_simulator:
+        home = SimulatedHome(registry, settings.mqtt_url, SystemClock(),
+                             scenario(args.scenario), settings.mqtt_prefix)
+    url = f"http://{settings.http_host}:{settings.http_port}/"
+    banner = (
+        f"\nCareWatch demo is running.\n"
+        f"  值班屏 / duty screen:  {url}\n"
+        f"  API token (ack/resolve): {settings.api_token.get_secret_value()}\n"
+        f"  broker: {settings.mqtt_url}   data: {data_dir}\n"
+        f"  Ctrl-C stops it.\n"
+    )
+    try:
+        if home:
+            home.start()
+        _serve_http(settings, runtime, banner)
+    finally:
+        if home:
+            home.stop()
+        if broker:
+            broker.stop()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.home import SimulatedHome
+    from simulators.models import scenario
+
+    setup_logging("INFO")
+    registry = load_site(args.site)
+    home = SimulatedHome(registry, args.mqtt_url, SystemClock(), scenario(args.scenario),
+                         args.prefix, speed=args.speed)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    home.start()
+    print(f"simulating {len(registry)} devices of {registry.site.id} on {args.mqtt_url}",
+          flush=True)
+    try:
+        stop.wait(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        home.stop()
+    print(f"published {home.published} messages", flush=True)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        registry = load_site(args.file)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok, site {registry.site.id}, {len(registry)} devices")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("serve", help="run against the configured broker and store")
+    p.add_argument("--config", type=Path, help="YAML file of settings (env overrides it)")
+    p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("demo", help="private broker, embedded store, simulated home")
+    p.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    p.add_argument("--scenario", default="demo", help="built-in scenario to play")
+    p.add_argument("--no-simulator", action="store_true")
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("simulate", help="publish a simulated home to a broker")
+    p.add_argument("--site", type=Path, default=DEMO_SITE)
+    p.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    p.add_argument("--prefix", default="carewatch/v1")
+    p.add_argument("--scenario", default="demo")
+    p.add_argument("--speed", type=float, default=1.0, help="scenario time multiplier")
+    p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
+    p.set_defaults(fn=cmd_simulate)
+    p = sub.add_parser("check-config", help="validate a site file")
+    p.add_argument("file", type=Path)
+    p.set_defaults(fn=cmd_check_config)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, ValidationError, FileNotFoundError) as exc:
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

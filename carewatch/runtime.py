@@ -1,0 +1,192 @@
+"""build_runtime(settings): picks and wires the parts. The only place that knows them all."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry, Gauge
+
+from alerting.engine import Command, CommandResult, Engine
+from alerting.rules import RuleSet, default_rules
+from alerting.runner import EngineRunner
+from alerting.store import AlertReader
+from carewatch.settings import Settings
+from devices.decode import Decoder
+from devices.ports import Clock, ReadingsQuery, SystemClock
+from devices.registry import Registry, load_site
+from ingest.deadletter import DeadLetterLog
+from ingest.drain import SpoolDrainer
+from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
+from ingest.mqtt import MqttSource
+from ingest.spool import EmbeddedReadings, Spool
+from ingest.sqlite import connect
+
+log = logging.getLogger("carewatch.runtime")
+
+EVENT_LOG_DAYS = 7
+ENGINE_QUEUE_LIMIT = 100_000
+
+
+class Runtime:
+    """Everything a running service is; dashboards see it through dashboards.app.AppRuntime."""
+
+    def __init__(self, settings: Settings, registry: Registry, clock: Clock) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock
+        self.metrics = CollectorRegistry()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path: Path = settings.data_dir / "carewatch.db"
+        embedded = settings.influx_url is None
+        self._spool = Spool(embedded=embedded)
+        self._dead = DeadLetterLog(settings.dead_letter_capacity)
+        self._conn = connect(self.db_path, synchronous=settings.sqlite_synchronous)
+        engine = Engine(self._conn, registry, RuleSet(default_rules()), clock,
+                        [self._spool, self._dead], self.metrics)
+        engine.setup()
+        self.runner = EngineRunner(engine, clock, self.metrics)
+        self.alerts = AlertReader(self._read_conn)
+        self._paused = False
+        self.source: MqttSource | None = None
+        if settings.mqtt_url:
+            self.source = MqttSource(
+                settings.mqtt_url, settings.mqtt_client_id,
+                Decoder(registry, settings.mqtt_prefix), self._deliver, clock,
+            )
+        self.drainer: SpoolDrainer | None = None
+        self._influx: InfluxV1 | None = None
+        self._readings: ReadingsQuery
+        if settings.influx_url:
+            token = settings.influx_token.get_secret_value() if settings.influx_token else None
+            self._influx = InfluxV1(settings.influx_url, settings.influx_db, token)
+            writer: LineWriter = self._influx
+            if settings.influx_api == "v2":
+                writer = InfluxV2Writer(settings.influx_url, settings.influx_org,
+                                        settings.influx_db, token)
+            self.drainer = SpoolDrainer(self.db_path, writer, self._tags, clock, self.metrics)
+            self._readings = self._influx
+        else:
+            self._readings = EmbeddedReadings(str(self.db_path))
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.add_job(self._maintain, "interval", minutes=10, id="maintain")
+        Gauge("carewatch_broker_connected", "1 while connected to the MQTT broker",
+              registry=self.metrics).set_function(lambda: float(self.broker_connected()))
+        Gauge("carewatch_spool_backlog", "Spool rows not yet in the time-series store",
+              registry=self.metrics).set_function(self.spool_backlog)
+
+    # wiring -------------------------------------------------------------------------
+
+    def _deliver(self, decoded: Any, ack: Callable[[], None] | None) -> None:
+        if self._paused:  # shutting down: not acked, so the broker redelivers it later
+            return
+        self.runner.deliver(decoded, ack)
+        if self.drainer is not None:
+            self.drainer.wake()
+
+    def _tags(self, site: str, device_id: str) -> tuple[str, str]:
+        d = self.registry.get(site, device_id)
+        return (d.room, d.floor) if d else ("", "")
+
+    def _read_conn(self) -> sqlite3.Connection:
+        return connect(self.db_path, readonly=True)
+
+    # lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._influx is not None and self.settings.influx_api == "v1":
+            try:
+                self._influx.create_database()
+            except Exception as exc:  # 2.x/3.x map databases themselves
+                log.warning("could not create influx database", extra={"error": str(exc)})
+        self.runner.start()
+        if self.drainer:
+            self.drainer.start()
+        if self.source:
+            self.source.start()
+        self._scheduler.start()
+        log.info("carewatch started", extra={"devices": len(self.registry),
+                                             "store": "influx" if self.drainer else "embedded"})
+
+    def stop(self) -> None:
+        """Stop taking messages, commit and ack what was taken, flush, disconnect."""
+        self._paused = True
+        self.runner.stop()
+        if self.source:
+            self.source.stop()
+        if self.drainer:
+            self.drainer.stop()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._conn.close()
+        log.info("carewatch stopped")
+
+    def _maintain(self) -> None:
+        now = self.clock.now_ms()
+        conn = connect(self.db_path, synchronous=self.settings.sqlite_synchronous)
+        try:
+            conn.execute("DELETE FROM event_log WHERE received_ms < ?",
+                         (now - EVENT_LOG_DAYS * 86_400_000,))
+            if self.drainer is None:
+                Spool.prune(conn, now - self.settings.embedded_retention_days * 86_400_000)
+        except sqlite3.Error as exc:
+            log.error("maintenance failed", extra={"error": str(exc)})
+        finally:
+            conn.close()
+
+    # what the API needs ---------------------------------------------------------------
+
+    def submit(self, command: Command) -> Future[CommandResult]:
+        return self.runner.submit(command)
+
+    def readings(self) -> ReadingsQuery:
+        return self._readings
+
+    def broker_connected(self) -> bool:
+        return self.source is not None and self.source.connected
+
+    def spool_backlog(self) -> float:
+        conn = self._read_conn()
+        try:
+            return float(Spool.backlog(conn)) if self.drainer else 0.0
+        finally:
+            conn.close()
+
+    def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]:
+        conn = self._read_conn()
+        try:
+            return [asdict(d) for d in DeadLetterLog.recent(conn, limit, reason)]
+        finally:
+            conn.close()
+
+    def unknown_devices(self) -> list[dict[str, Any]]:
+        conn = self._read_conn()
+        try:
+            return [asdict(d) for d in DeadLetterLog.unknown_devices(conn)]
+        finally:
+            conn.close()
+
+    def health(self) -> dict[str, bool]:
+        return {
+            "broker": self.broker_connected(),
+            "store": self.drainer.healthy() if self.drainer else True,
+            "engine": self.runner.alive() and self.runner.queue_depth() < ENGINE_QUEUE_LIMIT,
+        }
+
+    def check_token(self, token: str) -> bool:
+        import hmac
+
+        expected = self.settings.api_token
+        return expected is not None and hmac.compare_digest(
+            token.encode(), expected.get_secret_value().encode()
+        )
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    return Runtime(settings, load_site(settings.site_file), clock or SystemClock())

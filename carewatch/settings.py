@@ -1,0 +1,91 @@
+"""One Settings model from the environment (prefix CAREWATCH_) and an optional YAML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREWATCH_", extra="forbid")
+
+    site_file: Path = Field(DEMO_SITE, description="the site registry (YAML)")
+    mqtt_url: str | None = Field(
+        None, description="mqtt://[user:pass@]host:port or mqtts://...; demo starts its own"
+    )
+    mqtt_client_id: str = Field("carewatch-engine", description="persistent-session client id")
+    mqtt_prefix: str = Field("carewatch/v1", description="base topic")
+    influx_url: str | None = Field(None, description="InfluxDB base URL; unset = embedded store")
+    influx_db: str = Field("carewatch", description="database (v1) or bucket (v2)")
+    influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token")
+    influx_api: Literal["v1", "v2"] = Field(
+        "v1", description="v1: /write + /query (1.x, 2.x compat, 3.x); v2: /api/v2/write"
+    )
+    influx_org: str = Field("carewatch", description="organisation, v2 API only")
+    data_dir: Path = Field(Path("data"), description="SQLite alert store and spool live here")
+    http_host: str = Field("127.0.0.1", description="address the API and screen listen on")
+    http_port: int = Field(8080, ge=0, le=65535)
+    api_token: SecretStr | None = Field(
+        None, description="bearer token for writes (ack/resolve); required by `serve`"
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", description="FULL: acked messages survive a power cut, not only a crash"
+    )
+    embedded_retention_days: int = Field(30, ge=1, description="embedded store keeps this long")
+    dead_letter_capacity: int = Field(10_000, ge=100, description="dead-letter rows kept")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
+            raise ValueError("api_token must be at least 16 characters")
+        if self.influx_api == "v2" and not self.influx_url:
+            raise ValueError("influx_api=v2 needs influx_url")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+
+def load_settings(config: Path | None = None, **overrides: object) -> Settings:
+    """Environment over the YAML file; explicit overrides over both."""
+    if config is None:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    if not config.is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, config)
+
+    settings = FileSettings(**overrides)  # type: ignore[arg-type]
+    if not settings.site_file.is_absolute():  # relative to the config file
+        settings.site_file = (config.parent / settings.site_file).resolve()
+    return settings

@@ -1,0 +1,1 @@
+"""The HTTP API and the duty-room screen. Imports devices and alerting (read side) only."""

@@ -1,0 +1,213 @@
+"""create_app(runtime): the PROTOCOL.md HTTP API and the screen, one router per domain."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+
+from alerting.engine import Command, CommandResult
+from alerting.model import Alert
+from alerting.rules import RuleSet, default_rules
+from alerting.store import AlertReader
+from devices.ports import ReadingsQuery
+from devices.registry import Registry
+
+STATIC = Path(__file__).parent / "static"
+COMMAND_TIMEOUT_S = 5.0
+
+
+class AppRuntime(Protocol):
+    registry: Registry
+    alerts: AlertReader
+    metrics: CollectorRegistry
+
+    def submit(self, command: Command) -> Future[CommandResult]: ...
+    def readings(self) -> ReadingsQuery: ...
+    def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]: ...
+    def unknown_devices(self) -> list[dict[str, Any]]: ...
+    def health(self) -> dict[str, bool]: ...
+    def check_token(self, token: str) -> bool: ...
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def parse_time(value: str | None, default_ms: int) -> int:
+    """RFC 3339 text or epoch milliseconds; a clear 422 otherwise."""
+    if value is None or value == "":
+        return default_ms
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"not a time: {value!r} (RFC 3339 or epoch ms)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+class OperatorAction(BaseModel):
+    by: str = Field(min_length=1, max_length=64, description="staff member id")
+    note: str | None = Field(None, max_length=500)
+
+
+def create_app(runtime: AppRuntime) -> FastAPI:
+    app = FastAPI(title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    rules = RuleSet(default_rules()).rules
+    reg = runtime.registry
+
+    def alert_json(a: Alert) -> dict[str, Any]:
+        dev = reg.get(a.site, a.device_id)
+        rule = rules.get(a.rule)
+        return {
+            "id": str(a.id), "site": a.site, "device_id": a.device_id, "rule": a.rule,
+            "title": rule.title_zh if rule else a.rule,
+            "title_en": rule.title_en if rule else a.rule,
+            "severity": a.severity.value, "state": a.state.value, "latched": a.latched,
+            "raised_at": iso(a.raised_at), "last_at": iso(a.last_at),
+            "acknowledged_at": iso(a.acknowledged_at), "acknowledged_by": a.acknowledged_by,
+            "cleared_at": iso(a.cleared_at), "condition_cleared_at": iso(a.condition_cleared_at),
+            "closed_by": a.closed_by, "occurrences": a.occurrences, "value": a.value,
+            "note": a.note, "room": dev.room if dev else None,
+            "floor": dev.floor if dev else None, "bed": dev.bed if dev else None,
+            "device_type": dev.type.name if dev else None,
+        }
+
+    def require_writer(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+        if not runtime.check_token(token.strip()):
+            raise HTTPException(403, "token not allowed to write")
+
+    Writer = Annotated[None, Depends(require_writer)]
+
+    # --- alerts --------------------------------------------------------------------------
+    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+    @alerts.get("")
+    def list_alerts(
+        state: Literal["open", "closed", "all"] = "open", limit: int = Query(500, ge=1, le=5000)
+    ) -> list[dict[str, Any]]:
+        return [alert_json(a) for a in runtime.alerts.list(state, limit)]
+
+    @alerts.get("/{alert_id}")
+    def get_alert(alert_id: int) -> dict[str, Any]:
+        a = runtime.alerts.get(alert_id)
+        if a is None:
+            raise HTTPException(404, "no such alert")
+        return {**alert_json(a), "history": [
+            {**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)
+        ]}
+
+    def command(action: Literal["ack", "resolve"], alert_id: int, body: OperatorAction) -> Any:
+        fut = runtime.submit(Command(action, alert_id, body.by, body.note))
+        try:
+            result = fut.result(COMMAND_TIMEOUT_S)
+        except TimeoutError:
+            raise HTTPException(503, "engine busy; try again") from None
+        if result.error == "not_found":
+            raise HTTPException(404, "no such alert")
+        if result.error == "closed":
+            raise HTTPException(409, "alert is already closed")
+        if not result.ok or result.alert is None:
+            raise HTTPException(500, "command failed")
+        return alert_json(result.alert)
+
+    @alerts.post("/{alert_id}/ack")
+    def ack(alert_id: int, body: OperatorAction, _w: Writer) -> Any:
+        return command("ack", alert_id, body)
+
+    @alerts.post("/{alert_id}/resolve")
+    def resolve(alert_id: int, body: OperatorAction, _w: Writer) -> Any:
+        return command("resolve", alert_id, body)
+
+    # --- devices -------------------------------------------------------------------------
+    devices = APIRouter(prefix="/api/devices", tags=["devices"])
+
+    @devices.get("")
+    def list_devices() -> list[dict[str, Any]]:
+        states = runtime.alerts.device_states()
+        out = []
+        for d in reg.devices():
+            seen, online = states.get((d.site, d.id), (None, None))
+            out.append({
+                "id": d.id, "site": d.site, "type": d.type.name, "room": d.room,
+                "floor": d.floor, "bed": d.bed, "label": d.label,
+                "online": None if online is None else bool(online), "last_seen": iso(seen),
+            })
+        return out
+
+    @devices.get("/unregistered")
+    def unregistered() -> list[dict[str, Any]]:
+        return [
+            {**u, "first_seen": iso(u.pop("first_seen_ms")), "last_seen": iso(u.pop("last_seen_ms"))}
+            for u in runtime.unknown_devices()
+        ]
+
+    @devices.get("/{device_id}/readings")
+    def readings(
+        device_id: str,
+        field: str = Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = Query(10_000, ge=1, le=100_000),
+    ) -> dict[str, Any]:
+        dev = reg.by_id(device_id)
+        if dev is None:
+            raise HTTPException(404, "no such device")
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        until_ms = parse_time(until, now)
+        since_ms = parse_time(since, until_ms - 3_600_000)
+        points = runtime.readings().readings(
+            dev.site, dev.id, dev.type.name, field, since_ms, until_ms, limit
+        )
+        spec = dev.type.fields.get(field)
+        return {
+            "device_id": dev.id, "field": field, "unit": spec.unit if spec else None,
+            "points": [{"ts": iso(p.ts_ms), "value": p.value} for p in points],
+        }
+
+    # --- operations ---------------------------------------------------------------------
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/api/dead-letters")
+    def dead_letters(reason: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> Any:
+        return [{**d, "received_at": iso(d.pop("received_ms"))}
+                for d in runtime.dead_letters(limit, reason)]
+
+    @ops.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @ops.get("/readyz")
+    def readyz() -> JSONResponse:
+        checks = runtime.health()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @ops.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics), media_type=CONTENT_TYPE_LATEST)
+
+    @ops.get("/", include_in_schema=False)
+    def screen(_request: Request) -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.include_router(alerts)
+    app.include_router(devices)
+    app.include_router(ops)
+    return app

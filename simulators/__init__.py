@@ -1,0 +1,1 @@
+"""A virtual nursing home that talks MQTT like real firmware. Imports devices only."""
