@@ -32,6 +32,10 @@ def _serve_http(settings: Settings, runtime: object, banner: str | None = None) 
         log_config=None, access_log=False, lifespan="off",
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; with the default handlers
+    # that would kill the process before the runtime commits, acks and flushes.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     runtime.start()
     try:
         if banner:

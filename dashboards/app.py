@@ -93,7 +93,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         if not runtime.check_token(token.strip()):
             raise HTTPException(403, "token not allowed to write")
 
-    Writer = Annotated[None, Depends(require_writer)]
+    writer = [Depends(require_writer)]
 
     # --- alerts --------------------------------------------------------------------------
     alerts = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -127,12 +127,12 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             raise HTTPException(500, "command failed")
         return alert_json(result.alert)
 
-    @alerts.post("/{alert_id}/ack")
-    def ack(alert_id: int, body: OperatorAction, _w: Writer) -> Any:
+    @alerts.post("/{alert_id}/ack", dependencies=writer)
+    def ack(alert_id: int, body: OperatorAction) -> Any:
         return command("ack", alert_id, body)
 
-    @alerts.post("/{alert_id}/resolve")
-    def resolve(alert_id: int, body: OperatorAction, _w: Writer) -> Any:
+    @alerts.post("/{alert_id}/resolve", dependencies=writer)
+    def resolve(alert_id: int, body: OperatorAction) -> Any:
         return command("resolve", alert_id, body)
 
     # --- devices -------------------------------------------------------------------------

@@ -13,3 +13,46 @@ DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
 @pytest.fixture(scope="session")
 def registry() -> Registry:
     return load_site(DEMO_SITE)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    from ingest.broker import MosquittoProcess
+
+    b = MosquittoProcess(tmp_path / "mosquitto")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def influx(tmp_path):
+    from tests.servers import InfluxProcess
+
+    i = InfluxProcess(tmp_path / "influx")
+    i.start()
+    yield i
+    i.stop()
+
+
+@pytest.fixture
+def publisher(broker):
+    from simulators.publisher import Publisher
+
+    p = Publisher("127.0.0.1", broker.port)
+    yield p
+    p.close()
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.05):
+    """Poll a condition of a real process (integration tests only)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)

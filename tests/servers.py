@@ -1,0 +1,157 @@
+"""Real servers for integration tests: own processes, free loopback ports, temp data dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from ingest.broker import free_port, wait_for_port
+
+
+class Proc:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class InfluxProcess(Proc):
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.dir = data_dir
+        self.port = free_port()
+        self.rpc_port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        conf = self.dir / "influxdb.conf"
+        conf.write_text(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{self.dir}/meta"
+[data]
+  dir = "{self.dir}/data"
+  wal-dir = "{self.dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[logging]
+  level = "error"
+""")
+        self._spawn(["influxd", "-config", str(conf)], self.dir / "influxd.log")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise TimeoutError("influxd did not start")
+
+    def query(self, db: str, q: str) -> list[list[object]]:
+        r = httpx.get(f"{self.url}/query", params={"db": db, "q": q, "epoch": "ms"}, timeout=10)
+        r.raise_for_status()
+        series = r.json()["results"][0].get("series", [])
+        return [v for s in series for v in s["values"]]
+
+
+class VictoriaMetricsProcess(Proc):
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.dir = data_dir
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._spawn(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
+                     f"-storageDataPath={self.dir}", "-loggerLevel=ERROR"],
+                    self.dir / "vm.log")
+        wait_for_port(self.port, 20, self.proc)
+
+
+class CarewatchProcess(Proc):
+    """`python -m carewatch serve --config FILE`, as production runs it."""
+
+    def __init__(self, data_dir: Path, mqtt_url: str, site_file: Path,
+                 influx_url: str | None = None, token: str = "test-token-0123456789") -> None:
+        super().__init__()
+        self.dir = data_dir
+        self.port = free_port()
+        self.token = token
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "carewatch.yaml"
+        lines = [f"site_file: {site_file}", f"mqtt_url: {mqtt_url}", f"data_dir: {self.dir}",
+                 f"http_port: {self.port}", "http_host: 127.0.0.1", f"api_token: {token}",
+                 "log_level: INFO"]
+        if influx_url:
+            lines.append(f"influx_url: {influx_url}")
+        self.config.write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+        self._spawn([sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
+                    self.dir / "carewatch.log", env)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError("carewatch exited:\n" + self.log()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("carewatch not ready:\n" + self.log()[-3000:])
+
+    def log(self) -> str:
+        return (self.dir / "carewatch.log").read_text(errors="replace")
+
+    def get(self, path: str, **params: object) -> httpx.Response:
+        return httpx.get(self.url + path, params=params, timeout=10)  # type: ignore[arg-type]
+
+    def post(self, path: str, body: dict[str, object], token: str | None = None) -> httpx.Response:
+        return httpx.post(self.url + path, json=body, timeout=10,
+                          headers={"Authorization": f"Bearer {token or self.token}"})
+
+
+def require(binary: str) -> None:
+    if shutil.which(binary) is None and shutil.which(binary, path="/usr/sbin") is None:
+        raise RuntimeError(f"{binary} is not installed; `make test` installs it")

@@ -1,0 +1,49 @@
+"""`carewatch demo` as a new user runs it (acceptance 7 of issue 2)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from ingest.broker import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+    env["CAREWATCH_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "carewatch", "demo", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    started = time.monotonic()
+    try:
+        url = None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url == f"http://127.0.0.1:{port}/"
+        alerts: list = []
+        while time.monotonic() - started < 60 and not alerts:
+            alerts = httpx.get(url + "api/alerts").json()
+            time.sleep(0.5)
+        assert alerts, "no alert from the simulated home within a minute"
+        assert {"fall"} <= {a["rule"] for a in alerts}
+        page = httpx.get(url)
+        assert page.status_code == 200 and "值班屏" in page.text
+        devices = httpx.get(url + "api/devices").json()
+        assert len(devices) == 197 and sum(1 for d in devices if d["online"]) > 150
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.returncode == 0
