@@ -32,7 +32,7 @@ venv: $(VENV)/.installed
 run: apt-run venv
 	$(VENV)/bin/carewatch demo
 
-test: apt-test venv
+test: apt-test venv lint
 	$(PY) -m pytest -q
 
 lint: venv

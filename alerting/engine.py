@@ -85,15 +85,19 @@ class Engine:
         self._seen: dict[tuple[str, str], int] = {}
         self._result = BatchResult()
         self._m_messages = Counter(
-            "carewatch_messages", "Messages by outcome and reason",
-            ["outcome", "reason"], registry=metrics,
+            "carewatch_messages",
+            "Messages by outcome and reason",
+            ["outcome", "reason"],
+            registry=metrics,
         )
         self._m_raised = Counter(
             "carewatch_alerts_raised", "Alerts raised", ["rule", "severity"], registry=metrics
         )
         self._m_latency = Histogram(
-            "carewatch_ingest_commit_seconds", "From MQTT receipt to commit",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=metrics,
+            "carewatch_ingest_commit_seconds",
+            "From MQTT receipt to commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=metrics,
         )
 
     # --- setup ---------------------------------------------------------------------------
@@ -198,17 +202,22 @@ class Engine:
     def _evaluate(self, d: Reading | DeviceEvent | DeviceStatus, now: int) -> None:
         dev = (d.site, d.device_id)
         absence = self._rules.absence.get(d.device_type)
-        if isinstance(d, DeviceStatus):
-            if not d.online:
-                self._seen.pop(dev, None)
-                self._conn.execute(
-                    "UPDATE device_state SET online = 0, due_ms = NULL WHERE site=? AND device_id=?",
-                    dev,
+        if isinstance(d, DeviceStatus) and not d.online:
+            self._seen.pop(dev, None)
+            self._conn.execute(
+                "UPDATE device_state SET online = 0, due_ms = NULL WHERE site=? AND device_id=?",
+                dev,
+            )
+            if absence:
+                self._raise(
+                    absence,
+                    d.site,
+                    d.device_id,
+                    now,
+                    "last will: offline",
+                    self._offline_severity(absence, d.site, d.device_id),
                 )
-                if absence:
-                    self._raise(absence, d.site, d.device_id, now, "last will: offline",
-                                self._offline_severity(absence, d.site, d.device_id))
-                return
+            return
         self._seen[dev] = now
         if absence:
             self._condition_gone(absence, d.site, d.device_id, now)
@@ -249,7 +258,8 @@ class Engine:
                 self._pending[key] = _Pending(now, due, text)
                 self._conn.execute(
                     "INSERT INTO pending(rule, site, device_id, since_ms, due_ms, value)"
-                    " VALUES (?,?,?,?,?,?)", (*key, now, due, text),
+                    " VALUES (?,?,?,?,?,?)",
+                    (*key, now, due, text),
                 )
             else:
                 pending.value = text
@@ -258,9 +268,7 @@ class Engine:
             return
         if key in self._pending:
             del self._pending[key]
-            self._conn.execute(
-                "DELETE FROM pending WHERE rule=? AND site=? AND device_id=?", key
-            )
+            self._conn.execute("DELETE FROM pending WHERE rule=? AND site=? AND device_id=?", key)
         if rule.cleared(v):
             self._condition_gone(rule, site, device, now)
 
@@ -291,8 +299,14 @@ class Engine:
             rule = self._rules.absence.get(dev.type.name) if dev else None
             if dev is None or rule is None:
                 continue
-            self._raise(rule, site, device_id, now, f"silent > {dev.type.supervision_s} s",
-                        self._offline_severity(rule, site, device_id))
+            self._raise(
+                rule,
+                site,
+                device_id,
+                now,
+                f"silent > {dev.type.supervision_s} s",
+                self._offline_severity(rule, site, device_id),
+            )
 
     def _flush_seen(self) -> None:
         if not self._seen:
@@ -312,25 +326,56 @@ class Engine:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def _emit(self, action: str, alert: Alert, before: AlertState | None, now: int,
-              by: str | None = None, note: str | None = None) -> None:
-        store.audit(self._conn, alert.id, now, action, before.value if before else None,
-                    alert.state.value, by, note)
+    def _emit(
+        self,
+        action: str,
+        alert: Alert,
+        before: AlertState | None,
+        now: int,
+        by: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        store.audit(
+            self._conn,
+            alert.id,
+            now,
+            action,
+            before.value if before else None,
+            alert.state.value,
+            by,
+            note,
+        )
         self._result.changes.append(Change(action, alert.snapshot(), now, by, note))
         if alert.state is AlertState.CLOSED:
             self._open.pop((alert.rule, alert.site, alert.device_id), None)
             self._by_id.pop(alert.id, None)
 
-    def _raise(self, rule: EventRule | ThresholdRule | AbsenceRule, site: str, device: str,
-               now: int, value: str, severity: Severity, repeat: bool = False) -> None:
+    def _raise(
+        self,
+        rule: EventRule | ThresholdRule | AbsenceRule,
+        site: str,
+        device: str,
+        now: int,
+        value: str,
+        severity: Severity,
+        repeat: bool = False,
+    ) -> None:
         key = (rule.name, site, device)
         alert = self._open.get(key)
         if alert is None:
             latched = isinstance(rule, EventRule | ThresholdRule) and rule.latched
             alert = Alert(
-                id=0, site=site, device_id=device, rule=rule.name, severity=severity,
-                state=AlertState.ACTIVE_UNACK, latched=latched, raised_at=now, last_at=now,
-                occurrences=1, value=value,
+                id=0,
+                site=site,
+                device_id=device,
+                rule=rule.name,
+                severity=severity,
+                state=AlertState.ACTIVE_UNACK,
+                latched=latched,
+                raised_at=now,
+                last_at=now,
+                occurrences=1,
+                value=value,
             )
             alert.id = store.insert(self._conn, alert)
             self._open[key] = alert
@@ -350,8 +395,9 @@ class Engine:
         store.update(self._conn, alert)
         self._emit("repeat", alert, before, now)
 
-    def _condition_gone(self, rule: EventRule | ThresholdRule | AbsenceRule, site: str,
-                        device: str, now: int) -> None:
+    def _condition_gone(
+        self, rule: EventRule | ThresholdRule | AbsenceRule, site: str, device: str, now: int
+    ) -> None:
         alert = self._open.get((rule.name, site, device))
         if alert is None or alert.state not in (AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK):
             return

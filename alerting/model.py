@@ -49,7 +49,7 @@ class Alert:
     note: str | None = None
 
     def snapshot(self) -> Alert:
-        return Alert(**{k: getattr(self, k) for k in self.__slots__})  # type: ignore[attr-defined]
+        return Alert(**{k: getattr(self, k) for k in self.__slots__})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,7 +48,9 @@ class ThresholdRule(_Rule):
         if self.clear_value is None:
             return self
         below = self.op in ("lt", "le")
-        if (below and self.clear_value < self.value) or (not below and self.clear_value > self.value):
+        if (below and self.clear_value < self.value) or (
+            not below and self.clear_value > self.value
+        ):
             raise ValueError("clear_value must lie on the safe side of value")
         return self
 
@@ -86,37 +88,73 @@ def default_rules() -> list[EventRule | ThresholdRule | AbsenceRule]:
     """The first rules (DOMAIN.md hazard table)."""
     return [
         EventRule(
-            name="fall", title_zh="老人跌倒", title_en="Resident fell",
-            device_types=["wearable"], events=["fall"], severity=Severity.CRITICAL, latched=True,
+            name="fall",
+            title_zh="老人跌倒",
+            title_en="Resident fell",
+            device_types=["wearable"],
+            events=["fall"],
+            severity=Severity.CRITICAL,
+            latched=True,
         ),
         EventRule(
-            name="call", title_zh="紧急呼叫", title_en="Call for help",
-            device_types=["call_button"], events=["press"], severity=Severity.HIGH,
-            latched=True, clear_events=["cancel"], clear_resets=True,
+            name="call",
+            title_zh="紧急呼叫",
+            title_en="Call for help",
+            device_types=["call_button"],
+            events=["press"],
+            severity=Severity.HIGH,
+            latched=True,
+            clear_events=["cancel"],
+            clear_resets=True,
         ),
         EventRule(
-            name="sos", title_zh="手环SOS求救", title_en="SOS from wearable",
-            device_types=["wearable"], events=["sos"], severity=Severity.HIGH, latched=True,
+            name="sos",
+            title_zh="手环SOS求救",
+            title_en="SOS from wearable",
+            device_types=["wearable"],
+            events=["sos"],
+            severity=Severity.HIGH,
+            latched=True,
         ),
         EventRule(
-            name="smoke", title_zh="烟雾报警", title_en="Smoke alarm",
-            device_types=["smoke_detector"], events=["smoke_alarm"], severity=Severity.CRITICAL,
-            latched=True, clear_events=["smoke_clear"],
+            name="smoke",
+            title_zh="烟雾报警",
+            title_en="Smoke alarm",
+            device_types=["smoke_detector"],
+            events=["smoke_alarm"],
+            severity=Severity.CRITICAL,
+            latched=True,
+            clear_events=["smoke_clear"],
         ),
         ThresholdRule(
-            name="water_pressure_low", title_zh="消防水压过低", title_en="Fire-water pressure low",
-            device_types=["water_pressure"], field="pressure_mpa", op="lt", value=0.10,
-            for_s=30, clear_value=0.11, severity=Severity.HIGH,
+            name="water_pressure_low",
+            title_zh="消防水压过低",
+            title_en="Fire-water pressure low",
+            device_types=["water_pressure"],
+            field="pressure_mpa",
+            op="lt",
+            value=0.10,
+            for_s=30,
+            clear_value=0.11,
+            severity=Severity.HIGH,
         ),
         ThresholdRule(
-            name="residual_current_high", title_zh="剩余电流超限",
-            title_en="Residual current high", device_types=["electrical_monitor"],
-            field="residual_current_ma", op="ge", value=300, clear_value=270,
+            name="residual_current_high",
+            title_zh="剩余电流超限",
+            title_en="Residual current high",
+            device_types=["electrical_monitor"],
+            field="residual_current_ma",
+            op="ge",
+            value=300,
+            clear_value=270,
             severity=Severity.HIGH,
         ),
         AbsenceRule(
-            name="device_offline", title_zh="设备离线", title_en="Device offline",
-            device_types=ALL_TYPES, severity=Severity.MEDIUM,
+            name="device_offline",
+            title_zh="设备离线",
+            title_en="Device offline",
+            device_types=ALL_TYPES,
+            severity=Severity.MEDIUM,
         ),
     ]
 

@@ -151,9 +151,15 @@ class EngineRunner:
                     if not isinstance(item.decoded, Rejection):
                         d = item.decoded
                         item = Incoming(
-                            Rejection("internal_error", f"{type(exc).__name__}: {exc}"[:200],
-                                      f"{d.site}/{d.device_id}", b"", d.received_ms, d.site,
-                                      d.device_id),
+                            Rejection(
+                                "internal_error",
+                                f"{type(exc).__name__}: {exc}"[:200],
+                                f"{d.site}/{d.device_id}",
+                                b"",
+                                d.received_ms,
+                                d.site,
+                                d.device_id,
+                            ),
                             item.ack,
                         )
                         continue

@@ -52,10 +52,22 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 def row_to_alert(row: tuple[Any, ...]) -> Alert:
     return Alert(
-        id=row[0], site=row[1], device_id=row[2], rule=row[3], severity=Severity(row[4]),
-        state=AlertState(row[5]), latched=bool(row[6]), raised_at=row[7], last_at=row[8],
-        occurrences=row[9], value=row[10], condition_cleared_at=row[11],
-        acknowledged_at=row[12], acknowledged_by=row[13], cleared_at=row[14], closed_by=row[15],
+        id=row[0],
+        site=row[1],
+        device_id=row[2],
+        rule=row[3],
+        severity=Severity(row[4]),
+        state=AlertState(row[5]),
+        latched=bool(row[6]),
+        raised_at=row[7],
+        last_at=row[8],
+        occurrences=row[9],
+        value=row[10],
+        condition_cleared_at=row[11],
+        acknowledged_at=row[12],
+        acknowledged_by=row[13],
+        cleared_at=row[14],
+        closed_by=row[15],
         note=row[16],
     )
 
@@ -69,8 +81,18 @@ def insert(conn: sqlite3.Connection, a: Alert) -> int:
     cur = conn.execute(
         "INSERT INTO alerts(site, device_id, rule, severity, state, latched, raised_at, last_at,"
         " occurrences, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (a.site, a.device_id, a.rule, a.severity.value, a.state.value, int(a.latched),
-         a.raised_at, a.last_at, a.occurrences, a.value),
+        (
+            a.site,
+            a.device_id,
+            a.rule,
+            a.severity.value,
+            a.state.value,
+            int(a.latched),
+            a.raised_at,
+            a.last_at,
+            a.occurrences,
+            a.value,
+        ),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -81,15 +103,32 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
         "UPDATE alerts SET severity=?, state=?, last_at=?, occurrences=?, value=?,"
         " condition_cleared_at=?, acknowledged_at=?, acknowledged_by=?, cleared_at=?,"
         " closed_by=?, note=? WHERE id=?",
-        (a.severity.value, a.state.value, a.last_at, a.occurrences, a.value,
-         a.condition_cleared_at, a.acknowledged_at, a.acknowledged_by, a.cleared_at,
-         a.closed_by, a.note, a.id),
+        (
+            a.severity.value,
+            a.state.value,
+            a.last_at,
+            a.occurrences,
+            a.value,
+            a.condition_cleared_at,
+            a.acknowledged_at,
+            a.acknowledged_by,
+            a.cleared_at,
+            a.closed_by,
+            a.note,
+            a.id,
+        ),
     )
 
 
 def audit(
-    conn: sqlite3.Connection, alert_id: int, at: int, action: str, from_state: str | None,
-    to_state: str, by: str | None, note: str | None,
+    conn: sqlite3.Connection,
+    alert_id: int,
+    at: int,
+    action: str,
+    from_state: str | None,
+    to_state: str,
+    by: str | None,
+    note: str | None,
 ) -> None:
     conn.execute(
         "INSERT INTO audit(alert_id, at, action, from_state, to_state, by, note)"
@@ -104,7 +143,7 @@ class AlertReader:
     def __init__(self, connect: Any) -> None:
         self._connect = connect
 
-    def list(self, state: str = "open", limit: int = 500) -> list[Alert]:
+    def find(self, state: str = "open", limit: int = 500) -> list[Alert]:
         where = {"open": "state != 'closed'", "closed": "state = 'closed'", "all": "1=1"}[state]
         conn = self._connect()
         try:
@@ -128,7 +167,8 @@ class AlertReader:
         try:
             rows = conn.execute(
                 "SELECT at, action, from_state, to_state, by, note FROM audit WHERE alert_id = ?"
-                " ORDER BY id", (alert_id,),
+                " ORDER BY id",
+                (alert_id,),
             ).fetchall()
         finally:
             conn.close()

@@ -28,8 +28,12 @@ def _serve_http(settings: Settings, runtime: object, banner: str | None = None) 
 
     assert isinstance(runtime, Runtime)
     config = uvicorn.Config(
-        create_app(runtime), host=settings.http_host, port=settings.http_port,
-        log_config=None, access_log=False, lifespan="off",
+        create_app(runtime),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down; with the default handlers
@@ -63,7 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.api_token is None:
         raise SystemExit("serve needs CAREWATCH_API_TOKEN (16+ characters) for acknowledging")
     runtime = build_runtime(settings)
-    _serve_http(settings, runtime, f"CareWatch listening on http://{settings.http_host}:{settings.http_port}/")
+    _serve_http(
+        settings,
+        runtime,
+        f"CareWatch listening on http://{settings.http_host}:{settings.http_port}/",
+    )
     return 0
 
 
@@ -91,8 +99,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     registry = runtime.registry
     home = None
     if not args.no_simulator:
-        home = SimulatedHome(registry, settings.mqtt_url, SystemClock(),
-                             scenario(args.scenario), settings.mqtt_prefix)
+        home = SimulatedHome(
+            registry,
+            settings.mqtt_url,
+            SystemClock(),
+            scenario(args.scenario),
+            settings.mqtt_prefix,
+        )
     url = f"http://{settings.http_host}:{settings.http_port}/"
     banner = (
         f"\nCareWatch demo is running.\n"
@@ -119,13 +132,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     registry = load_site(args.site)
-    home = SimulatedHome(registry, args.mqtt_url, SystemClock(), scenario(args.scenario),
-                         args.prefix, speed=args.speed)
+    home = SimulatedHome(
+        registry,
+        args.mqtt_url,
+        SystemClock(),
+        scenario(args.scenario),
+        args.prefix,
+        speed=args.speed,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     home.start()
-    print(f"simulating {len(registry)} devices of {registry.site.id} on {args.mqtt_url}",
-          flush=True)
+    print(
+        f"simulating {len(registry)} devices of {registry.site.id} on {args.mqtt_url}", flush=True
+    )
     try:
         stop.wait(args.duration)
     except KeyboardInterrupt:

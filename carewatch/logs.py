@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import orjson
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "color_message",
+    "message",
+    "asctime",
+    "color_message",
 }
 
 

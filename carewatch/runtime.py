@@ -48,8 +48,14 @@ class Runtime:
         self._spool = Spool(embedded=embedded)
         self._dead = DeadLetterLog(settings.dead_letter_capacity)
         self._conn = connect(self.db_path, synchronous=settings.sqlite_synchronous)
-        engine = Engine(self._conn, registry, RuleSet(default_rules()), clock,
-                        [self._spool, self._dead], self.metrics)
+        engine = Engine(
+            self._conn,
+            registry,
+            RuleSet(default_rules()),
+            clock,
+            [self._spool, self._dead],
+            self.metrics,
+        )
         engine.setup()
         self.runner = EngineRunner(engine, clock, self.metrics)
         self.alerts = AlertReader(self._read_conn)
@@ -57,8 +63,11 @@ class Runtime:
         self.source: MqttSource | None = None
         if settings.mqtt_url:
             self.source = MqttSource(
-                settings.mqtt_url, settings.mqtt_client_id,
-                Decoder(registry, settings.mqtt_prefix), self._deliver, clock,
+                settings.mqtt_url,
+                settings.mqtt_client_id,
+                Decoder(registry, settings.mqtt_prefix),
+                self._deliver,
+                clock,
             )
         self.drainer: SpoolDrainer | None = None
         self._influx: InfluxV1 | None = None
@@ -68,18 +77,25 @@ class Runtime:
             self._influx = InfluxV1(settings.influx_url, settings.influx_db, token)
             writer: LineWriter = self._influx
             if settings.influx_api == "v2":
-                writer = InfluxV2Writer(settings.influx_url, settings.influx_org,
-                                        settings.influx_db, token)
+                writer = InfluxV2Writer(
+                    settings.influx_url, settings.influx_org, settings.influx_db, token
+                )
             self.drainer = SpoolDrainer(self.db_path, writer, self._tags, clock, self.metrics)
             self._readings = self._influx
         else:
             self._readings = EmbeddedReadings(str(self.db_path))
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(self._maintain, "interval", minutes=10, id="maintain")
-        Gauge("carewatch_broker_connected", "1 while connected to the MQTT broker",
-              registry=self.metrics).set_function(lambda: float(self.broker_connected()))
-        Gauge("carewatch_spool_backlog", "Spool rows not yet in the time-series store",
-              registry=self.metrics).set_function(self.spool_backlog)
+        Gauge(
+            "carewatch_broker_connected",
+            "1 while connected to the MQTT broker",
+            registry=self.metrics,
+        ).set_function(lambda: float(self.broker_connected()))
+        Gauge(
+            "carewatch_spool_backlog",
+            "Spool rows not yet in the time-series store",
+            registry=self.metrics,
+        ).set_function(self.spool_backlog)
 
     # wiring -------------------------------------------------------------------------
 
@@ -111,8 +127,13 @@ class Runtime:
         if self.source:
             self.source.start()
         self._scheduler.start()
-        log.info("carewatch started", extra={"devices": len(self.registry),
-                                             "store": "influx" if self.drainer else "embedded"})
+        log.info(
+            "carewatch started",
+            extra={
+                "devices": len(self.registry),
+                "store": "influx" if self.drainer else "embedded",
+            },
+        )
 
     def stop(self) -> None:
         """Stop taking messages, commit and ack what was taken, flush, disconnect."""
@@ -131,8 +152,9 @@ class Runtime:
         now = self.clock.now_ms()
         conn = connect(self.db_path, synchronous=self.settings.sqlite_synchronous)
         try:
-            conn.execute("DELETE FROM event_log WHERE received_ms < ?",
-                         (now - EVENT_LOG_DAYS * 86_400_000,))
+            conn.execute(
+                "DELETE FROM event_log WHERE received_ms < ?", (now - EVENT_LOG_DAYS * 86_400_000,)
+            )
             if self.drainer is None:
                 Spool.prune(conn, now - self.settings.embedded_retention_days * 86_400_000)
         except sqlite3.Error as exc:

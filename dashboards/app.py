@@ -39,8 +39,10 @@ class AppRuntime(Protocol):
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -65,7 +67,9 @@ class OperatorAction(BaseModel):
 
 
 def create_app(runtime: AppRuntime) -> FastAPI:
-    app = FastAPI(title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
     rules = RuleSet(default_rules()).rules
     reg = runtime.registry
 
@@ -73,16 +77,28 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         dev = reg.get(a.site, a.device_id)
         rule = rules.get(a.rule)
         return {
-            "id": str(a.id), "site": a.site, "device_id": a.device_id, "rule": a.rule,
+            "id": str(a.id),
+            "site": a.site,
+            "device_id": a.device_id,
+            "rule": a.rule,
             "title": rule.title_zh if rule else a.rule,
             "title_en": rule.title_en if rule else a.rule,
-            "severity": a.severity.value, "state": a.state.value, "latched": a.latched,
-            "raised_at": iso(a.raised_at), "last_at": iso(a.last_at),
-            "acknowledged_at": iso(a.acknowledged_at), "acknowledged_by": a.acknowledged_by,
-            "cleared_at": iso(a.cleared_at), "condition_cleared_at": iso(a.condition_cleared_at),
-            "closed_by": a.closed_by, "occurrences": a.occurrences, "value": a.value,
-            "note": a.note, "room": dev.room if dev else None,
-            "floor": dev.floor if dev else None, "bed": dev.bed if dev else None,
+            "severity": a.severity.value,
+            "state": a.state.value,
+            "latched": a.latched,
+            "raised_at": iso(a.raised_at),
+            "last_at": iso(a.last_at),
+            "acknowledged_at": iso(a.acknowledged_at),
+            "acknowledged_by": a.acknowledged_by,
+            "cleared_at": iso(a.cleared_at),
+            "condition_cleared_at": iso(a.condition_cleared_at),
+            "closed_by": a.closed_by,
+            "occurrences": a.occurrences,
+            "value": a.value,
+            "note": a.note,
+            "room": dev.room if dev else None,
+            "floor": dev.floor if dev else None,
+            "bed": dev.bed if dev else None,
             "device_type": dev.type.name if dev else None,
         }
 
@@ -102,16 +118,17 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     def list_alerts(
         state: Literal["open", "closed", "all"] = "open", limit: int = Query(500, ge=1, le=5000)
     ) -> list[dict[str, Any]]:
-        return [alert_json(a) for a in runtime.alerts.list(state, limit)]
+        return [alert_json(a) for a in runtime.alerts.find(state, limit)]
 
     @alerts.get("/{alert_id}")
     def get_alert(alert_id: int) -> dict[str, Any]:
         a = runtime.alerts.get(alert_id)
         if a is None:
             raise HTTPException(404, "no such alert")
-        return {**alert_json(a), "history": [
-            {**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)
-        ]}
+        return {
+            **alert_json(a),
+            "history": [{**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)],
+        }
 
     def command(action: Literal["ack", "resolve"], alert_id: int, body: OperatorAction) -> Any:
         fut = runtime.submit(Command(action, alert_id, body.by, body.note))
@@ -144,17 +161,29 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         out = []
         for d in reg.devices():
             seen, online = states.get((d.site, d.id), (None, None))
-            out.append({
-                "id": d.id, "site": d.site, "type": d.type.name, "room": d.room,
-                "floor": d.floor, "bed": d.bed, "label": d.label,
-                "online": None if online is None else bool(online), "last_seen": iso(seen),
-            })
+            out.append(
+                {
+                    "id": d.id,
+                    "site": d.site,
+                    "type": d.type.name,
+                    "room": d.room,
+                    "floor": d.floor,
+                    "bed": d.bed,
+                    "label": d.label,
+                    "online": None if online is None else bool(online),
+                    "last_seen": iso(seen),
+                }
+            )
         return out
 
     @devices.get("/unregistered")
     def unregistered() -> list[dict[str, Any]]:
         return [
-            {**u, "first_seen": iso(u.pop("first_seen_ms")), "last_seen": iso(u.pop("last_seen_ms"))}
+            {
+                **u,
+                "first_seen": iso(u.pop("first_seen_ms")),
+                "last_seen": iso(u.pop("last_seen_ms")),
+            }
             for u in runtime.unknown_devices()
         ]
 
@@ -177,7 +206,9 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         )
         spec = dev.type.fields.get(field)
         return {
-            "device_id": dev.id, "field": field, "unit": spec.unit if spec else None,
+            "device_id": dev.id,
+            "field": field,
+            "unit": spec.unit if spec else None,
             "points": [{"ts": iso(p.ts_ms), "value": p.value} for p in points],
         }
 
@@ -186,8 +217,10 @@ def create_app(runtime: AppRuntime) -> FastAPI:
 
     @ops.get("/api/dead-letters")
     def dead_letters(reason: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> Any:
-        return [{**d, "received_at": iso(d.pop("received_ms"))}
-                for d in runtime.dead_letters(limit, reason)]
+        return [
+            {**d, "received_at": iso(d.pop("received_ms"))}
+            for d in runtime.dead_letters(limit, reason)
+        ]
 
     @ops.get("/healthz")
     def healthz() -> dict[str, str]:

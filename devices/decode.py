@@ -197,8 +197,14 @@ class Decoder:
             ts, skewed = parse_ts(body.get("ts"), received_ms)
             if kind == MessageKind.TELEMETRY:
                 return Reading(
-                    site, device_id, dtype.name, ts, _fields(dtype, body), received_ms,
-                    skewed, _seq(body.get("seq")),
+                    site,
+                    device_id,
+                    dtype.name,
+                    ts,
+                    _fields(dtype, body),
+                    received_ms,
+                    skewed,
+                    _seq(body.get("seq")),
                 )
             if kind == MessageKind.STATUS:
                 online = body.get("online")
@@ -221,8 +227,16 @@ class Decoder:
                 raise _Bad("out_of_range", f"id longer than {MAX_EVENT_ID} characters")
             key = f"id:{event_id}" if event_id else f"ts:{ts}:{event}"
             return DeviceEvent(
-                site, device_id, dtype.name, ts, event, key, received_ms,
-                _event_attrs(dtype, event, body), skewed, _seq(body.get("seq")),
+                site,
+                device_id,
+                dtype.name,
+                ts,
+                event,
+                key,
+                received_ms,
+                _event_attrs(dtype, event, body),
+                skewed,
+                _seq(body.get("seq")),
             )
         except _Bad as bad:
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device_id)

@@ -53,7 +53,13 @@ class ReadingsQuery(Protocol):
     """Reads one field of one device's stored time series."""
 
     def readings(
-        self, site: str, device_id: str, device_type: str, field: str, since_ms: int, until_ms: int,
+        self,
+        site: str,
+        device_id: str,
+        device_type: str,
+        field: str,
+        since_ms: int,
+        until_ms: int,
         limit: int,
     ) -> list[Point]: ...
 

@@ -44,7 +44,10 @@ class MosquittoProcess:
     """mosquitto in the foreground on 127.0.0.1, its data in `data_dir`."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, extra: dict[str, str] | None = None,
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra: dict[str, str] | None = None,
         binary: str = "mosquitto",
     ) -> None:
         self.data_dir = data_dir
@@ -84,7 +87,9 @@ class MosquittoProcess:
             )
         conf = self._write_config()
         self.proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [exe, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         wait_for_port(self.port, timeout_s, self.proc)

@@ -67,26 +67,41 @@ class DeadLetterLog:
             "INSERT INTO dead_letters(received_ms, reason, detail, topic, payload,"
             " payload_bytes, site, device_id) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (r.received_ms, r.reason, r.detail, r.topic[:256], preview(r.payload),
-                 len(r.payload), r.site, r.device_id)
+                (
+                    r.received_ms,
+                    r.reason,
+                    r.detail,
+                    r.topic[:256],
+                    preview(r.payload),
+                    len(r.payload),
+                    r.site,
+                    r.device_id,
+                )
                 for r in rejected
             ],
         )
         del cur
-        unknown = [r for r in rejected if r.reason == "unregistered_device" and r.site and r.device_id]
+        unknown = [
+            r for r in rejected if r.reason == "unregistered_device" and r.site and r.device_id
+        ]
         if unknown:
             conn.executemany(
                 "INSERT INTO unknown_devices VALUES (?,?,?,?,1,?)"
                 " ON CONFLICT(site, device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,"
                 " messages = messages + 1, last_topic = excluded.last_topic",
-                [(r.site, r.device_id, r.received_ms, r.received_ms, r.topic[:256]) for r in unknown],
+                [
+                    (r.site, r.device_id, r.received_ms, r.received_ms, r.topic[:256])
+                    for r in unknown
+                ],
             )
         last = conn.execute("SELECT max(id) FROM dead_letters").fetchone()[0]
         if last is not None and last > self.capacity and last % 500 < len(rejected):
             conn.execute("DELETE FROM dead_letters WHERE id <= ?", (last - self.capacity,))
 
     @staticmethod
-    def recent(conn: sqlite3.Connection, limit: int = 100, reason: str | None = None) -> list[DeadLetter]:
+    def recent(
+        conn: sqlite3.Connection, limit: int = 100, reason: str | None = None
+    ) -> list[DeadLetter]:
         sql = "SELECT * FROM dead_letters"
         args: tuple[object, ...] = ()
         if reason:

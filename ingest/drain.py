@@ -45,7 +45,8 @@ class SpoolDrainer:
         )
         self._refused = Counter(
             "carewatch_store_points_refused",
-            "Points InfluxDB refused as invalid (logged)", registry=metrics,
+            "Points InfluxDB refused as invalid (logged)",
+            registry=metrics,
         )
         self._failures = Counter(
             "carewatch_store_write_failures", "Failed InfluxDB write attempts", registry=metrics
@@ -72,7 +73,8 @@ class SpoolDrainer:
         """Send one batch; returns how many spool rows it settled (0 = spool empty)."""
         rows = conn.execute(
             "SELECT id, ts_ms, site, device_id, device_type, kind, data FROM points"
-            " ORDER BY id LIMIT ?", (self._batch,),
+            " ORDER BY id LIMIT ?",
+            (self._batch,),
         ).fetchall()
         if not rows:
             return 0

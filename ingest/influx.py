@@ -62,7 +62,8 @@ class InfluxV1:
     def write(self, lines: list[str]) -> None:
         try:
             resp = self._http.post(
-                "/write", params={"db": self._db, "precision": "ns"},
+                "/write",
+                params={"db": self._db, "precision": "ns"},
                 content="\n".join(lines).encode(),
             )
         except httpx.HTTPError as exc:
@@ -90,12 +91,18 @@ class InfluxV1:
 
     # ReadingsQuery
     def readings(
-        self, site: str, device_id: str, device_type: str, field: str, since_ms: int,
-        until_ms: int, limit: int,
+        self,
+        site: str,
+        device_id: str,
+        device_type: str,
+        field: str,
+        since_ms: int,
+        until_ms: int,
+        limit: int,
     ) -> list[Point]:
         q = (
             f"SELECT {_quote_ident(field)} FROM {_quote_ident(device_type)}"
-            f" WHERE \"site\" = {_quote_str(site)} AND \"device\" = {_quote_str(device_id)}"
+            f' WHERE "site" = {_quote_str(site)} AND "device" = {_quote_str(device_id)}'
             f" AND time >= {int(since_ms)}ms AND time <= {int(until_ms)}ms"
             f" ORDER BY time ASC LIMIT {int(limit)}"
         )
@@ -115,8 +122,9 @@ class InfluxV2Writer:
     """Writes through influxdb-client's WriteApi (/api/v2/write: InfluxDB 2.x, 3.x, Cloud)."""
 
     def __init__(self, url: str, org: str, bucket: str, token: str | None) -> None:
-        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
+        from influxdb_client.domain.write_precision import WritePrecision
 
         self._client = InfluxDBClient(url=url, token=token or "", org=org, timeout=10_000)
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
@@ -130,13 +138,18 @@ class InfluxV2Writer:
 
         try:
             self._api.write(
-                bucket=self._bucket, org=self._org, record=lines, write_precision=self._precision
+                bucket=self._bucket,
+                org=self._org,
+                record=lines,
+                write_precision=self._precision,  # type: ignore[arg-type]
             )
         except ApiException as exc:
             status = exc.status or 0
-            raise StoreError(f"influx v2 {status}: {str(exc.body)[:300]}", retry=status != 400) from exc
+            raise StoreError(
+                f"influx v2 {status}: {str(exc.body)[:300]}", retry=status != 400
+            ) from exc
         except (HTTPError, OSError) as exc:
             raise StoreError(f"influx v2 unreachable: {type(exc).__name__}", retry=True) from exc
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]

@@ -78,7 +78,5 @@ def to_lines(
                 f"{_fields(data)} {event_time_ns(ts_ms, key)}"
             )
         elif kind == KIND_STATUS:
-            lines.append(
-                f"device_status,{tags},type={dtype} {_fields(data)} {ts_ms * 1_000_000}"
-            )
+            lines.append(f"device_status,{tags},type={dtype} {_fields(data)} {ts_ms * 1_000_000}")
     return lines

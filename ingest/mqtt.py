@@ -86,7 +86,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = session_expiry_s
         props.ReceiveMaximum = receive_maximum
         self._connect_props = props
@@ -99,7 +99,10 @@ class MqttSource:
         # clean_start=False: the default (clean on first connect) would drop the queued
         # messages a crashed predecessor left un-acked (INFRA-NOTES.md).
         self._client.connect_async(
-            self._addr.host, self._addr.port, keepalive=15, clean_start=False,
+            self._addr.host,
+            self._addr.port,
+            keepalive=15,
+            clean_start=False,
             properties=self._connect_props,
         )
         self._client.loop_start()
@@ -109,7 +112,11 @@ class MqttSource:
         self._client.loop_stop()
 
     def _on_connect(
-        self, client: paho.Client, _u: object, flags: paho.ConnectFlags, rc: ReasonCode,
+        self,
+        client: paho.Client,
+        _u: object,
+        flags: paho.ConnectFlags,
+        rc: ReasonCode,
         _p: Properties | None,
     ) -> None:
         if rc.is_failure:
@@ -123,7 +130,11 @@ class MqttSource:
         client.subscribe([(topic, 1) for topic in self._decoder.subscriptions()])
 
     def _on_disconnect(
-        self, _c: paho.Client, _u: object, _f: paho.DisconnectFlags, rc: ReasonCode,
+        self,
+        _c: paho.Client,
+        _u: object,
+        _f: paho.DisconnectFlags,
+        rc: ReasonCode,
         _p: Properties | None,
     ) -> None:
         self.connected = False
@@ -139,17 +150,18 @@ class MqttSource:
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         now = self._clock.now_ms()
+        payload = bytes(msg.payload)
         ack = self._ack_fn(msg.mid, self._generation) if msg.qos > 0 else None
         try:
             try:
                 topic = msg.topic
             except UnicodeDecodeError:
                 decoded: Decoded = Rejection(
-                    "bad_topic", "topic is not UTF-8", repr(msg._topic)[:200], msg.payload, now
+                    "bad_topic", "topic is not UTF-8", repr(msg._topic)[:200], payload, now
                 )
             else:
-                decoded = self._decoder.decode(topic, msg.payload, now)
+                decoded = self._decoder.decode(topic, payload, now)
         except Exception as exc:  # a decoder bug must not stop the watch
             log.exception("decoder failed")
-            decoded = Rejection("internal_error", type(exc).__name__, "?", msg.payload, now)
+            decoded = Rejection("internal_error", type(exc).__name__, "?", payload, now)
         self._deliver(decoded, ack)

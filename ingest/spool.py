@@ -31,24 +31,46 @@ class Spool:
             " data TEXT NOT NULL)"
         )
         if self.embedded:
-            conn.execute(
-                "CREATE INDEX IF NOT EXISTS points_device_ts ON points(device_id, ts_ms)"
-            )
+            conn.execute("CREATE INDEX IF NOT EXISTS points_device_ts ON points(device_id, ts_ms)")
 
     def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None:
         rows = []
         for m in items:
             if isinstance(m, Reading):
                 if m.fields:
-                    rows.append((m.ts_ms, m.site, m.device_id, m.device_type, KIND_TELEMETRY,
-                                 orjson.dumps(m.fields).decode()))
+                    rows.append(
+                        (
+                            m.ts_ms,
+                            m.site,
+                            m.device_id,
+                            m.device_type,
+                            KIND_TELEMETRY,
+                            orjson.dumps(m.fields).decode(),
+                        )
+                    )
             elif isinstance(m, DeviceEvent):
                 data = {**m.attrs, "event": m.event, "key": m.key}
-                rows.append((m.ts_ms, m.site, m.device_id, m.device_type, KIND_EVENT,
-                             orjson.dumps(data).decode()))
+                rows.append(
+                    (
+                        m.ts_ms,
+                        m.site,
+                        m.device_id,
+                        m.device_type,
+                        KIND_EVENT,
+                        orjson.dumps(data).decode(),
+                    )
+                )
             elif isinstance(m, DeviceStatus):
-                rows.append((m.ts_ms, m.site, m.device_id, m.device_type, KIND_STATUS,
-                             orjson.dumps({"online": m.online}).decode()))
+                rows.append(
+                    (
+                        m.ts_ms,
+                        m.site,
+                        m.device_id,
+                        m.device_type,
+                        KIND_STATUS,
+                        orjson.dumps({"online": m.online}).decode(),
+                    )
+                )
         if rows:
             conn.executemany(
                 "INSERT INTO points(ts_ms, site, device_id, device_type, kind, data)"
@@ -76,8 +98,14 @@ class EmbeddedReadings:
         self._db_path = db_path
 
     def readings(
-        self, site: str, device_id: str, device_type: str, field: str, since_ms: int,
-        until_ms: int, limit: int,
+        self,
+        site: str,
+        device_id: str,
+        device_type: str,
+        field: str,
+        since_ms: int,
+        until_ms: int,
+        limit: int,
     ) -> list[Point]:
         conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True)
         try:

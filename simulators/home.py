@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import select
@@ -29,8 +30,14 @@ def _broker(url: str) -> tuple[str, int]:
 
 class SimulatedHome:
     def __init__(
-        self, registry: Registry, mqtt_url: str, clock: Clock, steps: list[Step],
-        prefix: str = "carewatch/v1", speed: float = 1.0, seed: int = 1,
+        self,
+        registry: Registry,
+        mqtt_url: str,
+        clock: Clock,
+        steps: list[Step],
+        prefix: str = "carewatch/v1",
+        speed: float = 1.0,
+        seed: int = 1,
     ) -> None:
         self._registry = registry
         self._host, self._port = _broker(mqtt_url)
@@ -39,8 +46,11 @@ class SimulatedHome:
         self._prefix = prefix.rstrip("/")
         self._speed = speed
         rng = random.Random(seed)
-        self._models = [DeviceModel(d, random.Random(rng.random())) for d in registry.devices()
-                        if d.source == "carewatch"]
+        self._models = [
+            DeviceModel(d, random.Random(rng.random()))
+            for d in registry.devices()
+            if d.source == "carewatch"
+        ]
         self._clients: dict[str, paho.Client] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -54,15 +64,20 @@ class SimulatedHome:
 
     def _connect_all(self) -> None:
         for m in self._models:
-            c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{m.device.id}",
-                            protocol=MQTTProtocolVersion.MQTTv311)
+            c = paho.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"sim-{m.device.id}",
+                protocol=MQTTProtocolVersion.MQTTv311,
+            )
             status = self._topic(m.device.id, "status")
             c.will_set(status, b'{"online":false}', qos=1, retain=True)
             c.connect(self._host, self._port, keepalive=30)
             self._clients[m.device.id] = c
             self._publish(m.device.id, "status", {"online": True}, retain=True)
 
-    def _publish(self, device_id: str, kind: str, body: dict[str, Any], retain: bool = False) -> None:
+    def _publish(
+        self, device_id: str, kind: str, body: dict[str, Any], retain: bool = False
+    ) -> None:
         info = self._clients[device_id].publish(
             self._topic(device_id, kind), orjson.dumps(body), qos=1, retain=retain
         )
@@ -106,7 +121,11 @@ class SimulatedHome:
             self._pump(clients, 0.05)
 
     def _pump(self, clients: list[paho.Client], timeout: float) -> None:
-        socks = {c.socket(): c for c in clients if c.socket() is not None}
+        socks: dict[Any, paho.Client] = {}
+        for c in clients:
+            sock = c.socket()
+            if sock is not None:
+                socks[sock] = c
         wants = [s for s, c in socks.items() if c.want_write()]
         readable, writable, _ = select.select(list(socks), wants, [], timeout)
         for s in readable:
@@ -115,7 +134,5 @@ class SimulatedHome:
             socks[s].loop_write()
         for c in clients:
             if c.loop_misc() == paho.MQTT_ERR_NO_CONN:
-                try:
+                with contextlib.suppress(OSError):
                     c.reconnect()
-                except OSError:
-                    pass

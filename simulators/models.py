@@ -47,8 +47,12 @@ class DeviceModel:
         kind = self.device.type.name
         if kind == "wearable":
             self.heart += self.rng.uniform(-2, 2) + (72 - self.heart) * 0.1
-            body |= {"heart_rate_bpm": round(self.heart), "spo2_pct": self.rng.randint(95, 99),
-                     "worn": True, "battery_pct": round(self.battery)}
+            body |= {
+                "heart_rate_bpm": round(self.heart),
+                "spo2_pct": self.rng.randint(95, 99),
+                "worn": True,
+                "battery_pct": round(self.battery),
+            }
         elif kind == "water_pressure":
             # jockey pump: slow leak-down, then a top-up
             self.pressure -= self.rng.uniform(0.0, 0.004)
@@ -56,13 +60,17 @@ class DeviceModel:
                 self.pressure = self.rng.uniform(0.38, 0.42)
             body |= {"pressure_mpa": round(self.pressure, 3)}
         elif kind == "electrical_monitor":
-            body |= {"residual_current_ma": round(self.rng.uniform(90, 190)),
-                     "cable_temp_c": round(self.rng.uniform(28, 38), 1),
-                     "current_a": round(self.rng.uniform(5, 25), 1),
-                     "voltage_v": round(self.rng.uniform(220, 232))}
+            body |= {
+                "residual_current_ma": round(self.rng.uniform(90, 190)),
+                "cable_temp_c": round(self.rng.uniform(28, 38), 1),
+                "current_a": round(self.rng.uniform(5, 25), 1),
+                "voltage_v": round(self.rng.uniform(220, 232)),
+            }
         elif kind == "smoke_detector":
-            body |= {"temperature_c": round(self.rng.uniform(21, 25), 1),
-                     "battery_pct": round(self.battery)}
+            body |= {
+                "temperature_c": round(self.rng.uniform(21, 25), 1),
+                "battery_pct": round(self.battery),
+            }
         else:
             body |= {"battery_pct": round(self.battery)}
         return body
@@ -82,16 +90,38 @@ class Step:
 def scenario(name: str) -> list[Step]:
     """Built-in scenarios; device ids are those of examples/demo-site.yaml."""
     scenarios: dict[str, list[Step]] = {
-        "fall": [Step(5, "w-204-1", "event", {"event": "fall", "confidence": 0.94},
-                      "resident in 204 falls")],
-        "call": [Step(3, "cb-305-2", "event", {"event": "press", "button": "bathroom_cord"},
-                      "pull cord in 305 bathroom")],
-        "smoke": [Step(2, "sd-305", "event", {"event": "smoke_alarm"}, "smoke in 305"),
-                  Step(40, "sd-306", "event", {"event": "smoke_alarm"}, "smoke in 306")],
-        "pressure_drop": [Step(float(t), "p-1f-riser", "telemetry",
-                               {"pressure_mpa": round(max(0.02, 0.3 - t * 0.01), 3)},
-                               "pump fails, pressure decays")
-                          for t in range(0, 90, 5)],
+        "fall": [
+            Step(
+                5,
+                "w-204-1",
+                "event",
+                {"event": "fall", "confidence": 0.94},
+                "resident in 204 falls",
+            )
+        ],
+        "call": [
+            Step(
+                3,
+                "cb-305-2",
+                "event",
+                {"event": "press", "button": "bathroom_cord"},
+                "pull cord in 305 bathroom",
+            )
+        ],
+        "smoke": [
+            Step(2, "sd-305", "event", {"event": "smoke_alarm"}, "smoke in 305"),
+            Step(40, "sd-306", "event", {"event": "smoke_alarm"}, "smoke in 306"),
+        ],
+        "pressure_drop": [
+            Step(
+                float(t),
+                "p-1f-riser",
+                "telemetry",
+                {"pressure_mpa": round(max(0.02, 0.3 - t * 0.01), 3)},
+                "pump fails, pressure decays",
+            )
+            for t in range(0, 90, 5)
+        ],
         "none": [],
     }
     scenarios["demo"] = [

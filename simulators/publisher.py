@@ -13,13 +13,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 class Publisher:
     """Publishes (topic, payload) pairs at `rate` per second, waiting for PUBACKs."""
 
-    def __init__(self, host: str, port: int, client_id: str = "cw-publisher",
-                 window: int = 1000) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str = "cw-publisher", window: int = 1000
+    ) -> None:
         self._window = threading.Semaphore(window)
         self._acked = 0
         self._lock = threading.Lock()
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                        protocol=MQTTProtocolVersion.MQTTv311)
+        c = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv311
+        )
         c.max_inflight_messages_set(0)
         c.max_queued_messages_set(0)
         c.on_publish = self._on_publish

@@ -28,8 +28,14 @@ class Harness:
 
     def start(self) -> None:
         self.conn = connect(self.path, synchronous="OFF")
-        self.engine = Engine(self.conn, self.registry, RuleSet(default_rules()), self.clock,
-                             [Spool(embedded=True), DeadLetterLog()], CollectorRegistry())
+        self.engine = Engine(
+            self.conn,
+            self.registry,
+            RuleSet(default_rules()),
+            self.clock,
+            [Spool(embedded=True), DeadLetterLog()],
+            CollectorRegistry(),
+        )
         self.engine.setup()
 
     def restart(self) -> None:

@@ -20,8 +20,9 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
         if self.proc and self.proc.poll() is None:
@@ -96,26 +97,44 @@ class VictoriaMetricsProcess(Proc):
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._spawn(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
-                     f"-storageDataPath={self.dir}", "-loggerLevel=ERROR"],
-                    self.dir / "vm.log")
+        self._spawn(
+            [
+                "victoria-metrics",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.dir}",
+                "-loggerLevel=ERROR",
+            ],
+            self.dir / "vm.log",
+        )
         wait_for_port(self.port, 20, self.proc)
 
 
 class CarewatchProcess(Proc):
     """`python -m carewatch serve --config FILE`, as production runs it."""
 
-    def __init__(self, data_dir: Path, mqtt_url: str, site_file: Path,
-                 influx_url: str | None = None, token: str = "test-token-0123456789") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        mqtt_url: str,
+        site_file: Path,
+        influx_url: str | None = None,
+        token: str = "test-token-0123456789",
+    ) -> None:
         super().__init__()
         self.dir = data_dir
         self.port = free_port()
         self.token = token
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "carewatch.yaml"
-        lines = [f"site_file: {site_file}", f"mqtt_url: {mqtt_url}", f"data_dir: {self.dir}",
-                 f"http_port: {self.port}", "http_host: 127.0.0.1", f"api_token: {token}",
-                 "log_level: INFO"]
+        lines = [
+            f"site_file: {site_file}",
+            f"mqtt_url: {mqtt_url}",
+            f"data_dir: {self.dir}",
+            f"http_port: {self.port}",
+            "http_host: 127.0.0.1",
+            f"api_token: {token}",
+            "log_level: INFO",
+        ]
         if influx_url:
             lines.append(f"influx_url: {influx_url}")
         self.config.write_text("\n".join(lines) + "\n")
@@ -126,8 +145,11 @@ class CarewatchProcess(Proc):
 
     def start(self, timeout_s: float = 20) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-        self._spawn([sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
-                    self.dir / "carewatch.log", env)
+        self._spawn(
+            [sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
+            self.dir / "carewatch.log",
+            env,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -148,8 +170,12 @@ class CarewatchProcess(Proc):
         return httpx.get(self.url + path, params=params, timeout=10)  # type: ignore[arg-type]
 
     def post(self, path: str, body: dict[str, object], token: str | None = None) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=10,
-                          headers={"Authorization": f"Bearer {token or self.token}"})
+        return httpx.post(
+            self.url + path,
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
 
 
 def require(binary: str) -> None:

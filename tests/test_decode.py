@@ -17,24 +17,31 @@ def dec(registry):
 
 
 def test_telemetry_decodes_with_units_and_device_time(dec):
-    m = dec.decode(f"{T}/w-101-1/telemetry",
-                   b'{"ts":1795316645120,"heart_rate_bpm":74,"worn":true,"battery_pct":81}', NOW)
+    m = dec.decode(
+        f"{T}/w-101-1/telemetry",
+        b'{"ts":1795316645120,"heart_rate_bpm":74,"worn":true,"battery_pct":81}',
+        NOW,
+    )
     assert isinstance(m, Reading)
     assert m.fields == {"heart_rate_bpm": 74.0, "worn": True, "battery_pct": 81.0}
     assert m.ts_ms == 1795316645120 and not m.clock_skewed
 
 
 def test_event_with_rfc3339_time_and_id(dec):
-    m = dec.decode(f"{T}/w-101-1/event",
-                   b'{"event":"fall","id":"e-88121","ts":"2026-11-22T03:04:05.120Z","confidence":0.93}',
-                   1_795_316_700_000)
+    m = dec.decode(
+        f"{T}/w-101-1/event",
+        b'{"event":"fall","id":"e-88121","ts":"2026-11-22T03:04:05.120Z","confidence":0.93}',
+        1_795_316_700_000,
+    )
     assert isinstance(m, DeviceEvent)
     assert (m.event, m.key, m.attrs) == ("fall", "id:e-88121", {"confidence": 0.93})
     assert m.ts_ms == 1795316645120
 
 
 def test_event_without_id_is_keyed_by_time_and_event(dec):
-    m = dec.decode(f"{T}/cb-101-1/event", b'{"event":"press","button":"bed","ts":1795316640000}', NOW)
+    m = dec.decode(
+        f"{T}/cb-101-1/event", b'{"event":"press","button":"bed","ts":1795316640000}', NOW
+    )
     assert isinstance(m, DeviceEvent) and m.key == "ts:1795316640000:press"
 
 

@@ -21,8 +21,13 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
     env["CAREWATCH_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "carewatch", "demo", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carewatch", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     started = time.monotonic()
     try:
         url = None

@@ -24,9 +24,13 @@ def test_kill_9_during_1000_events_loses_and_doubles_nothing(tmp_path, broker, i
     service = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, influx.url)
     service.start()
     buttons = [f"cb-{f}{r:02d}-1" for f in (1, 2, 3) for r in range(1, 14)][:30]
-    msgs = [(f"{T}/{buttons[i % len(buttons)]}/event",
-             orjson.dumps({"event": "press", "id": f"ev-{i:04d}", "button": "bed"}))
-            for i in range(1000)]
+    msgs = [
+        (
+            f"{T}/{buttons[i % len(buttons)]}/event",
+            orjson.dumps({"event": "press", "id": f"ev-{i:04d}", "button": "bed"}),
+        )
+        for i in range(1000)
+    ]
     sender = threading.Thread(target=publisher.publish_all, args=(msgs, 1000.0))
     sender.start()
     time.sleep(0.4)  # about 400 events in
@@ -35,6 +39,7 @@ def test_kill_9_during_1000_events_loses_and_doubles_nothing(tmp_path, broker, i
     assert publisher.wait_acked(1000, 30), "broker did not take all 1000"
     service.start()
     try:
+
         def settled() -> bool:
             alerts = _open_call_alerts(service)
             return sum(a["occurrences"] for a in alerts) >= 1000
@@ -47,7 +52,7 @@ def test_kill_9_during_1000_events_loses_and_doubles_nothing(tmp_path, broker, i
         db = sqlite3.connect(tmp_path / "cw" / "carewatch.db")
         keys = db.execute("SELECT key FROM event_log").fetchall()
         assert sorted(k for (k,) in keys) == sorted(f"id:ev-{i:04d}" for i in range(1000))
-        q = "SELECT count(\"event_key\") FROM \"device_event\" WHERE \"event\" = 'press'"
+        q = 'SELECT count("event_key") FROM "device_event" WHERE "event" = \'press\''
         assert wait_until(lambda: influx.query("carewatch", q) == [[0, 1000]], 15) is True
     finally:
         service.stop()
@@ -61,9 +66,13 @@ def test_influx_down_then_back_loses_no_telemetry_and_alerts_keep_working(
     try:
         influx.stop()
         base = int(time.time() * 1000) - 120_000
-        msgs = [(f"{T}/e-1f-panel/telemetry",
-                 orjson.dumps({"ts": base + i * 100, "residual_current_ma": 100.0 + i % 50}))
-                for i in range(300)]
+        msgs = [
+            (
+                f"{T}/e-1f-panel/telemetry",
+                orjson.dumps({"ts": base + i * 100, "residual_current_ma": 100.0 + i % 50}),
+            )
+            for i in range(300)
+        ]
         publisher.publish_all(msgs, rate=1000)
         publisher.publish_all([(f"{T}/w-110-1/event", b'{"event":"fall","id":"f-1"}')], rate=10)
         alerts = wait_until(lambda: service.get("/api/alerts").json(), 3)
@@ -73,7 +82,7 @@ def test_influx_down_then_back_loses_no_telemetry_and_alerts_keep_working(
         assert service.get("/readyz").json()["checks"]["store"] is False
         time.sleep(2)  # the service keeps retrying against a dead port
         influx.start()  # same port, same data
-        q = "SELECT count(\"residual_current_ma\") FROM \"electrical_monitor\""
+        q = 'SELECT count("residual_current_ma") FROM "electrical_monitor"'
         assert wait_until(lambda: influx.query("carewatch", q) == [[0, 300]], 40) is True
         rows = influx.query("carewatch", 'SELECT "residual_current_ma" FROM "electrical_monitor"')
         assert [r[0] for r in rows] == [base + i * 100 for i in range(300)]

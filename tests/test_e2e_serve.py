@@ -25,8 +25,9 @@ def service(tmp_path, broker, influx):
 
 def test_fall_reaches_the_api_within_a_second_and_ack_resolve_close_it(service, publisher):
     sent = time.monotonic()
-    publisher.publish_all([(f"{T}/w-207-1/event",
-                            b'{"event":"fall","id":"e-88121","confidence":0.93}')], rate=100)
+    publisher.publish_all(
+        [(f"{T}/w-207-1/event", b'{"event":"fall","id":"e-88121","confidence":0.93}')], rate=100
+    )
     alerts = wait_until(lambda: service.get("/api/alerts", state="open").json(), 5, 0.01)
     latency = time.monotonic() - sent
     [a] = alerts
@@ -34,7 +35,12 @@ def test_fall_reaches_the_api_within_a_second_and_ack_resolve_close_it(service, 
     assert (a["rule"], a["severity"], a["state"]) == ("fall", "critical", "active_unack")
     assert (a["room"], a["bed"], a["device_id"]) == ("207", "207-1", "w-207-1")
 
-    assert service.post(f"/api/alerts/{a['id']}/ack", {"by": "nurse-li"}, token="wrong-token-xxxxxxxx").status_code == 403
+    assert (
+        service.post(
+            f"/api/alerts/{a['id']}/ack", {"by": "nurse-li"}, token="wrong-token-xxxxxxxx"
+        ).status_code
+        == 403
+    )
     r = service.post(f"/api/alerts/{a['id']}/ack", {"by": "nurse-li", "note": "on my way"})
     assert r.status_code == 200 and r.json()["state"] == "active_ack"
     r = service.post(f"/api/alerts/{a['id']}/resolve", {"by": "nurse-li", "note": "helped up"})
@@ -55,21 +61,36 @@ def test_writes_need_a_bearer_token(service):
 
 def test_telemetry_is_queryable_in_influx_and_through_the_api(service, publisher, influx):
     base = int(time.time() * 1000) - 60_000
-    msgs = [(f"{T}/p-2f-riser/telemetry",
-             orjson.dumps({"ts": base + i * 1000, "pressure_mpa": 0.30 + i / 1000}))
-            for i in range(20)]
+    msgs = [
+        (
+            f"{T}/p-2f-riser/telemetry",
+            orjson.dumps({"ts": base + i * 1000, "pressure_mpa": 0.30 + i / 1000}),
+        )
+        for i in range(20)
+    ]
     publisher.publish_all(msgs, rate=500)
     q = 'SELECT "pressure_mpa" FROM "water_pressure" WHERE "device" = \'p-2f-riser\''
-    rows = wait_until(lambda: len(influx.query("carewatch", q)) == 20 and influx.query("carewatch", q), 10)
+    rows = wait_until(
+        lambda: len(influx.query("carewatch", q)) == 20 and influx.query("carewatch", q), 10
+    )
     assert [r[1] for r in rows] == pytest.approx([0.30 + i / 1000 for i in range(20)])
     assert rows[0][0] == base
-    tagged = influx.query("carewatch", 'SELECT "pressure_mpa" FROM "water_pressure" '
-                          "WHERE \"floor\" = '2' AND \"room\" = '2-utility'")
+    tagged = influx.query(
+        "carewatch",
+        'SELECT "pressure_mpa" FROM "water_pressure" '
+        "WHERE \"floor\" = '2' AND \"room\" = '2-utility'",
+    )
     assert len(tagged) == 20
-    body = service.get("/api/devices/p-2f-riser/readings", field="pressure_mpa",
-                       since=str(base - 1), until=str(base + 60_000)).json()
+    body = service.get(
+        "/api/devices/p-2f-riser/readings",
+        field="pressure_mpa",
+        since=str(base - 1),
+        until=str(base + 60_000),
+    ).json()
     assert body["unit"] == "MPa"
-    assert [p["value"] for p in body["points"]] == pytest.approx([0.30 + i / 1000 for i in range(20)])
+    assert [p["value"] for p in body["points"]] == pytest.approx(
+        [0.30 + i / 1000 for i in range(20)]
+    )
     devices = {d["id"]: d for d in service.get("/api/devices").json()}
     assert devices["p-2f-riser"]["online"] is True and devices["p-2f-riser"]["last_seen"]
 
@@ -90,23 +111,32 @@ BAD_INPUTS = {
 
 
 def _counter(metrics: str, reason: str) -> float:
-    m = re.search(rf'carewatch_messages_total{{outcome="rejected",reason="{reason}"}} (\S+)', metrics)
+    m = re.search(
+        rf'carewatch_messages_total{{outcome="rejected",reason="{reason}"}} (\S+)', metrics
+    )
     return float(m.group(1)) if m else 0.0
 
 
 def test_bad_input_is_counted_kept_and_blocks_nothing(service, publisher, influx):
-    good = [(f"{T}/e-3f-panel/telemetry",
-             orjson.dumps({"residual_current_ma": 100 + i, "ts": int(time.time() * 1000) - 1000 + i}))
-            for i in range(50)]
+    good = [
+        (
+            f"{T}/e-3f-panel/telemetry",
+            orjson.dumps(
+                {"residual_current_ma": 100 + i, "ts": int(time.time() * 1000) - 1000 + i}
+            ),
+        )
+        for i in range(50)
+    ]
     mixed: list[tuple[str, bytes]] = []
     for i, bad in enumerate(BAD_INPUTS.values()):
-        mixed += good[i * 4:(i + 1) * 4] + [bad]
-    mixed += good[len(BAD_INPUTS) * 4:]
+        mixed += [*good[i * 4 : (i + 1) * 4], bad]
+    mixed += good[len(BAD_INPUTS) * 4 :]
     mixed.append((f"{T}/cb-301-1/event", b'{"event":"press","id":"after-bad"}'))
     publisher.publish_all(mixed, rate=1000)
 
     alerts = wait_until(lambda: service.get("/api/alerts").json(), 5)
     assert [a["rule"] for a in alerts] == ["call"]
+
     def all_counted() -> str | None:
         text = service.get("/metrics").text
         return text if all(_counter(text, r) == 1 for r in BAD_INPUTS) else None
@@ -114,7 +144,7 @@ def test_bad_input_is_counted_kept_and_blocks_nothing(service, publisher, influx
     metrics = wait_until(all_counted, 5) or service.get("/metrics").text
     for reason in BAD_INPUTS:
         assert _counter(metrics, reason) == 1, reason
-    q = "SELECT count(\"residual_current_ma\") FROM \"electrical_monitor\" WHERE \"device\" = 'e-3f-panel'"
+    q = 'SELECT count("residual_current_ma") FROM "electrical_monitor" WHERE "device" = \'e-3f-panel\''
     assert wait_until(lambda: influx.query("carewatch", q) == [[0, 50]], 10) is True
     letters = service.get("/api/dead-letters", limit=100).json()
     assert sorted(d["reason"] for d in letters) == sorted(BAD_INPUTS)

@@ -125,7 +125,9 @@ def test_bad_input_goes_to_dead_letters_not_alerts(h):
     h.send("ghost", "telemetry", b"{}")
     rows = h.conn.execute("SELECT reason FROM dead_letters ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["out_of_range", "unregistered_device"]
-    assert h.conn.execute("SELECT device_id, messages FROM unknown_devices").fetchall() == [("ghost", 1)]
+    assert h.conn.execute("SELECT device_id, messages FROM unknown_devices").fetchall() == [
+        ("ghost", 1)
+    ]
     assert h.open("fall") == []
 
 

@@ -12,7 +12,11 @@ from devices.yamlconf import ConfigError
 def test_every_device_type_entry_is_sound():
     assert validate_table(DEVICE_TYPES) == []
     assert set(DEVICE_TYPES) == {
-        "call_button", "wearable", "smoke_detector", "water_pressure", "electrical_monitor"
+        "call_button",
+        "wearable",
+        "smoke_detector",
+        "water_pressure",
+        "electrical_monitor",
     }
     for t in DEVICE_TYPES.values():
         for name, spec in t.fields.items():
@@ -25,8 +29,9 @@ def test_table_validation_finds_broken_entries():
 
     wearable = DEVICE_TYPES["wearable"]
     bad_field = replace(wearable.fields["heart_rate_bpm"], min=300)
-    broken = replace(wearable, supervision_s=0,
-                     fields={**wearable.fields, "heart_rate_bpm": bad_field})
+    broken = replace(
+        wearable, supervision_s=0, fields={**wearable.fields, "heart_rate_bpm": bad_field}
+    )
     problems = validate_table({"wearable": broken})
     assert any("supervision" in p for p in problems)
     assert any("heart_rate_bpm" in p and "range" in p for p in problems)
@@ -48,7 +53,9 @@ def _site(tmp_path: Path, body: str) -> Path:
 
 
 def test_site_errors_name_file_line_and_field(tmp_path):
-    p = _site(tmp_path, """id: s1
+    p = _site(
+        tmp_path,
+        """id: s1
 name: Home
 floors:
   - id: "1"
@@ -56,7 +63,8 @@ floors:
       - id: "101"
         colour: red
 devices: []
-""")
+""",
+    )
     with pytest.raises(ConfigError) as e:
         load_site(p)
     [problem] = e.value.problems
