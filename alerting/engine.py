@@ -170,14 +170,21 @@ class Engine:
             self._flush_seen()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
-            self._reload()
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may already have rolled back (disk full, I/O error)
+            finally:
+                self._reload()  # the cache may hold changes that never committed
             raise
         self._count(batch, now)
         return result
 
     def _count(self, batch: Sequence[Incoming | Command], now: int) -> None:
         r = self._result
+        for c in r.changes:
+            if c.action == "raise":
+                self._m_raised.labels(c.alert.rule, c.alert.severity.value).inc()
         if r.accepted:
             self._m_messages.labels("accepted", "").inc(r.accepted)
         if r.duplicates:
@@ -380,7 +387,6 @@ class Engine:
             alert.id = store.insert(self._conn, alert)
             self._open[key] = alert
             self._by_id[alert.id] = alert
-            self._m_raised.labels(rule.name, severity.value).inc()
             self._emit("raise", alert, None, now)
             return
         active = alert.state in (AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK)
@@ -461,4 +467,17 @@ class Engine:
             alert.state = AlertState.CLOSED
         store.update(self._conn, alert)
         self._emit(cmd.action, alert, before, now, cmd.by, cmd.note)
+        if alert.state is AlertState.CLOSED:
+            self._rearm_supervision(alert, now)
         return CommandResult(True, None, alert.snapshot())
+
+    def _rearm_supervision(self, alert: Alert, now: int) -> None:
+        """A closed offline alert for a still-silent device must be able to fire again."""
+        dev = self._registry.get(alert.site, alert.device_id)
+        if dev is None or not isinstance(self._rules.rules.get(alert.rule), AbsenceRule):
+            return
+        self._conn.execute(
+            "UPDATE device_state SET due_ms = ? WHERE site = ? AND device_id = ?"
+            " AND due_ms IS NULL",
+            (now + dev.type.supervision_s * 1000, alert.site, alert.device_id),
+        )

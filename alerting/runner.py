@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,9 @@ class EngineRunner:
         metrics: CollectorRegistry,
         max_batch: int = 2000,
         max_wait_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._sleep = sleep
         self._engine = engine
         self._clock = clock
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -87,7 +90,12 @@ class EngineRunner:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=self._timeout())
+                timeout = self._timeout()
+            except sqlite3.Error:
+                log.exception("cannot read deadlines")
+                timeout = self._max_wait_s
+            try:
+                first = self._queue.get(timeout=timeout)
             except queue.Empty:
                 first = None
             raw = [] if first is None else [first]
@@ -99,7 +107,11 @@ class EngineRunner:
             if any(x is _STOP for x in raw):
                 stopping = True
                 raw = [x for x in raw if x is not _STOP]
-            self._run_batch(raw)
+            try:
+                self._run_batch(raw)
+            except Exception:  # the watch must not stop; the batch stays un-acked
+                self.failing = True
+                log.exception("engine loop error")
 
     def _run_batch(self, raw: list[object]) -> None:
         items: list[Incoming | Command] = []
@@ -115,7 +127,10 @@ class EngineRunner:
         self.last_batch_ms = self._clock.now_ms()
         for item in items:
             if isinstance(item, Incoming) and item.ack is not None:
-                item.ack()
+                try:
+                    item.ack()
+                except Exception:  # not acked = redelivered and recognised later
+                    log.exception("ack failed")
         for i, fut in futures.items():
             fut.set_result(result.results.get(i, CommandResult(False, "not_found", None)))
         if result.changes:
@@ -126,46 +141,60 @@ class EngineRunner:
                     log.exception("alert listener failed")
 
     def _process_safely(self, items: list[Incoming | Command]) -> BatchResult:
-        """Commit the batch; a message that makes processing fail goes to the dead letters.
-
-        Only a failure to commit even that (disk full, database gone) keeps the batch
-        un-acked: then it is retried until the store takes it, and readiness says so.
-        """
-        try:
-            result = self._engine.process(items)
-            self.failing = False
-            return result
-        except Exception:
-            log.exception("batch failed; retrying item by item")
+        """Commit the batch. The store failing (locked, disk full, I/O) holds the batch
+        un-acked and retries it until the store takes it; readiness says so meanwhile.
+        Only a message whose own processing raises goes to the dead letters."""
+        while True:
+            try:
+                result = self._engine.process(items)
+                self.failing = False
+                return result
+            except sqlite3.Error:
+                self.failing = True
+                log.exception("store cannot commit; holding the batch un-acked")
+                self._sleep(1.0)
+                continue
+            except Exception:
+                log.exception("batch failed")
+            try:  # is the fault in the messages, or in the engine itself?
+                self._engine.process([])
+            except Exception:
+                self.failing = True
+                log.exception("engine fails without messages; holding the batch un-acked")
+                self._sleep(1.0)
+                continue
+            break
         merged = BatchResult()
         for idx, item in enumerate(items):
             while True:
                 try:
                     r = self._engine.process([item])
                     break
+                except sqlite3.Error:
+                    self.failing = True
+                    log.exception("store cannot commit; holding the message un-acked")
+                    self._sleep(1.0)
                 except Exception as exc:
                     if isinstance(item, Command):
                         log.exception("operator command failed")
                         r = BatchResult(results={0: CommandResult(False, "internal", None)})
                         break
-                    if not isinstance(item.decoded, Rejection):
-                        d = item.decoded
-                        item = Incoming(
-                            Rejection(
-                                "internal_error",
-                                f"{type(exc).__name__}: {exc}"[:200],
-                                f"{d.site}/{d.device_id}",
-                                b"",
-                                d.received_ms,
-                                d.site,
-                                d.device_id,
-                            ),
-                            item.ack,
-                        )
-                        continue
-                    self.failing = True
-                    log.exception("store cannot commit; holding messages un-acked")
-                    time.sleep(1.0)
+                    if isinstance(item.decoded, Rejection):
+                        raise  # even a dead letter cannot be written: let the loop hold it
+                    d = item.decoded
+                    log.exception("message failed; kept as a dead letter")
+                    item = Incoming(
+                        Rejection(
+                            "internal_error",
+                            f"{type(exc).__name__}: {exc}"[:200],
+                            f"{d.site}/{d.device_id}",
+                            b"",
+                            d.received_ms,
+                            d.site,
+                            d.device_id,
+                        ),
+                        item.ack,
+                    )
             merged.changes.extend(r.changes)
             if 0 in r.results:
                 merged.results[idx] = r.results[0]

@@ -96,7 +96,9 @@ def _number(name: str, value: Any, lo: float | None, hi: float | None) -> float:
     if not math.isfinite(number):
         raise _Bad("not_finite", f"{name} is not finite")
     if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise _Bad("out_of_range", f"{name}={number:g} outside {lo:g}..{hi:g}")
+        lo_text = "" if lo is None else f"{lo:g}"
+        hi_text = "" if hi is None else f"{hi:g}"
+        raise _Bad("out_of_range", f"{name}={number:g} outside {lo_text}..{hi_text}")
     return number
 
 

@@ -67,7 +67,8 @@ class SpoolDrainer:
             self._thread.join(timeout_s)
 
     def healthy(self) -> bool:
-        return self.failing_since_ms is None
+        alive = self._thread is None or self._thread.is_alive()
+        return alive and self.failing_since_ms is None
 
     def drain_once(self, conn: sqlite3.Connection) -> int:
         """Send one batch; returns how many spool rows it settled (0 = spool empty)."""
@@ -80,17 +81,27 @@ class SpoolDrainer:
             return 0
         lines = to_lines(rows, self._tags_of)
         if lines:
-            try:
-                self._writer.write(lines)
-            except StoreError as exc:
-                if exc.retry:
-                    raise
-                self._refused.inc()
-                log.error("influx refused points", extra={"error": str(exc), "rows": len(rows)})
-            else:
-                self._written.inc(len(lines))
+            self._write(lines)
         conn.execute("DELETE FROM points WHERE id <= ?", (rows[-1][0],))
         return len(rows)
+
+    def _write(self, lines: list[str]) -> None:
+        """Write; when InfluxDB refuses the request as invalid, split it so that only the
+        refused lines are dropped (InfluxDB 2.x refuses a whole request on one bad line)."""
+        try:
+            self._writer.write(lines)
+        except StoreError as exc:
+            if exc.retry:
+                raise
+            if len(lines) == 1:
+                self._refused.inc()
+                log.error("influx refused a point", extra={"error": str(exc)[:200]})
+                return
+            mid = len(lines) // 2
+            self._write(lines[:mid])
+            self._write(lines[mid:])
+        else:
+            self._written.inc(len(lines))
 
     def _run(self) -> None:
         conn = connect(self._db_path)
@@ -109,9 +120,14 @@ class SpoolDrainer:
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
                     continue
-                except sqlite3.Error as exc:
-                    log.error("spool read failed", extra={"error": str(exc)})
-                    self._stop.wait(1.0)
+                except Exception as exc:  # never die silently: say so and retry
+                    if self.failing_since_ms is None:
+                        self.failing_since_ms = self._clock.now_ms()
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    self._up.set(0)
+                    log.exception("spool drain failed")
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
                     continue
                 if self.failing_since_ms is not None:
                     log.info("influx writes recovered")

@@ -15,8 +15,10 @@ import orjson
 
 from ingest.spool import KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
 
-_TAG_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\t": " "})
-_MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
+_CONTROL = {i: "_" for i in (*range(32), 127)}
+# backslashes in names would escape the next character: they become "/"
+_TAG_ESC = str.maketrans({**_CONTROL, "\\": "/", ",": r"\,", "=": r"\=", " ": r"\ "})
+_MEAS_ESC = str.maketrans({**_CONTROL, "\\": "/", ",": r"\,", " ": r"\ "})
 _STR_ESC = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " ", "\r": " "})
 RESERVED_KEYS = frozenset({"time", "site", "device", "room", "floor", "event", "type"})
 
@@ -26,7 +28,13 @@ TagLookup = Callable[[str, str], tuple[str, str]]  # (site, device) -> (room, fl
 def _key(name: str) -> str:
     if name in RESERVED_KEYS:
         name += "_"
+    if name.startswith("_"):  # _measurement, _field... are InfluxDB 2.x's own
+        name = "x" + name
     return name.translate(_TAG_ESC) or "_"
+
+
+def _tag(value: str) -> str:
+    return value.translate(_TAG_ESC) or "-"
 
 
 def _value(value: Any) -> str | None:
@@ -61,10 +69,7 @@ def to_lines(
     for _id, ts_ms, site, device, dtype, kind, raw in rows:
         data = orjson.loads(raw)
         room, floor = tags_of(site, device)
-        tags = (
-            f"site={site.translate(_TAG_ESC)},device={device.translate(_TAG_ESC)},"
-            f"room={room.translate(_TAG_ESC) or '-'},floor={floor.translate(_TAG_ESC) or '-'}"
-        )
+        tags = f"site={_tag(site)},device={_tag(device)},room={_tag(room)},floor={_tag(floor)}"
         if kind == KIND_TELEMETRY:
             fields = _fields(data)
             if fields:
@@ -74,9 +79,11 @@ def to_lines(
             key = str(data.pop("key"))
             data["event_key"] = key
             lines.append(
-                f"device_event,{tags},type={dtype},event={event.translate(_TAG_ESC)} "
+                f"device_event,{tags},type={_tag(dtype)},event={_tag(event)} "
                 f"{_fields(data)} {event_time_ns(ts_ms, key)}"
             )
         elif kind == KIND_STATUS:
-            lines.append(f"device_status,{tags},type={dtype} {_fields(data)} {ts_ms * 1_000_000}")
+            lines.append(
+                f"device_status,{tags},type={_tag(dtype)} {_fields(data)} {ts_ms * 1_000_000}"
+            )
     return lines

@@ -144,3 +144,15 @@ def test_every_transition_is_audited(h):
         ("ack", "active_unack", "active_ack", "nurse-li"),
         ("resolve", "active_ack", "closed", "nurse-li"),
     ]
+
+
+def test_resolving_an_offline_alert_of_a_still_silent_device_rearms_supervision(h):
+    h.send("p-1f-riser", "telemetry", '{"pressure_mpa":0.35}')
+    h.tick(600)
+    [a] = [a for a in h.open("device_offline") if a.device_id == "p-1f-riser"]
+    assert a.severity is Severity.HIGH
+    h.command("resolve", a.id)
+    h.tick(599)
+    assert not [a for a in h.open("device_offline") if a.device_id == "p-1f-riser"]
+    h.tick(1)
+    assert [a for a in h.open("device_offline") if a.device_id == "p-1f-riser"]

@@ -1,0 +1,90 @@
+"""The writer thread's failure handling: a store fault holds messages, never drops them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerting.engine import Incoming
+from alerting.runner import EngineRunner
+from tests.engine_harness import Harness
+
+
+class FlakySink:
+    """A batch sink whose database write fails `failures` times (disk full, locked...)."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+
+    def create_schema(self, conn):
+        pass
+
+    def write(self, conn, items):
+        if items and self.failures > 0:
+            self.failures -= 1
+            raise self.error
+
+
+def _runner(h: Harness, sink: FlakySink) -> tuple[EngineRunner, list[float]]:
+    h.engine._sinks = [*h.engine._sinks, sink]
+    slept: list[float] = []
+    return EngineRunner(h.engine, h.clock, CollectorRegistry(), sleep=slept.append), slept
+
+
+def test_store_fault_holds_the_batch_then_commits_and_acks_it(tmp_path, registry):
+    h = Harness(tmp_path / "cw.db", registry)
+    runner, slept = _runner(h, FlakySink(3, sqlite3.OperationalError("database is locked")))
+    acked: list[str] = []
+    fall = h.decoder.decode(
+        "carewatch/v1/sunrise/w-101-1/event", b'{"event":"fall","id":"f"}', h.clock.now_ms()
+    )
+    runner._run_batch([Incoming(fall, lambda: acked.append("fall"))])
+    assert slept == [1.0, 1.0, 1.0]
+    assert acked == ["fall"]
+    assert [a.rule for a in h.open("fall")] == ["fall"]
+    assert h.conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+
+
+def test_a_message_that_breaks_processing_becomes_a_dead_letter_and_others_go_on(
+    tmp_path, registry
+):
+    h = Harness(tmp_path / "cw.db", registry)
+    runner, _ = _runner(h, FlakySink(0, RuntimeError()))
+    bad = h.decoder.decode(
+        "carewatch/v1/sunrise/w-101-2/event", b'{"event":"sos","id":"s"}', h.clock.now_ms()
+    )
+    good = h.decoder.decode(
+        "carewatch/v1/sunrise/w-101-1/event", b'{"event":"fall","id":"f"}', h.clock.now_ms()
+    )
+    original = h.engine._evaluate
+
+    def evaluate(d, now):
+        if d is bad:
+            raise ValueError("rule bug")
+        original(d, now)
+
+    h.engine._evaluate = evaluate
+    acked: list[str] = []
+    runner._run_batch(
+        [Incoming(bad, lambda: acked.append("bad")), Incoming(good, lambda: acked.append("good"))]
+    )
+    assert acked == ["bad", "good"]
+    assert [a.rule for a in h.open()] == ["fall"]
+    [(reason, device)] = h.conn.execute("SELECT reason, device_id FROM dead_letters").fetchall()
+    assert (reason, device) == ("internal_error", "w-101-2")
+
+
+def test_a_failed_transaction_leaves_no_phantom_alert_in_the_cache(tmp_path, registry):
+    h = Harness(tmp_path / "cw.db", registry)
+    h.engine._sinks = [*h.engine._sinks, FlakySink(1, sqlite3.OperationalError("disk full"))]
+    fall = h.decoder.decode(
+        "carewatch/v1/sunrise/w-101-1/event", b'{"event":"fall","id":"f"}', h.clock.now_ms()
+    )
+    with pytest.raises(sqlite3.OperationalError):
+        h.engine.process([Incoming(fall)])
+    assert h.open() == []
+    h.engine.process([Incoming(fall)])  # redelivered: now it counts, once
+    assert h.one("fall").occurrences == 1
