@@ -40,6 +40,7 @@ class EngineRunner:
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._listeners: list[Listener] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self.last_batch_ms: int | None = None
         self.failing = False
@@ -49,6 +50,10 @@ class EngineRunner:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Called after every batch that committed messages (e.g. wake the spool drainer)."""
+        self._after_commit.append(hook)
 
     # producers (any thread) ----------------------------------------------------------
 
@@ -125,6 +130,9 @@ class EngineRunner:
                 items.append(x)
         result = self._process_safely(items)
         self.last_batch_ms = self._clock.now_ms()
+        if result.accepted:
+            for hook in self._after_commit:
+                hook()
         for item in items:
             if isinstance(item, Incoming) and item.ack is not None:
                 try:
@@ -196,6 +204,9 @@ class EngineRunner:
                         item.ack,
                     )
             merged.changes.extend(r.changes)
+            merged.accepted += r.accepted
+            merged.duplicates += r.duplicates
+            merged.rejected += r.rejected
             if 0 in r.results:
                 merged.results[idx] = r.results[0]
             self.failing = False

@@ -81,6 +81,7 @@ class Runtime:
                     settings.influx_url, settings.influx_org, settings.influx_db, token
                 )
             self.drainer = SpoolDrainer(self.db_path, writer, self._tags, clock, self.metrics)
+            self.runner.after_commit(self.drainer.wake)
             self._readings = self._influx
         else:
             self._readings = EmbeddedReadings(str(self.db_path))
@@ -103,8 +104,6 @@ class Runtime:
         if self._paused:  # shutting down: not acked, so the broker redelivers it later
             return
         self.runner.deliver(decoded, ack)
-        if self.drainer is not None:
-            self.drainer.wake()
 
     def _tags(self, site: str, device_id: str) -> tuple[str, str]:
         d = self.registry.get(site, device_id)
