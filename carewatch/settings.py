@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -19,6 +19,7 @@ DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAREWATCH_", extra="forbid")
+    yaml_file: ClassVar[Path | None] = None  # set by load_settings(config)
 
     site_file: Path = Field(DEMO_SITE, description="the site registry (YAML)")
     mqtt_url: str | None = Field(
@@ -63,7 +64,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings
+        if cls.yaml_file is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, cls.yaml_file)
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> Settings:
@@ -73,19 +76,8 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
     if not config.is_file():
         raise FileNotFoundError(f"config file not found: {config}")
 
-    class FileSettings(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, config)
-
-    settings = FileSettings(**overrides)  # type: ignore[arg-type]
+    file_settings = type("FileSettings", (Settings,), {"yaml_file": config})
+    settings: Settings = file_settings(**overrides)
     if not settings.site_file.is_absolute():  # relative to the config file
         settings.site_file = (config.parent / settings.site_file).resolve()
     return settings

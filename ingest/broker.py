@@ -40,6 +40,20 @@ def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s} s")
 
 
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout_s: float = 10.0
+) -> None:
+    """Signal a child and wait for it; SIGKILL if it does not go in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class MosquittoProcess:
     """mosquitto in the foreground on 127.0.0.1, its data in `data_dir`."""
 
@@ -96,13 +110,7 @@ class MosquittoProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Graceful: mosquitto saves its persistence file on SIGTERM."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, timeout_s)
         self.proc = None
 
     def log_text(self) -> str:

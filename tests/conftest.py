@@ -15,24 +15,27 @@ def registry() -> Registry:
     return load_site(DEMO_SITE)
 
 
+def running(server):
+    """Start a server process for a test and stop it afterwards."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def broker(tmp_path):
     from ingest.broker import MosquittoProcess
 
-    b = MosquittoProcess(tmp_path / "mosquitto")
-    b.start()
-    yield b
-    b.stop()
+    yield from running(MosquittoProcess(tmp_path / "mosquitto"))
 
 
 @pytest.fixture
 def influx(tmp_path):
     from tests.servers import InfluxProcess
 
-    i = InfluxProcess(tmp_path / "influx")
-    i.start()
-    yield i
-    i.stop()
+    yield from running(InfluxProcess(tmp_path / "influx"))
 
 
 @pytest.fixture

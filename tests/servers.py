@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ingest.broker import free_port, wait_for_port
+from ingest.broker import free_port, stop_process, wait_for_port
 
 
 class Proc:
@@ -25,13 +25,7 @@ class Proc:
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout_s)
         self.proc = None
 
     def kill9(self) -> None:

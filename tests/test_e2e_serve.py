@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from tests.conftest import DEMO_SITE, wait_until
+from tests.conftest import DEMO_SITE, running, wait_until
 from tests.servers import CarewatchProcess
 
 pytestmark = pytest.mark.integration
@@ -17,10 +17,7 @@ T = "carewatch/v1/sunrise"
 
 @pytest.fixture
 def service(tmp_path, broker, influx):
-    cw = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, influx.url)
-    cw.start()
-    yield cw
-    cw.stop()
+    yield from running(CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, influx.url))
 
 
 def test_fall_reaches_the_api_within_a_second_and_ack_resolve_close_it(service, publisher):

@@ -9,7 +9,7 @@ import pytest
 from ingest.influx import InfluxV2Writer
 from ingest.lineproto import to_lines
 from ingest.spool import KIND_TELEMETRY
-from tests.conftest import wait_until
+from tests.conftest import running, wait_until
 from tests.servers import VictoriaMetricsProcess
 
 pytestmark = pytest.mark.integration
@@ -17,10 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def vm(tmp_path):
-    v = VictoriaMetricsProcess(tmp_path / "vm")
-    v.start()
-    yield v
-    v.stop()
+    yield from running(VictoriaMetricsProcess(tmp_path / "vm"))
 
 
 def test_spool_rows_written_through_the_v2_api_arrive(vm):
