@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -171,7 +170,3 @@ class CarewatchProcess(Proc):
             headers={"Authorization": f"Bearer {token or self.token}"},
         )
 
-
-def require(binary: str) -> None:
-    if shutil.which(binary) is None and shutil.which(binary, path="/usr/sbin") is None:
-        raise RuntimeError(f"{binary} is not installed; `make test` installs it")
