@@ -169,4 +169,3 @@ class CarewatchProcess(Proc):
             timeout=10,
             headers={"Authorization": f"Bearer {token or self.token}"},
         )
-
