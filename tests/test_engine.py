@@ -156,3 +156,15 @@ def test_resolving_an_offline_alert_of_a_still_silent_device_rearms_supervision(
     assert not [a for a in h.open("device_offline") if a.device_id == "p-1f-riser"]
     h.tick(1)
     assert [a for a in h.open("device_offline") if a.device_id == "p-1f-riser"]
+
+
+def test_supervision_deadline_survives_a_restart_to_the_millisecond(h):
+    h.send("w-101-1", "telemetry", '{"heart_rate_bpm":70}')
+    heard = h.clock.now_ms()
+    h.tick(300)
+    h.restart()
+    h.tick(299.999)
+    assert not [a for a in h.open("device_offline") if a.device_id == "w-101-1"]
+    h.tick(0.001)
+    [a] = [a for a in h.open("device_offline") if a.device_id == "w-101-1"]
+    assert a.raised_at == heard + 600_000
