@@ -16,7 +16,7 @@ from alerting.engine import Command, CommandResult
 from alerting.model import Alert
 from alerting.rules import RuleSet, default_rules
 from alerting.store import AlertReader
-from devices.ports import ReadingsQuery
+from devices.ports import ReadingsQuery, Series
 from devices.registry import Registry
 
 STATIC = Path(__file__).parent / "static"
@@ -202,7 +202,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         until_ms = parse_time(until, now)
         since_ms = parse_time(since, until_ms - 3_600_000)
         points = runtime.readings().readings(
-            dev.site, dev.id, dev.type.name, field, since_ms, until_ms, limit
+            Series(dev.site, dev.id, dev.type.name, field, since_ms, until_ms, limit)
         )
         spec = dev.type.fields.get(field)
         return {

@@ -49,18 +49,22 @@ class Point:
     value: float | bool | str
 
 
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One field of one device's stored time series, over [since_ms, until_ms]."""
+
+    site: str
+    device_id: str
+    device_type: str
+    field: str
+    since_ms: int
+    until_ms: int
+    limit: int
+
+
 class ReadingsQuery(Protocol):
     """Reads one field of one device's stored time series."""
 
-    def readings(
-        self,
-        site: str,
-        device_id: str,
-        device_type: str,
-        field: str,
-        since_ms: int,
-        until_ms: int,
-        limit: int,
-    ) -> list[Point]: ...
+    def readings(self, q: Series) -> list[Point]: ...
 
     def healthy(self) -> bool: ...

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from devices.ports import Point
+from devices.ports import Point, Series
 
 
 class StoreError(Exception):
@@ -90,24 +90,15 @@ class InfluxV1:
         return results
 
     # ReadingsQuery
-    def readings(
-        self,
-        site: str,
-        device_id: str,
-        device_type: str,
-        field: str,
-        since_ms: int,
-        until_ms: int,
-        limit: int,
-    ) -> list[Point]:
-        q = (
-            f"SELECT {_quote_ident(field)} FROM {_quote_ident(device_type)}"
-            f' WHERE "site" = {_quote_str(site)} AND "device" = {_quote_str(device_id)}'
-            f" AND time >= {int(since_ms)}ms AND time <= {int(until_ms)}ms"
-            f" ORDER BY time ASC LIMIT {int(limit)}"
+    def readings(self, q: Series) -> list[Point]:
+        influxql = (
+            f"SELECT {_quote_ident(q.field)} FROM {_quote_ident(q.device_type)}"
+            f' WHERE "site" = {_quote_str(q.site)} AND "device" = {_quote_str(q.device_id)}'
+            f" AND time >= {int(q.since_ms)}ms AND time <= {int(q.until_ms)}ms"
+            f" ORDER BY time ASC LIMIT {int(q.limit)}"
         )
         out: list[Point] = []
-        for result in self.query(q):
+        for result in self.query(influxql):
             for series in result.get("series", []):
                 for ts, value in series["values"]:
                     if value is not None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import orjson
 
 from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading
-from devices.ports import Point
+from devices.ports import Point, Series
 
 KIND_TELEMETRY, KIND_EVENT, KIND_STATUS = 0, 1, 2
 
@@ -97,23 +97,22 @@ class EmbeddedReadings:
     def __init__(self, db_path: str) -> None:
         self._db_path = db_path
 
-    def readings(
-        self,
-        site: str,
-        device_id: str,
-        device_type: str,
-        field: str,
-        since_ms: int,
-        until_ms: int,
-        limit: int,
-    ) -> list[Point]:
+    def readings(self, q: Series) -> list[Point]:
         conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
                 "SELECT ts_ms, v FROM (SELECT ts_ms, json_extract(data, ?) AS v FROM points"
                 " WHERE device_id = ? AND site = ? AND kind = ? AND ts_ms BETWEEN ? AND ?)"
                 " WHERE v IS NOT NULL ORDER BY ts_ms LIMIT ?",
-                ('$."' + field + '"', device_id, site, KIND_TELEMETRY, since_ms, until_ms, limit),
+                (
+                    '$."' + q.field + '"',
+                    q.device_id,
+                    q.site,
+                    KIND_TELEMETRY,
+                    q.since_ms,
+                    q.until_ms,
+                    q.limit,
+                ),
             ).fetchall()
         finally:
             conn.close()

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from devices.ports import FakeClock
+from devices.ports import FakeClock, Series
 from ingest.drain import SpoolDrainer
 from ingest.influx import InfluxV1
 from ingest.spool import KIND_TELEMETRY, Spool
@@ -56,7 +56,15 @@ def test_odd_field_names_are_stored_and_a_refused_point_costs_only_itself(tmp_pa
     assert [r[2] for r in rows] == list(range(9))
     assert metrics.get_sample_value("carewatch_store_points_refused_total") == 1
     readings = client.readings(
-        "sunrise", "w-1", "wearable", "heart_rate_bpm", 1_795_316_645_000, 1_795_316_646_000, 100
+        Series(
+            "sunrise",
+            "w-1",
+            "wearable",
+            "heart_rate_bpm",
+            1_795_316_645_000,
+            1_795_316_646_000,
+            100,
+        )
     )
     assert [p.value for p in readings] == [70 + i for i in range(9)]
     client.close()
