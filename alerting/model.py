@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 
 class AlertState(StrEnum):
@@ -50,9 +49,6 @@ class Alert:
 
     def snapshot(self) -> Alert:
         return Alert(**{k: getattr(self, k) for k in self.__slots__})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ class EngineRunner:
         self._listeners: list[Listener] = []
         self._after_commit: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
-        self.last_batch_ms: int | None = None
         self.failing = False
         Gauge(
             "carewatch_engine_queue", "Items waiting for the engine", registry=metrics
@@ -129,7 +128,6 @@ class EngineRunner:
                 assert isinstance(x, Incoming)
                 items.append(x)
         result = self._process_safely(items)
-        self.last_batch_ms = self._clock.now_ms()
         if result.accepted:
             for hook in self._after_commit:
                 hook()

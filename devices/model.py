@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 Scalar = float | bool | str
 
 
@@ -81,6 +83,4 @@ def as_json_scalar(value: Any) -> Scalar:
         return value
     if isinstance(value, int | float):
         return float(value)
-    import orjson
-
     return orjson.dumps(value).decode()

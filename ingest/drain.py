@@ -37,7 +37,6 @@ class SpoolDrainer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_ok_ms: int | None = None
         self.failing_since_ms: int | None = None
         self.last_error: str | None = None
         self._written = Counter(
@@ -133,7 +132,6 @@ class SpoolDrainer:
                     log.info("influx writes recovered")
                 self.failing_since_ms = None
                 self.last_error = None
-                self.last_ok_ms = self._clock.now_ms()
                 self._up.set(1)
                 backoff = 0.5
                 if settled == 0:

@@ -70,7 +70,6 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
-        self.ever_connected = threading.Event()
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -90,10 +89,6 @@ class MqttSource:
         props.SessionExpiryInterval = session_expiry_s
         props.ReceiveMaximum = receive_maximum
         self._connect_props = props
-
-    @property
-    def client(self) -> paho.Client:
-        return self._client
 
     def start(self) -> None:
         # clean_start=False: the default (clean on first connect) would drop the queued
@@ -125,7 +120,6 @@ class MqttSource:
         with self._lock:
             self._generation += 1
         self.connected = True
-        self.ever_connected.set()
         log.info("broker connected", extra={"session_present": flags.session_present})
         client.subscribe([(topic, 1) for topic in self._decoder.subscriptions()])
 

@@ -14,9 +14,39 @@ import httpx
 from ingest.broker import free_port, stop_process, wait_for_port
 
 
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-3000:]
+    except OSError:
+        return "(no log)"
+
+
 class Proc:
-    def __init__(self) -> None:
+    """A server child process with its data in `data_dir`, on a free loopback port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_http(self, path: str, timeout_s: float, log: Path) -> None:
+        """Until `path` answers 2xx; fails early with the log if the process died."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.url} process exited:\n" + _tail(log))
+            try:
+                if httpx.get(self.url + path, timeout=0.5).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.url}{path} not ready:\n" + _tail(log))
 
     def _spawn(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
@@ -33,17 +63,10 @@ class Proc:
 
 class InfluxProcess(Proc):
     def __init__(self, data_dir: Path) -> None:
-        super().__init__()
-        self.dir = data_dir
-        self.port = free_port()
+        super().__init__(data_dir)
         self.rpc_port = free_port()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "influxdb.conf"
         conf.write_text(f"""reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
@@ -62,14 +85,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   level = "error"
 """)
         self._spawn(["influxd", "-config", str(conf)], self.dir / "influxd.log")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise TimeoutError("influxd did not start")
+        self._wait_http("/ping", 20, self.dir / "influxd.log")
 
     def query(self, db: str, q: str) -> list[list[object]]:
         r = httpx.get(f"{self.url}/query", params={"db": db, "q": q, "epoch": "ms"}, timeout=10)
@@ -79,17 +95,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
 
 class VictoriaMetricsProcess(Proc):
-    def __init__(self, data_dir: Path) -> None:
-        super().__init__()
-        self.dir = data_dir
-        self.port = free_port()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._spawn(
             [
                 "victoria-metrics",
@@ -113,11 +119,8 @@ class CarewatchProcess(Proc):
         influx_url: str | None = None,
         token: str = "test-token-0123456789",
     ) -> None:
-        super().__init__()
-        self.dir = data_dir
-        self.port = free_port()
+        super().__init__(data_dir)
         self.token = token
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "carewatch.yaml"
         lines = [
             f"site_file: {site_file}",
@@ -132,10 +135,6 @@ class CarewatchProcess(Proc):
             lines.append(f"influx_url: {influx_url}")
         self.config.write_text("\n".join(lines) + "\n")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self, timeout_s: float = 20) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
         self._spawn(
@@ -143,18 +142,7 @@ class CarewatchProcess(Proc):
             self.dir / "carewatch.log",
             env,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError("carewatch exited:\n" + self.log()[-3000:])
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError("carewatch not ready:\n" + self.log()[-3000:])
+        self._wait_http("/readyz", timeout_s, self.dir / "carewatch.log")
 
     def log(self) -> str:
         return (self.dir / "carewatch.log").read_text(errors="replace")

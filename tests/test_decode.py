@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.decode import Decoder
+from devices.decode import REASONS, Decoder
 from devices.model import DeviceEvent, DeviceStatus, Reading, Rejection
 
 NOW = 1_795_316_645_000
@@ -97,3 +97,7 @@ def test_deeply_nested_unknown_field_is_rejected_not_raised(dec):
     deep = b'{"x":' + b"[" * 300 + b"]" * 300 + b"}"
     m = dec.decode(f"{T}/w-101-1/telemetry", deep, NOW)
     assert isinstance(m, Rejection) and m.reason == "wrong_type"
+
+
+def test_every_rejection_reason_has_a_bad_input_case():
+    assert {reason for reason, _, _ in BAD} == set(REASONS)
