@@ -1,30 +1,56 @@
 """The rule engine: every alert state change happens here, one transaction per batch.
 
-Messages, timer deadlines and operator commands are processed in queue order by one
-thread (see runner.py). A batch's alert changes, its de-duplication rows, deadlines and
-the batch sinks' rows (spool, dead letters) commit together; only then are messages acked.
+Messages, health observations, timer deadlines and operator commands are processed in
+queue order by one thread (see runner.py). A batch's alert changes, de-duplication rows,
+deadlines and the batch sinks' rows (spool, dead letters) commit together; only then are
+messages acked. The lifecycle of an alert is in lifecycle.py; this module decides what the
+rules say about each message and serves the deadlines.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from alerting import store
-from alerting.model import Alert, AlertState, Change, Severity
-from alerting.rules import AbsenceRule, EventRule, RuleSet, ThresholdRule
-from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading, Rejection
+from alerting.correlate import Signals
+from alerting.deadlines import OFF, ON, OOS, SHELVE, Deadline, Deadlines
+from alerting.lifecycle import CALM, Lifecycle, Where
+from alerting.model import Alert, AlertState, Change
+from alerting.rules import (
+    AbsenceRule,
+    AnyRule,
+    EventRule,
+    LevelRule,
+    RateRule,
+    ThresholdRule,
+    TimeWindowRule,
+)
+from alerting.ruleset import RuleSet
+from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading, Rejection, Scalar
 from devices.ports import BatchSink, Clock
-from devices.registry import Registry
+from devices.registry import Device, Registry
 
 log = logging.getLogger("carewatch.alerting.engine")
 
-Key = tuple[str, str, str]  # (rule, site, device)
+ErrorCode = Literal[
+    "not_found",
+    "closed",
+    "internal",
+    "not_shelvable",
+    "not_shelved",
+    "unknown_device",
+    "not_in_maintenance",
+]
+MAX_SHELVE_S = 24 * 3600
+MAX_MAINTENANCE_S = 30 * 86400
 
 
 @dataclass(slots=True)
@@ -35,16 +61,42 @@ class Incoming:
 
 @dataclass(slots=True)
 class Command:
-    action: Literal["ack", "resolve"]
+    """An operator's action on one alert."""
+
+    action: Literal["ack", "resolve", "shelve", "unshelve"]
     alert_id: int
     by: str
     note: str | None = None
+    duration_s: float | None = None  # shelve only
+
+
+@dataclass(slots=True)
+class DeviceCommand:
+    """An operator's action on one device: maintenance (out of service) on or off."""
+
+    action: Literal["maintenance_start", "maintenance_end"]
+    device_id: str
+    by: str
+    note: str | None = None
+    duration_s: float | None = None  # maintenance_start only
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The watch's own observation of one of its parts (see watchdog.py)."""
+
+    component: str
+    ok: bool
+    detail: str = ""
+
+
+Item = Incoming | Command | DeviceCommand | Health
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     ok: bool
-    error: Literal["not_found", "closed", "internal"] | None
+    error: ErrorCode | None
     alert: Alert | None
 
 
@@ -57,11 +109,10 @@ class BatchResult:
     rejected: int = 0
 
 
-@dataclass(slots=True)
-class _Pending:
-    since_ms: int
-    due_ms: int
-    value: str
+def _fmt(v: Scalar) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 class Engine:
@@ -79,10 +130,17 @@ class Engine:
         self._rules = rules
         self._clock = clock
         self._sinks = sinks
-        self._open: dict[Key, Alert] = {}
-        self._by_id: dict[int, Alert] = {}
-        self._pending: dict[Key, _Pending] = {}
+        self._site = registry.site.id
+        self._deadlines = Deadlines(conn)
+        self._life = Lifecycle(conn, rules, self._deadlines)
+        self._signals = Signals(conn, rules)
+        self._life.on_occurrence = self._on_occurrence
+        self._oos: dict[tuple[str, str], int] = {}
         self._seen: dict[tuple[str, str], int] = {}
+        # in memory only: a restart starts these windows afresh (docs/rules.md)
+        self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
+        self._counters: dict[tuple[str, str, str], float] = {}
+        self._depth = 0
         self._result = BatchResult()
         self._m_messages = Counter(
             "carewatch_messages",
@@ -110,40 +168,48 @@ class Engine:
             sink.create_schema(conn)
         now = self._clock.now_ms()
         # every registered device is supervised from the start, silent ones included
+        rows = []
+        for d in self._registry.devices():
+            sup = self._supervision_ms(d)
+            rows.append((d.site, d.id, None if sup is None else now + sup))
         conn.executemany(
             "INSERT OR IGNORE INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
             " VALUES (?, ?, NULL, NULL, ?)",
-            [(d.site, d.id, now + d.type.supervision_s * 1000) for d in self._registry.devices()],
+            rows,
         )
         conn.execute("COMMIT")
         self._reload()
 
     def _reload(self) -> None:
-        self._open = {(a.rule, a.site, a.device_id): a for a in store.load_open(self._conn)}
-        self._by_id = {a.id: a for a in self._open.values()}
-        self._pending = {
-            (r, s, d): _Pending(since, due, v or "")
-            for r, s, d, since, due, v in self._conn.execute(
-                "SELECT rule, site, device_id, since_ms, due_ms, value FROM pending"
+        now = self._clock.now_ms()
+        self._deadlines.load()
+        self._life.load(now)
+        self._signals.load(now)
+        self._oos = {
+            (s, d): until
+            for s, d, until in self._conn.execute(
+                "SELECT site, device_id, until_ms FROM maintenance"
             )
         }
         self._seen = {}
 
     def open_alerts(self) -> list[Alert]:
-        return [a.snapshot() for a in self._open.values()]
+        return [a.snapshot() for a in self._life.open.values()]
+
+    def in_maintenance(self) -> dict[tuple[str, str], int]:
+        return dict(self._oos)
 
     def next_due_ms(self) -> int | None:
         row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
-        dues = [p.due_ms for p in self._pending.values()]
-        if row[0] is not None:
-            dues.append(row[0])
+        dues = [x for x in (row[0], self._deadlines.next_due()) if x is not None]
         return min(dues) if dues else None
 
     # --- the batch ---------------------------------------------------------------------
 
-    def process(self, batch: Sequence[Incoming | Command]) -> BatchResult:
-        """One transaction: all messages and commands of the batch plus due deadlines."""
+    def process(self, batch: Sequence[Item]) -> BatchResult:
+        """One transaction: all items of the batch plus the deadlines due by now."""
         self._result = result = BatchResult()
+        self._life.changes = result.changes
         now = self._clock.now_ms()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -152,18 +218,22 @@ class Engine:
             for i, item in enumerate(batch):
                 if isinstance(item, Command):
                     result.results[i] = self._command(item, now)
-                    continue
-                d = item.decoded
-                if isinstance(d, Rejection):
+                elif isinstance(item, DeviceCommand):
+                    result.results[i] = self._device_command(item, now)
+                elif isinstance(item, Health):
+                    self._health(item, now)
+                else:
+                    d = item.decoded
+                    if isinstance(d, Rejection):
+                        accepted.append(d)
+                        result.rejected += 1
+                        continue
+                    if isinstance(d, DeviceEvent) and not self._first_time(d):
+                        result.duplicates += 1
+                        continue
                     accepted.append(d)
-                    result.rejected += 1
-                    continue
-                if isinstance(d, DeviceEvent) and not self._first_time(d):
-                    result.duplicates += 1
-                    continue
-                accepted.append(d)
-                result.accepted += 1
-                self._evaluate(d, now)
+                    result.accepted += 1
+                    self._evaluate(d, now)
             self._serve_due(now)
             for sink in self._sinks:
                 sink.write(conn, accepted)
@@ -180,7 +250,7 @@ class Engine:
         self._count(batch, now)
         return result
 
-    def _count(self, batch: Sequence[Incoming | Command], now: int) -> None:
+    def _count(self, batch: Sequence[Item], now: int) -> None:
         r = self._result
         for c in r.changes:
             if c.action == "raise":
@@ -204,96 +274,226 @@ class Engine:
         )
         return cur.rowcount == 1
 
-    # --- rules -------------------------------------------------------------------------
+    # --- what the rules say about a message ------------------------------------------------
 
     def _evaluate(self, d: Reading | DeviceEvent | DeviceStatus, now: int) -> None:
-        dev = (d.site, d.device_id)
-        absence = self._rules.absence.get(d.device_type)
+        dev = self._registry.get(d.site, d.device_id)
+        if dev is None:
+            return
+        rs = self._rules.for_device(dev)
+        key = (d.site, d.device_id)
+        out_of_service = key in self._oos
         if isinstance(d, DeviceStatus) and not d.online:
-            self._seen.pop(dev, None)
+            self._seen.pop(key, None)
             self._conn.execute(
                 "UPDATE device_state SET online = 0, due_ms = NULL WHERE site=? AND device_id=?",
+                key,
+            )
+            if rs.absence and not out_of_service:
+                self._raise(rs.absence, dev.site, dev.id, now, "last will: offline", dev)
+            return
+        self._seen[key] = now
+        if rs.absence:
+            self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
+        if out_of_service:
+            return  # maintenance: stored, supervised on return, but raises nothing
+        if isinstance(d, DeviceEvent):
+            for rule in rs.on_event.get(d.event, ()):
+                if rule.for_s > 0:
+                    self._level(
+                        rule, dev.site, dev.id, True, False, d.event, now, rule.for_s, 0, dev
+                    )
+                else:
+                    self._raise(rule, dev.site, dev.id, now, d.event, dev, repeat=True)
+            for rule in rs.on_clear.get(d.event, ()):
+                self._deadlines.cancel((ON, rule.name, dev.site, dev.id))
+                if rule.clear_resets:
+                    self._life.reset_at_origin(rule.name, dev.site, dev.id, now)
+                else:
+                    self._life.condition_gone(rule.name, dev.site, dev.id, now)
+        elif isinstance(d, Reading):
+            for level in rs.levels:
+                self._reading(level, dev, d, now)
+            for level in rs.levels:  # counters remembered after every rule has seen them
+                if isinstance(level, ThresholdRule) and level.inactive_field:
+                    v = d.fields.get(level.inactive_field)
+                    if isinstance(v, float):
+                        self._counters[(dev.site, dev.id, level.inactive_field)] = v
+
+    def _reading(
+        self, rule: ThresholdRule | RateRule | TimeWindowRule, dev: Device, d: Reading, now: int
+    ) -> None:
+        v = d.fields.get(rule.field)
+        if v is None:
+            return
+        if isinstance(rule, ThresholdRule):
+            breached = rule.breached(v) and not self._moved(rule, dev, d)
+            cleared = rule.cleared(v)
+            text = f"{rule.field}={_fmt(v)}"
+            self._level(
+                rule,
+                dev.site,
+                dev.id,
+                breached,
+                cleared,
+                text,
+                now,
+                rule.for_s,
+                rule.clear_for_s,
                 dev,
             )
-            if absence:
-                self._raise(
-                    absence,
-                    d.site,
-                    d.device_id,
-                    now,
-                    "last will: offline",
-                    self._offline_severity(absence, d.site, d.device_id),
-                )
-            return
-        self._seen[dev] = now
-        if absence:
-            self._condition_gone(absence, d.site, d.device_id, now)
-        if isinstance(d, DeviceEvent):
-            for rule in self._rules.on_event.get((d.device_type, d.event), ()):
-                self._raise(rule, d.site, d.device_id, now, d.event, rule.severity, repeat=True)
-            for rule in self._rules.on_clear_event.get((d.device_type, d.event), ()):
-                if rule.clear_resets:
-                    self._reset_at_origin(rule, d.site, d.device_id, now)
-                else:
-                    self._condition_gone(rule, d.site, d.device_id, now)
-        elif isinstance(d, Reading):
-            for t in self._rules.thresholds.get(d.device_type, ()):
-                value = d.fields.get(t.field)
-                if isinstance(value, float):
-                    self._threshold(t, d.site, d.device_id, value, now)
-
-    def _offline_severity(self, rule: AbsenceRule, site: str, device_id: str) -> Severity:
-        dev = self._registry.get(site, device_id)
-        return rule.fire_safety_severity if dev and dev.type.fire_safety else rule.severity
-
-    def _threshold(self, rule: ThresholdRule, site: str, device: str, v: float, now: int) -> None:
-        key = (rule.name, site, device)
-        text = f"{rule.field}={v:g}"
-        if rule.breached(v):
-            alert = self._open.get(key)
-            if alert and alert.state in (AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK):
-                alert.value = text  # still breached: keep the latest value, no new occurrence
-                alert.last_at = now
-                store.update(self._conn, alert)
+        elif isinstance(rule, RateRule):
+            if not isinstance(v, float):
                 return
-            if rule.for_s == 0:
-                self._raise(rule, site, device, now, text, rule.severity)
+            rate = self._rate(rule, dev, d.ts_ms, v)
+            if rate is None:
                 return
-            pending = self._pending.get(key)
+            breached = (
+                rate <= -rule.per_min if rule.direction == "falling" else rate >= rule.per_min
+            )
+            text = f"{rule.field} {rate:+.3g}/min"
+            self._level(
+                rule, dev.site, dev.id, breached, not breached, text, now, 0, rule.clear_for_s, dev
+            )
+        else:
+            allowed = {a.replace("{room}", dev.room) for a in rule.allowed}
+            inside = str(v) in allowed
+            local = datetime.fromtimestamp(now / 1000, self._rules.tz).time()
+            breached = not inside and rule.contains(local)
+            text = f"{rule.field}={_fmt(v)}"
+            self._level(rule, dev.site, dev.id, breached, inside, text, now, rule.for_s, 0, dev)
+
+    def _moved(self, rule: ThresholdRule, dev: Device, d: Reading) -> bool:
+        """The inactivity counter (e.g. steps) rose since the device's previous reading."""
+        if rule.inactive_field is None:
+            return False
+        cur = d.fields.get(rule.inactive_field)
+        prev = self._counters.get((dev.site, dev.id, rule.inactive_field))
+        return isinstance(cur, float) and prev is not None and cur > prev
+
+    def _rate(self, rule: RateRule, dev: Device, ts: int, v: float) -> float | None:
+        """Units per minute over the rule's window, once it spans at least min_span_s."""
+        samples = self._samples.setdefault((rule.name, dev.site, dev.id), deque())
+        if samples and ts <= samples[-1][0]:
+            return None  # out of order or repeated: no slope from it
+        samples.append((ts, v))
+        horizon = ts - int(rule.window_s * 1000)
+        while samples and samples[0][0] < horizon:
+            samples.popleft()
+        t0, v0 = samples[0]
+        span = ts - t0
+        if span < rule.min_span_s * 1000:
+            return None
+        return (v - v0) / (span / 60_000)
+
+    def _level(
+        self,
+        rule: LevelRule | EventRule,
+        site: str,
+        subject: str,
+        breached: bool,
+        cleared: bool,
+        text: str,
+        now: int,
+        for_s: float,
+        clear_for_s: float,
+        dev: Device | None,
+    ) -> None:
+        """A condition that holds for a while: on-delay to raise, hysteresis or off-delay
+        to clear. Both delays are deadlines, so they survive a restart."""
+        key = (rule.name, site, subject)
+        if breached:
+            if self._life.update_value(key, text, now):
+                return
+            if for_s <= 0:
+                self._raise(rule, site, subject, now, text, dev)
+                return
+            pending = self._deadlines.get((ON, *key))
             if pending is None:
-                due = now + int(rule.for_s * 1000)
-                self._pending[key] = _Pending(now, due, text)
-                self._conn.execute(
-                    "INSERT INTO pending(rule, site, device_id, since_ms, due_ms, value)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (*key, now, due, text),
-                )
+                due = now + int(for_s * 1000)
+                self._deadlines.set(Deadline(ON, rule.name, site, subject, due, now, text))
             else:
                 pending.value = text
-                if pending.due_ms <= now:
-                    self._fire_pending(key, rule, now)
             return
-        if key in self._pending:
-            del self._pending[key]
-            self._conn.execute("DELETE FROM pending WHERE rule=? AND site=? AND device_id=?", key)
-        if rule.cleared(v):
-            self._condition_gone(rule, site, device, now)
+        self._deadlines.cancel((ON, *key))
+        if cleared and self._life.is_clearable(key):
+            if clear_for_s <= 0:
+                self._life.condition_gone(rule.name, site, subject, now)
+            elif self._deadlines.get((OFF, *key)) is None:
+                due = now + int(clear_for_s * 1000)
+                self._deadlines.set(Deadline(OFF, rule.name, site, subject, due, now, "off"))
 
-    def _fire_pending(self, key: Key, rule: ThresholdRule, now: int) -> None:
-        pending = self._pending.pop(key)
-        self._conn.execute("DELETE FROM pending WHERE rule=? AND site=? AND device_id=?", key)
-        self._raise(rule, key[1], key[2], now, pending.value, rule.severity)
+    def _health(self, h: Health, now: int) -> None:
+        rule = self._rules.system.get(h.component)
+        if rule is None:
+            return
+        text = h.detail or h.component
+        self._level(
+            rule,
+            self._site,
+            f"system:{h.component}",
+            not h.ok,
+            h.ok,
+            text,
+            now,
+            rule.for_s,
+            0,
+            None,
+        )
+
+    # --- raising ---------------------------------------------------------------------------
+
+    def _where(self, rule: AnyRule, dev: Device | None, subject: str) -> Where:
+        if dev is None:
+            return Where(None, None, "system" if subject.startswith("system:") else subject)
+        group = rule.group or ("floor" if dev.type.fire_safety else "room")
+        key = f"floor:{dev.floor}" if group == "floor" else f"room:{dev.room}"
+        return Where(dev.floor, dev.room, key)
+
+    def _raise(
+        self,
+        rule: AnyRule,
+        site: str,
+        subject: str,
+        now: int,
+        value: str,
+        dev: Device | None,
+        where: Where | None = None,
+        repeat: bool = False,
+    ) -> None:
+        severity = rule.severity_for(dev is not None and dev.type.fire_safety)
+        self._life.raise_(
+            rule,
+            site,
+            subject,
+            now,
+            value,
+            severity,
+            where or self._where(rule, dev, subject),
+            repeat,
+        )
+
+    def _on_occurrence(self, alert: Alert, now: int) -> None:
+        if self._depth > 4:  # a rule set whose correlations feed each other in a loop
+            return
+        self._depth += 1
+        try:
+            for hit in self._signals.record(alert, now):
+                group = alert.group_key if hit.subject == alert.device_id else hit.subject
+                where = Where(hit.floor, hit.room, group)
+                self._raise(hit.rule, alert.site, hit.subject, now, hit.value, None, where)
+        finally:
+            self._depth -= 1
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    def _supervision_ms(self, dev: Device) -> int | None:
+        rule = self._rules.for_device(dev).absence
+        if rule is None:
+            return None
+        return (rule.supervision_s or dev.type.supervision_s) * 1000
 
     def _serve_due(self, now: int) -> None:
-        for key in [k for k, p in self._pending.items() if p.due_ms <= now]:
-            rule = self._rules.rules.get(key[0])
-            if isinstance(rule, ThresholdRule):
-                self._fire_pending(key, rule, now)
-            else:  # rule removed from the rule set: drop its deadline
-                del self._pending[key]
-                self._conn.execute(
-                    "DELETE FROM pending WHERE rule=? AND site=? AND device_id=?", key
-                )
         due = self._conn.execute(
             "SELECT site, device_id FROM device_state WHERE due_ms <= ? LIMIT 5000", (now,)
         ).fetchall()
@@ -303,17 +503,35 @@ class Engine:
                 (site, device_id),
             )
             dev = self._registry.get(site, device_id)
-            rule = self._rules.absence.get(dev.type.name) if dev else None
-            if dev is None or rule is None:
+            rule = self._rules.for_device(dev).absence if dev else None
+            if dev is None or rule is None or (site, device_id) in self._oos:
                 continue
-            self._raise(
-                rule,
-                site,
-                device_id,
-                now,
-                f"silent > {dev.type.supervision_s} s",
-                self._offline_severity(rule, site, device_id),
-            )
+            silent = rule.supervision_s or dev.type.supervision_s
+            self._raise(rule, site, device_id, now, f"silent > {silent} s", dev)
+        while (d := self._deadlines.pop_due(now)) is not None:
+            if d.kind == ON:
+                self._fire_on(d, now)
+            elif d.kind == OFF:
+                self._life.condition_gone(d.rule, d.site, d.subject, now, held=d.value == CALM)
+            elif d.kind == SHELVE:
+                alert = self._life.by_id.get(int(d.subject))
+                if alert is not None:
+                    self._life.unshelve(alert, now, "system:shelving_expired")
+            elif d.kind == OOS:
+                self._end_maintenance(d.site, d.subject, now, "system:maintenance_expired", None)
+            else:
+                self._life.escalate(d, now)
+
+    def _fire_on(self, d: Deadline, now: int) -> None:
+        dev = self._registry.get(d.site, d.subject)
+        if dev is not None and (d.site, d.subject) in self._oos:
+            return
+        if dev is None and not d.subject.startswith("system:"):
+            return  # the device left the registry
+        rule = self._rules.rule(d.rule, dev)
+        if rule is None:
+            return  # rule removed or disabled since
+        self._raise(rule, d.site, d.subject, now, d.value, dev)
 
     def _flush_seen(self) -> None:
         if not self._seen:
@@ -322,7 +540,8 @@ class Engine:
         for (site, device_id), at in self._seen.items():
             dev = self._registry.get(site, device_id)
             if dev is not None:
-                rows.append((site, device_id, at, at + dev.type.supervision_s * 1000))
+                sup = self._supervision_ms(dev)
+                rows.append((site, device_id, at, None if sup is None else at + sup))
         self._conn.executemany(
             "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
             " VALUES (?,?,?,1,?) ON CONFLICT(site, device_id) DO UPDATE SET"
@@ -331,142 +550,28 @@ class Engine:
         )
         self._seen = {}
 
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def _emit(
-        self,
-        action: str,
-        alert: Alert,
-        before: AlertState | None,
-        now: int,
-        by: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        store.audit(
-            self._conn,
-            alert.id,
-            now,
-            action,
-            before.value if before else None,
-            alert.state.value,
-            by,
-            note,
-        )
-        self._result.changes.append(Change(action, alert.snapshot(), now, by, note))
-        if alert.state is AlertState.CLOSED:
-            self._open.pop((alert.rule, alert.site, alert.device_id), None)
-            self._by_id.pop(alert.id, None)
-
-    def _raise(
-        self,
-        rule: EventRule | ThresholdRule | AbsenceRule,
-        site: str,
-        device: str,
-        now: int,
-        value: str,
-        severity: Severity,
-        repeat: bool = False,
-    ) -> None:
-        key = (rule.name, site, device)
-        alert = self._open.get(key)
-        if alert is None:
-            latched = isinstance(rule, EventRule | ThresholdRule) and rule.latched
-            alert = Alert(
-                id=0,
-                site=site,
-                device_id=device,
-                rule=rule.name,
-                severity=severity,
-                state=AlertState.ACTIVE_UNACK,
-                latched=latched,
-                raised_at=now,
-                last_at=now,
-                occurrences=1,
-                value=value,
-            )
-            alert.id = store.insert(self._conn, alert)
-            self._open[key] = alert
-            self._by_id[alert.id] = alert
-            self._emit("raise", alert, None, now)
-            return
-        active = alert.state in (AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK)
-        if active and not repeat:
-            return  # a continuing condition is not a new occurrence
-        before = alert.state
-        alert.occurrences += 1
-        alert.last_at = now
-        alert.value = value
-        alert.condition_cleared_at = None
-        alert.state = AlertState.ACTIVE_UNACK
-        store.update(self._conn, alert)
-        self._emit("repeat", alert, before, now)
-
-    def _condition_gone(
-        self, rule: EventRule | ThresholdRule | AbsenceRule, site: str, device: str, now: int
-    ) -> None:
-        alert = self._open.get((rule.name, site, device))
-        if alert is None or alert.state not in (AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK):
-            return
-        before = alert.state
-        alert.condition_cleared_at = now
-        if alert.latched:
-            store.update(self._conn, alert)  # latched: stays until a person resets it
-            self._emit("condition_cleared", alert, before, now)
-            return
-        alert.cleared_at = now
-        alert.state = (
-            AlertState.CLOSED if before is AlertState.ACTIVE_ACK else AlertState.CLEARED_UNACK
-        )
-        store.update(self._conn, alert)
-        self._emit("clear", alert, before, now)
-
-    def _reset_at_origin(self, rule: EventRule, site: str, device: str, now: int) -> None:
-        alert = self._open.get((rule.name, site, device))
-        if alert is None:
-            return
-        before = alert.state
-        by = f"device:{device}"
-        if alert.acknowledged_at is None:
-            alert.acknowledged_at = now
-            alert.acknowledged_by = by
-        alert.condition_cleared_at = alert.cleared_at = now
-        alert.state = AlertState.CLOSED
-        alert.closed_by = by
-        store.update(self._conn, alert)
-        self._emit("reset", alert, before, now, by)
+    # --- operators -------------------------------------------------------------------------
 
     def _command(self, cmd: Command, now: int) -> CommandResult:
-        alert = self._by_id.get(cmd.alert_id)
+        alert = self._life.by_id.get(cmd.alert_id)
         if alert is None:
             row = self._conn.execute(
                 "SELECT 1 FROM alerts WHERE id = ?", (cmd.alert_id,)
             ).fetchone()
-            if row is None:
-                return CommandResult(False, "not_found", None)
-            return CommandResult(False, "closed", None)
-        before = alert.state
+            return CommandResult(False, "not_found" if row is None else "closed", None)
         if cmd.action == "ack":
-            if before is AlertState.ACTIVE_ACK:
-                return CommandResult(True, None, alert.snapshot())
-            alert.acknowledged_at = now
-            alert.acknowledged_by = cmd.by
-            alert.note = cmd.note or alert.note
-            alert.state = (
-                AlertState.CLOSED if before is AlertState.CLEARED_UNACK else AlertState.ACTIVE_ACK
-            )
-            if alert.state is AlertState.CLOSED:
-                alert.closed_by = cmd.by
+            self._life.ack(alert, now, cmd.by, cmd.note)
+        elif cmd.action == "resolve":
+            self._life.resolve(alert, now, cmd.by, cmd.note)
+        elif cmd.action == "shelve":
+            if alert.latched:  # life-safety alarms cannot be hidden
+                return CommandResult(False, "not_shelvable", alert.snapshot())
+            seconds = min(max(cmd.duration_s or 3600, 60), MAX_SHELVE_S)
+            self._life.shelve(alert, now, now + int(seconds * 1000), cmd.by, cmd.note)
         else:
-            if alert.acknowledged_at is None:
-                alert.acknowledged_at = now
-                alert.acknowledged_by = cmd.by
-            if alert.cleared_at is None:
-                alert.cleared_at = now
-            alert.note = cmd.note or alert.note
-            alert.closed_by = cmd.by
-            alert.state = AlertState.CLOSED
-        store.update(self._conn, alert)
-        self._emit(cmd.action, alert, before, now, cmd.by, cmd.note)
+            if alert.state is not AlertState.SHELVED:
+                return CommandResult(False, "not_shelved", alert.snapshot())
+            self._life.unshelve(alert, now, cmd.by, cmd.note)
         if alert.state is AlertState.CLOSED:
             self._rearm_supervision(alert, now)
         return CommandResult(True, None, alert.snapshot())
@@ -474,10 +579,59 @@ class Engine:
     def _rearm_supervision(self, alert: Alert, now: int) -> None:
         """A closed offline alert for a still-silent device must be able to fire again."""
         dev = self._registry.get(alert.site, alert.device_id)
-        if dev is None or not isinstance(self._rules.rules.get(alert.rule), AbsenceRule):
+        if dev is None or not isinstance(self._rules.rule(alert.rule, dev), AbsenceRule):
+            return
+        self._rearm(dev, now)
+
+    def _rearm(self, dev: Device, now: int) -> None:
+        sup = self._supervision_ms(dev)
+        if sup is not None:
+            self._conn.execute(
+                "UPDATE device_state SET due_ms = ? WHERE site = ? AND device_id = ?"
+                " AND due_ms IS NULL",
+                (now + sup, dev.site, dev.id),
+            )
+
+    def _device_command(self, cmd: DeviceCommand, now: int) -> CommandResult:
+        dev = self._registry.by_id(cmd.device_id)
+        if dev is None:
+            return CommandResult(False, "unknown_device", None)
+        key = (dev.site, dev.id)
+        if cmd.action == "maintenance_end":
+            if key not in self._oos:
+                return CommandResult(False, "not_in_maintenance", None)
+            self._end_maintenance(dev.site, dev.id, now, cmd.by, cmd.note)
+            return CommandResult(True, None, None)
+        seconds = min(max(cmd.duration_s or 3600, 60), MAX_MAINTENANCE_S)
+        until = now + int(seconds * 1000)
+        self._oos[key] = until
+        self._conn.execute(
+            "INSERT OR REPLACE INTO maintenance(site, device_id, since_ms, until_ms, by, note)"
+            " VALUES (?,?,?,?,?,?)",
+            (dev.site, dev.id, now, until, cmd.by, cmd.note),
+        )
+        self._deadlines.set(Deadline(OOS, "", dev.site, dev.id, until, now))
+        self._device_log(now, dev.site, dev.id, "maintenance_start", cmd.by, cmd.note)
+        return CommandResult(True, None, None)
+
+    def _end_maintenance(
+        self, site: str, device_id: str, now: int, by: str, note: str | None
+    ) -> None:
+        if self._oos.pop((site, device_id), None) is None:
             return
         self._conn.execute(
-            "UPDATE device_state SET due_ms = ? WHERE site = ? AND device_id = ?"
-            " AND due_ms IS NULL",
-            (now + dev.type.supervision_s * 1000, alert.site, alert.device_id),
+            "DELETE FROM maintenance WHERE site=? AND device_id=?", (site, device_id)
+        )
+        self._deadlines.cancel((OOS, "", site, device_id))
+        self._device_log(now, site, device_id, "maintenance_end", by, note)
+        dev = self._registry.get(site, device_id)
+        if dev is not None:
+            self._rearm(dev, now)  # silent during maintenance: a fresh interval from now
+
+    def _device_log(
+        self, at: int, site: str, device: str, action: str, by: str, note: str | None
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO device_log(at, site, device_id, action, by, note) VALUES (?,?,?,?,?,?)",
+            (at, site, device, action, by, note),
         )

@@ -15,6 +15,7 @@ class AlertState(StrEnum):
 
 
 OPEN_STATES = frozenset(s for s in AlertState if s is not AlertState.CLOSED)
+ACTIVE_STATES = frozenset({AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK})
 
 
 class Severity(StrEnum):
@@ -46,6 +47,17 @@ class Alert:
     cleared_at: int | None = None
     closed_by: str | None = None
     note: str | None = None
+    priority: str = "routine"  # emergency > routine > trouble
+    floor: str | None = None
+    room: str | None = None
+    group_key: str = ""  # one incident = the open alerts sharing a group key
+    shelved_until: int | None = None
+    chattering: bool = False
+    escalation_level: int = -1  # index of the last escalation step notified
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
 
     def snapshot(self) -> Alert:
         return Alert(**{k: getattr(self, k) for k in self.__slots__})
@@ -55,8 +67,9 @@ class Alert:
 class Change:
     """One committed transition of one alert, for listeners (screen, MQTT, webhooks)."""
 
-    action: str  # raise, repeat, ack, clear, close, resolve, reset
+    action: str  # raise, repeat, ack, clear, resolve, reset, escalate, shelve, ...
     alert: Alert
     at: int
     by: str | None = None
     note: str | None = None
+    target: str | None = None  # escalate / renotify: the notifier target

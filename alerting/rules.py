@@ -1,13 +1,23 @@
-"""Rules as data, validated by pydantic. The defaults follow DOMAIN.md (see docs/rules.md)."""
+"""Rule kinds as data, validated by pydantic. docs/rules.md has an example of each kind;
+alerting/defaults.py holds the default rule set of DOMAIN.md's hazard table."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from datetime import time
+from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerting.model import Severity
+
+Priority = Literal["emergency", "routine", "trouble"]
+PRIORITY_RANK: dict[str, int] = {"emergency": 0, "routine": 1, "trouble": 2}
+Scope = Literal["room", "floor", "site"]
+Component = Literal["broker", "store", "ingest", "spool", "engine"]
+SYSTEM_TYPE = "system"
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class _Rule(BaseModel):
@@ -16,169 +26,222 @@ class _Rule(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9_]{1,48}$", description="rule id, unique")
     title_zh: str = Field(min_length=1, description="what the screen shows (Chinese)")
     title_en: str = Field(min_length=1, description="what the screen shows (English)")
-    device_types: list[str] = Field(min_length=1, description="device types it watches")
+    device_types: list[str] = Field(default_factory=list, description="device types watched")
     severity: Severity
+    fire_safety_severity: Severity | None = Field(
+        None, description="severity instead, when the device is a fire-safety device"
+    )
+    priority: Priority = Field("routine", description="emergency > routine > trouble")
+    latched: bool = Field(False, description="stays until a person resets it")
+    escalation: str | None = Field(None, description="policy name; default by severity")
+    group: Literal["room", "floor"] | None = Field(
+        None, description="incident grouping; default floor for fire-safety devices, else room"
+    )
+    enabled: bool = True
+
+    def severity_for(self, fire_safety: bool) -> Severity:
+        if fire_safety and self.fire_safety_severity is not None:
+            return self.fire_safety_severity
+        return self.severity
 
 
-class EventRule(_Rule):
-    """Raise on one of `events`; `clear_events` from the same device end the condition."""
+class _DeviceRule(_Rule):
+    device_types: list[str] = Field(min_length=1, description="device types watched")
+
+
+class EventRule(_DeviceRule):
+    """Raise on one of `events` (after `for_s` if set); `clear_events` end the condition."""
 
     kind: Literal["event"] = "event"
     events: list[str] = Field(min_length=1)
-    latched: bool = Field(False, description="stays until a person resets it")
+    for_s: float = Field(0, ge=0, le=86400, description="on-delay: raise only if not cleared")
     clear_events: list[str] = Field(default_factory=list)
     clear_resets: bool = Field(
         False, description="a clear event is a reset at the origin (closes even if latched)"
     )
 
 
-class ThresholdRule(_Rule):
-    """Raise when `field` crosses `value` for `for_s` seconds; clear past `clear_value`."""
+class ThresholdRule(_DeviceRule):
+    """Raise while `field` op `value` holds for `for_s`; clear past `clear_value`
+    (hysteresis) and after `clear_for_s` (off-delay)."""
 
     kind: Literal["threshold"] = "threshold"
     field: str
-    op: Literal["lt", "le", "gt", "ge"]
-    value: float
+    op: Literal["lt", "le", "gt", "ge", "eq", "ne"]
+    value: float | bool | str
+    unit: str | None = Field(None, description="must match the field's unit when given")
     for_s: float = Field(0, ge=0, le=86400)
     clear_value: float | None = Field(None, description="hysteresis; defaults to value")
-    latched: bool = False
+    clear_for_s: float = Field(0, ge=0, le=86400, description="off-delay")
+    inactive_field: str | None = Field(
+        None, description="counter that must not have moved (e.g. steps) for the rule to hold"
+    )
 
     @model_validator(mode="after")
-    def _hysteresis_side(self) -> ThresholdRule:
+    def _shape(self) -> ThresholdRule:
+        numeric = self.op in ("lt", "le", "gt", "ge")
+        if numeric and isinstance(self.value, bool | str):
+            raise ValueError(f"op {self.op} needs a number as value")
         if self.clear_value is None:
             return self
+        if not numeric:
+            raise ValueError("clear_value applies to lt/le/gt/ge only")
         below = self.op in ("lt", "le")
-        if (below and self.clear_value < self.value) or (
-            not below and self.clear_value > self.value
-        ):
+        v = float(self.value)
+        if (below and self.clear_value < v) or (not below and self.clear_value > v):
             raise ValueError("clear_value must lie on the safe side of value")
         return self
 
-    def breached(self, v: float) -> bool:
-        if self.op == "lt":
-            return v < self.value
-        if self.op == "le":
-            return v <= self.value
-        if self.op == "gt":
-            return v > self.value
-        return v >= self.value
+    def breached(self, v: float | bool | str) -> bool:
+        op, ref = self.op, self.value
+        if op == "eq":
+            return v == ref
+        if op == "ne":
+            return v != ref
+        if isinstance(v, bool | str) or isinstance(ref, bool | str):
+            return False
+        if op == "lt":
+            return v < ref
+        if op == "le":
+            return v <= ref
+        if op == "gt":
+            return v > ref
+        return v >= ref
 
-    def cleared(self, v: float) -> bool:
-        limit = self.value if self.clear_value is None else self.clear_value
+    def cleared(self, v: float | bool | str) -> bool:
+        if self.clear_value is None or isinstance(v, bool | str):
+            return not self.breached(v)
         if self.op in ("lt", "le"):
-            return v >= limit if self.clear_value is not None else not self.breached(v)
-        return v <= limit if self.clear_value is not None else not self.breached(v)
+            return v >= self.clear_value
+        return v <= self.clear_value
 
 
-class AbsenceRule(_Rule):
-    """No message within the device type's supervision interval, or last will offline."""
+class RateRule(_DeviceRule):
+    """Raise when `field` falls (or rises) faster than `per_min` units per minute, measured
+    over the last `window_s` seconds; clears after `clear_for_s` without that rate."""
+
+    kind: Literal["rate"] = "rate"
+    field: str
+    direction: Literal["falling", "rising"]
+    per_min: float = Field(gt=0)
+    unit: str | None = None
+    window_s: float = Field(60, ge=5, le=3600)
+    min_span_s: float = Field(10, ge=1, le=3600, description="shortest span that counts")
+    clear_for_s: float = Field(60, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _span(self) -> RateRule:
+        if self.min_span_s > self.window_s:
+            raise ValueError("min_span_s must not exceed window_s")
+        return self
+
+
+class AbsenceRule(_DeviceRule):
+    """No message within the supervision interval (the device type's unless set), or the
+    device's last will says offline."""
 
     kind: Literal["absence"] = "absence"
-    fire_safety_severity: Severity = Field(
-        Severity.HIGH, description="severity for fire-safety devices"
-    )
+    supervision_s: int | None = Field(None, ge=10, le=30 * 86400)
 
 
-Rule = Annotated[EventRule | ThresholdRule | AbsenceRule, Field(discriminator="kind")]
+class TimeWindowRule(_DeviceRule):
+    """Between `start` and `end` (site local time), raise when `field` is not in `allowed`;
+    `{room}` in `allowed` is the device's own room."""
 
-ALL_TYPES = ["call_button", "wearable", "smoke_detector", "water_pressure", "electrical_monitor"]
+    kind: Literal["time_window"] = "time_window"
+    field: str
+    allowed: list[str] = Field(min_length=1)
+    start: str = Field(description="HH:MM, site local time")
+    end: str = Field(description="HH:MM; before start = the window spans midnight")
+    for_s: float = Field(0, ge=0, le=86400)
 
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError("must be HH:MM (24 h)")
+        return v
 
-def default_rules() -> list[EventRule | ThresholdRule | AbsenceRule]:
-    """The first rules (DOMAIN.md hazard table)."""
-    return [
-        EventRule(
-            name="fall",
-            title_zh="老人跌倒",
-            title_en="Resident fell",
-            device_types=["wearable"],
-            events=["fall"],
-            severity=Severity.CRITICAL,
-            latched=True,
-        ),
-        EventRule(
-            name="call",
-            title_zh="紧急呼叫",
-            title_en="Call for help",
-            device_types=["call_button"],
-            events=["press"],
-            severity=Severity.HIGH,
-            latched=True,
-            clear_events=["cancel"],
-            clear_resets=True,
-        ),
-        EventRule(
-            name="sos",
-            title_zh="手环SOS求救",
-            title_en="SOS from wearable",
-            device_types=["wearable"],
-            events=["sos"],
-            severity=Severity.HIGH,
-            latched=True,
-        ),
-        EventRule(
-            name="smoke",
-            title_zh="烟雾报警",
-            title_en="Smoke alarm",
-            device_types=["smoke_detector"],
-            events=["smoke_alarm"],
-            severity=Severity.CRITICAL,
-            latched=True,
-            clear_events=["smoke_clear"],
-        ),
-        ThresholdRule(
-            name="water_pressure_low",
-            title_zh="消防水压过低",
-            title_en="Fire-water pressure low",
-            device_types=["water_pressure"],
-            field="pressure_mpa",
-            op="lt",
-            value=0.10,
-            for_s=30,
-            clear_value=0.11,
-            severity=Severity.HIGH,
-        ),
-        ThresholdRule(
-            name="residual_current_high",
-            title_zh="剩余电流超限",
-            title_en="Residual current high",
-            device_types=["electrical_monitor"],
-            field="residual_current_ma",
-            op="ge",
-            value=300,
-            clear_value=270,
-            severity=Severity.HIGH,
-        ),
-        AbsenceRule(
-            name="device_offline",
-            title_zh="设备离线",
-            title_en="Device offline",
-            device_types=ALL_TYPES,
-            severity=Severity.MEDIUM,
-        ),
-    ]
+    @model_validator(mode="after")
+    def _not_empty(self) -> TimeWindowRule:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+    def contains(self, t: time) -> bool:
+        hhmm = f"{t.hour:02d}:{t.minute:02d}"
+        if self.start < self.end:
+            return self.start <= hhmm < self.end
+        return hhmm >= self.start or hhmm < self.end
 
 
-class RuleSet:
-    """Rules indexed for the hot path: by (device type, event) and by device type."""
+class CorrelationRule(_Rule):
+    """`count` signals (raises of the rules in `signals`) in one room/floor/site within
+    `within_s`, from distinct devices or from distinct rules."""
 
-    def __init__(self, rules: list[EventRule | ThresholdRule | AbsenceRule]) -> None:
-        names = [r.name for r in rules]
-        if len(set(names)) != len(names):
-            raise ValueError("rule names must be unique")
-        self.rules = {r.name: r for r in rules}
-        self.on_event: dict[tuple[str, str], list[EventRule]] = defaultdict(list)
-        self.on_clear_event: dict[tuple[str, str], list[EventRule]] = defaultdict(list)
-        self.thresholds: dict[str, list[ThresholdRule]] = defaultdict(list)
-        self.absence: dict[str, AbsenceRule] = {}
-        for r in rules:
-            for t in r.device_types:
-                if isinstance(r, EventRule):
-                    for e in r.events:
-                        self.on_event[(t, e)].append(r)
-                    for e in r.clear_events:
-                        self.on_clear_event[(t, e)].append(r)
-                elif isinstance(r, ThresholdRule):
-                    self.thresholds[t].append(r)
-                else:
-                    self.absence[t] = r
+    kind: Literal["correlation"] = "correlation"
+    signals: list[str] = Field(min_length=1)
+    count: int = Field(2, ge=2, le=100)
+    within_s: float = Field(gt=0, le=86400)
+    distinct: Literal["device", "rule"] = "device"
+    scope: Scope = "floor"
+
+    @model_validator(mode="after")
+    def _enough(self) -> CorrelationRule:
+        if self.distinct == "rule" and self.count > len(set(self.signals)):
+            raise ValueError("distinct=rule needs at least `count` different signals")
+        return self
+
+
+class RepetitionRule(_Rule):
+    """The rules in `signals` raised `count` times for one device within `within_s`."""
+
+    kind: Literal["repetition"] = "repetition"
+    signals: list[str] = Field(min_length=1)
+    count: int = Field(ge=2, le=1000)
+    within_s: float = Field(gt=0, le=7 * 86400)
+
+
+class SystemRule(_Rule):
+    """The watch watching itself: `component` unhealthy for `for_s` seconds."""
+
+    kind: Literal["system"] = "system"
+    component: Component
+    for_s: float = Field(0, ge=0, le=86400)
+
+
+AnyRule = (
+    EventRule
+    | ThresholdRule
+    | RateRule
+    | AbsenceRule
+    | TimeWindowRule
+    | CorrelationRule
+    | RepetitionRule
+    | SystemRule
+)
+Rule = Annotated[AnyRule, Field(discriminator="kind")]
+DeviceRuleT = EventRule | ThresholdRule | RateRule | AbsenceRule | TimeWindowRule
+LevelRule = ThresholdRule | RateRule | TimeWindowRule | SystemRule
+
+
+class EscalationStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after_s: float = Field(ge=0, le=86400, description="since the alert became unacknowledged")
+    notify: str = Field(pattern=r"^[a-z0-9_]{1,32}$", description="notifier target")
+
+
+class EscalationPolicy(BaseModel):
+    """Climb through `steps` while unacknowledged; after the last, repeat it every
+    `repeat_s`. Acknowledging stops it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat_s: float | None = Field(None, ge=30, le=86400)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationPolicy:
+        times = [s.after_s for s in self.steps]
+        if any(b <= a for a, b in pairwise(times)):
+            raise ValueError("steps must have strictly increasing after_s")
+        return self

@@ -34,20 +34,55 @@ SCHEMA = [
     " site TEXT NOT NULL, device_id TEXT NOT NULL, last_seen_ms INTEGER, online INTEGER,"
     " due_ms INTEGER, PRIMARY KEY (site, device_id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS device_state_due ON device_state(due_ms) WHERE due_ms IS NOT NULL",
-    "CREATE TABLE IF NOT EXISTS pending ("
-    " rule TEXT NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL, since_ms INTEGER NOT NULL,"
-    " due_ms INTEGER NOT NULL, value TEXT, PRIMARY KEY (rule, site, device_id)) WITHOUT ROWID",
+    # every timer (on/off-delays, escalation steps, shelving, maintenance) is a row here
+    "CREATE TABLE IF NOT EXISTS deadlines ("
+    " kind TEXT NOT NULL, rule TEXT NOT NULL, site TEXT NOT NULL, subject TEXT NOT NULL,"
+    " due_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL, value TEXT,"
+    " PRIMARY KEY (kind, rule, site, subject)) WITHOUT ROWID",
+    # raises that correlation and repetition rules count, kept for their longest window
+    "CREATE TABLE IF NOT EXISTS signals ("
+    " id INTEGER PRIMARY KEY, rule TEXT NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
+    " floor TEXT, room TEXT, at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS maintenance ("
+    " site TEXT NOT NULL, device_id TEXT NOT NULL, since_ms INTEGER NOT NULL,"
+    " until_ms INTEGER NOT NULL, by TEXT, note TEXT, PRIMARY KEY (site, device_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS device_log ("
+    " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
+    " action TEXT NOT NULL, by TEXT, note TEXT)",
+]
+
+# columns added after the first release: (name, declaration)
+ADDED_COLUMNS = [
+    ("priority", "TEXT NOT NULL DEFAULT 'routine'"),
+    ("floor", "TEXT"),
+    ("room", "TEXT"),
+    ("group_key", "TEXT NOT NULL DEFAULT ''"),
+    ("shelved_until", "INTEGER"),
+    ("chattering", "INTEGER NOT NULL DEFAULT 0"),
+    ("escalation_level", "INTEGER NOT NULL DEFAULT -1"),
 ]
 
 COLUMNS = (
     "id, site, device_id, rule, severity, state, latched, raised_at, last_at, occurrences,"
-    " value, condition_cleared_at, acknowledged_at, acknowledged_by, cleared_at, closed_by, note"
+    " value, condition_cleared_at, acknowledged_at, acknowledged_by, cleared_at, closed_by, note,"
+    " priority, floor, room, group_key, shelved_until, chattering, escalation_level"
 )
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
     for stmt in SCHEMA:
         conn.execute(stmt)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
+    for name, decl in ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
+    old = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone()
+    if old:  # the first release kept on-delays in `pending`
+        conn.execute(
+            "INSERT OR IGNORE INTO deadlines(kind, rule, site, subject, due_ms, since_ms, value)"
+            " SELECT 'on', rule, site, device_id, due_ms, since_ms, value FROM pending"
+        )
+        conn.execute("DROP TABLE pending")
 
 
 def row_to_alert(row: tuple[Any, ...]) -> Alert:
@@ -69,6 +104,13 @@ def row_to_alert(row: tuple[Any, ...]) -> Alert:
         cleared_at=row[14],
         closed_by=row[15],
         note=row[16],
+        priority=row[17],
+        floor=row[18],
+        room=row[19],
+        group_key=row[20],
+        shelved_until=row[21],
+        chattering=bool(row[22]),
+        escalation_level=row[23],
     )
 
 
@@ -80,7 +122,8 @@ def load_open(conn: sqlite3.Connection) -> list[Alert]:
 def insert(conn: sqlite3.Connection, a: Alert) -> int:
     cur = conn.execute(
         "INSERT INTO alerts(site, device_id, rule, severity, state, latched, raised_at, last_at,"
-        " occurrences, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " occurrences, value, priority, floor, room, group_key)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             a.site,
             a.device_id,
@@ -92,6 +135,10 @@ def insert(conn: sqlite3.Connection, a: Alert) -> int:
             a.last_at,
             a.occurrences,
             a.value,
+            a.priority,
+            a.floor,
+            a.room,
+            a.group_key,
         ),
     )
     assert cur.lastrowid is not None
@@ -102,7 +149,7 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
     conn.execute(
         "UPDATE alerts SET severity=?, state=?, last_at=?, occurrences=?, value=?,"
         " condition_cleared_at=?, acknowledged_at=?, acknowledged_by=?, cleared_at=?,"
-        " closed_by=?, note=? WHERE id=?",
+        " closed_by=?, note=?, shelved_until=?, chattering=?, escalation_level=? WHERE id=?",
         (
             a.severity.value,
             a.state.value,
@@ -115,6 +162,9 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
             a.cleared_at,
             a.closed_by,
             a.note,
+            a.shelved_until,
+            int(a.chattering),
+            a.escalation_level,
             a.id,
         ),
     )
@@ -137,6 +187,17 @@ def audit(
     )
 
 
+# what the duty room sees first: open before closed, emergency > routine > trouble,
+# unacknowledged first, then severity, newest first
+ORDER = (
+    "state = 'closed',"
+    " CASE priority WHEN 'emergency' THEN 0 WHEN 'routine' THEN 1 ELSE 2 END,"
+    " state NOT IN ('active_unack', 'cleared_unack'),"
+    " CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,"
+    " id DESC"
+)
+
+
 class AlertReader:
     """Read side for the API: its own read-only connection per call."""
 
@@ -144,11 +205,16 @@ class AlertReader:
         self._connect = connect
 
     def find(self, state: str = "open", limit: int = 500) -> list[Alert]:
-        where = {"open": "state != 'closed'", "closed": "state = 'closed'", "all": "1=1"}[state]
+        where = {
+            "open": "state != 'closed'",
+            "closed": "state = 'closed'",
+            "all": "1=1",
+            **{s.value: f"state = '{s.value}'" for s in AlertState},
+        }[state]
         conn = self._connect()
         try:
             rows = conn.execute(
-                f"SELECT {COLUMNS} FROM alerts WHERE {where} ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT {COLUMNS} FROM alerts WHERE {where} ORDER BY {ORDER} LIMIT ?", (limit,)
             ).fetchall()
         finally:
             conn.close()
@@ -174,6 +240,18 @@ class AlertReader:
             conn.close()
         keys = ("at", "action", "from_state", "to_state", "by", "note")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def maintenance(self) -> dict[tuple[str, str], dict[str, Any]]:
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT site, device_id, since_ms, until_ms, by, note FROM maintenance"
+            )
+            return {
+                (s, d): {"since": a, "until": u, "by": b, "note": n} for s, d, a, u, b, n in rows
+            }
+        finally:
+            conn.close()
 
     def device_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         conn = self._connect()

@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerting.engine import Command, CommandResult, Engine
-from alerting.rules import RuleSet, default_rules
+from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
 from carewatch.settings import Settings
@@ -37,9 +37,12 @@ ENGINE_QUEUE_LIMIT = 100_000
 class Runtime:
     """Everything a running service is; dashboards see it through dashboards.app.AppRuntime."""
 
-    def __init__(self, settings: Settings, registry: Registry, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, rules: RuleSet, clock: Clock
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.rules = rules
         self.clock = clock
         self.metrics = CollectorRegistry()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +54,7 @@ class Runtime:
         engine = Engine(
             self._conn,
             registry,
-            RuleSet(default_rules()),
+            rules,
             clock,
             [self._spool, self._dead],
             self.metrics,
@@ -210,4 +213,6 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    return Runtime(settings, load_site(settings.site_file), clock or SystemClock())
+    registry = load_site(settings.site_file)
+    rules = load_rules(settings.rules_file, registry)
+    return Runtime(settings, registry, rules, clock or SystemClock())

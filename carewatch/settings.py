@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     yaml_file: ClassVar[Path | None] = None  # set by load_settings(config)
 
     site_file: Path = Field(DEMO_SITE, description="the site registry (YAML)")
+    rules_file: Path | None = Field(
+        None, description="the site's rule set (YAML); unset = the default rules"
+    )
     mqtt_url: str | None = Field(
         None, description="mqtt://[user:pass@]host:port or mqtts://...; demo starts its own"
     )
@@ -80,4 +83,6 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
     settings: Settings = file_settings(**overrides)
     if not settings.site_file.is_absolute():  # relative to the config file
         settings.site_file = (config.parent / settings.site_file).resolve()
+    if settings.rules_file is not None and not settings.rules_file.is_absolute():
+        settings.rules_file = (config.parent / settings.rules_file).resolve()
     return settings

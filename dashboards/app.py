@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from alerting.engine import Command, CommandResult
 from alerting.model import Alert
-from alerting.rules import RuleSet, default_rules
+from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
 from devices.ports import ReadingsQuery, Series
 from devices.registry import Registry
@@ -26,6 +26,7 @@ COMMAND_TIMEOUT_S = 5.0
 class AppRuntime(Protocol):
     registry: Registry
     alerts: AlertReader
+    rules: RuleSet
     metrics: CollectorRegistry
 
     def submit(self, command: Command) -> Future[CommandResult]: ...
@@ -70,7 +71,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app = FastAPI(
         title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
-    rules = RuleSet(default_rules()).rules
+    rules = runtime.rules.rules
     reg = runtime.registry
 
     def alert_json(a: Alert) -> dict[str, Any]:

@@ -54,22 +54,23 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ConfigError([f"{path}:{p}" for p in exc.problems]) from exc
 
 
+def located(path: Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
+    """'file:line: a.b.c: message' for the value at `loc` (or its nearest parent)."""
+    line = None
+    probe = loc
+    while probe and line is None:
+        line = lines.get(probe)
+        probe = probe[:-1]
+    where = ".".join(str(p) for p in loc) or "(top)"
+    prefix = f"{path}:{line}" if line else str(path)
+    return f"{prefix}: {where}: {message}"
+
+
 def validation_problems(
     path: Path, exc: ValidationError, lines: dict[Loc, int], base: Loc = ()
 ) -> list[str]:
     """Turn pydantic errors into 'file:line: a.b.c: message' lines."""
-    problems = []
-    for err in exc.errors():
-        loc: Loc = (*base, *err["loc"])
-        line = None
-        probe = loc
-        while probe and line is None:
-            line = lines.get(probe)
-            probe = probe[:-1]
-        where = ".".join(str(p) for p in err["loc"]) or "(top)"
-        prefix = f"{path}:{line}" if line else str(path)
-        problems.append(f"{prefix}: {where}: {err['msg']}")
-    return problems
+    return [located(path, lines, (*base, *err["loc"]), err["msg"]) for err in exc.errors()]
 
 
 def parse_model(model: type[M], path: Path) -> M:

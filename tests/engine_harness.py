@@ -6,9 +6,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerting.engine import Command, CommandResult, Engine, Incoming
+from alerting.engine import Command, CommandResult, DeviceCommand, Engine, Health, Incoming
 from alerting.model import Alert, Change
-from alerting.rules import RuleSet, default_rules
+from alerting.ruleset import RuleSet
 from devices.decode import Decoder
 from devices.ports import FakeClock
 from devices.registry import Registry
@@ -18,9 +18,16 @@ from ingest.sqlite import connect
 
 
 class Harness:
-    def __init__(self, path: Path, registry: Registry, clock: FakeClock | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        registry: Registry,
+        clock: FakeClock | None = None,
+        rules: RuleSet | None = None,
+    ) -> None:
         self.path = path
         self.registry = registry
+        self.rules = rules or RuleSet.defaults()
         self.clock = clock or FakeClock()
         self.decoder = Decoder(registry)
         self.changes: list[Change] = []
@@ -31,7 +38,7 @@ class Harness:
         self.engine = Engine(
             self.conn,
             self.registry,
-            RuleSet(default_rules()),
+            self.rules,
             self.clock,
             [Spool(embedded=True), DeadLetterLog()],
             CollectorRegistry(),
@@ -51,10 +58,27 @@ class Harness:
         self.clock.advance(seconds)
         self.changes += self.engine.process([]).changes
 
-    def command(self, action: str, alert_id: int, by: str = "nurse-li") -> CommandResult:
-        r = self.engine.process([Command(action, alert_id, by, "checked")])  # type: ignore[arg-type]
+    def command(
+        self, action: str, alert_id: int, by: str = "nurse-li", duration_s: float | None = None
+    ) -> CommandResult:
+        cmd = Command(action, alert_id, by, "checked", duration_s)  # type: ignore[arg-type]
+        r = self.engine.process([cmd])
         self.changes += r.changes
         return r.results[0]
+
+    def device_command(
+        self, action: str, device_id: str, duration_s: float | None = None, by: str = "tech-wu"
+    ) -> CommandResult:
+        cmd = DeviceCommand(action, device_id, by, "battery swap", duration_s)  # type: ignore[arg-type]
+        r = self.engine.process([cmd])
+        self.changes += r.changes
+        return r.results[0]
+
+    def health(self, component: str, ok: bool) -> None:
+        self.changes += self.engine.process([Health(component, ok, "probe")]).changes
+
+    def actions(self, action: str) -> list[Change]:
+        return [c for c in self.changes if c.action == action]
 
     def open(self, rule: str | None = None) -> list[Alert]:
         return [a for a in self.engine.open_alerts() if rule is None or a.rule == rule]

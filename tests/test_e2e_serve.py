@@ -46,7 +46,7 @@ def test_fall_reaches_the_api_within_a_second_and_ack_resolve_close_it(service, 
     [closed] = service.get("/api/alerts", state="closed").json()
     assert closed["acknowledged_by"] == "nurse-li" and closed["cleared_at"]
     history = service.get(f"/api/alerts/{a['id']}").json()["history"]
-    assert [h["action"] for h in history] == ["raise", "ack", "resolve"]
+    assert [h["action"] for h in history] == ["raise", "escalate", "ack", "resolve"]
 
 
 def test_writes_need_a_bearer_token(service):

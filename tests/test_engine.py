@@ -141,6 +141,7 @@ def test_every_transition_is_audited(h):
     ).fetchall()
     assert rows == [
         ("raise", None, "active_unack", None),
+        ("escalate", "active_unack", "active_unack", None),  # to the duty screen
         ("ack", "active_unack", "active_ack", "nurse-li"),
         ("resolve", "active_ack", "closed", "nurse-li"),
     ]

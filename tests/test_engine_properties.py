@@ -1,7 +1,9 @@
-"""Random interleavings of readings, events, ticks, restarts and operator commands.
+"""Random interleavings of readings, events, health observations, ticks, restarts,
+operator commands (ack, resolve, shelve, unshelve) and maintenance.
 
 Invariants: never two open alerts for one (rule, device); a latched alert only ever
-closes through a person (resolve/ack) or a reset at its origin; no deadline is left
+closes through a person (resolve/ack) or a reset at its origin, and is never shelved;
+no deadline (supervision, on/off-delay, escalation, shelving, maintenance) is left
 unserved after its time; the cache always equals the database.
 """
 
@@ -58,12 +60,48 @@ status = st.builds(
     st.booleans(),
 )
 tick = st.builds(lambda s: ("tick", s), st.sampled_from([0.5, 5, 29, 30, 31, 300, 601, 3601]))
+heart = st.builds(
+    lambda hr, steps, worn: (
+        "telemetry",
+        "w-101-1",
+        f'{{"heart_rate_bpm":{hr},"steps":{steps},"worn":{"true" if worn else "false"}}}',
+    ),
+    st.sampled_from([40, 80, 125]),
+    st.integers(0, 3),
+    st.booleans(),
+)
+tick = st.builds(
+    lambda s: ("tick", s), st.sampled_from([0.5, 5, 15, 29, 30, 31, 60, 180, 300, 601, 3601])
+)
 command = st.builds(
-    lambda a, k: ("cmd", a, k), st.sampled_from(["ack", "resolve"]), st.integers(0, 10)
+    lambda a, k: ("cmd", a, k),
+    st.sampled_from(["ack", "resolve", "shelve", "unshelve"]),
+    st.integers(0, 10),
+)
+maintenance = st.builds(
+    lambda a, d: ("dev", a, d),
+    st.sampled_from(["maintenance_start", "maintenance_end"]),
+    st.sampled_from(["w-101-1", "p-1f-riser", "sd-101"]),
+)
+health = st.builds(
+    lambda c, ok: ("health", c, ok), st.sampled_from(["broker", "store"]), st.booleans()
 )
 # events weigh more: the latched paths need an alarm, its clear and a command in order
 step = st.one_of(
-    event, event, event, command, pressure, current, status, tick, st.just(("restart",))
+    event,
+    event,
+    event,
+    command,
+    command,
+    pressure,
+    current,
+    heart,
+    status,
+    tick,
+    tick,
+    maintenance,
+    health,
+    st.just(("restart",)),
 )
 
 
@@ -78,13 +116,17 @@ def check(h: Harness) -> None:
         "SELECT count(*) FROM alerts WHERE latched = 1 AND state = 'cleared_unack'"
     ).fetchone()[0]
     assert dropped == 0, "a latched alert cleared by itself"
+    shelved = h.conn.execute(
+        "SELECT count(*) FROM alerts WHERE latched = 1 AND state = 'shelved'"
+    ).fetchone()[0]
+    assert shelved == 0, "a latched alert was shelved"
     now = h.clock.now_ms()
     overdue = h.conn.execute(
         "SELECT count(*) FROM device_state WHERE due_ms <= ?", (now,)
     ).fetchone()[0]
-    overdue += h.conn.execute("SELECT count(*) FROM pending WHERE due_ms <= ?", (now,)).fetchone()[
-        0
-    ]
+    overdue += h.conn.execute(
+        "SELECT count(*) FROM deadlines WHERE due_ms <= ?", (now,)
+    ).fetchone()[0]
     assert overdue == 0, "a deadline past due was not served"
 
 
@@ -104,9 +146,13 @@ def test_random_interleavings_keep_the_invariants(steps):
                 ids = sorted(a.id for a in h.open())
                 if ids:
                     alert_id = ids[s[2] % len(ids)]
-                    r = h.command(s[1], alert_id)
+                    r = h.command(s[1], alert_id, duration_s=600)
                     if r.ok and r.alert and r.alert.state is AlertState.CLOSED:
                         by_person.add(alert_id)
+            elif s[0] == "dev":
+                h.device_command(s[1], s[2], duration_s=900)
+            elif s[0] == "health":
+                h.health(s[1], s[2])
             else:
                 h.send(s[1], s[0], s[2])
                 h.tick(0)  # a message batch also serves what fell due

@@ -1,0 +1,334 @@
+"""The alarm lifecycle (ISA-18.2 / IEC 62682): raise, repeat, clear, latch, acknowledge,
+resolve, shelve, chatter and escalate. Every transition is audited and emitted as a Change.
+
+Runs inside the engine's transaction; the engine owns the batch and the rules.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alerting import store
+from alerting.deadlines import ESC, OFF, SHELVE, Deadline, Deadlines
+from alerting.model import Alert, AlertState, Change, Severity
+from alerting.rules import AnyRule
+from alerting.ruleset import RuleSet
+
+Key = tuple[str, str, str]  # (rule, site, subject)
+CHATTER_COUNT = 3  # ISA-18.2: 3 or more occurrences in 1 minute is chattering
+CHATTER_WINDOW_MS = 60_000
+CALM = "calm"  # an OFF deadline holding the clear of a chattering alert
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    floor: str | None
+    room: str | None
+    group_key: str
+
+
+class Lifecycle:
+    def __init__(self, conn: sqlite3.Connection, rules: RuleSet, deadlines: Deadlines) -> None:
+        self._conn = conn
+        self._rules = rules
+        self._deadlines = deadlines
+        self.open: dict[Key, Alert] = {}
+        self.by_id: dict[int, Alert] = {}
+        self.changes: list[Change] = []
+        self._recent: dict[Key, deque[int]] = {}
+        # called with each new occurrence (raise or repeat): correlation and repetition
+        self.on_occurrence: Callable[[Alert, int], None] | None = None
+
+    def load(self, now: int) -> None:
+        self.open = {(a.rule, a.site, a.device_id): a for a in store.load_open(self._conn)}
+        self.by_id = {a.id: a for a in self.open.values()}
+        self._recent = {}
+        if not self.by_id:
+            return
+        rows = self._conn.execute(
+            "SELECT alert_id, at FROM audit WHERE at >= ? AND action IN ('raise', 'repeat')"
+            " ORDER BY id",
+            (now - CHATTER_WINDOW_MS,),
+        ).fetchall()
+        for alert_id, at in rows:
+            a = self.by_id.get(alert_id)
+            if a is not None:
+                self._recent.setdefault(_key(a), deque()).append(at)
+
+    # --- emitting --------------------------------------------------------------------
+
+    def emit(
+        self,
+        action: str,
+        alert: Alert,
+        before: AlertState | None,
+        now: int,
+        by: str | None = None,
+        note: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        store.audit(
+            self._conn,
+            alert.id,
+            now,
+            action,
+            before.value if before else None,
+            alert.state.value,
+            by,
+            note if target is None else target,
+        )
+        self.changes.append(Change(action, alert.snapshot(), now, by, note, target))
+        if alert.state is AlertState.CLOSED:
+            self.open.pop(_key(alert), None)
+            self.by_id.pop(alert.id, None)
+            self._recent.pop(_key(alert), None)
+            self._deadlines.cancel((OFF, alert.rule, alert.site, alert.device_id))
+            self._stop_escalation(alert)
+            self._deadlines.cancel((SHELVE, alert.rule, alert.site, str(alert.id)))
+
+    # --- conditions --------------------------------------------------------------------
+
+    def raise_(
+        self,
+        rule: AnyRule,
+        site: str,
+        subject: str,
+        now: int,
+        value: str,
+        severity: Severity,
+        where: Where,
+        repeat: bool = False,
+    ) -> None:
+        """The rule's condition holds. `repeat`: each call is a new occurrence (events)."""
+        key = (rule.name, site, subject)
+        alert = self.open.get(key)
+        if alert is None:
+            alert = Alert(
+                id=0,
+                site=site,
+                device_id=subject,
+                rule=rule.name,
+                severity=severity,
+                state=AlertState.ACTIVE_UNACK,
+                latched=rule.latched,
+                raised_at=now,
+                last_at=now,
+                occurrences=1,
+                value=value,
+                priority=rule.priority,
+                floor=where.floor,
+                room=where.room,
+                group_key=where.group_key,
+            )
+            alert.id = store.insert(self._conn, alert)
+            self.open[key] = alert
+            self.by_id[alert.id] = alert
+            self.emit("raise", alert, None, now)
+            self._occurred(alert, now)
+            self._start_escalation(alert, now)
+            return
+        returned = alert.condition_cleared_at is not None  # it went away and came back
+        if alert.active and not repeat and not returned:
+            return  # a continuing condition is not a new occurrence
+        self._deadlines.cancel((OFF, rule.name, site, subject))
+        before = alert.state
+        alert.occurrences += 1
+        alert.last_at = now
+        alert.value = value
+        alert.condition_cleared_at = None
+        if before is not AlertState.SHELVED:
+            alert.state = AlertState.ACTIVE_UNACK
+        store.update(self._conn, alert)
+        self.emit("repeat", alert, before, now)
+        self._occurred(alert, now)
+        if alert.state is AlertState.ACTIVE_UNACK and before is not AlertState.ACTIVE_UNACK:
+            self._start_escalation(alert, now)
+
+    def _occurred(self, alert: Alert, now: int) -> None:
+        recent = self._recent.setdefault(_key(alert), deque())
+        recent.append(now)
+        while recent and recent[0] <= now - CHATTER_WINDOW_MS:
+            recent.popleft()
+        if len(recent) >= CHATTER_COUNT and not alert.chattering:
+            alert.chattering = True
+            store.update(self._conn, alert)
+            self.emit("chattering", alert, alert.state, now, note=f"{len(recent)} in 60 s")
+        if self.on_occurrence is not None:
+            self.on_occurrence(alert, now)
+
+    def update_value(self, key: Key, value: str, now: int) -> bool:
+        """A continuing condition: keep the latest value. False if no active alert."""
+        alert = self.open.get(key)
+        if alert is None or not alert.active or alert.condition_cleared_at is not None:
+            return False
+        self._deadlines.cancel((OFF, *key))
+        if alert.value != value:
+            alert.value = value
+            alert.last_at = now
+            store.update(self._conn, alert)
+        return True
+
+    def is_clearable(self, key: Key) -> bool:
+        a = self.open.get(key)
+        return (
+            a is not None
+            and a.condition_cleared_at is None
+            and (a.active or a.state is AlertState.SHELVED)
+        )
+
+    def condition_gone(
+        self, rule_name: str, site: str, subject: str, now: int, held: bool = False
+    ) -> None:
+        """The condition cleared. Latched alerts only record it; a chattering alert waits
+        for a minute of calm first (`held` is that minute passed)."""
+        alert = self.open.get((rule_name, site, subject))
+        if alert is None or not (alert.active or alert.state is AlertState.SHELVED):
+            return
+        if alert.condition_cleared_at is not None and not held:
+            return
+        before = alert.state
+        if alert.chattering and not held and not alert.latched:
+            alert.condition_cleared_at = now
+            store.update(self._conn, alert)
+            self._deadlines.set(
+                Deadline(OFF, rule_name, site, subject, now + CHATTER_WINDOW_MS, now, CALM)
+            )
+            self.emit("condition_cleared", alert, before, now, note="chattering: held 60 s")
+            return
+        if held:
+            alert.chattering = False
+        if alert.condition_cleared_at is None:
+            alert.condition_cleared_at = now
+        if alert.latched or before is AlertState.SHELVED:
+            store.update(self._conn, alert)  # stays until a person resets / unshelves it
+            self.emit("condition_cleared", alert, before, now)
+            return
+        alert.cleared_at = now
+        if before is AlertState.ACTIVE_ACK:
+            alert.state = AlertState.CLOSED
+            alert.closed_by = "system:cleared"
+        else:
+            alert.state = AlertState.CLEARED_UNACK
+            self._stop_escalation(alert)
+        store.update(self._conn, alert)
+        self.emit("clear", alert, before, now)
+
+    def reset_at_origin(self, rule_name: str, site: str, subject: str, now: int) -> None:
+        """Staff presence at the bedside: closes the call, latched or not."""
+        alert = self.open.get((rule_name, site, subject))
+        if alert is None:
+            return
+        before = alert.state
+        by = f"device:{subject}"
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at = now
+            alert.acknowledged_by = by
+        alert.condition_cleared_at = alert.cleared_at = now
+        alert.state = AlertState.CLOSED
+        alert.closed_by = by
+        store.update(self._conn, alert)
+        self.emit("reset", alert, before, now, by)
+
+    # --- operators -----------------------------------------------------------------------
+
+    def ack(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        before = alert.state
+        if before in (AlertState.ACTIVE_ACK, AlertState.SHELVED):
+            return
+        alert.acknowledged_at = now
+        alert.acknowledged_by = by
+        alert.note = note or alert.note
+        if before is AlertState.CLEARED_UNACK:
+            alert.state = AlertState.CLOSED
+            alert.closed_by = by
+        else:
+            alert.state = AlertState.ACTIVE_ACK
+        self._stop_escalation(alert)
+        store.update(self._conn, alert)
+        self.emit("ack", alert, before, now, by, note)
+
+    def resolve(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        before = alert.state
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at = now
+            alert.acknowledged_by = by
+        if alert.cleared_at is None:
+            alert.cleared_at = now
+        alert.note = note or alert.note
+        alert.closed_by = by
+        alert.state = AlertState.CLOSED
+        alert.shelved_until = None
+        store.update(self._conn, alert)
+        self.emit("resolve", alert, before, now, by, note)
+
+    def shelve(self, alert: Alert, now: int, until: int, by: str, note: str | None) -> None:
+        before = alert.state
+        alert.state = AlertState.SHELVED
+        alert.shelved_until = until
+        alert.note = note or alert.note
+        self._stop_escalation(alert)
+        self._deadlines.set(Deadline(SHELVE, alert.rule, alert.site, str(alert.id), until, now))
+        store.update(self._conn, alert)
+        self.emit("shelve", alert, before, now, by, note)
+
+    def unshelve(self, alert: Alert, now: int, by: str, note: str | None = None) -> None:
+        """Shelving ends: back on screen if the condition holds, otherwise closed."""
+        if alert.state is not AlertState.SHELVED:
+            return
+        self._deadlines.cancel((SHELVE, alert.rule, alert.site, str(alert.id)))
+        alert.shelved_until = None
+        if alert.condition_cleared_at is not None and not alert.latched:
+            alert.state = AlertState.CLOSED
+            alert.cleared_at = alert.condition_cleared_at
+            alert.closed_by = by
+        else:
+            alert.state = AlertState.ACTIVE_UNACK
+            alert.acknowledged_at = alert.acknowledged_by = None
+        store.update(self._conn, alert)
+        self.emit("unshelve", alert, AlertState.SHELVED, now, by, note)
+        if alert.state is AlertState.ACTIVE_UNACK:
+            self._start_escalation(alert, now)
+
+    # --- escalation ----------------------------------------------------------------------
+
+    def _start_escalation(self, alert: Alert, now: int) -> None:
+        rule = self._rules.rules.get(alert.rule)
+        policy = self._rules.policy(rule, alert.severity) if rule else None
+        if policy is None:
+            return
+        alert.escalation_level = -1
+        first = now + int(policy.steps[0].after_s * 1000)
+        self._deadlines.set(Deadline(ESC, alert.rule, alert.site, str(alert.id), first, now, "0"))
+
+    def _stop_escalation(self, alert: Alert) -> None:
+        self._deadlines.cancel((ESC, alert.rule, alert.site, str(alert.id)))
+
+    def escalate(self, d: Deadline, now: int) -> None:
+        """An escalation step came due: notify its target and schedule the next."""
+        alert = self.by_id.get(int(d.subject))
+        rule = self._rules.rules.get(d.rule)
+        policy = self._rules.policy(rule, alert.severity) if rule and alert else None
+        if alert is None or policy is None or alert.state is not AlertState.ACTIVE_UNACK:
+            return
+        level = int(d.value)
+        steps = policy.steps
+        action = "escalate" if level < len(steps) else "renotify"
+        alert.escalation_level = min(level, len(steps) - 1)
+        store.update(self._conn, alert)
+        self.emit(action, alert, alert.state, now, target=steps[alert.escalation_level].notify)
+        if level + 1 < len(steps):
+            nxt = d.since_ms + int(steps[level + 1].after_s * 1000)
+        elif policy.repeat_s:
+            nxt = d.due_ms + int(policy.repeat_s * 1000)  # on the schedule, even if served late
+        else:
+            return
+        self._deadlines.set(
+            Deadline(ESC, d.rule, d.site, d.subject, nxt, d.since_ms, str(level + 1))
+        )
+
+
+def _key(a: Alert) -> Key:
+    return (a.rule, a.site, a.device_id)

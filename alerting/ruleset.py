@@ -1,0 +1,409 @@
+"""A site's rule set: the defaults, the site's own rules, and overrides per site, floor,
+room or device; resolved per device once and checked against the device-type table.
+
+A rules file (YAML) looks like docs/rules.md; `load_rules` names file, line and field for
+every problem and `carewatch check-config` prints them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alerting.defaults import DEFAULT_BY_SEVERITY, default_policies, default_rules
+from alerting.model import Severity
+from alerting.rules import (
+    AbsenceRule,
+    AnyRule,
+    CorrelationRule,
+    DeviceRuleT,
+    EscalationPolicy,
+    EventRule,
+    RateRule,
+    RepetitionRule,
+    Rule,
+    SystemRule,
+    ThresholdRule,
+    TimeWindowRule,
+)
+from devices.profiles import DEVICE_TYPES, DeviceType, FieldKind
+from devices.registry import Device, Registry
+from devices.yamlconf import ConfigError, Loc, load_yaml, located
+
+KINDS = frozenset(
+    {"event", "threshold", "rate", "absence", "time_window", "correlation", "repetition", "system"}
+)
+_FIXED = frozenset({"name", "kind"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Override(_Strict):
+    """Change fields of one rule for the whole site, a floor, a room or one device."""
+
+    rule: str = Field(description="name of the rule to change")
+    floor: str | None = None
+    room: str | None = None
+    device: str | None = None
+    set: dict[str, Any] = Field(min_length=1, description="fields to change, e.g. value: 0.07")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> Override:
+        if sum(x is not None for x in (self.floor, self.room, self.device)) > 1:
+            raise ValueError("give at most one of floor, room, device")
+        fixed = _FIXED & self.set.keys()
+        if fixed:
+            raise ValueError(f"cannot change {sorted(fixed)} in an override")
+        return self
+
+    @property
+    def specificity(self) -> int:
+        return 3 if self.device else 2 if self.room else 1 if self.floor else 0
+
+    def matches(self, dev: Device) -> bool:
+        if self.device is not None:
+            return dev.id == self.device
+        if self.room is not None:
+            return dev.room == self.room
+        if self.floor is not None:
+            return dev.floor == self.floor
+        return True
+
+
+class EscalationConfig(_Strict):
+    policies: dict[str, EscalationPolicy] = Field(
+        default_factory=dict, description="added to / replacing the default policies"
+    )
+    by_severity: dict[Severity, str | None] = Field(
+        default_factory=dict, description="policy per severity (null = none)"
+    )
+
+
+class RuleSetFile(_Strict):
+    timezone: str = Field("Asia/Shanghai", description="for time-window rules")
+    builtin: bool = Field(True, description="start from the default rules")
+    rules: list[Rule] = Field(default_factory=list, description="new rules or replacements")
+    overrides: list[Override] = Field(default_factory=list)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleSetFile:
+        names = [r.name for r in self.rules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"rule names used twice: {dup}")
+        return self
+
+
+@dataclass(slots=True)
+class DeviceRules:
+    """The effective rules of one device, indexed for the hot path."""
+
+    by_name: dict[str, DeviceRuleT] = field(default_factory=dict)
+    on_event: dict[str, list[EventRule]] = field(default_factory=lambda: defaultdict(list))
+    on_clear: dict[str, list[EventRule]] = field(default_factory=lambda: defaultdict(list))
+    levels: list[ThresholdRule | RateRule | TimeWindowRule] = field(default_factory=list)
+    absence: AbsenceRule | None = None
+
+    def add(self, r: DeviceRuleT) -> None:
+        self.by_name[r.name] = r
+        if isinstance(r, EventRule):
+            for e in r.events:
+                self.on_event[e].append(r)
+            for e in r.clear_events:
+                self.on_clear[e].append(r)
+        elif isinstance(r, AbsenceRule):
+            self.absence = r
+        else:
+            self.levels.append(r)
+
+
+DEVICE_KINDS = (EventRule, ThresholdRule, RateRule, AbsenceRule, TimeWindowRule)
+
+
+def _merge(base: AnyRule, changes: dict[str, Any]) -> AnyRule:
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
+class RuleSet:
+    """Rules by name, resolved per device (overrides applied), with escalation policies."""
+
+    def __init__(
+        self,
+        rules: Sequence[AnyRule],
+        overrides: Sequence[Override] = (),
+        policies: dict[str, EscalationPolicy] | None = None,
+        by_severity: dict[str, str | None] | None = None,
+        timezone: str = "Asia/Shanghai",
+    ) -> None:
+        names = [r.name for r in rules]
+        if len(set(names)) != len(names):
+            raise ValueError("rule names must be unique")
+        base = {r.name: r for r in rules}
+        for o in overrides:  # site-wide overrides change the rule itself
+            if o.specificity == 0 and o.rule in base:
+                base[o.rule] = _merge(base[o.rule], o.set)
+        self.rules: dict[str, AnyRule] = base
+        self._overrides = sorted(
+            (o for o in overrides if o.specificity > 0 and o.rule in base),
+            key=lambda o: o.specificity,
+        )
+        self.policies = default_policies() if policies is None else policies
+        self.by_severity = dict(DEFAULT_BY_SEVERITY if by_severity is None else by_severity)
+        self.tz = ZoneInfo(timezone)
+        enabled = [r for r in base.values() if r.enabled]
+        self.system: dict[str, SystemRule] = {
+            r.component: r for r in enabled if isinstance(r, SystemRule)
+        }
+        self.consumers: dict[str, list[CorrelationRule | RepetitionRule]] = defaultdict(list)
+        for r in enabled:
+            if isinstance(r, CorrelationRule | RepetitionRule):
+                for s in r.signals:
+                    self.consumers[s].append(r)
+        windows = [r.within_s for r in enabled if isinstance(r, CorrelationRule | RepetitionRule)]
+        self.signal_window_ms = int(max(windows, default=0) * 1000)
+        self._by_type: dict[str, list[DeviceRuleT]] = defaultdict(list)
+        for r in base.values():
+            if isinstance(r, DEVICE_KINDS):
+                for t in r.device_types:
+                    self._by_type[t].append(r)
+        self._shared: dict[tuple[str, tuple[int, ...]], DeviceRules] = {}
+        self._cache: dict[tuple[str, str], DeviceRules] = {}
+
+    @classmethod
+    def from_file(cls, f: RuleSetFile) -> RuleSet:
+        rules = {r.name: r for r in default_rules()} if f.builtin else {}
+        rules.update({r.name: r for r in f.rules})
+        policies = {**default_policies(), **f.escalation.policies}
+        by_severity = {
+            **DEFAULT_BY_SEVERITY,
+            **{k.value: v for k, v in f.escalation.by_severity.items()},
+        }
+        return cls(list(rules.values()), f.overrides, policies, by_severity, f.timezone)
+
+    @classmethod
+    def defaults(cls) -> RuleSet:
+        return cls(default_rules())
+
+    def for_device(self, dev: Device) -> DeviceRules:
+        key = (dev.site, dev.id)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        applied = tuple(i for i, o in enumerate(self._overrides) if o.matches(dev))
+        shared_key = (dev.type.name, applied)
+        dr = self._shared.get(shared_key)
+        if dr is None:
+            dr = DeviceRules()
+            for r in self._by_type.get(dev.type.name, ()):
+                for i in applied:
+                    o = self._overrides[i]
+                    if o.rule == r.name:
+                        r = _merge(r, o.set)  # type: ignore[assignment]
+                if r.enabled:
+                    dr.add(r)
+            self._shared[shared_key] = dr
+        self._cache[key] = dr
+        return dr
+
+    def rule(self, name: str, dev: Device | None) -> AnyRule | None:
+        """The rule as it applies to `dev` (None: site-level rules); None if disabled."""
+        if dev is not None:
+            return self.for_device(dev).by_name.get(name)
+        r = self.rules.get(name)
+        return r if r is not None and r.enabled else None
+
+    def policy(self, rule: AnyRule, severity: Severity) -> EscalationPolicy | None:
+        name = rule.escalation or self.by_severity.get(severity.value)
+        return self.policies.get(name) if name else None
+
+    def title(self, name: str, lang: str = "zh") -> str:
+        r = self.rules.get(name)
+        if r is None:
+            return name
+        return r.title_en if lang == "en" else r.title_zh
+
+
+# --- checking a rules file --------------------------------------------------------------
+
+Problem = tuple[Loc, str]
+
+
+def _field(t: DeviceType, name: str) -> Any:
+    return t.fields.get(name)
+
+
+def rule_problems(r: AnyRule, names: Iterable[str], policies: Iterable[str]) -> list[Problem]:
+    """What is wrong with one rule against the device-type table; locations are relative."""
+    out: list[Problem] = []
+    known_names, known_policies = set(names), set(policies)
+    if r.escalation is not None and r.escalation not in known_policies:
+        out.append((("escalation",), f"unknown escalation policy {r.escalation!r}"))
+    if isinstance(r, CorrelationRule | RepetitionRule):
+        for k, s in enumerate(r.signals):
+            if s not in known_names:
+                out.append((("signals", k), f"unknown rule {s!r}"))
+        return out
+    if not isinstance(r, DEVICE_KINDS):
+        return out
+    for k, tname in enumerate(r.device_types):
+        t = DEVICE_TYPES.get(tname)
+        if t is None:
+            out.append((("device_types", k), f"unknown device type {tname!r}"))
+            continue
+        if isinstance(r, EventRule):
+            for attr in ("events", "clear_events"):
+                for j, e in enumerate(getattr(r, attr)):
+                    if e not in t.events:
+                        out.append(((attr, j), f"{tname} sends no event {e!r}"))
+        elif isinstance(r, ThresholdRule | RateRule | TimeWindowRule):
+            out += _field_problems(r, t)
+    return out
+
+
+def _field_problems(r: ThresholdRule | RateRule | TimeWindowRule, t: DeviceType) -> list[Problem]:
+    spec = _field(t, r.field)
+    if spec is None:
+        return [(("field",), f"{t.name} has no field {r.field!r}; it has {sorted(t.fields)}")]
+    out: list[Problem] = []
+    unit = getattr(r, "unit", None)
+    if unit is not None and unit != spec.unit:
+        out.append((("unit",), f"wrong unit: {t.name}.{r.field} is in {spec.unit!r}, not {unit!r}"))
+    if isinstance(r, TimeWindowRule):
+        return out
+    numeric = isinstance(r, RateRule) or r.op in ("lt", "le", "gt", "ge")
+    if numeric and spec.kind is not FieldKind.NUMBER:
+        return [*out, (("field",), f"{t.name}.{r.field} is {spec.kind.value}, not a number")]
+    rng = f"{spec.min:g}..{spec.max:g} {spec.unit}".rstrip()
+    if isinstance(r, RateRule):
+        if r.per_min * r.min_span_s / 60 > spec.max - spec.min:
+            out.append((("per_min",), f"impossible rate: more than the whole range {rng}"))
+        return out
+    if isinstance(r, ThresholdRule):
+        if r.inactive_field is not None:
+            f2 = _field(t, r.inactive_field)
+            if f2 is None or f2.kind is not FieldKind.NUMBER:
+                out.append((("inactive_field",), f"{t.name} has no numeric {r.inactive_field!r}"))
+        if numeric:
+            v = float(r.value)
+            if not spec.min < v < spec.max:
+                out.append(
+                    (("value",), f"impossible threshold {r.field} {r.op} {v:g}: range is {rng}")
+                )
+            cv = r.clear_value
+            if cv is not None and not spec.min <= cv <= spec.max:
+                out.append((("clear_value",), f"clear_value {cv:g} outside {rng}"))
+        else:
+            want = {FieldKind.BOOL: bool, FieldKind.TEXT: str, FieldKind.NUMBER: float}[spec.kind]
+            if not isinstance(r.value, want) or (want is float and isinstance(r.value, bool)):
+                out.append((("value",), f"{t.name}.{r.field} takes a {spec.kind.value} value"))
+    return out
+
+
+def _clean(loc: tuple[Any, ...]) -> Loc:
+    """Drop pydantic's union tag from error locations (rules.0.threshold.value)."""
+    return tuple(
+        p for i, p in enumerate(loc) if not (p in KINDS and i > 0 and isinstance(loc[i - 1], int))
+    )
+
+
+def check_file(
+    path: Path, registry: Registry | None = None
+) -> tuple[RuleSetFile | None, list[str]]:
+    """Parse and check a rules file; returns the model (if it parsed) and every problem."""
+    data, lines = load_yaml(path)
+    try:
+        f = RuleSetFile.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        return None, [located(path, lines, _clean(e["loc"]), e["msg"]) for e in exc.errors()]
+    probs: list[Problem] = []
+    names = {r.name for r in default_rules()} if f.builtin else set()
+    names |= {r.name for r in f.rules}
+    policies = {**default_policies(), **f.escalation.policies}.keys()
+    for j, r in enumerate(f.rules):
+        probs += [(("rules", j, *loc), m) for loc, m in rule_problems(r, names, policies)]
+    for sev, pol in f.escalation.by_severity.items():
+        if pol is not None and pol not in policies:
+            probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
+    base = {r.name: r for r in default_rules()} if f.builtin else {}
+    base.update({r.name: r for r in f.rules})
+    for i, o in enumerate(f.overrides):
+        probs += [(("overrides", i, *loc), m) for loc, m in _override_problems(o, base, registry)]
+    for i, o in enumerate(f.overrides):  # the merged rule must still make sense
+        r0 = base.get(o.rule)
+        if r0 is None:
+            continue
+        try:
+            merged = _merge(r0, o.set)
+        except ValidationError as exc:
+            for e in exc.errors():
+                probs.append((("overrides", i, "set", *e["loc"]), e["msg"]))
+            continue
+        for loc, m in rule_problems(merged, names, policies):
+            where = loc if loc and loc[0] in o.set else ("rule",)
+            probs.append(
+                (
+                    (
+                        ("overrides", i, "set", *where)
+                        if where != ("rule",)
+                        else ("overrides", i, "rule")
+                    ),
+                    m,
+                )
+            )
+    return f, [located(path, lines, loc, m) for loc, m in probs]
+
+
+def _override_problems(
+    o: Override, base: dict[str, AnyRule], registry: Registry | None
+) -> list[Problem]:
+    r = base.get(o.rule)
+    if r is None:
+        return [(("rule",), f"unknown rule {o.rule!r}")]
+    out: list[Problem] = []
+    if o.specificity and not isinstance(r, DEVICE_KINDS):
+        out.append((("rule",), f"{o.rule} is not a device rule: override it for the whole site"))
+    if registry is None:
+        return out
+    floors = {f.id for f in registry.site.floors}
+    rooms = {rm.id for f in registry.site.floors for rm in f.rooms}
+    if o.floor is not None and o.floor not in floors:
+        out.append((("floor",), f"unknown floor {o.floor!r}"))
+    if o.room is not None and o.room not in rooms:
+        out.append((("room",), f"unknown room {o.room!r}"))
+    if o.device is not None:
+        dev = registry.by_id(o.device)
+        if dev is None:
+            out.append((("device",), f"unknown device {o.device!r}"))
+        elif isinstance(r, DEVICE_KINDS) and dev.type.name not in r.device_types:
+            out.append(
+                (("device",), f"{o.device} is a {dev.type.name}; {o.rule} does not watch it")
+            )
+    return out
+
+
+def load_rules(path: Path | None, registry: Registry | None = None) -> RuleSet:
+    """The site's rule set (defaults when `path` is None); ConfigError names every problem."""
+    if path is None:
+        return RuleSet.defaults()
+    f, problems = check_file(path, registry)
+    if problems or f is None:
+        raise ConfigError(problems)
+    return RuleSet.from_file(f)
