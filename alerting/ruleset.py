@@ -291,7 +291,7 @@ def _field_problems(r: ThresholdRule | RateRule | TimeWindowRule, t: DeviceType)
     numeric = isinstance(r, RateRule) or r.op in ("lt", "le", "gt", "ge")
     if numeric and spec.kind is not FieldKind.NUMBER:
         return [*out, (("field",), f"{t.name}.{r.field} is {spec.kind.value}, not a number")]
-    rng = f"{spec.min:g}..{spec.max:g} {spec.unit}".rstrip()
+    rng = f"{spec.min:g}..{spec.max:g} {spec.unit}".rstrip() if numeric else ""
     if isinstance(r, RateRule):
         if r.per_min * r.min_span_s / 60 > spec.max - spec.min:
             out.append((("per_min",), f"impossible rate: more than the whole range {rng}"))

@@ -12,7 +12,16 @@ from concurrent.futures import Future
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from alerting.engine import BatchResult, Command, CommandResult, Engine, Incoming
+from alerting.engine import (
+    BatchResult,
+    Command,
+    CommandResult,
+    DeviceCommand,
+    Engine,
+    Health,
+    Incoming,
+    Item,
+)
 from alerting.model import Change
 from devices.model import Decoded, Rejection
 from devices.ports import Clock
@@ -43,6 +52,8 @@ class EngineRunner:
         self._after_commit: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self.failing = False
+        self.lag_ms = 0  # oldest message of the last batch: receipt to commit
+        self.last_batch_ms: int | None = None
         Gauge(
             "carewatch_engine_queue", "Items waiting for the engine", registry=metrics
         ).set_function(self._queue.qsize)
@@ -59,7 +70,11 @@ class EngineRunner:
     def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
         self._queue.put(Incoming(decoded, ack))
 
-    def submit(self, command: Command) -> Future[CommandResult]:
+    def observe(self, health: Health) -> None:
+        """The watchdog's observation of a part of the service (system alerts)."""
+        self._queue.put(health)
+
+    def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
         fut: Future[CommandResult] = Future()
         self._queue.put((command, fut))
         return fut
@@ -118,16 +133,20 @@ class EngineRunner:
                 log.exception("engine loop error")
 
     def _run_batch(self, raw: list[object]) -> None:
-        items: list[Incoming | Command] = []
+        items: list[Item] = []
         futures: dict[int, Future[CommandResult]] = {}
         for x in raw:
             if isinstance(x, tuple):
                 futures[len(items)] = x[1]
                 items.append(x[0])
             else:
-                assert isinstance(x, Incoming)
+                assert isinstance(x, Incoming | Health)
                 items.append(x)
         result = self._process_safely(items)
+        now = self._clock.now_ms()
+        received = [i.decoded.received_ms for i in items if isinstance(i, Incoming)]
+        self.lag_ms = now - min(received) if received else 0
+        self.last_batch_ms = now
         if result.accepted:
             for hook in self._after_commit:
                 hook()
@@ -146,7 +165,7 @@ class EngineRunner:
                 except Exception:
                     log.exception("alert listener failed")
 
-    def _process_safely(self, items: list[Incoming | Command]) -> BatchResult:
+    def _process_safely(self, items: list[Item]) -> BatchResult:
         """Commit the batch. The store failing (locked, disk full, I/O) holds the batch
         un-acked and retries it until the store takes it; readiness says so meanwhile.
         Only a message whose own processing raises goes to the dead letters."""
@@ -181,7 +200,11 @@ class EngineRunner:
                     log.exception("store cannot commit; holding the message un-acked")
                     self._sleep(1.0)
                 except Exception as exc:
-                    if isinstance(item, Command):
+                    if isinstance(item, Health):
+                        log.exception("health observation failed")
+                        r = BatchResult()
+                        break
+                    if isinstance(item, Command | DeviceCommand):
                         log.exception("operator command failed")
                         r = BatchResult(results={0: CommandResult(False, "internal", None)})
                         break

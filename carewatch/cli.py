@@ -13,11 +13,12 @@ from pathlib import Path
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from alerting.ruleset import RuleSet, check_file
 from carewatch.logs import setup_logging
 from carewatch.settings import DEMO_SITE, Settings, load_settings
 from devices.ports import SystemClock
 from devices.registry import load_site
-from devices.yamlconf import ConfigError
+from devices.yamlconf import ConfigError, load_yaml
 
 log = logging.getLogger("carewatch.cli")
 
@@ -156,15 +157,46 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_kind(path: Path) -> str:
+    data, _ = load_yaml(path)
+    if isinstance(data, dict) and "floors" in data:
+        return "site"
+    if isinstance(data, dict) and data.keys() & Settings.model_fields.keys():
+        return "settings"
+    return "rules"
+
+
+def _check(path: Path, site: Path | None) -> list[str]:
+    """Every problem of a site, rules or settings file (a settings file: both it names)."""
+    kind = _file_kind(path)
+    if kind == "site":
+        site_registry = load_site(path)
+        print(f"{path}: ok, site {site_registry.site.id}, {len(site_registry)} devices")
+        return []
+    if kind == "settings":
+        settings = load_settings(path)
+        problems = _check(settings.site_file, None)
+        if problems or settings.rules_file is None:
+            return problems
+        return _check(settings.rules_file, settings.site_file)
+    registry = load_site(site) if site else None
+    f, problems = check_file(path, registry)
+    if not problems and f is not None:
+        rules = RuleSet.from_file(f)
+        enabled = sum(1 for r in rules.rules.values() if r.enabled)
+        against = f", checked against site {registry.site.id}" if registry else ""
+        print(f"{path}: ok, {enabled} rules, {len(f.overrides)} overrides{against}")
+    return problems
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        registry = load_site(args.file)
+        problems = _check(args.file, args.site)
     except ConfigError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        return 1
-    print(f"{args.file}: ok, site {registry.site.id}, {len(registry)} devices")
-    return 0
+        problems = exc.problems
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed", type=float, default=1.0, help="scenario time multiplier")
     p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
     p.set_defaults(fn=cmd_simulate)
-    p = sub.add_parser("check-config", help="validate a site file")
+    p = sub.add_parser(
+        "check-config", help="validate a site, rules or settings file; print every problem"
+    )
     p.add_argument("file", type=Path)
+    p.add_argument("--site", type=Path, help="site file a rules file must match (names, types)")
     p.set_defaults(fn=cmd_check_config)
     args = parser.parse_args(argv)
     try:

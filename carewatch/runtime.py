@@ -13,10 +13,11 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
-from alerting.engine import Command, CommandResult, Engine
+from alerting.engine import Command, CommandResult, DeviceCommand, Engine
 from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
+from alerting.watchdog import Probes, Watchdog
 from carewatch.settings import Settings
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
@@ -88,8 +89,24 @@ class Runtime:
             self._readings = self._influx
         else:
             self._readings = EmbeddedReadings(str(self.db_path))
+        self._last_message_ms: int | None = None
+        self.watchdog = Watchdog(
+            Probes(
+                broker_connected=(lambda: self.broker_connected()) if self.source else None,
+                store_healthy=self.drainer.healthy if self.drainer else None,
+                last_message_ms=lambda: self._last_message_ms,
+                spool_backlog=self._spool_rows if self.drainer else None,
+                engine_lag_ms=lambda: self.runner.lag_ms,
+                engine_queue=self.runner.queue_depth,
+                engine_last_batch_ms=lambda: self.runner.last_batch_ms,
+                devices_registered=len(registry),
+            ),
+            clock,
+            self.runner.observe,
+        )
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(self._maintain, "interval", minutes=10, id="maintain")
+        self._scheduler.add_job(self.watchdog.check, "interval", seconds=1, id="watchdog")
         Gauge(
             "carewatch_broker_connected",
             "1 while connected to the MQTT broker",
@@ -106,6 +123,7 @@ class Runtime:
     def _deliver(self, decoded: Any, ack: Callable[[], None] | None) -> None:
         if self._paused:  # shutting down: not acked, so the broker redelivers it later
             return
+        self._last_message_ms = self.clock.now_ms()
         self.runner.deliver(decoded, ack)
 
     def _tags(self, site: str, device_id: str) -> tuple[str, str]:
@@ -166,7 +184,7 @@ class Runtime:
 
     # what the API needs ---------------------------------------------------------------
 
-    def submit(self, command: Command) -> Future[CommandResult]:
+    def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
         return self.runner.submit(command)
 
     def readings(self) -> ReadingsQuery:
@@ -176,9 +194,12 @@ class Runtime:
         return self.source is not None and self.source.connected
 
     def spool_backlog(self) -> float:
+        return float(self._spool_rows()) if self.drainer else 0.0
+
+    def _spool_rows(self) -> int:
         conn = self._read_conn()
         try:
-            return float(Spool.backlog(conn)) if self.drainer else 0.0
+            return Spool.backlog(conn)
         finally:
             conn.close()
 

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
-from alerting.engine import Command, CommandResult
+from alerting.engine import Command, CommandResult, DeviceCommand
 from alerting.model import Alert
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
@@ -29,7 +29,7 @@ class AppRuntime(Protocol):
     rules: RuleSet
     metrics: CollectorRegistry
 
-    def submit(self, command: Command) -> Future[CommandResult]: ...
+    def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]: ...
     def readings(self) -> ReadingsQuery: ...
     def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]: ...
     def unknown_devices(self) -> list[dict[str, Any]]: ...
@@ -67,6 +67,28 @@ class OperatorAction(BaseModel):
     note: str | None = Field(None, max_length=500)
 
 
+class TimedAction(OperatorAction):
+    minutes: float = Field(60, ge=1, description="how long")
+
+
+class ShelveAction(TimedAction):
+    minutes: float = Field(60, ge=1, le=24 * 60, description="shelved for (at most 24 h)")
+
+
+class MaintenanceAction(TimedAction):
+    minutes: float = Field(60, ge=1, le=30 * 24 * 60, description="out of service for")
+
+
+ERRORS = {
+    "not_found": (404, "no such alert"),
+    "closed": (409, "alert is already closed"),
+    "not_shelvable": (409, "life-safety alerts cannot be shelved"),
+    "not_shelved": (409, "alert is not shelved"),
+    "unknown_device": (404, "no such device"),
+    "not_in_maintenance": (409, "device is not in maintenance"),
+}
+
+
 def create_app(runtime: AppRuntime) -> FastAPI:
     app = FastAPI(
         title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
@@ -97,10 +119,15 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             "occurrences": a.occurrences,
             "value": a.value,
             "note": a.note,
-            "room": dev.room if dev else None,
-            "floor": dev.floor if dev else None,
+            "room": a.room,
+            "floor": a.floor,
             "bed": dev.bed if dev else None,
             "device_type": dev.type.name if dev else None,
+            "priority": a.priority,
+            "group": a.group_key,
+            "chattering": a.chattering,
+            "shelved_until": iso(a.shelved_until),
+            "escalation_level": a.escalation_level,
         }
 
     def require_writer(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -117,9 +144,24 @@ def create_app(runtime: AppRuntime) -> FastAPI:
 
     @alerts.get("")
     def list_alerts(
-        state: Literal["open", "closed", "all"] = "open", limit: int = Query(500, ge=1, le=5000)
+        state: Literal[
+            "open", "closed", "all", "active_unack", "active_ack", "cleared_unack", "shelved"
+        ] = "open",
+        limit: int = Query(500, ge=1, le=5000),
     ) -> list[dict[str, Any]]:
         return [alert_json(a) for a in runtime.alerts.find(state, limit)]
+
+    @alerts.get("/groups")
+    def groups() -> list[dict[str, Any]]:
+        """Open alerts as incidents: one group per room (residents) or floor (fire)."""
+        out: dict[str, dict[str, Any]] = {}
+        for a in runtime.alerts.find("open", 5000):  # already in screen order
+            g = out.setdefault(
+                a.group_key,
+                {"group": a.group_key, "floor": a.floor, "priority": a.priority, "alerts": []},
+            )
+            g["alerts"].append(alert_json(a))
+        return list(out.values())
 
     @alerts.get("/{alert_id}")
     def get_alert(alert_id: int) -> dict[str, Any]:
@@ -131,17 +173,27 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             "history": [{**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)],
         }
 
-    def command(action: Literal["ack", "resolve"], alert_id: int, body: OperatorAction) -> Any:
-        fut = runtime.submit(Command(action, alert_id, body.by, body.note))
+    def run(cmd: Command | DeviceCommand) -> CommandResult:
+        fut = runtime.submit(cmd)
         try:
             result = fut.result(COMMAND_TIMEOUT_S)
         except TimeoutError:
             raise HTTPException(503, "engine busy; try again") from None
-        if result.error == "not_found":
-            raise HTTPException(404, "no such alert")
-        if result.error == "closed":
-            raise HTTPException(409, "alert is already closed")
-        if not result.ok or result.alert is None:
+        if result.error in ERRORS:
+            status, detail = ERRORS[result.error]
+            raise HTTPException(status, detail)
+        if not result.ok:
+            raise HTTPException(500, "command failed")
+        return result
+
+    def command(
+        action: Literal["ack", "resolve", "shelve", "unshelve"],
+        alert_id: int,
+        body: OperatorAction,
+        seconds: float | None = None,
+    ) -> Any:
+        result = run(Command(action, alert_id, body.by, body.note, seconds))
+        if result.alert is None:
             raise HTTPException(500, "command failed")
         return alert_json(result.alert)
 
@@ -153,15 +205,25 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     def resolve(alert_id: int, body: OperatorAction) -> Any:
         return command("resolve", alert_id, body)
 
+    @alerts.post("/{alert_id}/shelve", dependencies=writer)
+    def shelve(alert_id: int, body: ShelveAction) -> Any:
+        return command("shelve", alert_id, body, body.minutes * 60)
+
+    @alerts.post("/{alert_id}/unshelve", dependencies=writer)
+    def unshelve(alert_id: int, body: OperatorAction) -> Any:
+        return command("unshelve", alert_id, body)
+
     # --- devices -------------------------------------------------------------------------
     devices = APIRouter(prefix="/api/devices", tags=["devices"])
 
     @devices.get("")
     def list_devices() -> list[dict[str, Any]]:
         states = runtime.alerts.device_states()
+        maintenance = runtime.alerts.maintenance()
         out = []
         for d in reg.devices():
             seen, online = states.get((d.site, d.id), (None, None))
+            m = maintenance.get((d.site, d.id))
             out.append(
                 {
                     "id": d.id,
@@ -173,9 +235,21 @@ def create_app(runtime: AppRuntime) -> FastAPI:
                     "label": d.label,
                     "online": None if online is None else bool(online),
                     "last_seen": iso(seen),
+                    "maintenance_until": iso(m["until"]) if m else None,
                 }
             )
         return out
+
+    @devices.post("/{device_id}/maintenance", dependencies=writer)
+    def start_maintenance(device_id: str, body: MaintenanceAction) -> dict[str, Any]:
+        """Out of service: its messages are kept but raise nothing, supervision pauses."""
+        run(DeviceCommand("maintenance_start", device_id, body.by, body.note, body.minutes * 60))
+        return {"device_id": device_id, "maintenance": True}
+
+    @devices.post("/{device_id}/maintenance/end", dependencies=writer)
+    def end_maintenance(device_id: str, body: OperatorAction) -> dict[str, Any]:
+        run(DeviceCommand("maintenance_end", device_id, body.by, body.note))
+        return {"device_id": device_id, "maintenance": False}
 
     @devices.get("/unregistered")
     def unregistered() -> list[dict[str, Any]]:

@@ -118,6 +118,7 @@ class CarewatchProcess(Proc):
         site_file: Path,
         influx_url: str | None = None,
         token: str = "test-token-0123456789",
+        rules: str | None = None,
     ) -> None:
         super().__init__(data_dir)
         self.token = token
@@ -133,6 +134,9 @@ class CarewatchProcess(Proc):
         ]
         if influx_url:
             lines.append(f"influx_url: {influx_url}")
+        if rules is not None:  # a rules file (YAML text) next to the config
+            (self.dir / "rules.yaml").write_text(rules, encoding="utf-8")
+            lines.append("rules_file: rules.yaml")
         self.config.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 20) -> None:

@@ -148,3 +148,51 @@ def test_bad_input_is_counted_kept_and_blocks_nothing(service, publisher, influx
     unknown = service.get("/api/devices/unregistered").json()
     assert [u["device_id"] for u in unknown] == ["intruder-9"]
     assert service.get("/readyz").status_code == 200
+
+
+def test_shelve_maintenance_and_groups_through_the_api(service, publisher):
+    publisher.publish_all(
+        [
+            (f"{T}/w-207-1/event", b'{"event":"fall","id":"f-1"}'),
+            (f"{T}/e-2f-panel/telemetry", b'{"residual_current_ma": 420}'),
+            (f"{T}/sd-201/event", b'{"event":"tamper","id":"t-1"}'),
+        ],
+        rate=100,
+    )
+    alerts = wait_until(lambda: len(service.get("/api/alerts").json()) == 3, 5)
+    assert alerts
+    by_rule = {a["rule"]: a for a in service.get("/api/alerts").json()}
+    # the screen's order: emergency first
+    assert service.get("/api/alerts").json()[0]["rule"] == "fall"
+    fall, leak = by_rule["fall"], by_rule["residual_current_high"]
+    r = service.post(f"/api/alerts/{fall['id']}/shelve", {"by": "nurse-li", "minutes": 30})
+    assert r.status_code == 409 and "cannot be shelved" in r.json()["detail"]
+    r = service.post(
+        f"/api/alerts/{leak['id']}/shelve", {"by": "tech-wu", "note": "electrician", "minutes": 30}
+    )
+    assert r.status_code == 200 and r.json()["state"] == "shelved" and r.json()["shelved_until"]
+    assert [a["rule"] for a in service.get("/api/alerts", state="shelved").json()] == [
+        "residual_current_high"
+    ]
+    r = service.post(f"/api/alerts/{leak['id']}/unshelve", {"by": "tech-wu"})
+    assert r.status_code == 200 and r.json()["state"] == "active_unack"
+    assert service.post(f"/api/alerts/{leak['id']}/unshelve", {"by": "x"}).status_code == 409
+
+    groups = {g["group"]: g for g in service.get("/api/alerts/groups").json()}
+    assert set(groups) == {"room:207", "floor:2"}  # the fire devices of floor 2 are one group
+    assert {a["rule"] for a in groups["floor:2"]["alerts"]} == {"residual_current_high", "tamper"}
+
+    r = service.post("/api/devices/sd-202/maintenance", {"by": "tech-wu", "minutes": 60})
+    assert r.status_code == 200
+    assert service.post("/api/devices/nope/maintenance", {"by": "x"}).status_code == 404
+    devs = {d["id"]: d for d in service.get("/api/devices").json()}
+    assert devs["sd-202"]["maintenance_until"] and devs["sd-203"]["maintenance_until"] is None
+    publisher.publish_all([(f"{T}/sd-202/event", b'{"event":"tamper","id":"t-2"}')], rate=100)
+    publisher.publish_all([(f"{T}/sd-203/event", b'{"event":"tamper","id":"t-3"}')], rate=100)
+    assert wait_until(
+        lambda: {a["device_id"] for a in service.get("/api/alerts").json()} >= {"sd-203"}, 5
+    )
+    assert "sd-202" not in {a["device_id"] for a in service.get("/api/alerts").json()}
+    r = service.post("/api/devices/sd-202/maintenance/end", {"by": "tech-wu"})
+    assert r.status_code == 200
+    assert service.post("/api/devices/sd-202/maintenance/end", {"by": "x"}).status_code == 409
