@@ -36,6 +36,9 @@ run: apt-run venv
 test: apt-test venv lint
 	$(PY) -m pytest -q
 
+bench: venv
+	$(PY) -m bench.offline --runs 5
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
