@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerting.engine import Command, CommandResult, DeviceCommand, Engine
+from alerting.notify import Dispatcher, LogNotifier
 from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
@@ -62,6 +63,8 @@ class Runtime:
         )
         engine.setup()
         self.runner = EngineRunner(engine, clock, self.metrics)
+        # escalation targets: logged until delivery exists (webhooks, phone: issue 5)
+        self.runner.add_listener(Dispatcher({}, LogNotifier()))
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
         self.source: MqttSource | None = None
