@@ -135,6 +135,7 @@ class Engine:
         self._life = Lifecycle(conn, rules, self._deadlines)
         self._signals = Signals(conn, rules)
         self._life.on_occurrence = self._on_occurrence
+        self._life.rule_of = self._rule_of
         self._oos: dict[tuple[str, str], int] = {}
         self._seen: dict[tuple[str, str], int] = {}
         # in memory only: a restart starts these windows afresh (docs/rules.md)
@@ -416,7 +417,12 @@ class Engine:
                 pending.value = text
             return
         self._deadlines.cancel((ON, *key))
-        if cleared and self._life.is_clearable(key):
+        if not cleared:  # inside the hysteresis band: not normal, the off-delay starts over
+            off = self._deadlines.get((OFF, *key))
+            if off is not None and off.value != CALM:
+                self._deadlines.cancel((OFF, *key))
+            return
+        if self._life.is_clearable(key):
             if clear_for_s <= 0:
                 self._life.condition_gone(rule.name, site, subject, now)
             elif self._deadlines.get((OFF, *key)) is None:
@@ -473,6 +479,14 @@ class Engine:
             repeat,
         )
 
+    def _rule_of(self, alert: Alert) -> AnyRule | None:
+        """The rule as it applies to the alert's device; site-wide for system alerts and
+        correlations (their subject is no device)."""
+        dev = self._registry.get(alert.site, alert.device_id)
+        if dev is None:
+            return self._rules.rules.get(alert.rule)
+        return self._rules.rule(alert.rule, dev)
+
     def _on_occurrence(self, alert: Alert, now: int) -> None:
         if self._depth > 4:  # a rule set whose correlations feed each other in a loop
             return
@@ -494,6 +508,26 @@ class Engine:
         return (rule.supervision_s or dev.type.supervision_s) * 1000
 
     def _serve_due(self, now: int) -> None:
+        self._serve_supervision(now)
+        while (d := self._deadlines.pop_due(now)) is not None:
+            if d.kind == ON:
+                self._fire_on(d, now)
+            elif d.kind == OFF:
+                self._life.condition_gone(d.rule, d.site, d.subject, now, held=d.value == CALM)
+            elif d.kind == SHELVE:
+                alert = self._life.by_id.get(int(d.subject))
+                if alert is not None:
+                    self._life.unshelve(alert, now, "system:shelving_expired")
+            elif d.kind == OOS:
+                self._end_maintenance(
+                    d.site, d.subject, now, "system:maintenance_expired", None, d.due_ms
+                )
+                if d.due_ms < now:  # re-armed from a past expiry: may be due already
+                    self._serve_supervision(now)
+            else:
+                self._life.escalate(d, now)
+
+    def _serve_supervision(self, now: int) -> None:
         due = self._conn.execute(
             "SELECT site, device_id FROM device_state WHERE due_ms <= ? LIMIT 5000", (now,)
         ).fetchall()
@@ -508,19 +542,6 @@ class Engine:
                 continue
             silent = rule.supervision_s or dev.type.supervision_s
             self._raise(rule, site, device_id, now, f"silent > {silent} s", dev)
-        while (d := self._deadlines.pop_due(now)) is not None:
-            if d.kind == ON:
-                self._fire_on(d, now)
-            elif d.kind == OFF:
-                self._life.condition_gone(d.rule, d.site, d.subject, now, held=d.value == CALM)
-            elif d.kind == SHELVE:
-                alert = self._life.by_id.get(int(d.subject))
-                if alert is not None:
-                    self._life.unshelve(alert, now, "system:shelving_expired")
-            elif d.kind == OOS:
-                self._end_maintenance(d.site, d.subject, now, "system:maintenance_expired", None)
-            else:
-                self._life.escalate(d, now)
 
     def _fire_on(self, d: Deadline, now: int) -> None:
         dev = self._registry.get(d.site, d.subject)
@@ -615,8 +636,16 @@ class Engine:
         return CommandResult(True, None, None)
 
     def _end_maintenance(
-        self, site: str, device_id: str, now: int, by: str, note: str | None
+        self,
+        site: str,
+        device_id: str,
+        now: int,
+        by: str,
+        note: str | None,
+        ended: int | None = None,
     ) -> None:
+        """`ended`: when it expired, if that is earlier than now (served late, e.g. after
+        a restart); supervision counts from then."""
         if self._oos.pop((site, device_id), None) is None:
             return
         self._conn.execute(
@@ -626,7 +655,8 @@ class Engine:
         self._device_log(now, site, device_id, "maintenance_end", by, note)
         dev = self._registry.get(site, device_id)
         if dev is not None:
-            self._rearm(dev, now)  # silent during maintenance: a fresh interval from now
+            # silent during maintenance: a fresh interval from its end
+            self._rearm(dev, now if ended is None else min(ended, now))
 
     def _device_log(
         self, at: int, site: str, device: str, action: str, by: str, note: str | None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from alerting import store
 from alerting.deadlines import ESC, OFF, SHELVE, Deadline, Deadlines
 from alerting.model import Alert, AlertState, Change, Severity
-from alerting.rules import AnyRule
+from alerting.rules import AnyRule, EscalationPolicy
 from alerting.ruleset import RuleSet
 
 Key = tuple[str, str, str]  # (rule, site, subject)
@@ -41,6 +41,9 @@ class Lifecycle:
         self._recent: dict[Key, deque[int]] = {}
         # called with each new occurrence (raise or repeat): correlation and repetition
         self.on_occurrence: Callable[[Alert, int], None] | None = None
+        # the rule as it applies to the alert's device (overrides included); the engine
+        # knows the registry. Without it: the site-wide rule.
+        self.rule_of: Callable[[Alert], AnyRule | None] | None = None
 
     def load(self, now: int) -> None:
         self.open = {(a.rule, a.site, a.device_id): a for a in store.load_open(self._conn)}
@@ -131,8 +134,9 @@ class Lifecycle:
             self._start_escalation(alert, now)
             return
         returned = alert.condition_cleared_at is not None  # it went away and came back
-        if alert.active and not repeat and not returned:
-            return  # a continuing condition is not a new occurrence
+        holding = alert.active or alert.state is AlertState.SHELVED
+        if holding and not repeat and not returned:
+            return  # a continuing condition is not a new occurrence, shelved or not
         self._deadlines.cancel((OFF, rule.name, site, subject))
         before = alert.state
         alert.occurrences += 1
@@ -160,9 +164,12 @@ class Lifecycle:
             self.on_occurrence(alert, now)
 
     def update_value(self, key: Key, value: str, now: int) -> bool:
-        """A continuing condition: keep the latest value. False if no active alert."""
+        """A continuing condition: keep the latest value. False if no active (or shelved)
+        alert whose condition still holds."""
         alert = self.open.get(key)
-        if alert is None or not alert.active or alert.condition_cleared_at is not None:
+        if alert is None or alert.condition_cleared_at is not None:
+            return False
+        if not (alert.active or alert.state is AlertState.SHELVED):
             return False
         self._deadlines.cancel((OFF, *key))
         if alert.value != value:
@@ -294,9 +301,15 @@ class Lifecycle:
 
     # --- escalation ----------------------------------------------------------------------
 
+    def _policy(self, alert: Alert) -> EscalationPolicy | None:
+        if self.rule_of is not None:
+            rule = self.rule_of(alert)
+        else:
+            rule = self._rules.rules.get(alert.rule)
+        return self._rules.policy(rule, alert.severity) if rule else None
+
     def _start_escalation(self, alert: Alert, now: int) -> None:
-        rule = self._rules.rules.get(alert.rule)
-        policy = self._rules.policy(rule, alert.severity) if rule else None
+        policy = self._policy(alert)
         if policy is None:
             return
         alert.escalation_level = -1
@@ -309,8 +322,7 @@ class Lifecycle:
     def escalate(self, d: Deadline, now: int) -> None:
         """An escalation step came due: notify its target and schedule the next."""
         alert = self.by_id.get(int(d.subject))
-        rule = self._rules.rules.get(d.rule)
-        policy = self._rules.policy(rule, alert.severity) if rule and alert else None
+        policy = self._policy(alert) if alert else None
         if alert is None or policy is None or alert.state is not AlertState.ACTIVE_UNACK:
             return
         level = int(d.value)
