@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-RUN_APT := mosquitto mosquitto-clients
-TEST_APT := mosquitto mosquitto-clients influxdb victoria-metrics
+RUN_APT := mosquitto mosquitto-clients fonts-noto-cjk
+TEST_APT := mosquitto mosquitto-clients influxdb victoria-metrics chromium fonts-noto-cjk
 
 .PHONY: run test lint bench apt-run apt-test venv clean
 

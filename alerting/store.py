@@ -241,6 +241,28 @@ class AlertReader:
         keys = ("at", "action", "from_state", "to_state", "by", "note")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def last_change_id(self) -> int:
+        conn = self._connect()
+        try:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0])
+        finally:
+            conn.close()
+
+    def changes_since(self, after_id: int, limit: int = 500) -> list[tuple[dict[str, Any], Alert]]:
+        """Audit rows after `after_id` with each alert's current state (the SSE stream)."""
+        cols = ", ".join(f"a.{c.strip()}" for c in COLUMNS.split(","))
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                f"SELECT u.id, u.at, u.action, u.by, u.note, {cols} FROM audit u"
+                " JOIN alerts a ON a.id = u.alert_id WHERE u.id > ? ORDER BY u.id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        finally:
+            conn.close()
+        keys = ("id", "at", "action", "by", "note")
+        return [(dict(zip(keys, r[:5], strict=True)), row_to_alert(r[5:])) for r in rows]
+
     def maintenance(self) -> dict[tuple[str, str], dict[str, Any]]:
         conn = self._connect()
         try:

@@ -111,7 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     banner = (
         f"\nCareWatch demo is running.\n"
         f"  值班屏 / duty screen:  {url}\n"
-        f"  API token (ack/resolve): {settings.api_token.get_secret_value()}\n"
+        f"  登录 / staff login (demo PINs): nurse-li 1234, nurse-wang 2345, supervisor-zhao 3456\n"
+        f"  API token (integrations): {settings.api_token.get_secret_value()}\n"
         f"  broker: {settings.mqtt_url}   data: {data_dir}\n"
         f"  Ctrl-C stops it.\n"
     )
@@ -199,6 +200,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_hash_pin(args: argparse.Namespace) -> int:
+    """A PIN hash for the site file's `staff` list; the PIN is read, never stored."""
+    import getpass
+
+    from dashboards.auth import hash_pin
+
+    pin = args.pin if args.pin is not None else getpass.getpass("PIN (4-12 digits): ")
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        print("carewatch: a PIN is 4 to 12 digits", file=sys.stderr)
+        return 2
+    print(hash_pin(pin))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -224,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--site", type=Path, help="site file a rules file must match (names, types)")
     p.set_defaults(fn=cmd_check_config)
+    p = sub.add_parser("hash-pin", help="hash a staff PIN for the site file")
+    p.add_argument("--pin", help="the PIN (default: asked without echo)")
+    p.set_defaults(fn=cmd_hash_pin)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -20,6 +20,8 @@ from alerting.runner import EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
 from carewatch.settings import Settings
+from dashboards.auth import StaffAuth, load_secret
+from dashboards.stream import ChangeHub
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_site
@@ -65,6 +67,11 @@ class Runtime:
         self.runner = EngineRunner(engine, clock, self.metrics)
         # escalation targets: logged until delivery exists (webhooks, phone: issue 5)
         self.runner.add_listener(Dispatcher({}, LogNotifier()))
+        self.hub = ChangeHub()  # wakes the screen's streams after each commit
+        self.runner.add_listener(self.hub.notify)
+        self.staff = StaffAuth(
+            list(registry.site.staff), load_secret(settings.data_dir / "session.key"), clock
+        )
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
         self.source: MqttSource | None = None

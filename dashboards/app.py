@@ -9,13 +9,17 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
 
 from alerting.engine import Command, CommandResult, DeviceCommand
 from alerting.model import Alert
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
+from dashboards.auth import LoginError, StaffAuth
+from dashboards.stream import ChangeHub, alert_events
 from devices.ports import ReadingsQuery, Series
 from devices.registry import Registry
 
@@ -28,6 +32,8 @@ class AppRuntime(Protocol):
     alerts: AlertReader
     rules: RuleSet
     metrics: CollectorRegistry
+    hub: ChangeHub
+    staff: StaffAuth
 
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]: ...
     def readings(self) -> ReadingsQuery: ...
@@ -63,8 +69,18 @@ def parse_time(value: str | None, default_ms: int) -> int:
 
 
 class OperatorAction(BaseModel):
-    by: str = Field(min_length=1, max_length=64, description="staff member id")
+    by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="staff member id; required with the API token, taken from a session",
+    )
     note: str | None = Field(None, max_length=500)
+
+
+class Login(BaseModel):
+    staff_id: str = Field(min_length=1, max_length=32)
+    pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")
 
 
 class TimedAction(OperatorAction):
@@ -89,15 +105,39 @@ ERRORS = {
 }
 
 
+def writer_identity(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> str | None:
+    """The staff id of a session token; None for the API token (the body says `by`)."""
+    runtime: AppRuntime = request.app.state.runtime
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+    token = token.strip()
+    if token.startswith("s."):
+        staff_id = runtime.staff.verify(token)
+        if staff_id is None:
+            raise HTTPException(401, "session expired; log in again")
+        return staff_id
+    if not runtime.check_token(token):
+        raise HTTPException(403, "token not allowed to write")
+    return None
+
+
+Writer = Annotated[str | None, Depends(writer_identity)]
+
+
 def create_app(runtime: AppRuntime) -> FastAPI:
     app = FastAPI(
         title="CareWatch", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
+    app.state.runtime = runtime
     rules = runtime.rules.rules
     reg = runtime.registry
 
     def alert_json(a: Alert) -> dict[str, Any]:
         dev = reg.get(a.site, a.device_id)
+        resident = reg.resident_name(dev.resident) if dev else None
         rule = rules.get(a.rule)
         return {
             "id": str(a.id),
@@ -128,16 +168,16 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             "chattering": a.chattering,
             "shelved_until": iso(a.shelved_until),
             "escalation_level": a.escalation_level,
+            "resident_name": resident,
         }
 
-    def require_writer(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        if not runtime.check_token(token.strip()):
-            raise HTTPException(403, "token not allowed to write")
 
-    writer = [Depends(require_writer)]
+    def who(identity: str | None, body: OperatorAction) -> str:
+        if identity is not None:
+            return identity
+        if not body.by:
+            raise HTTPException(422, "`by` (staff id) is required with the API token")
+        return body.by
 
     # --- alerts --------------------------------------------------------------------------
     alerts = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -150,6 +190,14 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         limit: int = Query(500, ge=1, le=5000),
     ) -> list[dict[str, Any]]:
         return [alert_json(a) for a in runtime.alerts.find(state, limit)]
+
+    @alerts.get("/stream")
+    async def stream(
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> EventSourceResponse:
+        """Every alert change as Server-Sent Events; resumable with Last-Event-ID."""
+        events = alert_events(runtime.alerts, runtime.hub, last_event_id, alert_json, iso)
+        return EventSourceResponse(events, ping=15)
 
     @alerts.get("/groups")
     def groups() -> list[dict[str, Any]]:
@@ -190,28 +238,29 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         action: Literal["ack", "resolve", "shelve", "unshelve"],
         alert_id: int,
         body: OperatorAction,
+        identity: str | None,
         seconds: float | None = None,
     ) -> Any:
-        result = run(Command(action, alert_id, body.by, body.note, seconds))
+        result = run(Command(action, alert_id, who(identity, body), body.note, seconds))
         if result.alert is None:
             raise HTTPException(500, "command failed")
         return alert_json(result.alert)
 
-    @alerts.post("/{alert_id}/ack", dependencies=writer)
-    def ack(alert_id: int, body: OperatorAction) -> Any:
-        return command("ack", alert_id, body)
+    @alerts.post("/{alert_id}/ack")
+    def ack(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+        return command("ack", alert_id, body, identity)
 
-    @alerts.post("/{alert_id}/resolve", dependencies=writer)
-    def resolve(alert_id: int, body: OperatorAction) -> Any:
-        return command("resolve", alert_id, body)
+    @alerts.post("/{alert_id}/resolve")
+    def resolve(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+        return command("resolve", alert_id, body, identity)
 
-    @alerts.post("/{alert_id}/shelve", dependencies=writer)
-    def shelve(alert_id: int, body: ShelveAction) -> Any:
-        return command("shelve", alert_id, body, body.minutes * 60)
+    @alerts.post("/{alert_id}/shelve")
+    def shelve(alert_id: int, body: ShelveAction, identity: Writer) -> Any:
+        return command("shelve", alert_id, body, identity, body.minutes * 60)
 
-    @alerts.post("/{alert_id}/unshelve", dependencies=writer)
-    def unshelve(alert_id: int, body: OperatorAction) -> Any:
-        return command("unshelve", alert_id, body)
+    @alerts.post("/{alert_id}/unshelve")
+    def unshelve(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+        return command("unshelve", alert_id, body, identity)
 
     # --- devices -------------------------------------------------------------------------
     devices = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -233,6 +282,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
                     "floor": d.floor,
                     "bed": d.bed,
                     "label": d.label,
+                    "resident_name": reg.resident_name(d.resident),
                     "online": None if online is None else bool(online),
                     "last_seen": iso(seen),
                     "maintenance_until": iso(m["until"]) if m else None,
@@ -240,15 +290,18 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             )
         return out
 
-    @devices.post("/{device_id}/maintenance", dependencies=writer)
-    def start_maintenance(device_id: str, body: MaintenanceAction) -> dict[str, Any]:
+    @devices.post("/{device_id}/maintenance")
+    def start_maintenance(
+        device_id: str, body: MaintenanceAction, identity: Writer
+    ) -> dict[str, Any]:
         """Out of service: its messages are kept but raise nothing, supervision pauses."""
-        run(DeviceCommand("maintenance_start", device_id, body.by, body.note, body.minutes * 60))
+        by = who(identity, body)
+        run(DeviceCommand("maintenance_start", device_id, by, body.note, body.minutes * 60))
         return {"device_id": device_id, "maintenance": True}
 
-    @devices.post("/{device_id}/maintenance/end", dependencies=writer)
-    def end_maintenance(device_id: str, body: OperatorAction) -> dict[str, Any]:
-        run(DeviceCommand("maintenance_end", device_id, body.by, body.note))
+    @devices.post("/{device_id}/maintenance/end")
+    def end_maintenance(device_id: str, body: OperatorAction, identity: Writer) -> dict[str, Any]:
+        run(DeviceCommand("maintenance_end", device_id, who(identity, body), body.note))
         return {"device_id": device_id, "maintenance": False}
 
     @devices.get("/unregistered")
@@ -311,9 +364,56 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(runtime.metrics), media_type=CONTENT_TYPE_LATEST)
 
+    @ops.get("/api/meta")
+    def meta() -> dict[str, Any]:
+        """What the screen needs once: site, floors and rooms, device types, rule titles,
+        staff (ids and names, never PINs)."""
+        site = reg.site
+        return {
+            "site": {"id": site.id, "name": site.name, "address": site.address},
+            "floors": [f.model_dump() for f in site.floors],
+            "device_types": {
+                t.name: {
+                    "label_zh": t.label_zh,
+                    "label_en": t.label_en,
+                    "fields": {
+                        n: {"kind": f.kind.value, "unit": f.unit, "description": f.description}
+                        for n, f in t.fields.items()
+                    },
+                }
+                for t in {d.type.name: d.type for d in reg.devices()}.values()
+            },
+            "rules": {
+                r.name: {
+                    "title_zh": r.title_zh,
+                    "title_en": r.title_en,
+                    "priority": r.priority,
+                    "severity": r.severity.value,
+                }
+                for r in rules.values()
+            },
+            "staff": runtime.staff.staff(),
+        }
+
+    @ops.post("/api/session")
+    def login(body: Login) -> dict[str, Any]:
+        """A staff member's PIN -> a session token for the shift (12 h)."""
+        try:
+            s = runtime.staff.login(body.staff_id, body.pin)
+        except LoginError as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        return {
+            "token": s.token,
+            "staff_id": s.staff_id,
+            "name": s.name,
+            "expires_at": iso(s.expires_ms),
+        }
+
     @ops.get("/", include_in_schema=False)
     def screen(_request: Request) -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.include_router(alerts)
     app.include_router(devices)

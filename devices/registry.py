@@ -39,6 +39,15 @@ class ResidentConfig(_Strict):
     )
 
 
+class StaffConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="staff id, recorded as `by`")
+    name: str = Field(min_length=1, max_length=32, description="shown on the screen")
+    pin_hash: str = Field(
+        pattern=r"^pbkdf2_sha256\$\d+\$[0-9a-f]+\$[0-9a-f]+$",
+        description="from `carewatch hash-pin`; the PIN itself is never stored",
+    )
+
+
 class DeviceConfig(_Strict):
     id: str = Field(pattern=DEVICE_PATTERN, description="device id as in its MQTT topic")
     type: str = Field(description="device type from the device table")
@@ -60,6 +69,9 @@ class SiteConfig(_Strict):
     longitude: float | None = Field(None, ge=-180, le=180)
     floors: list[FloorConfig] = Field(min_length=1)
     residents: list[ResidentConfig] = Field(default_factory=list)
+    staff: list[StaffConfig] = Field(
+        default_factory=list, description="who can acknowledge on the screen (PIN login)"
+    )
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -69,6 +81,9 @@ class SiteConfig(_Strict):
         if dup_rooms:
             raise ValueError(f"room ids used twice: {sorted(dup_rooms)}")
         room_set = set(rooms)
+        staff = [s.id for s in self.staff]
+        if len(set(staff)) != len(staff):
+            raise ValueError("staff ids used twice")
         residents = {r.id for r in self.residents}
         seen: set[str] = set()
         for d in self.devices:
