@@ -2,9 +2,10 @@
 
 Messages, health observations, timer deadlines and operator commands are processed in
 queue order by one thread (see runner.py). A batch's alert changes, de-duplication rows,
-deadlines and the batch sinks' rows (spool, dead letters) commit together; only then are
-messages acked. The lifecycle of an alert is in lifecycle.py; this module decides what the
-rules say about each message and serves the deadlines.
+deadlines and the batch sinks' rows (spool, dead letters; the spool also stores the batch's
+alert transitions for the time-series store) commit together; only then are messages
+acked. The lifecycle of an alert is in lifecycle.py; this module decides what the rules
+say about each message and serves the deadlines.
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ from alerting.rules import (
     TimeWindowRule,
 )
 from alerting.ruleset import RuleSet
-from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading, Rejection, Scalar
-from devices.ports import BatchSink, Clock
+from devices.model import (
+    AlertTransition,
+    Decoded,
+    DeviceEvent,
+    DeviceStatus,
+    Reading,
+    Rejection,
+    Scalar,
+)
+from devices.ports import BatchItem, BatchSink, Clock
 from devices.registry import Device, Registry
 
 log = logging.getLogger("carewatch.alerting.engine")
+
+# notifications, not changes of the alert: not stored as alert transitions
+NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
 
 ErrorCode = Literal[
     "not_found",
@@ -113,6 +125,33 @@ def _fmt(v: Scalar) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _transitions(changes: Sequence[Change]) -> list[AlertTransition]:
+    """The batch's alert changes as neutral data for the sinks (the time-series store)."""
+    out = []
+    for c in changes:
+        if c.action in NOT_TRANSITIONS:
+            continue
+        a = c.alert
+        out.append(
+            AlertTransition(
+                site=a.site,
+                device_id=a.device_id,
+                alert_id=a.id,
+                rule=a.rule,
+                severity=a.severity.value,
+                priority=a.priority,
+                action=c.action,
+                state=a.state.value,
+                floor=a.floor,
+                room=a.room,
+                occurrences=a.occurrences,
+                value=a.value,
+                at_ms=c.at,
+            )
+        )
+    return out
 
 
 class Engine:
@@ -236,8 +275,9 @@ class Engine:
                     result.accepted += 1
                     self._evaluate(d, now)
             self._serve_due(now)
+            items: list[BatchItem] = [*accepted, *_transitions(result.changes)]
             for sink in self._sinks:
-                sink.write(conn, accepted)
+                sink.write(conn, items)
             self._flush_seen()
             conn.execute("COMMIT")
         except BaseException:

@@ -171,7 +171,6 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             "resident_name": resident,
         }
 
-
     def who(identity: str | None, body: OperatorAction) -> str:
         if identity is not None:
             return identity

@@ -73,6 +73,26 @@ class Rejection:
     device_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertTransition:
+    """One committed change of one alert (raise, ack, clear...), handed to the batch sinks
+    so the time-series store can count alerts. Plain values: no alerting types here."""
+
+    site: str
+    device_id: str  # the alert's subject: a device id, or `system:...` / a correlation key
+    alert_id: int
+    rule: str
+    severity: str
+    priority: str
+    action: str
+    state: str  # the alert's state after the change
+    floor: str | None
+    room: str | None
+    occurrences: int
+    value: str | None
+    at_ms: int
+
+
 Message = Reading | DeviceEvent | DeviceStatus
 Decoded = Reading | DeviceEvent | DeviceStatus | Rejection
 

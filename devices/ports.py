@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from devices.model import Decoded
+from devices.model import AlertTransition, Decoded
+
+# what a batch sink is handed: the accepted messages, then the batch's alert transitions
+BatchItem = Decoded | AlertTransition
 
 
 class Clock(Protocol):
@@ -36,11 +39,14 @@ class FakeClock:
 
 
 class BatchSink(Protocol):
-    """Writes its part of a batch inside the engine's transaction (same SQLite database)."""
+    """Writes its part of a batch inside the engine's transaction (same SQLite database).
+
+    `items`: the batch's accepted messages and rejections in queue order, followed by the
+    alert transitions the batch committed; a sink picks the kinds it stores."""
 
     def create_schema(self, conn: sqlite3.Connection) -> None: ...
 
-    def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None: ...
+    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

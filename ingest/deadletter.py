@@ -6,7 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devices.model import Decoded, Rejection
+from devices.model import Rejection
+from devices.ports import BatchItem
 
 PREVIEW_BYTES = 512
 
@@ -40,7 +41,8 @@ def preview(payload: bytes) -> str:
 
 
 class DeadLetterLog:
-    """BatchSink for rejections; keeps the newest `capacity` rows."""
+    """BatchSink for rejections (other items are not its business); keeps the newest
+    `capacity` rows."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
@@ -59,7 +61,7 @@ class DeadLetterLog:
             " PRIMARY KEY (site, device_id)) WITHOUT ROWID"
         )
 
-    def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None:
+    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
         rejected = [m for m in items if isinstance(m, Rejection)]
         if not rejected:
             return

@@ -1,8 +1,8 @@
 """InfluxDB line protocol built straight from spool rows (no per-point objects).
 
 Layout (docs/storage.md): telemetry in a measurement per device type, events in
-`device_event`, status in `device_status`; tags site, device, room, floor (and event);
-numbers always as floats so a field never changes type.
+`device_event`, status in `device_status`, alert transitions in `alert_change`; tags site,
+device, room, floor (and event); numbers always as floats so a field never changes type.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ingest.spool import KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
+from ingest.spool import KIND_ALERT, KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
 
 _CONTROL = {i: "_" for i in (*range(32), 127)}
 # backslashes in names would escape the next character: they become "/"
@@ -61,6 +61,31 @@ def event_time_ns(ts_ms: int, key: str) -> int:
     return ts_ms * 1_000_000 + zlib.crc32(key.encode()) % 1_000_000
 
 
+ALERT_TAGS = ("rule", "severity", "priority", "action", "state", "floor", "room")
+
+
+def alert_time_ns(at_ms: int, alert_id: int, action: str) -> int:
+    """Two transitions in one millisecond are two points; a re-sent one is the same point."""
+    return event_time_ns(at_ms, f"{alert_id}:{action}")
+
+
+def _alert_line(ts_ms: int, site: str, device: str, data: dict[str, Any]) -> str:
+    tags = [f"site={_tag(site)}"]
+    for k in ALERT_TAGS:
+        v = data.get(k)
+        if v is not None and v != "":
+            tags.append(f"{k}={_tag(str(v))}")
+    fields = [
+        f"alert_id={float(data['alert_id'])!r}",
+        f"occurrences={float(data['occurrences'])!r}",
+        f'device="{device.translate(_STR_ESC)}"',
+    ]
+    if data.get("value") is not None:
+        fields.append(f'value="{str(data["value"]).translate(_STR_ESC)}"')
+    at = alert_time_ns(ts_ms, int(data["alert_id"]), str(data["action"]))
+    return f"alert_change,{','.join(tags)} {','.join(fields)} {at}"
+
+
 def to_lines(
     rows: Iterable[tuple[int, int, str, str, str, int, str]], tags_of: TagLookup
 ) -> list[str]:
@@ -68,6 +93,9 @@ def to_lines(
     lines = []
     for _id, ts_ms, site, device, dtype, kind, raw in rows:
         data = orjson.loads(raw)
+        if kind == KIND_ALERT:  # its own tags: where the alert is, not a device lookup
+            lines.append(_alert_line(ts_ms, site, device, data))
+            continue
         room, floor = tags_of(site, device)
         tags = f"site={_tag(site)},device={_tag(device)},room={_tag(room)},floor={_tag(floor)}"
         if kind == KIND_TELEMETRY:

@@ -11,14 +11,31 @@ from collections.abc import Sequence
 
 import orjson
 
-from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading
-from devices.ports import Point, Series
+from devices.model import AlertTransition, DeviceEvent, DeviceStatus, Reading
+from devices.ports import BatchItem, Point, Series
 
-KIND_TELEMETRY, KIND_EVENT, KIND_STATUS = 0, 1, 2
+KIND_TELEMETRY, KIND_EVENT, KIND_STATUS, KIND_ALERT = 0, 1, 2, 3
+
+
+def _alert_data(t: AlertTransition) -> str:
+    data: dict[str, object] = {
+        "alert_id": t.alert_id,
+        "rule": t.rule,
+        "severity": t.severity,
+        "priority": t.priority,
+        "action": t.action,
+        "state": t.state,
+        "occurrences": t.occurrences,
+    }
+    for k, v in (("floor", t.floor), ("room", t.room), ("value", t.value)):
+        if v is not None:
+            data[k] = v
+    return orjson.dumps(data).decode()
 
 
 class Spool:
-    """BatchSink for accepted readings, events and status changes."""
+    """BatchSink for accepted readings, events, status changes and alert transitions
+    (kind KIND_ALERT; device_type is empty, the subject is in device_id)."""
 
     def __init__(self, embedded: bool) -> None:
         self.embedded = embedded
@@ -33,7 +50,7 @@ class Spool:
         if self.embedded:
             conn.execute("CREATE INDEX IF NOT EXISTS points_device_ts ON points(device_id, ts_ms)")
 
-    def write(self, conn: sqlite3.Connection, items: Sequence[Decoded]) -> None:
+    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
         rows = []
         for m in items:
             if isinstance(m, Reading):
@@ -71,6 +88,8 @@ class Spool:
                         orjson.dumps({"online": m.online}).decode(),
                     )
                 )
+            elif isinstance(m, AlertTransition):
+                rows.append((m.at_ms, m.site, m.device_id, "", KIND_ALERT, _alert_data(m)))
         if rows:
             conn.executemany(
                 "INSERT INTO points(ts_ms, site, device_id, device_type, kind, data)"

@@ -23,7 +23,10 @@ def test_the_right_pin_gives_a_token_that_names_the_staff_member():
     auth, _ = make()
     s = auth.login("nurse-li", "1234")
     assert s.name == "李护士" and auth.verify(s.token) == "nurse-li"
-    assert auth.staff() == [{"id": "nurse-li", "name": "李护士"}, {"id": "nurse-wang", "name": "王护士"}]
+    assert auth.staff() == [
+        {"id": "nurse-li", "name": "李护士"},
+        {"id": "nurse-wang", "name": "王护士"},
+    ]
 
 
 def test_wrong_pin_or_unknown_staff_is_refused():

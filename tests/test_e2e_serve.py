@@ -196,3 +196,29 @@ def test_shelve_maintenance_and_groups_through_the_api(service, publisher):
     r = service.post("/api/devices/sd-202/maintenance/end", {"by": "tech-wu"})
     assert r.status_code == 200
     assert service.post("/api/devices/sd-202/maintenance/end", {"by": "x"}).status_code == 409
+
+
+def test_a_fall_and_its_ack_become_alert_change_points_in_influx(service, publisher, influx):
+    publisher.publish_all([(f"{T}/w-207-1/event", b'{"event":"fall","id":"f-ac"}')], rate=100)
+    [a] = wait_until(lambda: service.get("/api/alerts", state="open").json(), 5)
+    assert service.post(f"/api/alerts/{a['id']}/ack", {"by": "nurse-li"}).status_code == 200
+    q = (
+        'SELECT "alert_id", "occurrences", "device", "value", "action", "state", "rule",'
+        ' "severity", "priority", "floor", "room" FROM "alert_change"'
+        " WHERE \"site\" = 'sunrise'"
+    )
+    rows = wait_until(
+        lambda: len(influx.query("carewatch", q)) >= 2 and influx.query("carewatch", q), 10
+    )
+    assert rows, influx.query("carewatch", q)
+    by_action = {r[5]: r for r in rows}
+    assert set(by_action) == {"raise", "ack"}, "escalate is a notification, not stored"
+    raise_ = by_action["raise"]
+    assert raise_[1:5] == [int(a["id"]), 1, "w-207-1", "fall"]
+    assert raise_[6:] == ["active_unack", "fall", "critical", "emergency", "2", "207"]
+    assert by_action["ack"][6] == "active_ack"
+    counted = influx.query(
+        "carewatch",
+        'SELECT count("alert_id") FROM "alert_change" WHERE "action" = \'raise\' GROUP BY "rule"',
+    )
+    assert [c[1] for c in counted] == [1]

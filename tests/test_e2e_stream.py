@@ -35,7 +35,9 @@ def events(resp: httpx.Response) -> Iterator[dict]:
 
 
 def login(service: CarewatchProcess, staff: str = "nurse-li", pin: str = "1234") -> httpx.Response:
-    return httpx.post(service.url + "/api/session", json={"staff_id": staff, "pin": pin}, timeout=10)
+    return httpx.post(
+        service.url + "/api/session", json={"staff_id": staff, "pin": pin}, timeout=10
+    )
 
 
 def test_pin_login_puts_the_staff_id_in_the_audit_log(service, publisher):

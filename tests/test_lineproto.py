@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import orjson
 
-from ingest.lineproto import event_time_ns, to_lines
-from ingest.spool import KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
+from devices.model import AlertTransition
+from ingest.deadletter import DeadLetterLog
+from ingest.lineproto import alert_time_ns, event_time_ns, to_lines
+from ingest.spool import KIND_ALERT, KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
+from ingest.sqlite import connect
+from tests.engine_harness import Harness
 
 
 def _row(kind: int, data: dict, dtype: str = "wearable") -> tuple:
@@ -46,3 +50,97 @@ def test_status_line():
     assert line.startswith(
         "device_status,site=sunrise,device=w-1,room=101,floor=1,type=smoke_detector online=false "
     )
+
+
+def _alert_row(data: dict, ts_ms: int = 1_000, device: str = "w-1") -> tuple:
+    base = {
+        "alert_id": 7,
+        "rule": "fall",
+        "severity": "critical",
+        "priority": "emergency",
+        "action": "raise",
+        "state": "active_unack",
+        "occurrences": 1,
+    }
+    return (1, ts_ms, "sunrise", device, "", KIND_ALERT, orjson.dumps(base | data).decode())
+
+
+def _no_lookup(site: str, device: str) -> tuple[str, str]:
+    raise AssertionError("alert tags come from the alert, not the registry")
+
+
+def test_alert_change_line_tags_fields_and_time():
+    [line] = to_lines([_alert_row({"floor": "1", "room": "101", "value": "fall"})], _no_lookup)
+    assert line == (
+        "alert_change,site=sunrise,rule=fall,severity=critical,priority=emergency,"
+        "action=raise,state=active_unack,floor=1,room=101 "
+        f'alert_id=7.0,occurrences=1.0,device="w-1",value="fall" {alert_time_ns(1_000, 7, "raise")}'
+    )
+    assert 1_000_000_000 <= alert_time_ns(1_000, 7, "raise") < 1_001_000_000
+
+
+def test_alert_change_skips_empty_tags_and_unset_value_and_escapes():
+    [line] = to_lines(
+        [_alert_row({"rule": "odd rule,x=1", "floor": "", "value": None}, device='sys"\\1')],
+        _no_lookup,
+    )
+    assert ",floor=" not in line and ",room=" not in line and "value=" not in line
+    assert r",rule=odd\ rule\,x\=1," in line
+    assert 'device="sys\\"\\\\1"' in line
+
+
+def test_alert_transitions_in_one_millisecond_are_distinct_points():
+    rows = [
+        _alert_row({"action": "raise"}),
+        _alert_row({"action": "ack", "state": "active_ack"}),
+        _alert_row({"alert_id": 8}),
+    ]
+    times = [line.rsplit(" ", 1)[1] for line in to_lines(rows, _no_lookup)]
+    assert len(set(times)) == 3
+    # the same transition sent twice (drainer retry) is the same point
+    assert to_lines(rows[:1], _no_lookup) == to_lines(rows[:1], _no_lookup)
+
+
+def test_engine_hands_committed_transitions_to_the_spool(tmp_path, registry):
+    h = Harness(tmp_path / "cw.db", registry)
+    h.send("w-101-1", "event", '{"event":"fall","id":"f-1"}')
+    [fall] = h.open("fall")
+    h.command("ack", fall.id)
+    rows = h.conn.execute(
+        "SELECT id, ts_ms, site, device_id, device_type, kind, data FROM points"
+        " WHERE kind = ? ORDER BY id",
+        (KIND_ALERT,),
+    ).fetchall()
+    # escalate (a notification, not a change of the alert) is not stored
+    assert [orjson.loads(r[6])["action"] for r in rows] == ["raise", "ack"]
+    lines = to_lines(rows, _no_lookup)
+    assert lines[0].startswith(
+        "alert_change,site=sunrise,rule=fall,severity=critical,priority=emergency,"
+        "action=raise,state=active_unack,floor=1,room=101 "
+        f'alert_id={float(fall.id)!r},occurrences=1.0,device="w-101-1",value="fall" '
+    )
+    assert ",action=ack,state=active_ack," in lines[1]
+    assert rows[0][1] == fall.raised_at
+
+
+def test_dead_letter_log_ignores_alert_transitions(tmp_path):
+    conn = connect(tmp_path / "d.db", synchronous="OFF")
+    log = DeadLetterLog()
+    log.create_schema(conn)
+    t = AlertTransition(
+        "sunrise",
+        "w-1",
+        1,
+        "fall",
+        "critical",
+        "emergency",
+        "raise",
+        "active_unack",
+        "1",
+        "101",
+        1,
+        "fall",
+        1_000,
+    )
+    log.write(conn, [t])
+    assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
