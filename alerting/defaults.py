@@ -18,8 +18,14 @@ from alerting.rules import (
     TimeWindowRule,
 )
 
-ALL_TYPES = ["call_button", "wearable", "smoke_detector", "water_pressure", "electrical_monitor"]
-FIRE_TYPES = ["smoke_detector", "water_pressure", "electrical_monitor"]
+ALL_TYPES = [
+    "call_button",
+    "wearable",
+    "smoke_detector",
+    "call_point",
+    "water_pressure",
+    "electrical_monitor",
+]
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
@@ -151,7 +157,20 @@ def _rules() -> list[AnyRule]:
             priority="emergency",
             latched=True,
             escalation="fire",
+            fire="watch",
             clear_events=["smoke_clear"],
+        ),
+        EventRule(
+            name="manual_fire_alarm",
+            title_zh="手动火灾报警",
+            title_en="Manual fire alarm",
+            device_types=["call_point"],
+            events=["pressed"],
+            severity=C,
+            priority="emergency",
+            latched=True,
+            escalation="fire",
+            fire="forward",
         ),
         RateRule(
             name="temperature_rising",
@@ -180,6 +199,7 @@ def _rules() -> list[AnyRule]:
             priority="emergency",
             latched=True,
             escalation="fire",
+            fire="forward",
         ),
         CorrelationRule(
             name="smoke_and_heat",
@@ -194,6 +214,7 @@ def _rules() -> list[AnyRule]:
             priority="emergency",
             latched=True,
             escalation="fire",
+            fire="forward",
         ),
         ThresholdRule(
             name="water_pressure_low",
@@ -369,8 +390,8 @@ def default_policies() -> dict[str, EscalationPolicy]:
         )
 
     return {
-        # NFPA 72 positive alarm sequence: acknowledge within 15 s, 180 s to investigate
-        "fire": p([(0, "duty_screen"), (15, "supervisor"), (180, "fire_brigade")], 120),
+        # the fire brigade is the fire policy's (firepolicy.py); staff are chased here
+        "fire": p([(0, "duty_screen"), (15, "supervisor")], 60),
         # vendors' nurse-call chains: re-notify every 2 min, call at 10 min
         "emergency": p([(0, "duty_screen"), (60, "supervisor"), (600, "director")], 120),
         "routine": p([(0, "duty_screen"), (300, "supervisor")], 600),

@@ -20,11 +20,13 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from alerting import store
+from alerting import outbox, store
 from alerting.correlate import Signals
 from alerting.deadlines import OFF, ON, OOS, SHELVE, Deadline, Deadlines
+from alerting.firepolicy import FIRE, FirePolicy
 from alerting.lifecycle import CALM, Lifecycle, Where
 from alerting.model import Alert, AlertState, Change
+from alerting.outbox import Outbox
 from alerting.rules import (
     AbsenceRule,
     AnyRule,
@@ -35,6 +37,7 @@ from alerting.rules import (
     TimeWindowRule,
 )
 from alerting.ruleset import RuleSet
+from alerting.views import AlertView
 from devices.model import (
     AlertTransition,
     Decoded,
@@ -60,6 +63,7 @@ ErrorCode = Literal[
     "not_shelved",
     "unknown_device",
     "not_in_maintenance",
+    "not_fire",
 ]
 MAX_SHELVE_S = 24 * 3600
 MAX_MAINTENANCE_S = 30 * 86400
@@ -75,7 +79,7 @@ class Incoming:
 class Command:
     """An operator's action on one alert."""
 
-    action: Literal["ack", "resolve", "shelve", "unshelve"]
+    action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"]
     alert_id: int
     by: str
     note: str | None = None
@@ -174,6 +178,8 @@ class Engine:
         self._life = Lifecycle(conn, rules, self._deadlines)
         self._signals = Signals(conn, rules)
         self._life.on_occurrence = self._on_occurrence
+        self._fire = FirePolicy(rules, self._deadlines, self._life)
+        self._outbox = Outbox(conn, rules, AlertView(registry, rules))
         self._life.rule_of = self._rule_of
         self._oos: dict[tuple[str, str], int] = {}
         self._seen: dict[tuple[str, str], int] = {}
@@ -204,6 +210,7 @@ class Engine:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         store.create_schema(conn)
+        outbox.create_schema(conn)
         for sink in self._sinks:
             sink.create_schema(conn)
         now = self._clock.now_ms()
@@ -225,6 +232,7 @@ class Engine:
         self._deadlines.load()
         self._life.load(now)
         self._signals.load(now)
+        self._outbox.load()
         self._oos = {
             (s, d): until
             for s, d, until in self._conn.execute(
@@ -275,6 +283,8 @@ class Engine:
                     result.accepted += 1
                     self._evaluate(d, now)
             self._serve_due(now)
+            self._fire.observe(result.changes, 0, now)
+            self._outbox.route(result.changes, now)
             items: list[BatchItem] = [*accepted, *_transitions(result.changes)]
             for sink in self._sinks:
                 sink.write(conn, items)
@@ -558,6 +568,8 @@ class Engine:
                 alert = self._life.by_id.get(int(d.subject))
                 if alert is not None:
                     self._life.unshelve(alert, now, "system:shelving_expired")
+            elif d.kind == FIRE:
+                self._fire.due(d, now)
             elif d.kind == OOS:
                 self._end_maintenance(
                     d.site, d.subject, now, "system:maintenance_expired", None, d.due_ms
@@ -624,6 +636,12 @@ class Engine:
             self._life.ack(alert, now, cmd.by, cmd.note)
         elif cmd.action == "resolve":
             self._life.resolve(alert, now, cmd.by, cmd.note)
+        elif cmd.action == "confirm":
+            if not self._fire.confirm(alert, now, cmd.by, cmd.note):
+                return CommandResult(False, "not_fire", alert.snapshot())
+        elif cmd.action == "dismiss":
+            if not self._fire.dismiss(alert, now, cmd.by, cmd.note or "false alarm"):
+                return CommandResult(False, "not_fire", alert.snapshot())
         elif cmd.action == "shelve":
             if alert.latched:  # life-safety alarms cannot be hidden
                 return CommandResult(False, "not_shelvable", alert.snapshot())

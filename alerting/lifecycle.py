@@ -81,7 +81,7 @@ class Lifecycle:
             before.value if before else None,
             alert.state.value,
             by,
-            note if target is None else target,
+            target if note is None else note if target is None else f"{target}: {note}",
         )
         self.changes.append(Change(action, alert.snapshot(), now, by, note, target))
         if alert.state is AlertState.CLOSED:
@@ -258,6 +258,10 @@ class Lifecycle:
         self.emit("ack", alert, before, now, by, note)
 
     def resolve(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        self.close(alert, now, by, note, "resolve")
+
+    def close(self, alert: Alert, now: int, by: str, note: str | None, action: str) -> None:
+        """A person ends the alert (resolve, or a fire alarm dismissed as false)."""
         before = alert.state
         if alert.acknowledged_at is None:
             alert.acknowledged_at = now
@@ -269,7 +273,10 @@ class Lifecycle:
         alert.state = AlertState.CLOSED
         alert.shelved_until = None
         store.update(self._conn, alert)
-        self.emit("resolve", alert, before, now, by, note)
+        self.emit(action, alert, before, now, by, note)
+
+    def save(self, alert: Alert) -> None:
+        store.update(self._conn, alert)
 
     def shelve(self, alert: Alert, now: int, until: int, by: str, note: str | None) -> None:
         before = alert.state

@@ -54,6 +54,7 @@ class Alert:
     shelved_until: int | None = None
     chattering: bool = False
     escalation_level: int = -1  # index of the last escalation step notified
+    forwarded_at: int | None = None  # fire policy: sent to the fire brigade
 
     @property
     def active(self) -> bool:

@@ -40,7 +40,7 @@ class LogNotifier:
                 "alert_id": a.id,
                 "rule": a.rule,
                 "device_id": a.device_id,
-                "level": a.escalation_level,
+                "escalation_level": a.escalation_level,
             },
         )
 

@@ -37,6 +37,10 @@ class _Rule(BaseModel):
     group: Literal["room", "floor"] | None = Field(
         None, description="incident grouping; default floor for fire-safety devices, else room"
     )
+    fire: Literal["watch", "forward"] | None = Field(
+        None,
+        description="fire policy: watch = forward unless staff act in time; forward = at once",
+    )
     enabled: bool = True
 
     def severity_for(self, fire_safety: bool) -> Severity:

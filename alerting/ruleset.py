@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -87,12 +87,50 @@ class EscalationConfig(_Strict):
     )
 
 
+class FirePolicy(_Strict):
+    """Forwarding smoke alarms to the fire brigade (NFPA 72 positive alarm sequence;
+    GB 50440 asks for forwarding within 3 s of confirmation)."""
+
+    enabled: bool = True
+    ack_within_s: float = Field(15, ge=5, le=300, description="unacknowledged this long: forward")
+    investigate_s: float = Field(180, ge=30, le=600, description="acknowledged: time to check")
+    target: str = Field("fire_brigade", description="notifier target of forwarded alarms")
+
+
+class Target(_Strict):
+    """Where notifications for a target go."""
+
+    kind: Literal["webhook", "log"] = "webhook"
+    url: str | None = Field(None, pattern=r"^https?://", description="webhook URL")
+    format: Literal["json", "cap"] = Field("json", description="versioned JSON or CAP 1.2 XML")
+    secret_env: str | None = Field(
+        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="env variable holding the HMAC key"
+    )
+    horizon_s: float = Field(86400, ge=60, le=7 * 86400, description="retry for this long")
+    timeout_s: float = Field(5, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _webhook(self) -> Target:
+        if self.kind == "webhook" and (self.url is None or self.secret_env is None):
+            raise ValueError("a webhook target needs url and secret_env")
+        return self
+
+
+class Notify(_Strict):
+    targets: dict[str, Target] = Field(
+        default_factory=dict, description="by name, as used in escalation steps"
+    )
+    mqtt_alerts: bool = Field(True, description="alert state on {prefix}/{site}/alerts/{id}")
+
+
 class RuleSetFile(_Strict):
     timezone: str = Field("Asia/Shanghai", description="for time-window rules")
     builtin: bool = Field(True, description="start from the default rules")
     rules: list[Rule] = Field(default_factory=list, description="new rules or replacements")
     overrides: list[Override] = Field(default_factory=list)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    fire_policy: FirePolicy = Field(default_factory=FirePolicy)
+    notify: Notify = Field(default_factory=Notify)
 
     @field_validator("timezone")
     @classmethod
@@ -152,6 +190,8 @@ class RuleSet:
         policies: dict[str, EscalationPolicy] | None = None,
         by_severity: dict[str, str | None] | None = None,
         timezone: str = "Asia/Shanghai",
+        fire_policy: FirePolicy | None = None,
+        notify: Notify | None = None,
     ) -> None:
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
@@ -168,6 +208,8 @@ class RuleSet:
         self.policies = default_policies() if policies is None else policies
         self.by_severity = dict(DEFAULT_BY_SEVERITY if by_severity is None else by_severity)
         self.tz = ZoneInfo(timezone)
+        self.fire_policy = fire_policy or FirePolicy()
+        self.notify = notify or Notify()
         enabled = [r for r in base.values() if r.enabled]
         self.system: dict[str, SystemRule] = {
             r.component: r for r in enabled if isinstance(r, SystemRule)
@@ -196,7 +238,15 @@ class RuleSet:
             **DEFAULT_BY_SEVERITY,
             **{k.value: v for k, v in f.escalation.by_severity.items()},
         }
-        return cls(list(rules.values()), f.overrides, policies, by_severity, f.timezone)
+        return cls(
+            list(rules.values()),
+            f.overrides,
+            policies,
+            by_severity,
+            f.timezone,
+            f.fire_policy,
+            f.notify,
+        )
 
     @classmethod
     def defaults(cls) -> RuleSet:

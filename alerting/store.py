@@ -60,12 +60,14 @@ ADDED_COLUMNS = [
     ("shelved_until", "INTEGER"),
     ("chattering", "INTEGER NOT NULL DEFAULT 0"),
     ("escalation_level", "INTEGER NOT NULL DEFAULT -1"),
+    ("forwarded_at", "INTEGER"),
 ]
 
 COLUMNS = (
     "id, site, device_id, rule, severity, state, latched, raised_at, last_at, occurrences,"
     " value, condition_cleared_at, acknowledged_at, acknowledged_by, cleared_at, closed_by, note,"
-    " priority, floor, room, group_key, shelved_until, chattering, escalation_level"
+    " priority, floor, room, group_key, shelved_until, chattering, escalation_level,"
+    " forwarded_at"
 )
 
 
@@ -111,6 +113,7 @@ def row_to_alert(row: tuple[Any, ...]) -> Alert:
         shelved_until=row[21],
         chattering=bool(row[22]),
         escalation_level=row[23],
+        forwarded_at=row[24],
     )
 
 
@@ -149,7 +152,8 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
     conn.execute(
         "UPDATE alerts SET severity=?, state=?, last_at=?, occurrences=?, value=?,"
         " condition_cleared_at=?, acknowledged_at=?, acknowledged_by=?, cleared_at=?,"
-        " closed_by=?, note=?, shelved_until=?, chattering=?, escalation_level=? WHERE id=?",
+        " closed_by=?, note=?, shelved_until=?, chattering=?, escalation_level=?,"
+        " forwarded_at=? WHERE id=?",
         (
             a.severity.value,
             a.state.value,
@@ -165,6 +169,7 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
             a.shelved_until,
             int(a.chattering),
             a.escalation_level,
+            a.forwarded_at,
             a.id,
         ),
     )

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from alerting.engine import Command, CommandResult, DeviceCommand
-from alerting.model import Alert
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
+from alerting.views import AlertView, iso
 from dashboards.auth import LoginError, StaffAuth
 from dashboards.stream import ChangeHub, alert_events
 from devices.ports import ReadingsQuery, Series
@@ -41,16 +41,6 @@ class AppRuntime(Protocol):
     def unknown_devices(self) -> list[dict[str, Any]]: ...
     def health(self) -> dict[str, bool]: ...
     def check_token(self, token: str) -> bool: ...
-
-
-def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def parse_time(value: str | None, default_ms: int) -> int:
@@ -78,6 +68,10 @@ class OperatorAction(BaseModel):
     note: str | None = Field(None, max_length=500)
 
 
+class Dismissal(OperatorAction):
+    note: str = Field(min_length=2, max_length=500, description="why it was a false alarm")
+
+
 class Login(BaseModel):
     staff_id: str = Field(min_length=1, max_length=32)
     pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")
@@ -102,6 +96,7 @@ ERRORS = {
     "not_shelved": (409, "alert is not shelved"),
     "unknown_device": (404, "no such device"),
     "not_in_maintenance": (409, "device is not in maintenance"),
+    "not_fire": (409, "not a fire alarm"),
 }
 
 
@@ -135,41 +130,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     rules = runtime.rules.rules
     reg = runtime.registry
 
-    def alert_json(a: Alert) -> dict[str, Any]:
-        dev = reg.get(a.site, a.device_id)
-        resident = reg.resident_name(dev.resident) if dev else None
-        rule = rules.get(a.rule)
-        return {
-            "id": str(a.id),
-            "site": a.site,
-            "device_id": a.device_id,
-            "rule": a.rule,
-            "title": rule.title_zh if rule else a.rule,
-            "title_en": rule.title_en if rule else a.rule,
-            "severity": a.severity.value,
-            "state": a.state.value,
-            "latched": a.latched,
-            "raised_at": iso(a.raised_at),
-            "last_at": iso(a.last_at),
-            "acknowledged_at": iso(a.acknowledged_at),
-            "acknowledged_by": a.acknowledged_by,
-            "cleared_at": iso(a.cleared_at),
-            "condition_cleared_at": iso(a.condition_cleared_at),
-            "closed_by": a.closed_by,
-            "occurrences": a.occurrences,
-            "value": a.value,
-            "note": a.note,
-            "room": a.room,
-            "floor": a.floor,
-            "bed": dev.bed if dev else None,
-            "device_type": dev.type.name if dev else None,
-            "priority": a.priority,
-            "group": a.group_key,
-            "chattering": a.chattering,
-            "shelved_until": iso(a.shelved_until),
-            "escalation_level": a.escalation_level,
-            "resident_name": resident,
-        }
+    alert_json = AlertView(reg, runtime.rules)
 
     def who(identity: str | None, body: OperatorAction) -> str:
         if identity is not None:
@@ -193,9 +154,12 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     @alerts.get("/stream")
     async def stream(
         last_event_id: Annotated[str | None, Header()] = None,
+        since: Annotated[str | None, Query(alias="last_event_id", pattern=r"^\d{1,18}$")] = None,
     ) -> EventSourceResponse:
-        """Every alert change as Server-Sent Events; resumable with Last-Event-ID."""
-        events = alert_events(runtime.alerts, runtime.hub, last_event_id, alert_json, iso)
+        """Every alert change as Server-Sent Events; resumable with the Last-Event-ID header
+        (EventSource's own reconnect) or ?last_event_id= (a page opening a new stream)."""
+        resume = last_event_id or since
+        events = alert_events(runtime.alerts, runtime.hub, resume, alert_json, iso)
         return EventSourceResponse(events, ping=15)
 
     @alerts.get("/groups")
@@ -234,7 +198,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         return result
 
     def command(
-        action: Literal["ack", "resolve", "shelve", "unshelve"],
+        action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"],
         alert_id: int,
         body: OperatorAction,
         identity: str | None,
@@ -252,6 +216,16 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     @alerts.post("/{alert_id}/resolve")
     def resolve(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
         return command("resolve", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/confirm")
+    def confirm(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+        """A fire alarm staff have confirmed: forward it to the fire brigade now."""
+        return command("confirm", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/dismiss")
+    def dismiss(alert_id: int, body: Dismissal, identity: Writer) -> Any:
+        """A fire alarm that was false: close it with the reason (and cancel a forward)."""
+        return command("dismiss", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/shelve")
     def shelve(alert_id: int, body: ShelveAction, identity: Writer) -> Any:
@@ -388,6 +362,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
                     "title_en": r.title_en,
                     "priority": r.priority,
                     "severity": r.severity.value,
+                    "fire": r.fire,
                 }
                 for r in rules.values()
             },

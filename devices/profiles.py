@@ -130,6 +130,15 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 fire_safety=True,
             ),
             _type(
+                "call_point",
+                "手动报警按钮",
+                "manual call point",
+                {},
+                {"pressed": EventSpec("someone broke the glass / pressed the fire call point")},
+                supervision_s=3600,
+                fire_safety=True,
+            ),
+            _type(
                 "water_pressure",
                 "消防水压",
                 "fire-water pressure",

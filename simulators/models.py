@@ -10,6 +10,7 @@ from devices.registry import Device
 
 TELEMETRY_EVERY_S = {
     "call_button": 60.0,
+    "call_point": 300.0,
     "wearable": 5.0,
     "smoke_detector": 30.0,
     "water_pressure": 5.0,
@@ -102,7 +103,7 @@ def scenario(name: str) -> list[Step]:
         "call": [
             Step(
                 3,
-                "cb-305-2",
+                "cb-305-1",
                 "event",
                 {"event": "press", "button": "bathroom_cord"},
                 "pull cord in 305 bathroom",

@@ -360,11 +360,14 @@ def test_smoke_escalates_through_the_fire_policy(h):
     t0 = a.raised_at
     for _ in range(62):
         h.tick(5)
+    # the fire brigade is the fire policy's (tests/test_firepolicy.py); staff are chased
     assert escalations(h, a.id) == [
         ("escalate", "duty_screen", t0),
         ("escalate", "supervisor", t0 + 15_000),
-        ("escalate", "fire_brigade", t0 + 180_000),
-        ("renotify", "fire_brigade", t0 + 300_000),
+        ("renotify", "supervisor", t0 + 75_000),
+        ("renotify", "supervisor", t0 + 135_000),
+        ("renotify", "supervisor", t0 + 195_000),
+        ("renotify", "supervisor", t0 + 255_000),
     ]
 
 

@@ -15,6 +15,7 @@ def test_every_device_type_entry_is_sound():
         "call_button",
         "wearable",
         "smoke_detector",
+        "call_point",
         "water_pressure",
         "electrical_monitor",
     }

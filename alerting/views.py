@@ -1,0 +1,63 @@
+"""How an alert looks to the outside (API, screen stream, webhooks, MQTT): one place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from alerting.model import Alert
+from alerting.ruleset import RuleSet
+from devices.registry import Registry
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class AlertView:
+    def __init__(self, registry: Registry, rules: RuleSet) -> None:
+        self._reg = registry
+        self._rules = rules
+
+    def __call__(self, a: Alert) -> dict[str, Any]:
+        dev = self._reg.get(a.site, a.device_id)
+        rule = self._rules.rules.get(a.rule)
+        return {
+            "id": str(a.id),
+            "site": a.site,
+            "device_id": a.device_id,
+            "rule": a.rule,
+            "title": rule.title_zh if rule else a.rule,
+            "title_en": rule.title_en if rule else a.rule,
+            "severity": a.severity.value,
+            "state": a.state.value,
+            "latched": a.latched,
+            "raised_at": iso(a.raised_at),
+            "last_at": iso(a.last_at),
+            "acknowledged_at": iso(a.acknowledged_at),
+            "acknowledged_by": a.acknowledged_by,
+            "cleared_at": iso(a.cleared_at),
+            "condition_cleared_at": iso(a.condition_cleared_at),
+            "closed_by": a.closed_by,
+            "occurrences": a.occurrences,
+            "value": a.value,
+            "note": a.note,
+            "room": a.room,
+            "floor": a.floor,
+            "bed": dev.bed if dev else None,
+            "device_type": dev.type.name if dev else None,
+            "priority": a.priority,
+            "group": a.group_key,
+            "chattering": a.chattering,
+            "shelved_until": iso(a.shelved_until),
+            "escalation_level": a.escalation_level,
+            "forwarded_at": iso(a.forwarded_at),
+            "fire": rule.fire if rule else None,
+            "resident_name": self._reg.resident_name(dev.resident) if dev else None,
+        }
