@@ -98,6 +98,7 @@ def test_an_alert_shows_within_a_second_and_is_acknowledged_on_the_page(
         text = card.inner_text()
         assert "老人跌倒" in text and "204" in text
         alert_id = card.get_attribute("data-alert-id")
+        assert page.evaluate("window.carewatch.soundPattern()") == "emergency"
         card.locator('[data-action="ack"]').click()
         login_if_asked(page)
         page.wait_for_selector(
@@ -105,6 +106,7 @@ def test_an_alert_shows_within_a_second_and_is_acknowledged_on_the_page(
         )
         a = api_alert(service, "fall")
         assert a["state"] == "active_ack" and a["acknowledged_by"] == "nurse-li"
+        assert page.evaluate("window.carewatch.soundPattern()") is None  # acknowledged: quiet
         assert p.errors == []
     finally:
         p.close()
