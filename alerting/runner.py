@@ -62,7 +62,8 @@ class EngineRunner:
         self._listeners.append(listener)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
-        """Called after every batch that committed messages (e.g. wake the spool drainer)."""
+        """Called after every batch that committed messages or alert changes (wake the
+        spool drainer, the notification workers)."""
         self._after_commit.append(hook)
 
     # producers (any thread) ----------------------------------------------------------
@@ -147,7 +148,7 @@ class EngineRunner:
         received = [i.decoded.received_ms for i in items if isinstance(i, Incoming)]
         self.lag_ms = now - min(received) if received else 0
         self.last_batch_ms = now
-        if result.accepted:
+        if result.accepted or result.changes:
             for hook in self._after_commit:
                 hook()
         for item in items:

@@ -239,9 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--site", type=Path, help="site file a rules file must match (names, types)")
     p.set_defaults(fn=cmd_check_config)
+    p = sub.add_parser(
+        "webhook-receiver",
+        help="a test receiver for integrators: verifies signatures, prints deliveries",
+        add_help=False,
+    )
+    p.set_defaults(fn=None)
     p = sub.add_parser("hash-pin", help="hash a staff PIN for the site file")
     p.add_argument("--pin", help="the PIN (default: asked without echo)")
     p.set_defaults(fn=cmd_hash_pin)
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["webhook-receiver"]:
+        from alerting.receiver import main as receiver_main
+
+        return receiver_main(args_list[1:])
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

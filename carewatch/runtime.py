@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -13,8 +14,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
+from alerting.delivery import DeliveryWorker, LogSender, OutboxRow, Sender, WebhookSender
 from alerting.engine import Command, CommandResult, DeviceCommand, Engine
 from alerting.notify import Dispatcher, LogNotifier
+from alerting.outbox import MQTT_TARGET
 from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
@@ -25,6 +28,8 @@ from dashboards.stream import ChangeHub
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_site
+from devices.yamlconf import ConfigError
+from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
 from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
@@ -51,6 +56,7 @@ class Runtime:
         self.metrics = CollectorRegistry()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path: Path = settings.data_dir / "carewatch.db"
+        self._topic: AlertTopicPublisher | None = None
         embedded = settings.influx_url is None
         self._spool = Spool(embedded=embedded)
         self._dead = DeadLetterLog(settings.dead_letter_capacity)
@@ -83,6 +89,9 @@ class Runtime:
                 self._deliver,
                 clock,
             )
+        self.workers = self._delivery_workers(settings, registry, rules, clock)
+        for w in self.workers:
+            self.runner.after_commit(w.wake)
         self.drainer: SpoolDrainer | None = None
         self._influx: InfluxV1 | None = None
         self._readings: ReadingsQuery
@@ -130,6 +139,62 @@ class Runtime:
 
     # wiring -------------------------------------------------------------------------
 
+    def _delivery_workers(
+        self, settings: Settings, registry: Registry, rules: RuleSet, clock: Clock
+    ) -> list[DeliveryWorker]:
+        """One worker per notification target of the rules file, plus the MQTT alert topic."""
+        site = registry.site
+        info = {
+            "id": site.id,
+            "name": site.name,
+            "address": site.address,
+            "latitude": site.latitude,
+            "longitude": site.longitude,
+        }
+        workers = []
+        missing = []
+        for name, target in rules.notify.targets.items():
+            sender: Sender = LogSender()
+            if target.kind == "webhook" and target.url and target.secret_env:
+                secret = os.environ.get(target.secret_env)
+                if not secret:
+                    missing.append(f"notify.targets.{name}: set {target.secret_env} (HMAC key)")
+                    continue
+                sender = WebhookSender(
+                    target.url,
+                    target.format,
+                    secret.encode(),
+                    info,
+                    f"carewatch@{site.id}",
+                    target.timeout_s,
+                    tz=rules.tz,
+                )
+            workers.append(
+                DeliveryWorker(
+                    name, sender, self._write_conn, clock, target.horizon_s, self.metrics
+                )
+            )
+        if missing:
+            raise ConfigError(missing)
+        if rules.notify.mqtt_alerts and settings.mqtt_url:
+            self._topic = AlertTopicPublisher(
+                settings.mqtt_url, settings.mqtt_client_id + "-alerts", settings.mqtt_prefix
+            )
+            workers.append(
+                DeliveryWorker(
+                    MQTT_TARGET,
+                    _TopicSender(self._topic),
+                    self._write_conn,
+                    clock,
+                    7 * 86400,
+                    self.metrics,
+                )
+            )
+        return workers
+
+    def _write_conn(self) -> sqlite3.Connection:
+        return connect(self.db_path, synchronous=self.settings.sqlite_synchronous)
+
     def _deliver(self, decoded: Any, ack: Callable[[], None] | None) -> None:
         if self._paused:  # shutting down: not acked, so the broker redelivers it later
             return
@@ -152,6 +217,10 @@ class Runtime:
             except Exception as exc:  # 2.x/3.x map databases themselves
                 log.warning("could not create influx database", extra={"error": str(exc)})
         self.runner.start()
+        if self._topic is not None:
+            self._topic.start()
+        for w in self.workers:
+            w.start()
         if self.drainer:
             self.drainer.start()
         if self.source:
@@ -169,6 +238,10 @@ class Runtime:
         """Stop taking messages, commit and ack what was taken, flush, disconnect."""
         self._paused = True
         self.runner.stop()
+        for w in self.workers:
+            w.stop()
+        if self._topic is not None:
+            self._topic.stop()
         if self.source:
             self.source.stop()
         if self.drainer:
@@ -213,6 +286,44 @@ class Runtime:
         finally:
             conn.close()
 
+    def notifications(
+        self, target: str | None, alert_id: int | None, state: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The delivery log: newest first."""
+        where, args = [], []
+        for col, val in (("target", target), ("alert_id", alert_id), ("state", state)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = (
+            "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, state,"
+            " attempts, next_ms, delivered_ms, last_status, last_error FROM outbox"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC LIMIT ?"
+        )
+        keys = [
+            "id",
+            "key",
+            "target",
+            "alert_id",
+            "seq",
+            "action",
+            "msg_type",
+            "created_ms",
+            "state",
+            "attempts",
+            "next_ms",
+            "delivered_ms",
+            "last_status",
+            "last_error",
+        ]
+        conn = self._read_conn()
+        try:
+            rows = conn.execute(sql, (*args, limit)).fetchall()
+        finally:
+            conn.close()
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
     def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]:
         conn = self._read_conn()
         try:
@@ -241,6 +352,17 @@ class Runtime:
         return expected is not None and hmac.compare_digest(
             token.encode(), expected.get_secret_value().encode()
         )
+
+
+class _TopicSender:
+    """The MQTT alert topic as a delivery target."""
+
+    def __init__(self, publisher: AlertTopicPublisher) -> None:
+        self._pub = publisher
+
+    def send(self, row: OutboxRow) -> int:
+        self._pub.publish(str(row.alert.get("site", "")), row.alert_id, row.alert)
+        return 0
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -38,6 +38,9 @@ class AppRuntime(Protocol):
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]: ...
     def readings(self) -> ReadingsQuery: ...
     def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]: ...
+    def notifications(
+        self, target: str | None, alert_id: int | None, state: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
     def unknown_devices(self) -> list[dict[str, Any]]: ...
     def health(self) -> dict[str, bool]: ...
     def check_token(self, token: str) -> bool: ...
@@ -315,6 +318,24 @@ def create_app(runtime: AppRuntime) -> FastAPI:
 
     # --- operations ---------------------------------------------------------------------
     ops = APIRouter(tags=["operations"])
+
+    @ops.get("/api/notifications")
+    def notifications(
+        target: str | None = None,
+        alert_id: int | None = None,
+        state: Literal["pending", "delivered", "failed"] | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> Any:
+        """The delivery log of webhooks and the MQTT alert topic, newest first."""
+        return [
+            {
+                **n,
+                "created_at": iso(n.pop("created_ms")),
+                "next_at": iso(n.pop("next_ms")),
+                "delivered_at": iso(n.pop("delivered_ms")),
+            }
+            for n in runtime.notifications(target, alert_id, state, limit)
+        ]
 
     @ops.get("/api/dead-letters")
     def dead_letters(reason: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> Any:

@@ -1,0 +1,59 @@
+"""The MQTT alert topic (PROTOCOL.md): `{prefix}/{site}/alerts/{alert_id}` carries each
+alert's current state as JSON, retained while the alert is open, cleared with an empty
+retained message when it closes. Fed from the outbox like any notification target, so a
+crash delays an update but never loses it; a publish counts only once the broker has
+acknowledged it (QoS 1)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ingest.mqtt import parse_mqtt_url
+
+
+class AlertTopicPublisher:
+    def __init__(self, url: str, client_id: str, prefix: str, timeout_s: float = 5.0) -> None:
+        addr = parse_mqtt_url(url)
+        self._prefix = prefix.rstrip("/")
+        self._timeout_s = timeout_s
+        self._connected = threading.Event()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+        )
+        if addr.username:
+            client.username_pw_set(addr.username, addr.password)
+        if addr.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.on_connect = lambda *_a: self._connected.set()
+        client.on_disconnect = lambda *_a: self._connected.clear()
+        self._client = client
+        self._addr = addr
+
+    def start(self) -> None:
+        self._client.connect_async(self._addr.host, self._addr.port, keepalive=15)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def topic(self, site: str, alert_id: int | str) -> str:
+        return f"{self._prefix}/{site}/alerts/{alert_id}"
+
+    def publish(self, site: str, alert_id: int | str, alert: Mapping[str, Any]) -> None:
+        """Retained state while open; an empty retained message once closed."""
+        if not self._connected.wait(self._timeout_s):
+            raise ConnectionError("not connected to the MQTT broker")
+        closed = alert.get("state") == "closed"
+        payload = b"" if closed else orjson.dumps(alert)
+        info = self._client.publish(self.topic(site, alert_id), payload, qos=1, retain=True)
+        info.wait_for_publish(self._timeout_s)
+        if not info.is_published():
+            raise TimeoutError("the broker did not acknowledge the alert state")
