@@ -36,8 +36,9 @@ run: apt-run venv
 test: apt-test venv lint
 	$(PY) -m pytest -q
 
-bench: venv
+bench: apt-test venv
 	$(PY) -m bench.offline --runs 5
+	$(PY) -m bench.webhook --alarms 100 --load 0 1000 --runs 3
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -173,6 +173,16 @@ def _row(r: tuple[Any, ...]) -> OutboxRow:
     )
 
 
+def delivery_counter(metrics: CollectorRegistry) -> Counter:
+    """carewatch_notifications_total{target, outcome}: one for all workers."""
+    return Counter(
+        "carewatch_notifications",
+        "Notification delivery attempts by target and outcome",
+        ["target", "outcome"],
+        registry=metrics,
+    )
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -181,7 +191,7 @@ class DeliveryWorker:
         connect: Callable[[], sqlite3.Connection],
         clock: Clock,
         horizon_s: float,
-        metrics: CollectorRegistry | None = None,
+        counter: Counter | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.target = target
@@ -193,16 +203,7 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._m = (
-            Counter(
-                "carewatch_notifications",
-                "Notification delivery attempts by target and outcome",
-                ["target", "outcome"],
-                registry=metrics,
-            )
-            if metrics is not None
-            else None
-        )
+        self._m = counter
 
     # one step (tests drive this directly with a fake clock) ---------------------------
 

@@ -14,7 +14,14 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
-from alerting.delivery import DeliveryWorker, LogSender, OutboxRow, Sender, WebhookSender
+from alerting.delivery import (
+    DeliveryWorker,
+    LogSender,
+    OutboxRow,
+    Sender,
+    WebhookSender,
+    delivery_counter,
+)
 from alerting.engine import Command, CommandResult, DeviceCommand, Engine
 from alerting.notify import Dispatcher, LogNotifier
 from alerting.outbox import MQTT_TARGET
@@ -153,6 +160,7 @@ class Runtime:
         }
         workers = []
         missing = []
+        self._delivered = delivery_counter(self.metrics)
         for name, target in rules.notify.targets.items():
             sender: Sender = LogSender()
             if target.kind == "webhook" and target.url and target.secret_env:
@@ -171,7 +179,7 @@ class Runtime:
                 )
             workers.append(
                 DeliveryWorker(
-                    name, sender, self._write_conn, clock, target.horizon_s, self.metrics
+                    name, sender, self._write_conn, clock, target.horizon_s, self._delivered
                 )
             )
         if missing:
@@ -187,7 +195,7 @@ class Runtime:
                     self._write_conn,
                     clock,
                     7 * 86400,
-                    self.metrics,
+                    self._delivered,
                 )
             )
         return workers
