@@ -13,10 +13,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -24,6 +22,17 @@ from alerting import outbox, store
 from alerting.correlate import Signals
 from alerting.deadlines import OFF, ON, OOS, SHELVE, Deadline, Deadlines
 from alerting.firepolicy import FIRE, FirePolicy
+from alerting.items import (
+    MAX_MAINTENANCE_S,
+    MAX_SHELVE_S,
+    BatchResult,
+    Command,
+    CommandResult,
+    DeviceCommand,
+    Health,
+    Incoming,
+    Item,
+)
 from alerting.lifecycle import CALM, Lifecycle, Where
 from alerting.model import Alert, AlertState, Change
 from alerting.outbox import Outbox
@@ -37,6 +46,7 @@ from alerting.rules import (
     TimeWindowRule,
 )
 from alerting.ruleset import RuleSet
+from alerting.supervision import Supervision
 from alerting.views import AlertView
 from devices.model import (
     AlertTransition,
@@ -54,75 +64,6 @@ log = logging.getLogger("carewatch.alerting.engine")
 
 # notifications, not changes of the alert: not stored as alert transitions
 NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
-
-ErrorCode = Literal[
-    "not_found",
-    "closed",
-    "internal",
-    "not_shelvable",
-    "not_shelved",
-    "unknown_device",
-    "not_in_maintenance",
-    "not_fire",
-]
-MAX_SHELVE_S = 24 * 3600
-MAX_MAINTENANCE_S = 30 * 86400
-
-
-@dataclass(slots=True)
-class Incoming:
-    decoded: Decoded
-    ack: Callable[[], None] | None = None
-
-
-@dataclass(slots=True)
-class Command:
-    """An operator's action on one alert."""
-
-    action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"]
-    alert_id: int
-    by: str
-    note: str | None = None
-    duration_s: float | None = None  # shelve only
-
-
-@dataclass(slots=True)
-class DeviceCommand:
-    """An operator's action on one device: maintenance (out of service) on or off."""
-
-    action: Literal["maintenance_start", "maintenance_end"]
-    device_id: str
-    by: str
-    note: str | None = None
-    duration_s: float | None = None  # maintenance_start only
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    """The watch's own observation of one of its parts (see watchdog.py)."""
-
-    component: str
-    ok: bool
-    detail: str = ""
-
-
-Item = Incoming | Command | DeviceCommand | Health
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    ok: bool
-    error: ErrorCode | None
-    alert: Alert | None
-
-
-@dataclass(slots=True)
-class BatchResult:
-    changes: list[Change] = field(default_factory=list)
-    results: dict[int, CommandResult] = field(default_factory=dict)  # index in batch -> result
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
 
 
 def _fmt(v: Scalar) -> str:
@@ -181,8 +122,7 @@ class Engine:
         self._fire = FirePolicy(rules, self._deadlines, self._life)
         self._outbox = Outbox(conn, rules, AlertView(registry, rules))
         self._life.rule_of = self._rule_of
-        self._oos: dict[tuple[str, str], int] = {}
-        self._seen: dict[tuple[str, str], int] = {}
+        self._watch = Supervision(conn, registry, rules, self._deadlines)
         # in memory only: a restart starts these windows afresh (docs/rules.md)
         self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
         self._counters: dict[tuple[str, str, str], float] = {}
@@ -213,17 +153,7 @@ class Engine:
         outbox.create_schema(conn)
         for sink in self._sinks:
             sink.create_schema(conn)
-        now = self._clock.now_ms()
-        # every registered device is supervised from the start, silent ones included
-        rows = []
-        for d in self._registry.devices():
-            sup = self._supervision_ms(d)
-            rows.append((d.site, d.id, None if sup is None else now + sup))
-        conn.executemany(
-            "INSERT OR IGNORE INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
-            " VALUES (?, ?, NULL, NULL, ?)",
-            rows,
-        )
+        self._watch.setup(self._clock.now_ms())
         conn.execute("COMMIT")
         self._reload()
 
@@ -233,23 +163,16 @@ class Engine:
         self._life.load(now)
         self._signals.load(now)
         self._outbox.load()
-        self._oos = {
-            (s, d): until
-            for s, d, until in self._conn.execute(
-                "SELECT site, device_id, until_ms FROM maintenance"
-            )
-        }
-        self._seen = {}
+        self._watch.load()
 
     def open_alerts(self) -> list[Alert]:
         return [a.snapshot() for a in self._life.open.values()]
 
     def in_maintenance(self) -> dict[tuple[str, str], int]:
-        return dict(self._oos)
+        return self._watch.maintenance()
 
     def next_due_ms(self) -> int | None:
-        row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
-        dues = [x for x in (row[0], self._deadlines.next_due()) if x is not None]
+        dues = [x for x in (self._watch.next_due(), self._deadlines.next_due()) if x is not None]
         return min(dues) if dues else None
 
     # --- the batch ---------------------------------------------------------------------
@@ -288,7 +211,7 @@ class Engine:
             items: list[BatchItem] = [*accepted, *_transitions(result.changes)]
             for sink in self._sinks:
                 sink.write(conn, items)
-            self._flush_seen()
+            self._watch.flush()
             conn.execute("COMMIT")
         except BaseException:
             try:
@@ -333,17 +256,13 @@ class Engine:
             return
         rs = self._rules.for_device(dev)
         key = (d.site, d.device_id)
-        out_of_service = key in self._oos
+        out_of_service = self._watch.in_maintenance(key)
         if isinstance(d, DeviceStatus) and not d.online:
-            self._seen.pop(key, None)
-            self._conn.execute(
-                "UPDATE device_state SET online = 0, due_ms = NULL WHERE site=? AND device_id=?",
-                key,
-            )
+            self._watch.went_offline(key)
             if rs.absence and not out_of_service:
                 self._raise(rs.absence, dev.site, dev.id, now, "last will: offline", dev)
             return
-        self._seen[key] = now
+        self._watch.heard(key, now)
         if rs.absence:
             self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
         if out_of_service:
@@ -551,12 +470,6 @@ class Engine:
 
     # --- deadlines -------------------------------------------------------------------------
 
-    def _supervision_ms(self, dev: Device) -> int | None:
-        rule = self._rules.for_device(dev).absence
-        if rule is None:
-            return None
-        return (rule.supervision_s or dev.type.supervision_s) * 1000
-
     def _serve_due(self, now: int) -> None:
         self._serve_supervision(now)
         while (d := self._deadlines.pop_due(now)) is not None:
@@ -571,7 +484,7 @@ class Engine:
             elif d.kind == FIRE:
                 self._fire.due(d, now)
             elif d.kind == OOS:
-                self._end_maintenance(
+                self._watch.end_maintenance(
                     d.site, d.subject, now, "system:maintenance_expired", None, d.due_ms
                 )
                 if d.due_ms < now:  # re-armed from a past expiry: may be due already
@@ -580,24 +493,14 @@ class Engine:
                 self._life.escalate(d, now)
 
     def _serve_supervision(self, now: int) -> None:
-        due = self._conn.execute(
-            "SELECT site, device_id FROM device_state WHERE due_ms <= ? LIMIT 5000", (now,)
-        ).fetchall()
-        for site, device_id in due:
-            self._conn.execute(
-                "UPDATE device_state SET due_ms = NULL WHERE site=? AND device_id=?",
-                (site, device_id),
-            )
-            dev = self._registry.get(site, device_id)
-            rule = self._rules.for_device(dev).absence if dev else None
-            if dev is None or rule is None or (site, device_id) in self._oos:
-                continue
-            silent = rule.supervision_s or dev.type.supervision_s
-            self._raise(rule, site, device_id, now, f"silent > {silent} s", dev)
+        for silent in self._watch.due(now):
+            dev = silent.device
+            value = f"silent > {silent.silent_s} s"
+            self._raise(silent.rule, dev.site, dev.id, now, value, dev)
 
     def _fire_on(self, d: Deadline, now: int) -> None:
         dev = self._registry.get(d.site, d.subject)
-        if dev is not None and (d.site, d.subject) in self._oos:
+        if dev is not None and self._watch.in_maintenance((d.site, d.subject)):
             return
         if dev is None and not d.subject.startswith("system:"):
             return  # the device left the registry
@@ -605,23 +508,6 @@ class Engine:
         if rule is None:
             return  # rule removed or disabled since
         self._raise(rule, d.site, d.subject, now, d.value, dev)
-
-    def _flush_seen(self) -> None:
-        if not self._seen:
-            return
-        rows = []
-        for (site, device_id), at in self._seen.items():
-            dev = self._registry.get(site, device_id)
-            if dev is not None:
-                sup = self._supervision_ms(dev)
-                rows.append((site, device_id, at, None if sup is None else at + sup))
-        self._conn.executemany(
-            "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
-            " VALUES (?,?,?,1,?) ON CONFLICT(site, device_id) DO UPDATE SET"
-            " last_seen_ms = excluded.last_seen_ms, online = 1, due_ms = excluded.due_ms",
-            rows,
-        )
-        self._seen = {}
 
     # --- operators -------------------------------------------------------------------------
 
@@ -660,66 +546,17 @@ class Engine:
         dev = self._registry.get(alert.site, alert.device_id)
         if dev is None or not isinstance(self._rules.rule(alert.rule, dev), AbsenceRule):
             return
-        self._rearm(dev, now)
-
-    def _rearm(self, dev: Device, now: int) -> None:
-        sup = self._supervision_ms(dev)
-        if sup is not None:
-            self._conn.execute(
-                "UPDATE device_state SET due_ms = ? WHERE site = ? AND device_id = ?"
-                " AND due_ms IS NULL",
-                (now + sup, dev.site, dev.id),
-            )
+        self._watch.rearm(dev, now)
 
     def _device_command(self, cmd: DeviceCommand, now: int) -> CommandResult:
         dev = self._registry.by_id(cmd.device_id)
         if dev is None:
             return CommandResult(False, "unknown_device", None)
-        key = (dev.site, dev.id)
         if cmd.action == "maintenance_end":
-            if key not in self._oos:
+            if not self._watch.in_maintenance((dev.site, dev.id)):
                 return CommandResult(False, "not_in_maintenance", None)
-            self._end_maintenance(dev.site, dev.id, now, cmd.by, cmd.note)
+            self._watch.end_maintenance(dev.site, dev.id, now, cmd.by, cmd.note)
             return CommandResult(True, None, None)
         seconds = min(max(cmd.duration_s or 3600, 60), MAX_MAINTENANCE_S)
-        until = now + int(seconds * 1000)
-        self._oos[key] = until
-        self._conn.execute(
-            "INSERT OR REPLACE INTO maintenance(site, device_id, since_ms, until_ms, by, note)"
-            " VALUES (?,?,?,?,?,?)",
-            (dev.site, dev.id, now, until, cmd.by, cmd.note),
-        )
-        self._deadlines.set(Deadline(OOS, "", dev.site, dev.id, until, now))
-        self._device_log(now, dev.site, dev.id, "maintenance_start", cmd.by, cmd.note)
+        self._watch.start_maintenance(dev, now, now + int(seconds * 1000), cmd.by, cmd.note)
         return CommandResult(True, None, None)
-
-    def _end_maintenance(
-        self,
-        site: str,
-        device_id: str,
-        now: int,
-        by: str,
-        note: str | None,
-        ended: int | None = None,
-    ) -> None:
-        """`ended`: when it expired, if that is earlier than now (served late, e.g. after
-        a restart); supervision counts from then."""
-        if self._oos.pop((site, device_id), None) is None:
-            return
-        self._conn.execute(
-            "DELETE FROM maintenance WHERE site=? AND device_id=?", (site, device_id)
-        )
-        self._deadlines.cancel((OOS, "", site, device_id))
-        self._device_log(now, site, device_id, "maintenance_end", by, note)
-        dev = self._registry.get(site, device_id)
-        if dev is not None:
-            # silent during maintenance: a fresh interval from its end
-            self._rearm(dev, now if ended is None else min(ended, now))
-
-    def _device_log(
-        self, at: int, site: str, device: str, action: str, by: str, note: str | None
-    ) -> None:
-        self._conn.execute(
-            "INSERT INTO device_log(at, site, device_id, action, by, note) VALUES (?,?,?,?,?,?)",
-            (at, site, device, action, by, note),
-        )

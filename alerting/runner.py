@@ -12,12 +12,12 @@ from concurrent.futures import Future
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from alerting.engine import (
+from alerting.engine import Engine
+from alerting.items import (
     BatchResult,
     Command,
     CommandResult,
     DeviceCommand,
-    Engine,
     Health,
     Incoming,
     Item,

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alerting.engine import Health
+from alerting.items import Health
 from devices.ports import Clock
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from alerting.engine import Engine, Incoming
+from alerting.engine import Engine
+from alerting.items import Incoming
 from alerting.ruleset import RuleSet
 from devices.decode import Decoder
 from devices.ports import FakeClock

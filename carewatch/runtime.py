@@ -22,7 +22,8 @@ from alerting.delivery import (
     WebhookSender,
     delivery_counter,
 )
-from alerting.engine import Command, CommandResult, DeviceCommand, Engine
+from alerting.engine import Engine
+from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify import Dispatcher, LogNotifier
 from alerting.outbox import MQTT_TARGET
 from alerting.ruleset import RuleSet, load_rules
@@ -47,6 +48,7 @@ from ingest.sqlite import connect
 log = logging.getLogger("carewatch.runtime")
 
 EVENT_LOG_DAYS = 7
+OUTBOX_DAYS = 30
 ENGINE_QUEUE_LIMIT = 100_000
 
 
@@ -268,6 +270,10 @@ class Runtime:
             )
             if self.drainer is None:
                 Spool.prune(conn, now - self.settings.embedded_retention_days * 86_400_000)
+            conn.execute(  # the delivery log keeps settled notifications 30 days
+                "DELETE FROM outbox WHERE state != 'pending' AND created_ms < ?",
+                (now - OUTBOX_DAYS * 86_400_000,),
+            )
         except sqlite3.Error as exc:
             log.error("maintenance failed", extra={"error": str(exc)})
         finally:

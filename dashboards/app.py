@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from alerting.engine import Command, CommandResult, DeviceCommand
+from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
 from alerting.views import AlertView, iso

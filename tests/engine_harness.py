@@ -6,7 +6,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerting.engine import Command, CommandResult, DeviceCommand, Engine, Health, Incoming
+from alerting.engine import Engine
+from alerting.items import Command, CommandResult, DeviceCommand, Health, Incoming
 from alerting.model import Alert, Change
 from alerting.ruleset import RuleSet
 from devices.decode import Decoder

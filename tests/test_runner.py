@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerting.engine import Incoming
+from alerting.items import Incoming
 from alerting.runner import EngineRunner
 from tests.engine_harness import Harness
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerting.engine import Health
+from alerting.items import Health
 from alerting.watchdog import Limits, Probes, Watchdog
 from devices.ports import FakeClock
 

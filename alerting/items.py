@@ -1,0 +1,80 @@
+"""What goes into the engine (messages, operator commands, health observations) and what
+comes out of a batch: the engine's vocabulary, shared by the runner, the API and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from alerting.model import Alert, Change
+from devices.model import Decoded
+
+ErrorCode = Literal[
+    "not_found",
+    "closed",
+    "internal",
+    "not_shelvable",
+    "not_shelved",
+    "unknown_device",
+    "not_in_maintenance",
+    "not_fire",
+]
+MAX_SHELVE_S = 24 * 3600
+MAX_MAINTENANCE_S = 30 * 86400
+
+
+@dataclass(slots=True)
+class Incoming:
+    decoded: Decoded
+    ack: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class Command:
+    """An operator's action on one alert."""
+
+    action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"]
+    alert_id: int
+    by: str
+    note: str | None = None
+    duration_s: float | None = None  # shelve only
+
+
+@dataclass(slots=True)
+class DeviceCommand:
+    """An operator's action on one device: maintenance (out of service) on or off."""
+
+    action: Literal["maintenance_start", "maintenance_end"]
+    device_id: str
+    by: str
+    note: str | None = None
+    duration_s: float | None = None  # maintenance_start only
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The watch's own observation of one of its parts (see watchdog.py)."""
+
+    component: str
+    ok: bool
+    detail: str = ""
+
+
+Item = Incoming | Command | DeviceCommand | Health
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    error: ErrorCode | None
+    alert: Alert | None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    changes: list[Change] = field(default_factory=list)
+    results: dict[int, CommandResult] = field(default_factory=dict)  # index in batch -> result
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0

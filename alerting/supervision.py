@@ -1,0 +1,178 @@
+"""Device supervision and out-of-service: when each device is next due to be heard from,
+and which devices are in maintenance. Deadlines live in `device_state.due_ms` (indexed),
+so finding the silent devices costs O(devices due), never a scan of all of them.
+
+Runs inside the engine's transaction, like everything that changes state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from alerting.deadlines import OOS, Deadline, Deadlines
+from alerting.rules import AbsenceRule
+from alerting.ruleset import RuleSet
+from devices.registry import Device, Registry
+
+DevKey = tuple[str, str]  # (site, device id)
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """A device past its supervision deadline."""
+
+    device: Device
+    rule: AbsenceRule
+    silent_s: int
+
+
+class Supervision:
+    def __init__(
+        self, conn: sqlite3.Connection, registry: Registry, rules: RuleSet, deadlines: Deadlines
+    ) -> None:
+        self._conn = conn
+        self._registry = registry
+        self._rules = rules
+        self._deadlines = deadlines
+        self._seen: dict[DevKey, int] = {}
+        self._oos: dict[DevKey, int] = {}
+
+    def setup(self, now: int) -> None:
+        """Every registered device is supervised from the start, silent ones included."""
+        rows = []
+        for d in self._registry.devices():
+            sup = self.interval_ms(d)
+            rows.append((d.site, d.id, None if sup is None else now + sup))
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
+            " VALUES (?, ?, NULL, NULL, ?)",
+            rows,
+        )
+
+    def load(self) -> None:
+        self._oos = {
+            (s, d): until
+            for s, d, until in self._conn.execute(
+                "SELECT site, device_id, until_ms FROM maintenance"
+            )
+        }
+        self._seen = {}
+
+    def interval_ms(self, dev: Device) -> int | None:
+        rule = self._rules.for_device(dev).absence
+        if rule is None:
+            return None
+        return (rule.supervision_s or dev.type.supervision_s) * 1000
+
+    def next_due(self) -> int | None:
+        row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    # --- messages ----------------------------------------------------------------------
+
+    def heard(self, key: DevKey, now: int) -> None:
+        self._seen[key] = now
+
+    def went_offline(self, key: DevKey) -> None:
+        """Its last will: offline now, nothing to wait for until it speaks again."""
+        self._seen.pop(key, None)
+        self._conn.execute(
+            "UPDATE device_state SET online = 0, due_ms = NULL WHERE site=? AND device_id=?",
+            key,
+        )
+
+    def flush(self) -> None:
+        """Write the batch's last-seen times and next deadlines, one row per device."""
+        if not self._seen:
+            return
+        rows = []
+        for (site, device_id), at in self._seen.items():
+            dev = self._registry.get(site, device_id)
+            if dev is not None:
+                sup = self.interval_ms(dev)
+                rows.append((site, device_id, at, None if sup is None else at + sup))
+        self._conn.executemany(
+            "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
+            " VALUES (?,?,?,1,?) ON CONFLICT(site, device_id) DO UPDATE SET"
+            " last_seen_ms = excluded.last_seen_ms, online = 1, due_ms = excluded.due_ms",
+            rows,
+        )
+        self._seen = {}
+
+    def due(self, now: int) -> list[Silent]:
+        """The devices past their deadline (at most 5,000 a batch); each taken once."""
+        rows = self._conn.execute(
+            "SELECT site, device_id FROM device_state WHERE due_ms <= ? LIMIT 5000", (now,)
+        ).fetchall()
+        out = []
+        for site, device_id in rows:
+            self._conn.execute(
+                "UPDATE device_state SET due_ms = NULL WHERE site=? AND device_id=?",
+                (site, device_id),
+            )
+            dev = self._registry.get(site, device_id)
+            rule = self._rules.for_device(dev).absence if dev else None
+            if dev is None or rule is None or (site, device_id) in self._oos:
+                continue
+            out.append(Silent(dev, rule, rule.supervision_s or dev.type.supervision_s))
+        return out
+
+    def rearm(self, dev: Device, now: int) -> None:
+        """A fresh interval from `now` for a device with no deadline pending."""
+        sup = self.interval_ms(dev)
+        if sup is not None:
+            self._conn.execute(
+                "UPDATE device_state SET due_ms = ? WHERE site = ? AND device_id = ?"
+                " AND due_ms IS NULL",
+                (now + sup, dev.site, dev.id),
+            )
+
+    # --- out of service ------------------------------------------------------------------
+
+    def in_maintenance(self, key: DevKey) -> bool:
+        return key in self._oos
+
+    def maintenance(self) -> dict[DevKey, int]:
+        return dict(self._oos)
+
+    def start_maintenance(
+        self, dev: Device, now: int, until: int, by: str, note: str | None
+    ) -> None:
+        self._oos[(dev.site, dev.id)] = until
+        self._conn.execute(
+            "INSERT OR REPLACE INTO maintenance(site, device_id, since_ms, until_ms, by, note)"
+            " VALUES (?,?,?,?,?,?)",
+            (dev.site, dev.id, now, until, by, note),
+        )
+        self._deadlines.set(Deadline(OOS, "", dev.site, dev.id, until, now))
+        self._log(now, dev.site, dev.id, "maintenance_start", by, note)
+
+    def end_maintenance(
+        self,
+        site: str,
+        device_id: str,
+        now: int,
+        by: str,
+        note: str | None,
+        ended: int | None = None,
+    ) -> None:
+        """`ended`: when it expired, if that is earlier than now (served late, e.g. after
+        a restart); supervision counts from then."""
+        if self._oos.pop((site, device_id), None) is None:
+            return
+        self._conn.execute(
+            "DELETE FROM maintenance WHERE site=? AND device_id=?", (site, device_id)
+        )
+        self._deadlines.cancel((OOS, "", site, device_id))
+        self._log(now, site, device_id, "maintenance_end", by, note)
+        dev = self._registry.get(site, device_id)
+        if dev is not None:
+            # silent during maintenance: a fresh interval from its end
+            self.rearm(dev, now if ended is None else min(ended, now))
+
+    def _log(self, at: int, site: str, device: str, action: str, by: str, note: str | None) -> None:
+        self._conn.execute(
+            "INSERT INTO device_log(at, site, device_id, action, by, note) VALUES (?,?,?,?,?,?)",
+            (at, site, device, action, by, note),
+        )
