@@ -103,7 +103,12 @@ def run(alarms: int, load: int, tmp: Path) -> dict[str, Any]:
                     for k in range(max(1, load // 10))
                 ]
                 i += len(batch)
-                noise.publish_all(batch, rate=load)
+                try:
+                    noise.publish_all(batch, rate=load)
+                except RuntimeError:
+                    if stop.is_set():
+                        return  # the broker is being stopped: the run is over
+                    raise
 
         if load:
             threading.Thread(target=background, daemon=True).start()
@@ -146,6 +151,7 @@ def run(alarms: int, load: int, tmp: Path) -> dict[str, Any]:
         }
     finally:
         stop.set()
+        time.sleep(0.2)
         pub.close()
         noise.close()
         stop_process(proc)
