@@ -70,10 +70,15 @@ def category(alert: Mapping[str, Any]) -> str:
     return "Safety"
 
 
+def reference(key: str) -> str:
+    """The same for every message about one alert: the key without target and seq."""
+    return "carewatch:" + key.rsplit(":", 2)[0]
+
+
 def notice(row: OutboxRow, site: Mapping[str, Any]) -> Notice:
     return Notice(
         key=row.key,
-        reference=f"carewatch:{site.get('id', '')}:{row.alert_id}",
+        reference=reference(row.key),
         seq=row.seq,
         msg_type=row.msg_type,  # type: ignore[arg-type]
         action=row.action,

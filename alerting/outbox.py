@@ -4,7 +4,10 @@ engine's transaction, so a crash can delay a notification but never lose it.
 Routing: an escalation step naming a configured target, a fire forward (fire policy), and
 afterwards every follow-up of an alert (ack, clear, resolve, dismissal...) to each target
 that already heard of it, with the same reference and the next sequence number; the MQTT
-alert topic gets every change. Each row's key is the Idempotency-Key of its delivery.
+alert topic gets every change. Each row's key,
+`<site>:<install id>:<alert id>:<target>:<seq>`, is the Idempotency-Key of its
+delivery; the install id (random, made with the database) keeps keys unique even when
+alert ids start again after a restore.
 """
 
 from __future__ import annotations
@@ -63,8 +66,11 @@ class Outbox:
         self._view = view
         # per open alert: target -> (last seq, first created_ms)
         self._heard: dict[int, dict[str, tuple[int, int]]] = {}
+        self._install = "0"
 
     def load(self) -> None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()
+        self._install = row[0] if row else "0"
         rows = self._conn.execute(
             "SELECT o.alert_id, o.target, max(o.seq), min(o.created_ms) FROM outbox o"
             " JOIN alerts a ON a.id = o.alert_id WHERE a.state != 'closed'"
@@ -107,7 +113,7 @@ class Outbox:
             "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms,"
             " first_ms, note, alert, next_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                f"{a.site}:{a.id}:{target}:{seq}",
+                f"{a.site}:{self._install}:{a.id}:{target}:{seq}",
                 target,
                 a.id,
                 seq,

@@ -5,6 +5,7 @@ Only the engine's thread writes; readers open their own connections (WAL).
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from typing import Any
 
@@ -46,6 +47,9 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS maintenance ("
     " site TEXT NOT NULL, device_id TEXT NOT NULL, since_ms INTEGER NOT NULL,"
     " until_ms INTEGER NOT NULL, by TEXT, note TEXT, PRIMARY KEY (site, device_id)) WITHOUT ROWID",
+    # install_id: makes notification keys unique across databases (a restore, a new
+    # data dir) so a receiver that remembers keys never mistakes a new alarm for a retry
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS device_log ("
     " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
     " action TEXT NOT NULL, by TEXT, note TEXT)",
@@ -74,6 +78,10 @@ COLUMNS = (
 def create_schema(conn: sqlite3.Connection) -> None:
     for stmt in SCHEMA:
         conn.execute(stmt)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES ('install_id', ?)",
+        (secrets.token_hex(4),),
+    )
     have = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
     for name, decl in ADDED_COLUMNS:
         if name not in have:

@@ -23,6 +23,7 @@ from alerting.delivery import (
     delivery_counter,
 )
 from alerting.engine import Engine
+from alerting.formats import public_alert
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify import Dispatcher, LogNotifier
 from alerting.outbox import MQTT_TARGET
@@ -375,7 +376,8 @@ class _TopicSender:
         self._pub = publisher
 
     def send(self, row: OutboxRow) -> int:
-        self._pub.publish(str(row.alert.get("site", "")), row.alert_id, row.alert)
+        # residents' names stay on the duty screen: the topic may have many readers
+        self._pub.publish(str(row.alert.get("site", "")), row.alert_id, public_alert(row.alert))
         return 0
 
 

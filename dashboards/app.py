@@ -330,6 +330,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         return [
             {
                 **n,
+                "alert_id": str(n["alert_id"]),  # as in /api/alerts
                 "created_at": iso(n.pop("created_ms")),
                 "next_at": iso(n.pop("next_ms")),
                 "delivered_at": iso(n.pop("delivered_ms")),
