@@ -312,7 +312,8 @@ class Runtime:
                 args.append(val)
         sql = (
             "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, state,"
-            " attempts, next_ms, delivered_ms, last_status, last_error FROM outbox"
+            " attempts, next_ms, delivered_ms, last_status, last_error,"
+            " json_extract(CAST(alert AS TEXT), '$.rule') FROM outbox"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY id DESC LIMIT ?"
         )
@@ -331,6 +332,7 @@ class Runtime:
             "delivered_ms",
             "last_status",
             "last_error",
+            "rule",
         ]
         conn = self._read_conn()
         try:

@@ -71,6 +71,23 @@ def service(tmp_path, broker) -> Iterator[CarewatchProcess]:
     s.stop()
 
 
+LOG_TARGETS = """\
+notify:
+  targets:
+    fire_brigade: {kind: log}
+    supervisor: {kind: log}
+"""
+
+
+@pytest.fixture
+def home(tmp_path, broker) -> Iterator[CarewatchProcess]:
+    """A service whose fire brigade and supervisor targets are logged (delivered at once)."""
+    s = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, rules=LOG_TARGETS)
+    s.start()
+    yield s
+    s.stop()
+
+
 def api_alert(service: CarewatchProcess, rule: str) -> dict:
     return next(a for a in service.get("/api/alerts").json() if a["rule"] == rule)
 
@@ -158,7 +175,8 @@ def seed_home(service: CarewatchProcess, publisher) -> None:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_screenshots_of_alerts_floor_plan_devices_and_history(browser, service, publisher, lang):
+def test_screenshots_of_alerts_floor_plan_devices_and_history(browser, home, publisher, lang):
+    service = home
     seed_home(service, publisher)
     token = service.token
     fall = api_alert(service, "fall")
@@ -198,6 +216,14 @@ def test_screenshots_of_alerts_floor_plan_devices_and_history(browser, service, 
         assert "MPa" in page.locator("#history-view").inner_text()
         page.wait_for_timeout(300)
         page.screenshot(path=str(SHOTS / f"history-{lang}.png"))
+        page.keyboard.press("Escape")  # the chart
+        page.keyboard.press("Escape")  # the room it was opened from
+
+        page.click('[data-view="notifications"]')
+        page.wait_for_selector("#notifications-view .notif-row", timeout=15_000)
+        brigade = "消防" if lang == "zh" else "Fire brigade"
+        assert brigade in page.locator("#notifications-view").inner_text()
+        page.screenshot(path=str(SHOTS / f"notifications-{lang}.png"))
         assert p.errors == []
     finally:
         p.close()

@@ -19,7 +19,14 @@
     zh: {
       appName: 'CareWatch 值班屏',
       langToggle: 'English',
-      tabAlerts: '告警', tabFloors: '楼层', tabDevices: '设备',
+      tabAlerts: '告警', tabFloors: '楼层', tabDevices: '设备', tabNotifications: '通知',
+      notif: {
+        title: '对外通知记录（消防、主管、消息主题）',
+        empty: '暂无对外通知',
+        when: '时间', target: '发往', what: '内容', status: '状态',
+        delivered: '已送达', pending: (n) => (n ? `等待重试（已试${n}次）` : '发送中'), failed: '已放弃',
+        targets: { fire_brigade: '消防（119）', supervisor: '主管', director: '院长', mqtt: '消息主题', maintenance: '维修' },
+      },
       priority: { emergency: '紧急', routine: '一般', trouble: '故障' },
       severity: { critical: '危急', high: '高', medium: '中', low: '低' },
       severityLabel: (s) => `级别：${s}`,
@@ -137,7 +144,14 @@
     en: {
       appName: 'CareWatch duty screen',
       langToggle: '中文',
-      tabAlerts: 'Alerts', tabFloors: 'Floors', tabDevices: 'Devices',
+      tabAlerts: 'Alerts', tabFloors: 'Floors', tabDevices: 'Devices', tabNotifications: 'Notifications',
+      notif: {
+        title: 'Outgoing notifications (fire brigade, supervisors, MQTT topic)',
+        empty: 'No notifications yet',
+        when: 'Time', target: 'To', what: 'What', status: 'Status',
+        delivered: 'Delivered', pending: (n) => (n ? `Retrying (${n} tries so far)` : 'Sending'), failed: 'Gave up',
+        targets: { fire_brigade: 'Fire brigade (119)', supervisor: 'Supervisor', director: 'Director', mqtt: 'MQTT topic', maintenance: 'Maintenance' },
+      },
       priority: { emergency: 'Emergency', routine: 'Routine', trouble: 'Trouble' },
       severity: { critical: 'Critical', high: 'High', medium: 'Medium', low: 'Low' },
       severityLabel: (s) => `Severity: ${s}`,
@@ -1497,9 +1511,47 @@
     renderRecent();
     renderSystemBanner();
     if (state.view === 'floors') renderFloors();
+    if (state.view === 'notifications') renderNotifications();
     if (state.view === 'devices') renderDevices();
     else if (state.devices) updateDeviceTabCount();
     if ($('room-dialog').open) renderRoomDialog();
+  }
+
+  // ================================================================ notifications (delivery log)
+
+  async function refreshNotifications() {
+    const res = await getJson('/api/notifications?limit=100');
+    if (res.ok && Array.isArray(res.data)) {
+      state.notifications = res.data;
+      renderNotifications();
+    }
+  }
+
+  function renderNotifications() {
+    const view = $('notifications-view');
+    const rows = Array.isArray(state.notifications) ? state.notifications : [];
+    const failing = rows.filter((n) => n.state === 'failed' || (n.state === 'pending' && n.attempts > 0));
+    $('tab-count-notifications').textContent = failing.length ? `(${failing.length}!)` : '';
+    if (state.view !== 'notifications') return;
+    const targetName = (tg) => t(`notif.targets.${tg}`, tg);
+    const statusText = (n) => (n.state === 'delivered' ? t('notif.delivered')
+      : n.state === 'failed' ? t('notif.failed') : t('notif.pending', n.attempts || 0));
+    const what = (n) => {
+      const a = state.alerts.get(String(n.alert_id));
+      const title = n.rule ? (state.meta && state.meta.rules && state.meta.rules[n.rule]
+        ? (lang === 'en' ? state.meta.rules[n.rule].title_en : state.meta.rules[n.rule].title_zh) : n.rule) : '';
+      return `${title || (a ? alertTitle(a) : `#${n.alert_id}`)} · ${t(`action.${n.action}`, n.action)}`;
+    };
+    view.replaceChildren(
+      h('h2', { class: 'notif-title', text: t('notif.title') }),
+      rows.length ? h('table', { class: 'notif-table' },
+        h('thead', {}, h('tr', {}, ['when', 'target', 'what', 'status'].map((k) => h('th', { text: t(`notif.${k}`) })))),
+        h('tbody', {}, rows.map((n) => h('tr', { class: `notif-row notif-${n.state}`, data: { key: n.key } },
+          h('td', { text: clockText(n.created_at) }),
+          h('td', { text: targetName(n.target) }),
+          h('td', { text: what(n) }),
+          h('td', { text: statusText(n) + (n.last_error && n.state !== 'delivered' ? ` · ${n.last_error}` : '') })))))
+        : h('p', { class: 'muted', text: t('notif.empty') }));
   }
 
   function updateDeviceTabCount() {
@@ -1510,13 +1562,14 @@
   }
 
   function showView(view) {
-    if (!['alerts', 'floors', 'devices'].includes(view)) view = 'alerts';
+    if (!['alerts', 'floors', 'devices', 'notifications'].includes(view)) view = 'alerts';
     state.view = view;
     for (const tab of document.querySelectorAll('.tab[data-view]')) {
       tab.setAttribute('aria-selected', tab.dataset.view === view ? 'true' : 'false');
     }
     for (const page of document.querySelectorAll('.view[data-page]')) page.hidden = page.dataset.page !== view;
     if (view === 'devices') refreshDevices();
+    if (view === 'notifications') refreshNotifications();
     renderAll();
   }
 
@@ -1692,6 +1745,8 @@
     setInterval(soundTick, 250);
     setInterval(refreshDevices, 15000);
     setInterval(pollReady, 10000);
+    setInterval(refreshNotifications, 10000);
+    refreshNotifications();
     setInterval(() => { if (state.session) currentSession(); }, 30000);
   }
 
