@@ -214,6 +214,17 @@ def cmd_hash_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """A new API token: shown once; the site file keeps only its hash."""
+    from dashboards.auth import new_token, token_sha256
+
+    token = new_token()
+    print(f"token (give it to {args.name}; it is not shown again): {token}", file=sys.stderr)
+    print("add to the site file under api_tokens:")
+    print(f"  - {{name: {args.name}, role: {args.role}, token_sha256: {token_sha256(token)}}}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -245,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     p.set_defaults(fn=None)
+    p = sub.add_parser("token", help="make an API token (viewer, duty or admin)")
+    p.add_argument("--name", required=True, help="who holds it, e.g. fire-panel")
+    p.add_argument("--role", required=True, choices=["viewer", "duty", "admin"])
+    p.set_defaults(fn=cmd_token)
     p = sub.add_parser("hash-pin", help="hash a staff PIN for the site file")
     p.add_argument("--pin", help="the PIN (default: asked without echo)")
     p.set_defaults(fn=cmd_hash_pin)

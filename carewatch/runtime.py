@@ -32,7 +32,7 @@ from alerting.runner import EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
 from carewatch.settings import Settings
-from dashboards.auth import StaffAuth, load_secret
+from dashboards.auth import StaffAuth, TokenBook, load_secret
 from dashboards.stream import ChangeHub
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
@@ -85,6 +85,9 @@ class Runtime:
         self.runner.add_listener(Dispatcher({}, LogNotifier()))
         self.hub = ChangeHub()  # wakes the screen's streams after each commit
         self.runner.add_listener(self.hub.notify)
+        admin = settings.api_token.get_secret_value() if settings.api_token else None
+        self.tokens = TokenBook(list(registry.site.api_tokens), admin)
+        self.read_open = settings.read_access == "open"
         self.staff = StaffAuth(
             list(registry.site.staff), load_secret(settings.data_dir / "session.key"), clock
         )
@@ -361,14 +364,6 @@ class Runtime:
             "store": self.drainer.healthy() if self.drainer else True,
             "engine": self.runner.alive() and self.runner.queue_depth() < ENGINE_QUEUE_LIMIT,
         }
-
-    def check_token(self, token: str) -> bool:
-        import hmac
-
-        expected = self.settings.api_token
-        return expected is not None and hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()
-        )
 
 
 class _TopicSender:

@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the API and screen listen on")
     http_port: int = Field(8080, ge=0, le=65535)
     api_token: SecretStr | None = Field(
-        None, description="bearer token for writes (ack/resolve); required by `serve`"
+        None, description="the service's admin bearer token; required by `serve`"
+    )
+    read_access: Literal["open", "token"] = Field(
+        "open",
+        description="open: anyone who reaches the HTTP port may read (the duty-room LAN);"
+        " token: every API read needs a viewer, duty or admin token",
     )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: acked messages survive a power cut, not only a crash"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -18,7 +20,7 @@ from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
 from alerting.views import AlertView, iso
-from dashboards.auth import LoginError, StaffAuth
+from dashboards.auth import RANK, LoginError, StaffAuth, TokenBook
 from dashboards.stream import ChangeHub, alert_events
 from devices.ports import ReadingsQuery, Series
 from devices.registry import Registry
@@ -43,7 +45,9 @@ class AppRuntime(Protocol):
     ) -> list[dict[str, Any]]: ...
     def unknown_devices(self) -> list[dict[str, Any]]: ...
     def health(self) -> dict[str, bool]: ...
-    def check_token(self, token: str) -> bool: ...
+
+    tokens: TokenBook
+    read_open: bool
 
 
 def parse_time(value: str | None, default_ms: int) -> int:
@@ -103,26 +107,67 @@ ERRORS = {
 }
 
 
-def writer_identity(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> str | None:
-    """The staff id of a session token; None for the API token (the body says `by`)."""
-    runtime: AppRuntime = request.app.state.runtime
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str  # staff id (session) or the token's holder
+    role: str  # viewer < duty < admin
+    staff: bool  # a staff session: the audit log records this name
+
+
+def _token(request: Request, authorization: str | None) -> str | None:
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-    token = token.strip()
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    # EventSource cannot send headers: the screen's stream may carry it in the URL
+    return request.query_params.get("access_token") or None
+
+
+def caller_of(request: Request, authorization: str | None) -> Caller | None:
+    """Who is asking; None without a token; 401 for a token nobody issued."""
+    runtime: AppRuntime = request.app.state.runtime
+    token = _token(request, authorization)
+    if token is None:
+        return None
     if token.startswith("s."):
         staff_id = runtime.staff.verify(token)
         if staff_id is None:
-            raise HTTPException(401, "session expired; log in again")
-        return staff_id
-    if not runtime.check_token(token):
-        raise HTTPException(403, "token not allowed to write")
-    return None
+            raise HTTPException(401, "session expired; log in again", AUTH)
+        return Caller(staff_id, "duty", True)
+    found = runtime.tokens.role_of(token)
+    if found is None:
+        raise HTTPException(401, "unknown token", AUTH)
+    return Caller(found[0], found[1], False)
 
 
-Writer = Annotated[str | None, Depends(writer_identity)]
+AUTH = {"WWW-Authenticate": "Bearer"}
+
+
+def needs(role: str) -> Callable[..., Caller]:
+    """A dependency: a caller with at least `role` (401 without a token, 403 below it)."""
+
+    def dependency(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
+        c = caller_of(request, authorization)
+        if c is None:
+            raise HTTPException(401, "bearer token required", AUTH)
+        if RANK[c.role] < RANK[role]:
+            raise HTTPException(403, f"needs the {role} role")
+        return c
+
+    return dependency
+
+
+def reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Reads are open on the duty-room network unless CAREWATCH_READ_ACCESS=token."""
+    runtime: AppRuntime = request.app.state.runtime
+    if runtime.read_open:
+        return
+    needs("viewer")(request, authorization)
+
+
+Duty = Annotated[Caller, Depends(needs("duty"))]
+Admin = Annotated[Caller, Depends(needs("admin"))]
 
 
 def create_app(runtime: AppRuntime) -> FastAPI:
@@ -135,15 +180,16 @@ def create_app(runtime: AppRuntime) -> FastAPI:
 
     alert_json = AlertView(reg, runtime.rules)
 
-    def who(identity: str | None, body: OperatorAction) -> str:
-        if identity is not None:
-            return identity
+    def who(caller: Caller, body: OperatorAction) -> str:
+        if caller.staff:
+            return caller.name
         if not body.by:
             raise HTTPException(422, "`by` (staff id) is required with the API token")
         return body.by
 
     # --- alerts --------------------------------------------------------------------------
-    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"])
+    read = [Depends(reader)]
+    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=read)
 
     @alerts.get("")
     def list_alerts(
@@ -204,7 +250,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"],
         alert_id: int,
         body: OperatorAction,
-        identity: str | None,
+        identity: Caller,
         seconds: float | None = None,
     ) -> Any:
         result = run(Command(action, alert_id, who(identity, body), body.note, seconds))
@@ -213,33 +259,33 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         return alert_json(result.alert)
 
     @alerts.post("/{alert_id}/ack")
-    def ack(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+    def ack(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
         return command("ack", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/resolve")
-    def resolve(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+    def resolve(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
         return command("resolve", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/confirm")
-    def confirm(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+    def confirm(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
         """A fire alarm staff have confirmed: forward it to the fire brigade now."""
         return command("confirm", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/dismiss")
-    def dismiss(alert_id: int, body: Dismissal, identity: Writer) -> Any:
+    def dismiss(alert_id: int, body: Dismissal, identity: Duty) -> Any:
         """A fire alarm that was false: close it with the reason (and cancel a forward)."""
         return command("dismiss", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/shelve")
-    def shelve(alert_id: int, body: ShelveAction, identity: Writer) -> Any:
+    def shelve(alert_id: int, body: ShelveAction, identity: Duty) -> Any:
         return command("shelve", alert_id, body, identity, body.minutes * 60)
 
     @alerts.post("/{alert_id}/unshelve")
-    def unshelve(alert_id: int, body: OperatorAction, identity: Writer) -> Any:
+    def unshelve(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
         return command("unshelve", alert_id, body, identity)
 
     # --- devices -------------------------------------------------------------------------
-    devices = APIRouter(prefix="/api/devices", tags=["devices"])
+    devices = APIRouter(prefix="/api/devices", tags=["devices"], dependencies=read)
 
     @devices.get("")
     def list_devices() -> list[dict[str, Any]]:
@@ -268,7 +314,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
 
     @devices.post("/{device_id}/maintenance")
     def start_maintenance(
-        device_id: str, body: MaintenanceAction, identity: Writer
+        device_id: str, body: MaintenanceAction, identity: Admin
     ) -> dict[str, Any]:
         """Out of service: its messages are kept but raise nothing, supervision pauses."""
         by = who(identity, body)
@@ -276,7 +322,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         return {"device_id": device_id, "maintenance": True}
 
     @devices.post("/{device_id}/maintenance/end")
-    def end_maintenance(device_id: str, body: OperatorAction, identity: Writer) -> dict[str, Any]:
+    def end_maintenance(device_id: str, body: OperatorAction, identity: Admin) -> dict[str, Any]:
         run(DeviceCommand("maintenance_end", device_id, who(identity, body), body.note))
         return {"device_id": device_id, "maintenance": False}
 
@@ -319,7 +365,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     # --- operations ---------------------------------------------------------------------
     ops = APIRouter(tags=["operations"])
 
-    @ops.get("/api/notifications")
+    @ops.get("/api/notifications", dependencies=read)
     def notifications(
         target: str | None = None,
         alert_id: int | None = None,
@@ -338,7 +384,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             for n in runtime.notifications(target, alert_id, state, limit)
         ]
 
-    @ops.get("/api/dead-letters")
+    @ops.get("/api/dead-letters", dependencies=read)
     def dead_letters(reason: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> Any:
         return [
             {**d, "received_at": iso(d.pop("received_ms"))}
@@ -355,11 +401,11 @@ def create_app(runtime: AppRuntime) -> FastAPI:
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @ops.get("/metrics")
+    @ops.get("/metrics", dependencies=read)
     def metrics() -> Response:
         return Response(generate_latest(runtime.metrics), media_type=CONTENT_TYPE_LATEST)
 
-    @ops.get("/api/meta")
+    @ops.get("/api/meta", dependencies=read)
     def meta() -> dict[str, Any]:
         """What the screen needs once: site, floors and rooms, device types, rule titles,
         staff (ids and names, never PINs)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.ports import Clock
-from devices.registry import StaffConfig
+from devices.registry import ApiTokenConfig, StaffConfig
 
 ITERATIONS = 200_000
 SHIFT_MS = 12 * 3600 * 1000
@@ -109,3 +109,35 @@ class StaffAuth:
         if not expires.isdigit() or int(expires) < self._clock.now_ms():
             return None
         return staff_id if staff_id in self._staff else None
+
+
+Role = str  # "viewer" < "duty" < "admin"
+RANK = {"viewer": 0, "duty": 1, "admin": 2}
+
+
+def token_sha256(token: str) -> str:
+    """API tokens are long random strings: a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "cw_" + secrets.token_urlsafe(32)
+
+
+class TokenBook:
+    """Bearer tokens and their roles: the site file's `api_tokens` (hashed) and the
+    service's own admin token (CAREWATCH_API_TOKEN). Staff sessions are `duty`."""
+
+    def __init__(self, tokens: list[ApiTokenConfig], admin_token: str | None) -> None:
+        self._by_hash = {t.token_sha256: (t.name, t.role) for t in tokens}
+        if admin_token:
+            self._by_hash[token_sha256(admin_token)] = ("api-token", "admin")
+
+    def role_of(self, token: str) -> tuple[str, Role] | None:
+        """(holder name, role) of a token, or None. Compared by hash, in constant time."""
+        digest = token_sha256(token)
+        found = None
+        for known, who in self._by_hash.items():
+            if hmac.compare_digest(known, digest):
+                found = who
+        return found

@@ -48,6 +48,14 @@ class StaffConfig(_Strict):
     )
 
 
+class ApiTokenConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="who holds it, e.g. fire-panel")
+    role: Literal["viewer", "duty", "admin"] = Field(description="what it may do")
+    token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="from `carewatch token`; the token is never stored"
+    )
+
+
 class DeviceConfig(_Strict):
     id: str = Field(pattern=DEVICE_PATTERN, description="device id as in its MQTT topic")
     type: str = Field(description="device type from the device table")
@@ -71,6 +79,9 @@ class SiteConfig(_Strict):
     residents: list[ResidentConfig] = Field(default_factory=list)
     staff: list[StaffConfig] = Field(
         default_factory=list, description="who can acknowledge on the screen (PIN login)"
+    )
+    api_tokens: list[ApiTokenConfig] = Field(
+        default_factory=list, description="bearer tokens for the API, stored hashed"
     )
     devices: list[DeviceConfig] = Field(default_factory=list)
 

@@ -119,6 +119,7 @@ class CarewatchProcess(Proc):
         influx_url: str | None = None,
         token: str = "test-token-0123456789",
         rules: str | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
         super().__init__(data_dir)
         self.token = token
@@ -134,6 +135,7 @@ class CarewatchProcess(Proc):
         ]
         if influx_url:
             lines.append(f"influx_url: {influx_url}")
+        lines += [f"{k}: {v}" for k, v in (settings or {}).items()]
         if rules is not None:  # a rules file (YAML text) next to the config
             (self.dir / "rules.yaml").write_text(rules, encoding="utf-8")
             lines.append("rules_file: rules.yaml")

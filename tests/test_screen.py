@@ -227,3 +227,32 @@ def test_screenshots_of_alerts_floor_plan_devices_and_history(browser, home, pub
         assert p.errors == []
     finally:
         p.close()
+
+
+def test_a_screen_opened_with_a_viewer_token_works_where_reads_need_one(
+    browser, tmp_path, broker, publisher
+):
+    import yaml
+
+    from dashboards.auth import token_sha256
+
+    viewer = "cw_screen-viewer-0123456789"
+    data = yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))
+    data["api_tokens"] = [
+        {"name": "duty-room", "role": "viewer", "token_sha256": token_sha256(viewer)}
+    ]
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    s = CarewatchProcess(tmp_path / "cw", broker.url, site, settings={"read_access": "token"})
+    s.start()
+    p = None
+    try:
+        p = Page(browser, f"{s.url}?token={viewer}")
+        assert "token=" not in p.page.url  # not left in the address bar
+        publisher.publish_all([(f"{T}/w-204-1/event", b'{"event":"fall","id":"v-1"}')], 100)
+        p.page.wait_for_selector('.alert-card[data-state="active_unack"]', timeout=5000)
+        assert p.errors == []
+    finally:
+        if p:
+            p.close()
+        s.stop()

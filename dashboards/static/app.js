@@ -20,6 +20,7 @@
       appName: 'CareWatch 值班屏',
       langToggle: 'English',
       tabAlerts: '告警', tabFloors: '楼层', tabDevices: '设备', tabNotifications: '通知',
+      needReadToken: '本院要求值班屏使用查看令牌（由信息科提供），请输入：',
       notif: {
         title: '对外通知记录（消防、主管、消息主题）',
         empty: '暂无对外通知',
@@ -145,6 +146,7 @@
       appName: 'CareWatch duty screen',
       langToggle: '中文',
       tabAlerts: 'Alerts', tabFloors: 'Floors', tabDevices: 'Devices', tabNotifications: 'Notifications',
+      needReadToken: 'This home keeps the screen behind a viewer token (from IT). Enter it:',
       notif: {
         title: 'Outgoing notifications (fire brigade, supervisors, MQTT topic)',
         empty: 'No notifications yet',
@@ -1025,9 +1027,23 @@
 
   // ================================================================= HTTP, login, actions
   /** fetch + JSON that never throws: {ok, status, data, detail}. */
+  /** A viewer token for homes that keep reads behind a token (CAREWATCH_READ_ACCESS=token):
+   *  opened once as /?token=..., then kept by this screen's browser. */
+  function readToken() {
+    const fromUrl = new URLSearchParams(location.search).get('token');
+    if (fromUrl) {
+      writeStorage(localStorage, 'carewatch.readToken', fromUrl);
+      history.replaceState(null, '', location.pathname); // not left in the address bar
+    }
+    return readStorage(localStorage, 'carewatch.readToken');
+  }
+
   async function getJson(url, options = {}) {
     try {
-      const resp = await fetch(url, { cache: 'no-store', ...options });
+      const headers = { ...(options.headers || {}) };
+      const token = readToken();
+      if (token && !headers.Authorization) headers.Authorization = `Bearer ${token}`;
+      const resp = await fetch(url, { cache: 'no-store', ...options, headers });
       let data = null;
       const text = await resp.text();
       if (text) { try { data = JSON.parse(text); } catch (_e) { data = null; } }
@@ -1374,7 +1390,11 @@
     clearTimeout(reconnectTimer);
     if (source) { source.close(); source = null; }
     if (typeof EventSource === 'undefined') return;
-    const url = resume && state.lastId ? `/api/alerts/stream?last_event_id=${state.lastId}` : '/api/alerts/stream';
+    const params = new URLSearchParams();
+    if (resume && state.lastId) params.set('last_event_id', state.lastId);
+    const token = readToken();
+    if (token) params.set('access_token', token);
+    const url = `/api/alerts/stream${params.toString() ? `?${params}` : ''}`;
     const es = new EventSource(url);
     source = es;
     es.onopen = () => { if (source === es) setConn('open'); };
@@ -1598,6 +1618,12 @@
       for (const el of document.querySelectorAll('.alert-card')) el.dataset.sig = ''; // relabel
       renderAll();
       return;
+    }
+    if (res.status === 401) {
+      // reads need a token here: ask once; the home's IT gives each screen a viewer token
+      const given = window.prompt(t('needReadToken'));
+      if (given) writeStorage(localStorage, 'carewatch.readToken', given.trim());
+      if (given) { location.reload(); return; }
     }
     setTimeout(loadMeta, 10000); // retry until the server answers
   }
