@@ -214,6 +214,21 @@ def cmd_hash_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mqtt_credentials(args: argparse.Namespace) -> int:
+    """Per-device broker passwords, the service's account and an ACL (ingest/mqttauth.py)."""
+    from ingest.mqttauth import SERVICE_USER, write_credentials
+
+    registry = load_site(args.site)
+    zigbee = any(d.source == "zigbee2mqtt" for d in registry.devices())
+    ids = [d.id for d in registry.devices() if d.source == "carewatch"]
+    accts = write_credentials(args.out, registry.site.id, ids, zigbee, args.prefix)
+    service = next(a for a in accts if a.username == SERVICE_USER)
+    print(f"wrote {args.out}/passwd, acl, mosquitto-auth.conf, credentials.csv (mode 600)")
+    print(f"{len(ids)} device accounts; the service connects as {SERVICE_USER}:")
+    print(f"  CAREWATCH_MQTT_URL=mqtt://{SERVICE_USER}:{service.password}@<broker>:1883")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     """A new API token: shown once; the site file keeps only its hash."""
     from dashboards.auth import new_token, token_sha256
@@ -256,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     p.set_defaults(fn=None)
+    p = sub.add_parser(
+        "mqtt-credentials", help="per-device broker passwords and an ACL for mosquitto"
+    )
+    p.add_argument("--site", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="directory to write into")
+    p.add_argument("--prefix", default="carewatch/v1")
+    p.set_defaults(fn=cmd_mqtt_credentials)
     p = sub.add_parser("token", help="make an API token (viewer, duty or admin)")
     p.add_argument("--name", required=True, help="who holds it, e.g. fire-panel")
     p.add_argument("--role", required=True, choices=["viewer", "duty", "admin"])

@@ -101,6 +101,7 @@ class Runtime:
                 Decoder(registry, settings.mqtt_prefix),
                 self._deliver,
                 clock,
+                ca_file=settings.mqtt_ca_file,
             )
         self.workers = self._delivery_workers(settings, registry, rules, clock)
         for w in self.workers:
@@ -192,7 +193,10 @@ class Runtime:
             raise ConfigError(missing)
         if rules.notify.mqtt_alerts and settings.mqtt_url:
             self._topic = AlertTopicPublisher(
-                settings.mqtt_url, settings.mqtt_client_id + "-alerts", settings.mqtt_prefix
+                settings.mqtt_url,
+                settings.mqtt_client_id + "-alerts",
+                settings.mqtt_prefix,
+                ca_file=settings.mqtt_ca_file,
             )
             workers.append(
                 DeliveryWorker(

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         None, description="mqtt://[user:pass@]host:port or mqtts://...; demo starts its own"
     )
+    mqtt_ca_file: Path | None = Field(
+        None, description="CA certificate for mqtts:// (a private CA); unset = system CAs"
+    )
     mqtt_client_id: str = Field("carewatch-engine", description="persistent-session client id")
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
     influx_url: str | None = Field(None, description="InfluxDB base URL; unset = embedded store")
@@ -88,6 +91,8 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
     settings: Settings = file_settings(**overrides)
     if not settings.site_file.is_absolute():  # relative to the config file
         settings.site_file = (config.parent / settings.site_file).resolve()
+    if settings.mqtt_ca_file is not None and not settings.mqtt_ca_file.is_absolute():
+        settings.mqtt_ca_file = (config.parent / settings.mqtt_ca_file).resolve()
     if settings.rules_file is not None and not settings.rules_file.is_absolute():
         settings.rules_file = (config.parent / settings.rules_file).resolve()
     return settings

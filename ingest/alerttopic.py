@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,7 +19,14 @@ from ingest.mqtt import parse_mqtt_url
 
 
 class AlertTopicPublisher:
-    def __init__(self, url: str, client_id: str, prefix: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        prefix: str,
+        timeout_s: float = 5.0,
+        ca_file: Path | None = None,
+    ) -> None:
         addr = parse_mqtt_url(url)
         self._prefix = prefix.rstrip("/")
         self._timeout_s = timeout_s
@@ -29,7 +37,7 @@ class AlertTopicPublisher:
         if addr.username:
             client.username_pw_set(addr.username, addr.password)
         if addr.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=str(ca_file) if ca_file else None)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = lambda *_a: self._connected.set()
         client.on_disconnect = lambda *_a: self._connected.clear()

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # Sized for a consumer that acks only after commit (INFRA-NOTES.md: the defaults drop
@@ -55,6 +56,14 @@ def stop_process(
         proc.wait()
 
 
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    port: int
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+
 class MosquittoProcess:
     """mosquitto in the foreground on 127.0.0.1, its data in `data_dir`."""
 
@@ -64,7 +73,11 @@ class MosquittoProcess:
         port: int | None = None,
         extra: dict[str, str] | None = None,
         binary: str = "mosquitto",
+        anonymous: bool = True,
+        tls: TlsListener | None = None,
     ) -> None:
+        self.anonymous = anonymous
+        self.tls = tls
         self.data_dir = data_dir
         self.port = port or free_port()
         self.options = {**DEFAULT_OPTIONS, **(extra or {})}
@@ -77,11 +90,13 @@ class MosquittoProcess:
 
     def _write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # mosquitto drops to its own user when started as root
-            shutil.chown(self.data_dir, "mosquitto", "mosquitto")
         lines = [
+            # started as root, mosquitto would switch to the `mosquitto` user and then fail,
+            # silently, to reach its log, persistence and password files in a private
+            # directory: this private broker keeps the invoking user
+            *(["user root"] if os.geteuid() == 0 else []),
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
             f"log_dest file {self.data_dir}/mosquitto.log",
@@ -89,6 +104,13 @@ class MosquittoProcess:
             "log_type warning",
             "log_type notice",
         ] + [f"{k} {v}" for k, v in self.options.items()]
+        if self.tls is not None:  # a second listener, TLS only (docs/security.md)
+            lines += [
+                f"listener {self.tls.port} 127.0.0.1",
+                f"cafile {self.tls.cafile}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+            ]
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
@@ -62,6 +63,7 @@ class MqttSource:
         clock: Clock,
         session_expiry_s: int = 7 * 24 * 3600,
         receive_maximum: int = 65535,
+        ca_file: Path | None = None,
     ) -> None:
         self._addr = parse_mqtt_url(url)
         self._decoder = decoder
@@ -79,7 +81,7 @@ class MqttSource:
         if self._addr.username:
             client.username_pw_set(self._addr.username, self._addr.password)
         if self._addr.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=str(ca_file) if ca_file else None)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
