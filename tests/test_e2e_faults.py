@@ -89,3 +89,38 @@ def test_influx_down_then_back_loses_no_telemetry_and_alerts_keep_working(
         assert wait_until(lambda: service.get("/readyz").status_code == 200, 10)
     finally:
         service.stop()
+
+
+def test_sigterm_mid_stream_commits_and_acks_what_it_took_and_restarts_clean(
+    tmp_path, broker, publisher
+):
+    service = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE)
+    service.start()
+    buttons = [f"cb-{f}{r:02d}-1" for f in (1, 2) for r in range(1, 11)]
+    msgs = [
+        (
+            f"{T}/{buttons[i % len(buttons)]}/event",
+            orjson.dumps({"event": "press", "id": f"term-{i:04d}"}),
+        )
+        for i in range(800)
+    ]
+    sender = threading.Thread(target=publisher.publish_all, args=(msgs, 800.0))
+    sender.start()
+    time.sleep(0.4)
+    service.stop()  # SIGTERM: stop taking, commit, ack, disconnect (SIGKILL after 15 s)
+    sender.join(30)
+    assert publisher.wait_acked(800, 30)
+    log = service.log()
+    assert "carewatch stopped" in log and "Traceback" not in log  # it ended by itself
+    db = sqlite3.connect(tmp_path / "cw" / "carewatch.db")
+    taken = db.execute("SELECT count(*) FROM event_log").fetchone()[0]
+    db.close()
+    assert 0 < taken < 800, "stopped mid-stream"
+    service.start()
+    try:
+        assert wait_until(
+            lambda: sum(a["occurrences"] for a in _open_call_alerts(service)) >= 800, 30
+        )
+        assert sum(a["occurrences"] for a in _open_call_alerts(service)) == 800
+    finally:
+        service.stop()
