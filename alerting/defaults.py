@@ -25,6 +25,7 @@ ALL_TYPES = [
     "call_point",
     "water_pressure",
     "electrical_monitor",
+    *("water_leak", "motion_sensor", "vibration_sensor"),  # issue 8: Zigbee devices
 ]
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
@@ -281,6 +282,15 @@ def _rules() -> list[AnyRule]:
             title_en="Overcurrent",
             device_types=["electrical_monitor"],
             events=["overcurrent"],
+            severity=M,
+        ),
+        EventRule(  # issue 8: water on the floor is a slip hazard (and a burst pipe)
+            name="water_leak",
+            title_zh="漏水",
+            title_en="Water leak",
+            device_types=["water_leak"],
+            events=["leak"],
+            clear_events=["leak_clear"],
             severity=M,
         ),
         # --- devices (trouble) --------------------------------------------------------

@@ -224,7 +224,8 @@ class DeliveryWorker:
         if r is None:
             return None
         now = self._clock.now_ms()
-        if r[12] > now:
+        # later than any backoff can put it: the wall clock went back; do not wait it out
+        if now < r[12] <= now + MAX_BACKOFF_MS:
             return int(r[12]) - now
         row = _row(r)
         try:

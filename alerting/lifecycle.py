@@ -341,7 +341,10 @@ class Lifecycle:
         if level + 1 < len(steps):
             nxt = d.since_ms + int(steps[level + 1].after_s * 1000)
         elif policy.repeat_s:
-            nxt = d.due_ms + int(policy.repeat_s * 1000)  # on the schedule, even if served late
+            every = int(policy.repeat_s * 1000)
+            nxt = d.due_ms + every  # on the schedule, even if served late
+            if nxt <= now:  # very late (downtime, the clock jumped): one re-notification
+                nxt += ((now - nxt) // every + 1) * every  # for all missed, then on schedule
         else:
             return
         self._deadlines.set(

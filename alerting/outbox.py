@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from alerting.formats import public_alert
 from alerting.model import Alert, AlertState, Change
 from alerting.ruleset import RuleSet
 
@@ -122,7 +123,8 @@ class Outbox:
                 now,
                 first,
                 c.note,
-                orjson.dumps(self._view(a)),
+                # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
+                orjson.dumps(public_alert(self._view(a))),
                 now,
             ),
         )

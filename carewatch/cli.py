@@ -132,15 +132,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.home import SimulatedHome
     from simulators.models import scenario
 
+    names: list[str] = args.scenario or ["demo"]
+    files = [Path(n) for n in names if n.endswith((".yaml", ".yml")) or Path(n).is_file()]
+    if files:
+        if len(files) != len(names):
+            print("carewatch: scenario files and built-in names do not mix", file=sys.stderr)
+            return 2
+        return _simulate_files(args, files)
+    if len(names) > 1:
+        print("carewatch: one built-in scenario at a time", file=sys.stderr)
+        return 2
     setup_logging("INFO")
-    registry = load_site(args.site)
+    registry = load_site(args.site or DEMO_SITE)
     home = SimulatedHome(
         registry,
         args.mqtt_url,
         SystemClock(),
-        scenario(args.scenario),
+        scenario(names[0]),
         args.prefix,
-        speed=args.speed,
+        speed=args.speed or 1.0,
+        loss=args.loss,
+        seed=args.seed,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -155,6 +167,46 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         home.stop()
     print(f"published {home.published} messages", flush=True)
+    return 0
+
+
+def _simulate_files(args: argparse.Namespace, files: list[Path]) -> int:
+    """Scenario files: play them together; with --check-url, judge their expected alerts
+    against the running service (exit 1 if one fails)."""
+    import os
+
+    from simulators import scenario as sc
+
+    setup_logging("WARNING")
+    loaded = [sc.load(f) for f in files]
+    registry = load_site(args.site or loaded[0].site_file or DEMO_SITE)
+    problems = [p for one in loaded for p in sc.problems(one, registry)]
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        return 2
+    token = args.check_token or os.environ.get("CAREWATCH_API_TOKEN")
+    check = sc.AlertSource(args.check_url, token) if args.check_url else None
+    reports = sc.run(
+        loaded,
+        registry,
+        args.mqtt_url,
+        SystemClock(),
+        speed=args.speed,
+        check=check,
+        prefix=args.prefix,
+        background=not args.no_background,
+        loss=args.loss,
+        seed=args.seed,
+        linger_s=args.duration or 0.0,
+        say=lambda line: print(line, flush=True),
+    )
+    for r in reports:
+        print("\n".join(r.lines()), flush=True)
+    if check is not None:
+        passed = sum(r.passed for r in reports)
+        print(f"{passed} of {len(reports)} scenarios passed", flush=True)
+        return 0 if passed == len(reports) else 1
     return 0
 
 
@@ -252,12 +304,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-simulator", action="store_true")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("simulate", help="publish a simulated home to a broker")
-    p.add_argument("--site", type=Path, default=DEMO_SITE)
+    p.add_argument(
+        "--site", type=Path, help="site file (default: the scenario's `site`, else the demo)"
+    )
     p.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
     p.add_argument("--prefix", default="carewatch/v1")
-    p.add_argument("--scenario", default="demo")
-    p.add_argument("--speed", type=float, default=1.0, help="scenario time multiplier")
-    p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        help="a scenario file (YAML; repeat to play several at once) or a built-in name"
+        " (demo, fall, call, smoke, pressure_drop, none); default demo",
+    )
+    p.add_argument(
+        "--speed", type=float, help="simulated seconds per second (default: the scenario's, or 1)"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds: built-in scenarios run this long (default forever); scenario files"
+        " keep the home running this long after their last step",
+    )
+    p.add_argument("--check-url", help="a running service: judge the scenarios' expected alerts")
+    p.add_argument("--check-token", help="bearer token for reading alerts (read_access: token)")
+    p.add_argument(
+        "--no-background", action="store_true", help="only the devices the scenarios name"
+    )
+    p.add_argument("--loss", type=float, default=0.0, help="share of periodic messages lost")
+    p.add_argument("--seed", type=int, default=1)
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser(
         "check-config", help="validate a site, rules or settings file; print every problem"

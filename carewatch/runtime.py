@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -27,6 +28,9 @@ from alerting.formats import public_alert
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify import Dispatcher, LogNotifier
 from alerting.outbox import MQTT_TARGET
+from alerting.reports.daily import DailyJob
+from alerting.reports.service import ReportService
+from alerting.reports.source import InfluxQLStats, PointStats
 from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
@@ -139,7 +143,16 @@ class Runtime:
         )
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(self._maintain, "interval", minutes=10, id="maintain")
-        self._scheduler.add_job(self.watchdog.check, "interval", seconds=1, id="watchdog")
+        # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
+        # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
+        self._watch_stop = threading.Event()
+        self._watch_thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+        # the watch report (docs/reports.md): API, screen handover, daily files
+        stats = InfluxQLStats(self._influx.query) if self._influx else PointStats(self._readings)
+        self.reports = ReportService(self._read_conn, registry, rules, stats, clock=clock)
+        DailyJob(self.reports, settings.data_dir / "reports", clock.now_ms).schedule(
+            self._scheduler
+        )
         Gauge(
             "carewatch_broker_connected",
             "1 while connected to the MQTT broker",
@@ -244,6 +257,7 @@ class Runtime:
         if self.source:
             self.source.start()
         self._scheduler.start()
+        self._watch_thread.start()
         log.info(
             "carewatch started",
             extra={
@@ -266,8 +280,16 @@ class Runtime:
             self.drainer.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        self._watch_stop.set()
         self._conn.close()
         log.info("carewatch stopped")
+
+    def _watch(self) -> None:
+        while not self._watch_stop.wait(1.0):
+            try:
+                self.watchdog.check()
+            except Exception:
+                log.exception("watchdog check failed")
 
     def _maintain(self) -> None:
         now = self.clock.now_ms()

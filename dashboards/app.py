@@ -17,9 +17,11 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from alerting.items import Command, CommandResult, DeviceCommand
+from alerting.reports.service import ReportService
 from alerting.ruleset import RuleSet
 from alerting.store import AlertReader
 from alerting.views import AlertView, iso
+from dashboards import reports
 from dashboards.auth import RANK, LoginError, StaffAuth, TokenBook
 from dashboards.stream import ChangeHub, alert_events
 from devices.ports import ReadingsQuery, Series
@@ -36,6 +38,7 @@ class AppRuntime(Protocol):
     metrics: CollectorRegistry
     hub: ChangeHub
     staff: StaffAuth
+    reports: ReportService  # the watch report (dashboards/reports.py)
 
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]: ...
     def readings(self) -> ReadingsQuery: ...
@@ -460,4 +463,5 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(alerts)
     app.include_router(devices)
     app.include_router(ops)
+    app.include_router(reports.router, dependencies=read)
     return app

@@ -2,6 +2,11 @@
 
 Pure: no I/O, the receive time is passed in. Every bad input becomes a Rejection with a
 stable reason (counted in /metrics, kept in the dead-letter log); nothing raises.
+
+Also read: Zigbee2MQTT topics of registered devices (devices/zigbee.py maps them), and raw
+acceleration in wearables' telemetry (devices/falls.py finds falls in it). Both keep a
+little memory per device (the last level values, the last seconds of acceleration); it is
+only ever touched from the one thread that decodes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from devices.falls import AccelError, FallSettings, FallWatch, parse_accel
 from devices.model import (
     Decoded,
     DeviceEvent,
@@ -24,7 +30,8 @@ from devices.model import (
     as_json_scalar,
 )
 from devices.profiles import DeviceType, FieldKind
-from devices.registry import DEVICE_PATTERN, SITE_PATTERN, Registry
+from devices.registry import DEVICE_PATTERN, SITE_PATTERN, Device, Registry
+from devices.zigbee import Z2MValue, map_state, parse_availability, profile_for
 
 MAX_PAYLOAD = 8 * 1024
 MAX_EVENT_ID = 64
@@ -159,7 +166,8 @@ def _load(payload: bytes) -> dict[str, Any]:
         text = str(exc)
         if "UTF-8" in text or "surrogate" in text:
             raise _Bad("bad_encoding", "payload is not valid UTF-8") from None
-        if "infinity" in text or b"NaN" in payload or b"Infinity" in payload:
+        # the token where parsing stopped, not any "NaN" text elsewhere (e.g. in a string)
+        if "infinity" in text or exc.doc[exc.pos :].lstrip("+-").startswith(("NaN", "Infinity")):
             raise _Bad("not_finite", "NaN or infinite number") from None
         raise _Bad("bad_json", text[:120]) from None
     if not isinstance(body, dict):
@@ -170,14 +178,29 @@ def _load(payload: bytes) -> dict[str, Any]:
 class Decoder:
     """Topic + payload -> Reading | DeviceEvent | DeviceStatus | Rejection."""
 
-    def __init__(self, registry: Registry, prefix: str = "carewatch/v1") -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        prefix: str = "carewatch/v1",
+        zigbee_prefix: str = "zigbee2mqtt",
+        falls: FallSettings | None = None,
+    ) -> None:
         self._registry = registry
         self._prefix = prefix.rstrip("/") + "/"
+        self._zprefix = zigbee_prefix.rstrip("/") + "/"
+        self._zigbee = {d.friendly_name: d for d in registry.zigbee_devices() if d.friendly_name}
+        self._zstate: dict[str, dict[str, Z2MValue]] = {}
+        self._falls = FallWatch(falls)
 
     def subscriptions(self) -> list[str]:
-        return [f"{self._prefix}+/+/{kind.value}" for kind in MessageKind]
+        topics = [f"{self._prefix}+/+/{kind.value}" for kind in MessageKind]
+        for name in sorted(self._zigbee):  # only registered ones: not the home's light bulbs
+            topics += [f"{self._zprefix}{name}", f"{self._zprefix}{name}/availability"]
+        return topics
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+        if self._zigbee and topic.startswith(self._zprefix):
+            return self._decode_zigbee(topic, payload, received_ms)
         site: str | None = None
         device_id: str | None = None
         try:
@@ -187,7 +210,7 @@ class Decoder:
             if len(parts) != 3:
                 raise _Bad("bad_topic", "expected {site}/{device}/{kind}")
             site, device_id, kind = parts
-            if not _SITE.match(site) or not _DEVICE.match(device_id):
+            if not _SITE.fullmatch(site) or not _DEVICE.fullmatch(device_id):
                 raise _Bad("bad_topic", "site or device id has characters not allowed")
             if kind not in MessageKind.__members__.values():
                 raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}")
@@ -198,12 +221,18 @@ class Decoder:
             dtype = device.type
             ts, skewed = parse_ts(body.get("ts"), received_ms)
             if kind == MessageKind.TELEMETRY:
+                accel = body.pop("accel", None) if dtype.raw_accel else None
+                fields = _fields(dtype, body)
+                if accel is not None:
+                    fall = self._accel(device, accel, body, ts, fields, received_ms, skewed)
+                    if fall is not None:
+                        return fall
                 return Reading(
                     site,
                     device_id,
                     dtype.name,
                     ts,
-                    _fields(dtype, body),
+                    fields,
                     received_ms,
                     skewed,
                     _seq(body.get("seq")),
@@ -242,3 +271,104 @@ class Decoder:
             )
         except _Bad as bad:
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device_id)
+
+    # --- raw acceleration (docs/protocol.md, "Raw acceleration") -------------------------
+
+    def _accel(
+        self,
+        device: Device,
+        accel: Any,
+        body: dict[str, Any],
+        ts: int,
+        fields: dict[str, Scalar],
+        received_ms: int,
+        skewed: bool,
+    ) -> DeviceEvent | None:
+        """A fall found in this window (joined to the device's previous ones), or None."""
+        key = (device.site, device.id)
+        t0 = ts
+        if isinstance(accel, dict) and accel.get("t0") is not None:
+            t0, t0_skewed = parse_ts(accel["t0"], received_ms)
+            if t0_skewed:
+                t0 = ts
+        try:
+            window = parse_accel(accel, t0)
+        except AccelError as exc:
+            raise _Bad(exc.reason, exc.detail) from None
+        if fields.get("worn") is False:
+            self._falls.forget(key)  # a pendant dropped on the floor is not a fall
+            return None
+        found = self._falls.feed(key, window)
+        if not found:
+            return None
+        f = found[0]
+        attrs: dict[str, Scalar] = {
+            **fields,
+            "detector": "server",
+            "impact_g": f.impact_g,
+            "free_fall_g": f.free_fall_g,
+            "still_std_g": f.still_std_g,
+        }
+        if f.posture_change_deg is not None:
+            attrs["posture_change_deg"] = round(f.posture_change_deg, 1)
+        return DeviceEvent(
+            device.site,
+            device.id,
+            device.type.name,
+            f.ts_ms,
+            "fall",
+            f"accel:{f.ts_ms}",  # the impact's time: the same for a redelivered window
+            received_ms,
+            attrs,
+            skewed,
+            _seq(body.get("seq")),
+        )
+
+    # --- Zigbee2MQTT (docs/protocol.md, "Zigbee2MQTT") -----------------------------------
+
+    def _decode_zigbee(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+        site = self._registry.site.id
+        rest = topic[len(self._zprefix) :]
+        availability = rest.endswith("/availability")
+        name = rest[: -len("/availability")] if availability else rest
+        device = self._zigbee.get(name)
+        try:
+            if device is None:
+                raise _Bad("unregistered_device", "no zigbee2mqtt device of that friendly name")
+            if len(payload) > MAX_PAYLOAD:
+                raise _Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+            dtype = device.type
+            if availability:
+                online = parse_availability(payload)
+                if online is None:
+                    raise _Bad("wrong_type", 'availability is "online"/"offline" or {"state": ...}')
+                return DeviceStatus(site, device.id, dtype.name, received_ms, online, received_ms)
+            body = _load(payload)
+            # `last_seen` (Zigbee2MQTT's advanced.last_seen) is the device's time; without
+            # it the receive time is the message's time, as Zigbee2MQTT means it
+            ts, skewed = received_ms, False
+            if body.get("last_seen") is not None:
+                try:
+                    ts, skewed = parse_ts(body["last_seen"], received_ms)
+                except _Bad:
+                    ts, skewed = received_ms, True  # e.g. ISO_8601_local: no time zone
+            profile = profile_for(dtype.name, device.model)
+            assert profile is not None, "the registry checked it at load"
+            mapped = map_state(profile, dtype, body, self._zstate.get(device.id, {}))
+            self._zstate[device.id] = mapped.state
+            if mapped.event is None:
+                return Reading(site, device.id, dtype.name, ts, mapped.fields, received_ms, skewed)
+            return DeviceEvent(
+                site,
+                device.id,
+                dtype.name,
+                ts,
+                mapped.event,
+                f"ts:{ts}:{mapped.event}",
+                received_ms,
+                {**mapped.fields, **mapped.attrs},
+                skewed,
+            )
+        except _Bad as bad:
+            who = device.id if device else name[:64]
+            return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, who)

@@ -45,11 +45,14 @@ class DeviceType:
     events: Mapping[str, EventSpec]
     supervision_s: int  # silent longer than this = offline
     fire_safety: bool = False  # offline fire devices are more severe
+    # telemetry may carry raw acceleration (`accel`) for server-side fall detection
+    raw_accel: bool = False
 
 
 COMMON_FIELDS: Mapping[str, FieldSpec] = {
     "battery_pct": FieldSpec(FieldKind.NUMBER, "%", 0, 100, "battery level"),
     "rssi_dbm": FieldSpec(FieldKind.NUMBER, "dBm", -150, 20, "radio signal strength"),
+    "link_quality": FieldSpec(FieldKind.NUMBER, "LQI", 0, 255, "Zigbee link quality (0-255)"),
 }
 COMMON_EVENTS: Mapping[str, EventSpec] = {
     "fault": EventSpec("device reports a fault"),
@@ -66,6 +69,7 @@ def _type(
     events: dict[str, EventSpec],
     supervision_s: int,
     fire_safety: bool = False,
+    raw_accel: bool = False,
 ) -> DeviceType:
     return DeviceType(
         name=name,
@@ -75,6 +79,7 @@ def _type(
         events=MappingProxyType({**COMMON_EVENTS, **events}),
         supervision_s=supervision_s,
         fire_safety=fire_safety,
+        raw_accel=raw_accel,
     )
 
 
@@ -115,6 +120,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                     "put_on": EventSpec("wearable put on"),
                 },
                 supervision_s=600,
+                raw_accel=True,
             ),
             _type(
                 "smoke_detector",
@@ -163,6 +169,47 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 },
                 supervision_s=600,
                 fire_safety=True,
+            ),
+            # issue 8: Zigbee sensors people already own (devices/zigbee.py maps them)
+            _type(
+                "water_leak",
+                "漏水探测器",
+                "water leak sensor",
+                {
+                    "water_leak": FieldSpec(FieldKind.BOOL, "", description="water detected"),
+                    "temperature_c": FieldSpec(N, "°C", -40, 125, "air temperature"),
+                },
+                {
+                    "leak": EventSpec("water on the floor"),
+                    "leak_clear": EventSpec("dry again"),
+                },
+                supervision_s=7200,
+            ),
+            _type(
+                "motion_sensor",
+                "人体感应器",
+                "motion sensor",
+                {
+                    "occupancy": FieldSpec(FieldKind.BOOL, "", description="someone moving"),
+                    "illuminance_lux": FieldSpec(N, "lx", 0, 200_000, "illuminance"),
+                },
+                {},
+                supervision_s=7200,
+            ),
+            _type(
+                "vibration_sensor",
+                "振动传感器",
+                "vibration sensor",
+                {
+                    "strength": FieldSpec(N, "level", 0, 10_000, "vibration strength"),
+                    "angle_deg": FieldSpec(N, "°", -180, 180, "tilt angle"),
+                },
+                {
+                    "vibration": EventSpec("shaken"),
+                    "tilt": EventSpec("tilted"),
+                    "drop": EventSpec("dropped or knocked over"),
+                },
+                supervision_s=7200,
             ),
         )
     }

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.profiles import DEVICE_TYPES, DeviceType
-from devices.yamlconf import parse_model
+from devices.yamlconf import ConfigError, parse_model
+from devices.zigbee import profile_for, validate_profiles
 
 SITE_PATTERN = r"^[a-z0-9-]{1,32}$"
 DEVICE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 RESERVED_DEVICE_IDS = frozenset({"alerts"})
+# a Zigbee2MQTT friendly name becomes part of a topic we subscribe to: no wildcards, no
+# empty levels, not the bridge's own topics nor a device's command/availability topics
+_FRIENDLY = re.compile(r"^[^+#/\x00]+(/[^+#/\x00]+)*$")
+_FRIENDLY_RESERVED_END = ("/availability", "/set", "/get")
 
 
 class _Strict(BaseModel):
@@ -66,7 +72,33 @@ class DeviceConfig(_Strict):
     source: Literal["carewatch", "zigbee2mqtt"] = Field(
         "carewatch", description="which MQTT contract the device speaks"
     )
-    friendly_name: str | None = Field(None, description="Zigbee2MQTT friendly name")
+    friendly_name: str | None = Field(None, max_length=128, description="Zigbee2MQTT friendly name")
+    model: str | None = Field(
+        None,
+        max_length=64,
+        description="Zigbee2MQTT model id (e.g. SJCGQ11LM): picks its entry in devices/zigbee.py",
+    )
+
+
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class ShiftConfig(_Strict):
+    name: str = Field(min_length=1, max_length=16, description="e.g. 早班")
+    name_en: str | None = Field(None, max_length=16, description="e.g. Day, for English")
+    start: str = Field(pattern=HHMM, description="HH:MM local time (the rules file's timezone)")
+
+
+class DailyReportConfig(_Strict):
+    """The watch report written every day to <data_dir>/reports/ (docs/reports.md)."""
+
+    enabled: bool = True
+    at: str | None = Field(
+        None, pattern=HHMM, description="HH:MM local time; default: the first shift's start"
+    )
+    notify: str | None = Field(
+        None, description="a webhook target of the rules file that gets the daily report"
+    )
 
 
 class SiteConfig(_Strict):
@@ -84,9 +116,16 @@ class SiteConfig(_Strict):
         default_factory=list, description="bearer tokens for the API, stored hashed"
     )
     devices: list[DeviceConfig] = Field(default_factory=list)
+    shifts: list[ShiftConfig] = Field(
+        default_factory=list, description="duty shifts by start time; reports per shift"
+    )
+    daily_report: DailyReportConfig = Field(default_factory=DailyReportConfig)
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
+        starts = [s.start for s in self.shifts]
+        if len(set(starts)) != len(starts) or len({s.name for s in self.shifts}) != len(starts):
+            raise ValueError("shifts: names and start times must be unique")
         rooms = [r.id for f in self.floors for r in f.rooms]
         dup_rooms = {r for r in rooms if rooms.count(r) > 1}
         if dup_rooms:
@@ -113,7 +152,36 @@ class SiteConfig(_Strict):
                 raise ValueError(f"device {d.id}: unknown resident {d.resident!r}")
             if d.source == "zigbee2mqtt" and not d.friendly_name:
                 raise ValueError(f"device {d.id}: zigbee2mqtt devices need a friendly_name")
+            if d.source == "zigbee2mqtt":
+                _check_zigbee(d)
+            elif d.model is not None:
+                raise ValueError(f"device {d.id}: model is for zigbee2mqtt devices")
+        names = [d.friendly_name for d in self.devices if d.source == "zigbee2mqtt"]
+        twice = sorted({n for n in names if n is not None and names.count(n) > 1})
+        if twice:
+            raise ValueError(f"friendly names used twice: {twice}")
         return self
+
+
+def _check_zigbee(d: DeviceConfig) -> None:
+    name = d.friendly_name or ""
+    if (
+        not _FRIENDLY.match(name)
+        or name == "bridge"
+        or name.startswith("bridge/")
+        or name.endswith(_FRIENDLY_RESERVED_END)
+    ):
+        raise ValueError(
+            f"device {d.id}: friendly_name {name!r} cannot be a Zigbee2MQTT device topic"
+            " (no +, #, empty levels, 'bridge', or a trailing /availability, /set, /get)"
+        )
+    if profile_for(d.type, d.model) is None:
+        if d.model is not None:
+            raise ValueError(
+                f"device {d.id}: no Zigbee2MQTT entry for model {d.model!r} as a {d.type}"
+                " (devices/zigbee.py lists the models)"
+            )
+        raise ValueError(f"device {d.id}: no Zigbee2MQTT entry for type {d.type!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +196,28 @@ class Device:
     label: str | None
     source: str
     friendly_name: str | None
+    model: str | None = None
 
 
 class Registry:
     """Registered devices by (site, device id); the only place residents' names live."""
 
     def __init__(self, site: SiteConfig) -> None:
+        problems = validate_profiles()
+        if problems:  # the table is code: a broken entry must stop the service at load
+            raise ConfigError(problems)
         self.site = site
         floor_of = {r.id: f.id for f in site.floors for r in f.rooms}
         self._devices: dict[tuple[str, str], Device] = {}
         for d in site.devices:
+            dtype = DEVICE_TYPES[d.type]
+            profile = profile_for(d.type, d.model) if d.source == "zigbee2mqtt" else None
+            if profile is not None:  # the model's own check-in interval
+                dtype = replace(dtype, supervision_s=profile.supervision_s)
             self._devices[(site.id, d.id)] = Device(
                 id=d.id,
                 site=site.id,
-                type=DEVICE_TYPES[d.type],
+                type=dtype,
                 room=d.room,
                 floor=floor_of[d.room],
                 bed=d.bed,
@@ -149,6 +225,7 @@ class Registry:
                 label=d.label,
                 source=d.source,
                 friendly_name=d.friendly_name,
+                model=d.model,
             )
         self._by_id = {d.id: d for d in self._devices.values()}
         self._resident_names = {r.id: r.display_name for r in site.residents}
@@ -158,6 +235,10 @@ class Registry:
 
     def by_id(self, device_id: str) -> Device | None:
         return self._by_id.get(device_id)
+
+    def zigbee_devices(self) -> list[Device]:
+        """Devices read from Zigbee2MQTT topics (by friendly name)."""
+        return [d for d in self._devices.values() if d.source == "zigbee2mqtt"]
 
     def devices(self) -> list[Device]:
         return list(self._devices.values())

@@ -10,6 +10,8 @@ from devices.model import Rejection
 from devices.ports import BatchItem
 
 PREVIEW_BYTES = 512
+# a device inventing ids (spoofing, a bug) must not grow the list the screen shows forever
+UNKNOWN_DEVICES_KEPT = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,11 @@ class DeadLetterLog:
                     for r in unknown
                 ],
             )
+            conn.execute(  # the most recently heard are kept
+                "DELETE FROM unknown_devices WHERE (site, device_id) NOT IN (SELECT site,"
+                " device_id FROM unknown_devices ORDER BY last_seen_ms DESC LIMIT ?)",
+                (UNKNOWN_DEVICES_KEPT,),
+            )
         last = conn.execute("SELECT max(id) FROM dead_letters").fetchone()[0]
         if last is not None and last > self.capacity and last % 500 < len(rejected):
             conn.execute("DELETE FROM dead_letters WHERE id <= ?", (last - self.capacity,))
@@ -114,5 +121,8 @@ class DeadLetterLog:
 
     @staticmethod
     def unknown_devices(conn: sqlite3.Connection) -> list[UnknownDevice]:
-        rows = conn.execute("SELECT * FROM unknown_devices ORDER BY last_seen_ms DESC").fetchall()
+        rows = conn.execute(
+            "SELECT * FROM unknown_devices ORDER BY last_seen_ms DESC LIMIT ?",
+            (UNKNOWN_DEVICES_KEPT,),
+        ).fetchall()
         return [UnknownDevice(*row) for row in rows]

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from devices.profiles import DEVICE_TYPES
 from ingest.spool import KIND_ALERT, KIND_EVENT, KIND_STATUS, KIND_TELEMETRY
 
 _CONTROL = {i: "_" for i in (*range(32), 127)}
@@ -64,9 +65,11 @@ def event_time_ns(ts_ms: int, key: str) -> int:
 ALERT_TAGS = ("rule", "severity", "priority", "action", "state", "floor", "room")
 
 
-def alert_time_ns(at_ms: int, alert_id: int, action: str) -> int:
-    """Two transitions in one millisecond are two points; a re-sent one is the same point."""
-    return event_time_ns(at_ms, f"{alert_id}:{action}")
+def alert_time_ns(at_ms: int, alert_id: int, action: str, occurrences: int = 0) -> int:
+    """Two transitions in one millisecond are two points (repeats of one alert in one batch,
+    e.g. a backlog after an outage, differ by their count); a re-sent one is the same point."""
+    key = f"{alert_id}:{action}" if action != "repeat" else f"{alert_id}:repeat:{occurrences}"
+    return event_time_ns(at_ms, key)
 
 
 def _alert_line(ts_ms: int, site: str, device: str, data: dict[str, Any]) -> str:
@@ -82,8 +85,24 @@ def _alert_line(ts_ms: int, site: str, device: str, data: dict[str, Any]) -> str
     ]
     if data.get("value") is not None:
         fields.append(f'value="{str(data["value"]).translate(_STR_ESC)}"')
-    at = alert_time_ns(ts_ms, int(data["alert_id"]), str(data["action"]))
+    at = alert_time_ns(
+        ts_ms, int(data["alert_id"]), str(data["action"]), int(data.get("occurrences", 0))
+    )
     return f"alert_change,{','.join(tags)} {','.join(fields)} {at}"
+
+
+def _split(dtype: str, data: dict[str, Any], event: str | None = None) -> list[dict[str, Any]]:
+    """The device-type table's fields (types fixed), then a device's unknown extra fields.
+    InfluxDB refuses a line whose field changed type (an extra sent as text, then as a
+    number): on a line of their own (the same point: same series and time), the extras
+    cannot take the table's fields of the same reading down with them."""
+    t = DEVICE_TYPES.get(dtype)
+    spec = t.events.get(event) if t is not None and event is not None else None
+    names = set(t.fields) if t is not None and event is None else set()
+    if spec is not None:
+        names = {*spec.choices, *spec.ranges}
+    known = {k: v for k, v in data.items() if k in names}
+    return [known, {k: v for k, v in data.items() if k not in names}]
 
 
 def to_lines(
@@ -99,17 +118,21 @@ def to_lines(
         room, floor = tags_of(site, device)
         tags = f"site={_tag(site)},device={_tag(device)},room={_tag(room)},floor={_tag(floor)}"
         if kind == KIND_TELEMETRY:
-            fields = _fields(data)
-            if fields:
-                lines.append(f"{dtype.translate(_MEAS_ESC)},{tags} {fields} {ts_ms * 1_000_000}")
+            for part in _split(dtype, data):
+                fields = _fields(part)
+                if fields:
+                    measurement = dtype.translate(_MEAS_ESC)
+                    lines.append(f"{measurement},{tags} {fields} {ts_ms * 1_000_000}")
         elif kind == KIND_EVENT:
             event = str(data.pop("event"))
             key = str(data.pop("key"))
-            data["event_key"] = key
-            lines.append(
-                f"device_event,{tags},type={_tag(dtype)},event={_tag(event)} "
-                f"{_fields(data)} {event_time_ns(ts_ms, key)}"
-            )
+            known, extra = _split(dtype, data, event)
+            known["event_key"] = key
+            head = f"device_event,{tags},type={_tag(dtype)},event={_tag(event)}"
+            for part in (known, extra):
+                fields = _fields(part)
+                if fields:
+                    lines.append(f"{head} {fields} {event_time_ns(ts_ms, key)}")
         elif kind == KIND_STATUS:
             lines.append(
                 f"device_status,{tags},type={_tag(dtype)} {_fields(data)} {ts_ms * 1_000_000}"

@@ -1,4 +1,8 @@
-"""SimulatedHome: one MQTT connection per device (each with its own last will), one thread."""
+"""SimulatedHome: one MQTT connection per device (each with its own last will), one thread.
+
+Zigbee devices speak through one shared connection, as a Zigbee2MQTT bridge does, at
+`zigbee2mqtt/<friendly_name>` with retained availability.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import select
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -17,9 +22,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.ports import Clock
 from devices.registry import Registry
-from simulators.models import DeviceModel, Step
+from simulators.models import DeviceModel, Out, Step
 
 log = logging.getLogger("carewatch.simulators")
+MIN_REAL_GAP_S = 0.5  # between two periodic messages of one device, in real seconds
 
 
 def _broker(url: str) -> tuple[str, int]:
@@ -38,32 +44,69 @@ class SimulatedHome:
         prefix: str = "carewatch/v1",
         speed: float = 1.0,
         seed: int = 1,
+        start_hour: float | None = None,
+        loss: float = 0.0,
+        devices: Collection[str] | None = None,
+        zigbee_prefix: str = "zigbee2mqtt",
     ) -> None:
+        """`start_hour`: the simulated clock at the start (None: follow the wall clock);
+        `loss`: share of periodic messages lost; `devices`: simulate only these (and the
+        devices the steps name), default all."""
         self._registry = registry
         self._host, self._port = _broker(mqtt_url)
         self._clock = clock
         self._steps = sorted(steps, key=lambda s: s.at_s)
         self._prefix = prefix.rstrip("/")
+        self._zprefix = zigbee_prefix.rstrip("/")
         self._speed = speed
         rng = random.Random(seed)
+        wanted = None if devices is None else {*devices, *(s.device for s in steps)}
+        unknown = {s.device for s in steps} - {d.id for d in registry.devices()}
+        if unknown:
+            raise ValueError(f"steps name devices not in the site: {sorted(unknown)}")
         self._models = [
-            DeviceModel(d, random.Random(rng.random()))
+            DeviceModel(d, random.Random(rng.random()), start_hour, loss)
             for d in registry.devices()
-            if d.source == "carewatch"
+            if wanted is None or d.id in wanted
         ]
+        self._by_id = {m.device.id: m for m in self._models}
         self._clients: dict[str, paho.Client] = {}
+        self._bridge: paho.Client | None = None
+        self._down: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published = 0
         self.done_steps: list[Step] = []
+        self.played_ms: list[int] = []  # wall-clock time each done step was played
+        self.errors: list[str] = []
 
     def _topic(self, device_id: str, kind: str) -> str:
         site = self._registry.by_id(device_id)
         assert site is not None, device_id
         return f"{self._prefix}/{site.site}/{device_id}/{kind}"
 
+    def _zigbee_topic(self, device_id: str, kind: str) -> str:
+        dev = self._registry.by_id(device_id)
+        assert dev is not None, device_id
+        assert dev.friendly_name, device_id
+        suffix = "/availability" if kind == "availability" else ""
+        return f"{self._zprefix}/{dev.friendly_name}{suffix}"
+
+    def _client(self, client_id: str) -> paho.Client:
+        return paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv311
+        )
+
     def _connect_all(self) -> None:
+        zigbee = [m for m in self._models if m.zigbee]
+        if zigbee:
+            self._bridge = self._client(f"sim-zigbee2mqtt-{self._registry.site.id}")
+            self._bridge.connect(self._host, self._port, keepalive=30)
+            for m in zigbee:
+                self._send(m.device.id, Out("availability", {"state": "online"}, True))
         for m in self._models:
+            if m.zigbee:
+                continue
             c = paho.Client(
                 CallbackAPIVersion.VERSION2,
                 client_id=f"sim-{m.device.id}",
@@ -84,6 +127,27 @@ class SimulatedHome:
         if info.rc == paho.MQTT_ERR_SUCCESS:
             self.published += 1
 
+    def _send(self, device_id: str, out: Out) -> None:
+        if out.kind in ("zigbee", "availability"):
+            assert self._bridge is not None
+            info = self._bridge.publish(
+                self._zigbee_topic(device_id, out.kind),
+                orjson.dumps(out.payload),
+                qos=1,
+                retain=out.retain,
+            )
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                self.published += 1
+            return
+        self._publish(device_id, out.kind, out.payload, out.retain)
+
+    def all_played(self) -> bool:
+        return len(self.done_steps) == len(self._steps)
+
+    @property
+    def clients(self) -> list[paho.Client]:
+        return [*self._clients.values(), *([self._bridge] if self._bridge else [])]
+
     def start(self) -> None:
         self._connect_all()
         self._thread = threading.Thread(target=self._run, name="simulated-home", daemon=True)
@@ -94,31 +158,70 @@ class SimulatedHome:
         if self._thread:
             self._thread.join(5)
         for device_id, c in self._clients.items():
+            if device_id in self._down:
+                continue
             self._publish(device_id, "status", {"online": False}, retain=True)
             c.loop_write()
             c.disconnect()
+        if self._bridge is not None:
+            for m in self._models:
+                if m.zigbee:
+                    self._send(m.device.id, Out("availability", {"state": "offline"}, True))
+            self._bridge.loop_write()
+            self._bridge.disconnect()
 
     def _run(self) -> None:
         t0 = time.monotonic()
         steps = list(self._steps)
-        clients = list(self._clients.values())
+        clients = self.clients
         while not self._stop.is_set():
             elapsed = (time.monotonic() - t0) * self._speed
             now_ms = self._clock.now_ms()
             for m in self._models:
                 if m.next_at <= elapsed:
-                    m.next_at = elapsed + m.every_s * m.rng.uniform(0.9, 1.1)
-                    self._publish(m.device.id, "telemetry", m.telemetry(now_ms))
+                    # fast-forwarded, a device still speaks at most twice a real second
+                    every = max(m.every_s, self._speed * MIN_REAL_GAP_S)
+                    m.next_at = elapsed + every * m.rng.uniform(0.9, 1.1)
+                    if not m.link_down(elapsed):
+                        for out in m.periodic(now_ms, elapsed):
+                            self._send(m.device.id, out)
             while steps and steps[0].at_s <= elapsed:
                 step = steps.pop(0)
-                body = dict(step.payload)
-                body.setdefault("ts", now_ms)
-                if step.kind == "event":
-                    body.setdefault("id", f"sim-{uuid.uuid4().hex[:12]}")
-                self._publish(step.device, step.kind, body)
+                try:
+                    self._play(step, now_ms, elapsed)
+                except (ValueError, KeyError, OSError) as exc:  # a bad step must not stop it
+                    self.errors.append(f"{step.label or step.device}: {exc}")
+                    log.warning(
+                        "scenario step failed", extra={"step": step.label, "error": str(exc)}
+                    )
                 self.done_steps.append(step)
+                self.played_ms.append(now_ms)
                 log.info("scenario step", extra={"step": step.label, "device": step.device})
             self._pump(clients, 0.05)
+
+    def _play(self, step: Step, now_ms: int, elapsed: float) -> None:
+        model = self._by_id[step.device]
+        if step.action is None:
+            body = dict(step.payload)
+            if step.kind in ("telemetry", "event", "status"):
+                body.setdefault("ts", now_ms)
+            if step.kind == "event":
+                body.setdefault("id", f"sim-{uuid.uuid4().hex[:12]}")
+            self._send(step.device, Out(step.kind, body, step.kind in ("status", "availability")))
+            return
+        if step.action == "link_up" and step.device in self._clients:
+            self._down.discard(step.device)
+            self._clients[step.device].reconnect()
+        for out in model.act(step.action, dict(step.payload), now_ms, elapsed):
+            if out.kind == "event":
+                out.payload.setdefault("id", f"sim-{uuid.uuid4().hex[:12]}")
+            self._send(step.device, out)
+        if step.action == "link_down" and step.device in self._clients:
+            # the broker would publish the last will; the model sent the same words
+            c = self._clients[step.device]
+            c.loop_write()
+            c.disconnect()
+            self._down.add(step.device)
 
     def _pump(self, clients: list[paho.Client], timeout: float) -> None:
         socks: dict[Any, paho.Client] = {}
@@ -132,7 +235,8 @@ class SimulatedHome:
             socks[s].loop_read()
         for s in writable:
             socks[s].loop_write()
+        down = {id(self._clients[d]) for d in self._down}
         for c in clients:
-            if c.loop_misc() == paho.MQTT_ERR_NO_CONN:
+            if c.loop_misc() == paho.MQTT_ERR_NO_CONN and id(c) not in down:
                 with contextlib.suppress(OSError):
                     c.reconnect()

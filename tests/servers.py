@@ -123,6 +123,7 @@ class CarewatchProcess(Proc):
     ) -> None:
         super().__init__(data_dir)
         self.token = token
+        self.env: dict[str, str] = {}  # extra environment for the process (e.g. LD_PRELOAD)
         self.config = self.dir / "carewatch.yaml"
         lines = [
             f"site_file: {site_file}",
@@ -143,6 +144,7 @@ class CarewatchProcess(Proc):
 
     def start(self, timeout_s: float = 20) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+        env.update(self.env)
         self._spawn(
             [sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
             self.dir / "carewatch.log",

@@ -1596,6 +1596,7 @@
   function setLang(next) {
     lang = next === 'en' ? 'en' : 'zh';
     writeStorage(localStorage, 'carewatch.lang', lang);
+    document.dispatchEvent(new CustomEvent('carewatch:lang', { detail: lang })); // report.js
     applyStaticI18n();
     renderStaff();
     renderSoundUi();

@@ -1,0 +1,75 @@
+"""The daily watch report as a scheduler job: at the site's `daily_report.at` (default the
+first shift's start, local time) the last whole watch day is written to
+<data_dir>/reports/ and, if the site names a webhook target of the rules file, its
+summary is POSTed there (signed like every CareWatch webhook). Also run once at start,
+so a service that was down at report time catches up; a day already written is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alerting.reports.service import ReportService, Webhook
+from alerting.reports.shifts import local_date, parse_hhmm
+from devices.yamlconf import ConfigError
+
+log = logging.getLogger("carewatch.reports")
+
+
+def webhook_for(service: ReportService) -> Webhook | None:
+    """The rules file's notify target named by `daily_report.notify`; ConfigError if it is
+    not a webhook or its HMAC key is not in the environment."""
+    name = service.registry.site.daily_report.notify
+    if name is None:
+        return None
+    target = service.rules.notify.targets.get(name)
+    if target is None or target.kind != "webhook" or not target.url or not target.secret_env:
+        raise ConfigError([f"daily_report.notify: {name!r} is no webhook target of the rules"])
+    secret = os.environ.get(target.secret_env)
+    if not secret:
+        raise ConfigError([f"daily_report.notify: set {target.secret_env} (HMAC key)"])
+    return Webhook(target.url, secret.encode(), target.timeout_s)
+
+
+class DailyJob:
+    def __init__(self, service: ReportService, out_dir: Path, now_ms: Callable[[], int]) -> None:
+        cfg = service.registry.site.daily_report
+        self.service = service
+        self.out_dir = out_dir
+        self.at = parse_hhmm(cfg.at) if cfg.at else None
+        self.enabled = cfg.enabled
+        self.webhook = webhook_for(service) if cfg.enabled else None
+        self._now = now_ms
+
+    def due_name(self, now_ms: int) -> str:
+        start, _ = self.service.daily_period(self.at, now_ms)
+        return f"watch-{local_date(start, self.service.tz).isoformat()}"
+
+    def run(self) -> Path | None:
+        """Write the last watch day's report unless it is there already."""
+        now = self._now()
+        if (self.out_dir / (self.due_name(now) + ".json")).exists():
+            return None
+        try:
+            result = self.service.daily(self.out_dir, now, self.at, self.webhook)
+        except Exception:  # a report must never take the watch down
+            log.exception("daily watch report failed")
+            return None
+        return result.files[0]
+
+    def schedule(self, scheduler: Any) -> None:
+        """Add the cron job (site time zone) and a catch-up run now to an APScheduler."""
+        if not self.enabled:
+            return
+        from apscheduler.triggers.cron import CronTrigger
+
+        at = self.at or min(s.start for s in self.service.shifts)
+        trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=self.service.tz)
+        scheduler.add_job(
+            self.run, trigger, id="daily_report", misfire_grace_time=3600, coalesce=True
+        )
+        scheduler.add_job(self.run, id="daily_report_catch_up", misfire_grace_time=None)

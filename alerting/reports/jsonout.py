@@ -1,0 +1,100 @@
+"""The report as JSON: every `*_ms` time becomes RFC 3339 local time with its offset
+(`start_ms` -> `start: "2026-03-02T07:00:00+08:00"`); the rest as it is."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerting.reports.model import Responses, WatchReport
+
+
+def local_iso(ms: int | None, tz: ZoneInfo) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
+
+
+def _convert(value: Any, tz: ZoneInfo) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.name.endswith("_ms") and (v is None or isinstance(v, int)):
+                out[f.name[:-3]] = local_iso(v, tz)
+            else:
+                out[f.name] = _convert(v, tz)
+        return out
+    if isinstance(value, list | tuple):
+        return [_convert(v, tz) for v in value]
+    return value
+
+
+def report_dict(report: WatchReport) -> dict[str, Any]:
+    tz = ZoneInfo(report.timezone)
+    out: dict[str, Any] = _convert(report, tz)
+    out["version"] = "1"
+    out["summary"] = summary(report)
+    return out
+
+
+def _resp(r: Responses) -> dict[str, Any]:
+    return {
+        "alerts": r.alerts,
+        "waits": r.waits,
+        "answered": r.answered,
+        "unanswered": r.unanswered,
+        "pending": r.pending,
+        "within_60s": r.within_60s,
+        "share_within_60s": r.share_within_60s,
+        "late": r.late,
+        "median_ack_s": r.to_ack.median_s,
+        "p90_ack_s": r.to_ack.p90_s,
+        "max_ack_s": r.to_ack.max_s,
+    }
+
+
+def summary(report: WatchReport) -> dict[str, Any]:
+    """The key figures: the handover panel and the daily webhook carry these."""
+    tz = ZoneInfo(report.timezone)
+    load = report.load
+    fire = report.fire
+    titles = {c.rule: (c.title_zh, c.title_en) for c in report.by_rule}
+    return {
+        "site": report.site_id,
+        "start": local_iso(report.start_ms, tz),
+        "end": local_iso(report.end_ms, tz),
+        "alerts": report.responses_for("all").alerts,
+        "emergency": _resp(report.responses_for("emergency")),
+        "all": _resp(report.responses_for("all")),
+        "unanswered": [
+            {
+                "alert_id": w.alert_id,
+                "rule": w.rule,
+                "title_zh": titles.get(w.rule, (w.rule, w.rule))[0],
+                "title_en": titles.get(w.rule, (w.rule, w.rule))[1],
+                "priority": w.priority,
+                "room": w.room,
+                "bed": w.bed,
+                "floor": w.floor,
+                "device_id": w.device_id,
+                "since": local_iso(w.started_ms, tz),
+            }
+            for w in report.unanswered
+        ],
+        "late": len(report.late),
+        "alarms_per_10min": load.per_10min,
+        "peak_10min": load.peak_10min,
+        "floods": len(load.floods),
+        "chattering": len(load.chattering),
+        "stale": len(load.stale),
+        "device_availability": report.devices.availability,
+        "offline_episodes": len(report.devices.episodes),
+        "fire_alarms": fire.alarms,
+        "fire_forwarded": fire.forwarded,
+        "fire_equipment_below_limit": [
+            f"{s.device_id}.{s.field}" for s in fire.equipment if s.ok is False
+        ],
+    }

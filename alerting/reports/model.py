@@ -1,0 +1,409 @@
+"""The watch report as typed data: what it reads (rows of the alert store, readings
+statistics) and what it says (WatchReport). Times are epoch milliseconds (`*_ms`),
+durations seconds (`*_s`), shares fractions 0..1.
+
+No residents' names anywhere: alerts are placed by floor, room, bed and device id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+# --- inputs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    site: str
+    device_id: str
+    rule: str
+    priority: str
+    severity: str
+    floor: str | None
+    room: str | None
+    raised_at: int
+    state: str
+    occurrences: int
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    alert_id: int
+    at: int
+    action: str
+    from_state: str | None
+    to_state: str
+    by: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLogRow:
+    at: int
+    device_id: str
+    action: str
+    by: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRows:
+    """What the alert store holds about a period (store.load_rows reads it)."""
+
+    alerts: Sequence[AlertRow]
+    audit: Sequence[AuditRow]  # in the order written
+    device_log: Sequence[DeviceLogRow] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStats:
+    """Minimum and maximum of one field of one device over the period."""
+
+    count: int
+    min: float
+    min_at_ms: int
+    max: float
+    max_at_ms: int
+
+
+# --- the result ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    count: int
+    mean_s: float | None
+    median_s: float | None
+    p90_s: float | None  # nearest rank: the value 90 % of the sample are at or below
+    max_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """One time staff had to answer an alert: from its raise (number 1), or from its
+    return after an acknowledgement (2, 3, ...), to the first staff response."""
+
+    alert_id: int
+    number: int
+    rule: str
+    priority: str
+    severity: str
+    device_id: str
+    device_type: str | None
+    floor: str | None
+    room: str | None
+    bed: str | None
+    started_ms: int
+    answered_ms: int | None
+    seconds: float | None  # to the answer; None while unanswered
+    answered_by: str | None  # staff id, or device:<id> for a reset at the bedside
+    answer: str | None  # ack, resolve, reset, dismiss, shelve, confirm
+    escalated_to: str | None  # the last escalation target reached while it waited
+    closed_ms: int | None  # when the alert was closed (None: still open)
+    shift: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Responses:
+    """How fast staff answered one priority (or all: group "all")."""
+
+    group: str
+    alerts: int  # raised in the period
+    waits: int  # raises plus returns after an acknowledgement
+    answered: int
+    unanswered: int  # not answered when the report was made
+    pending: int  # unanswered but raised less than 60 s before: not counted in the share
+    within_60s: int
+    share_within_60s: float | None  # within_60s / (waits - pending)
+    late: int  # answered after 60 s
+    to_ack: Durations
+    to_resolve: Durations  # raise -> closed, alerts raised in the period
+    still_open: int  # alerts raised in the period and not closed
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    rule: str
+    title_zh: str
+    title_en: str
+    priority: str
+    alerts: int
+    annunciations: int  # raises plus repeats (what the duty room heard)
+    waits: int
+    within_60s: int
+    median_ack_s: float | None
+    max_ack_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCount:
+    floor: str | None
+    room: str | None  # None: the whole floor
+    label: str
+    alerts: int
+    emergency: int
+    annunciations: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftFigures:
+    name: str
+    name_en: str | None
+    date: str  # local date the shift started
+    start_ms: int
+    end_ms: int
+    alerts: int
+    unanswered: int  # any priority
+    emergency: Responses
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftTotal:
+    name: str
+    name_en: str | None
+    shifts: int
+    alerts: int
+    unanswered: int
+    emergency: Responses
+
+
+@dataclass(frozen=True, slots=True)
+class Flood:
+    """More than 10 alarms within 10 minutes (ISA-18.2), as one merged episode."""
+
+    start_ms: int  # the 11th alarm within 10 minutes
+    end_ms: int  # the rate fell back to 10 or fewer per 10 minutes
+    seconds: float
+    alarms: int
+    top_device: str
+    top_rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noisy:
+    key: str  # device id or rule name
+    label: str  # the device's room id, or the rule's title (zh)
+    annunciations: int
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatterRow:
+    alert_id: int
+    device_id: str
+    rule: str
+    floor: str | None
+    room: str | None
+    since_ms: int
+    annunciations: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRow:
+    alert_id: int
+    device_id: str
+    rule: str
+    priority: str
+    floor: str | None
+    room: str | None
+    raised_ms: int
+    age_h: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmLoad:
+    annunciations: int
+    ten_minute_periods: int
+    per_10min: float  # average
+    peak_10min: int  # most alarms within any 10 minutes
+    peak_at_ms: int | None  # the end of that 10 minutes
+    periods_over_10: int  # fixed 10-minute periods from the report start with > 10 alarms
+    share_periods_over_10: float
+    floods: list[Flood]
+    flood_s: float
+    chattering: list[ChatterRow]
+    stale: list[StaleRow]
+    top_devices: list[Noisy]
+    top_rules: list[Noisy]
+    top10_devices_share: float | None
+    per_period: list[int]  # alarms in each fixed 10-minute period (the chart)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineEpisode:
+    alert_id: int
+    device_id: str
+    device_type: str | None
+    floor: str | None
+    room: str | None
+    start_ms: int
+    end_ms: int | None  # None: still offline at the end of the period
+    seconds: float  # within the period
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAvailability:
+    device_id: str
+    device_type: str | None
+    floor: str | None
+    room: str | None
+    episodes: int
+    offline_s: float
+    availability: float
+
+
+@dataclass(frozen=True, slots=True)
+class TypeAvailability:
+    device_type: str
+    label_zh: str
+    label_en: str
+    registered: int
+    offline_devices: int
+    episodes: int
+    offline_s: float
+    availability: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryRow:
+    alert_id: int
+    device_id: str
+    device_type: str | None
+    floor: str | None
+    room: str | None
+    raised_ms: int
+    open_at_end: bool
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRow:
+    device_id: str
+    device_type: str | None
+    room: str | None
+    start_ms: int
+    end_ms: int | None
+    by: str | None
+    note: str | None
+    ended_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFigures:
+    registered: int
+    availability: float | None  # 1 - offline device-time / registered device-time
+    offline_s: float
+    by_type: list[TypeAvailability]
+    devices: list[DeviceAvailability]  # devices that were offline, least available first
+    episodes: list[OfflineEpisode]
+    battery: list[BatteryRow]
+    maintenance: list[MaintenanceRow]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFigure:
+    """A fire-equipment reading over the period against the rule that watches it."""
+
+    device_id: str
+    device_type: str
+    floor: str
+    room: str
+    label: str | None
+    field: str
+    unit: str
+    watch: Literal["min", "max"]  # which end of the range matters
+    rule: str | None
+    limit: float | None  # the rule's threshold for this device
+    count: int  # readings
+    min: float | None
+    min_at_ms: int | None
+    max: float | None
+    max_at_ms: int | None
+    ok: bool | None  # None: no readings, or no rule
+
+
+@dataclass(frozen=True, slots=True)
+class FireAlarm:
+    alert_id: int
+    rule: str
+    device_id: str
+    floor: str | None
+    room: str | None
+    raised_ms: int
+    ack_s: float | None
+    forwarded_ms: int | None
+    forwarded_by: str | None  # None: forwarded by the watch itself
+    forward_note: str | None
+    dismissed_by: str | None
+    dismiss_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FireFigures:
+    alarms: int
+    acked_within_15s: int  # NFPA 72 positive alarm sequence
+    forwarded: int
+    forwarded_auto: int
+    dismissed: int
+    items: list[FireAlarm]
+    equipment: list[SeriesFigure]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start_ms: int
+    emergency: int
+    routine: int
+    trouble: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    label: str
+    lo_s: float | None
+    hi_s: float | None  # None: no upper bound
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftSpan:
+    name: str
+    name_en: str | None
+    date: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchReport:
+    site_id: str
+    site_name: str
+    start_ms: int
+    end_ms: int
+    as_of_ms: int
+    timezone: str
+    responses: list[Responses]  # emergency, routine, trouble, all
+    late: list[Wait]  # emergency, answered after 60 s
+    unanswered: list[Wait]  # any priority, not answered when the report was made
+    by_rule: list[RuleCount]
+    by_floor: list[PlaceCount]
+    by_room: list[PlaceCount]
+    shifts: list[ShiftFigures]
+    shift_totals: list[ShiftTotal]
+    load: AlarmLoad
+    devices: DeviceFigures
+    fire: FireFigures
+    timeline_step: Literal["hour", "day"]
+    timeline: list[Bucket]
+    ack_histogram: list[Bin]  # emergency waits
+    waits: list[Wait]
+    warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. readings store unreachable
+
+    def responses_for(self, group: str) -> Responses:
+        return next(r for r in self.responses if r.group == group)

@@ -1,0 +1,103 @@
+"""CSV export: one row per wait (every time staff had to answer an alert), per shift, or
+per device that was offline. Times are local (the site's time zone), seconds as numbers.
+Written with a UTF-8 byte-order mark by the callers that save files, so spreadsheet
+programs read the Chinese titles."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from alerting.reports.compute import ANSWER_WITHIN_S, local_text
+from alerting.reports.model import WatchReport
+from alerting.ruleset import RuleSet
+
+TABLES = ("alerts", "shifts", "devices")
+
+
+def _write(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None else v for v in r])
+    return buf.getvalue()
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:g}"
+
+
+def alerts_csv(report: WatchReport, rules: RuleSet) -> str:
+    tz = ZoneInfo(report.timezone)
+
+    def at(ms: int | None) -> str:
+        return "" if ms is None else local_text(ms, tz, "%Y-%m-%d %H:%M:%S")
+
+    header = [
+        "alert_id", "wait", "started_local", "shift", "priority", "severity", "rule",
+        "title_zh", "title_en", "floor", "room", "bed", "device_id", "device_type",
+        "answered_local", "seconds_to_answer", "within_60s", "answered_by", "answer",
+        "escalated_to", "closed_local", "seconds_to_close",
+    ]  # fmt: skip
+    rows = []
+    for w in report.waits:
+        within = "" if w.seconds is None else ("yes" if w.seconds <= ANSWER_WITHIN_S else "no")
+        closed_s = None
+        if w.number == 1 and w.closed_ms is not None:
+            closed_s = (w.closed_ms - w.started_ms) / 1000
+        rows.append(
+            [
+                w.alert_id, w.number, at(w.started_ms), w.shift, w.priority, w.severity, w.rule,
+                rules.title(w.rule, "zh"), rules.title(w.rule, "en"), w.floor, w.room, w.bed,
+                w.device_id, w.device_type, at(w.answered_ms), _num(w.seconds), within,
+                w.answered_by, w.answer, w.escalated_to, at(w.closed_ms), _num(closed_s),
+            ]
+        )  # fmt: skip
+    return _write(header, rows)
+
+
+def shifts_csv(report: WatchReport) -> str:
+    tz = ZoneInfo(report.timezone)
+    header = [
+        "date", "shift", "shift_en", "start_local", "end_local", "alerts", "emergency_waits",
+        "within_60s", "share_within_60s", "median_ack_s", "p90_ack_s", "max_ack_s",
+        "mean_ack_s", "late", "unanswered",
+    ]  # fmt: skip
+    rows = [
+        [
+            s.date, s.name, s.name_en, local_text(s.start_ms, tz), local_text(s.end_ms, tz),
+            s.alerts, s.emergency.waits, s.emergency.within_60s,
+            _num(s.emergency.share_within_60s), _num(s.emergency.to_ack.median_s),
+            _num(s.emergency.to_ack.p90_s), _num(s.emergency.to_ack.max_s),
+            _num(s.emergency.to_ack.mean_s), s.emergency.late, s.unanswered,
+        ]
+        for s in report.shifts
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
+def devices_csv(report: WatchReport) -> str:
+    tz = ZoneInfo(report.timezone)
+    header = [
+        "device_id", "device_type", "floor", "room", "offline_from_local", "offline_to_local",
+        "offline_s", "alert_id",
+    ]  # fmt: skip
+    rows = [
+        [
+            e.device_id, e.device_type, e.floor, e.room, local_text(e.start_ms, tz),
+            "" if e.end_ms is None else local_text(e.end_ms, tz), _num(e.seconds), e.alert_id,
+        ]
+        for e in report.devices.episodes
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
+def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
+    if table == "shifts":
+        return shifts_csv(report)
+    if table == "devices":
+        return devices_csv(report)
+    return alerts_csv(report, rules)

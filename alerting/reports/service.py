@@ -1,0 +1,217 @@
+"""The report for a running site: reads the store, asks the readings store for the fire
+equipment, computes, and writes the daily report. Time comes in as arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from alerting.formats import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from alerting.reports.compute import build_report
+from alerting.reports.jsonout import local_iso, report_dict, summary
+from alerting.reports.model import ShiftSpan, WatchReport
+from alerting.reports.render_csv import alerts_csv
+from alerting.reports.render_html import render_html
+from alerting.reports.shifts import (
+    ShiftDef,
+    local_date,
+    local_ms,
+    parse_hhmm,
+    previous_shift,
+    shift_at,
+    watch_day,
+)
+from alerting.reports.source import SeriesStats, equipment, load_rows
+from alerting.rules import AbsenceRule
+from alerting.ruleset import RuleSet
+from devices.ports import Clock, SystemClock
+from devices.registry import Registry
+
+log = logging.getLogger("carewatch.reports")
+
+ALL_DAY = ShiftDef("全天", time(0, 0), "All day")
+
+
+def site_shifts(registry: Registry) -> list[ShiftDef]:
+    """The site file's shifts; without any, the whole day is one shift from midnight."""
+    shifts = [ShiftDef(s.name, parse_hhmm(s.start), s.name_en) for s in registry.site.shifts]
+    return shifts or [ALL_DAY]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyResult:
+    report: WatchReport
+    files: list[Path]
+    delivered: bool | None  # None: no webhook configured
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str
+    secret: bytes
+    timeout_s: float = 10.0
+
+
+class ReportService:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        registry: Registry,
+        rules: RuleSet,
+        stats: SeriesStats | None,
+        shifts: Sequence[ShiftDef] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._connect = connect
+        self.clock: Clock = clock or SystemClock()  # for the API's "now"; methods take time
+        self.registry = registry
+        self.rules = rules
+        self._stats = stats
+        self.shifts = list(shifts) if shifts else site_shifts(registry)
+        self.tz = rules.tz
+
+    # --- reports -------------------------------------------------------------------------
+
+    def report(self, start_ms: int, end_ms: int, as_of_ms: int) -> WatchReport:
+        end_ms = min(end_ms, as_of_ms)
+        conn = self._connect()
+        try:
+            rows = load_rows(conn, start_ms, end_ms, as_of_ms)
+        finally:
+            conn.close()
+        warnings = []
+        figures = []
+        if self._stats is not None:
+            try:
+                figures = equipment(self._stats, self.registry, self.rules, start_ms, end_ms)
+            except Exception as exc:  # the store down must not cost the whole report
+                log.warning("fire equipment readings unavailable", extra={"error": str(exc)})
+                warnings.append(f"readings store unavailable: {type(exc).__name__}")
+        report = build_report(
+            rows, self.registry, self.rules, start_ms, end_ms, as_of_ms, self.shifts, figures
+        )
+        return dataclasses.replace(report, warnings=warnings) if warnings else report
+
+    def shift(self, which: str, now_ms: int) -> ShiftSpan | None:
+        if which == "current":
+            return shift_at(self.shifts, self.tz, now_ms)
+        return previous_shift(self.shifts, self.tz, now_ms)
+
+    def handover(self, now_ms: int) -> dict[str, Any]:
+        """The screen's shift handover panel: this shift so far, the last shift, and what
+        is still open to hand over."""
+        current = self.shift("current", now_ms)
+        previous = self.shift("previous", now_ms)
+        out: dict[str, Any] = {"now": local_iso(now_ms, self.tz), "timezone": self.tz.key}
+        for key, span in (("current", current), ("previous", previous)):
+            if span is None or span.start_ms >= now_ms:
+                out[key] = None
+                continue
+            r = self.report(span.start_ms, span.end_ms, now_ms)
+            out[key] = {
+                **summary(r),  # its start/end: the shift's, not the part reported so far
+                "name": span.name,
+                "name_en": span.name_en,
+                "date": span.date,
+                "start": local_iso(span.start_ms, self.tz),
+                "end": local_iso(span.end_ms, self.tz),
+            }
+        out["open"] = self._open_now()
+        return out
+
+    def _open_now(self) -> dict[str, Any]:
+        absence = [n for n, r in self.rules.rules.items() if isinstance(r, AbsenceRule)]
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT priority, state, rule, device_id, condition_cleared_at FROM alerts"
+                " WHERE state != 'closed'"
+            ).fetchall()
+        finally:
+            conn.close()
+        offline = sorted(
+            {d for _, _, rule, d, cleared in rows if rule in absence and cleared is None}
+        )
+        return {
+            "alerts": len(rows),
+            "unacknowledged": sum(1 for _, s, *_ in rows if s in ("active_unack", "cleared_unack")),
+            "emergency": sum(1 for p, *_ in rows if p == "emergency"),
+            "offline_devices": offline,
+        }
+
+    # --- the daily report ----------------------------------------------------------------------
+
+    def daily_period(self, at: time | None, now_ms: int) -> tuple[int, int]:
+        """The last whole watch day before `now_ms`: from one daily boundary to the next."""
+        end = watch_day(self.shifts, self.tz, at, now_ms)
+        day = local_date(end, self.tz) - timedelta(days=1)
+        boundary = at or min(s.start for s in self.shifts)
+        return local_ms(day, boundary, self.tz), end
+
+    def daily(
+        self, out_dir: Path, now_ms: int, at: time | None = None, webhook: Webhook | None = None
+    ) -> DailyResult:
+        """Write watch-<date>.json, .zh.html, .en.html and .csv for the last watch day to
+        `out_dir`; POST the summary to `webhook` if given (one try; the files stay)."""
+        start, end = self.daily_period(at, now_ms)
+        report = self.report(start, end, now_ms)
+        name = f"watch-{local_date(start, self.tz).isoformat()}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = []
+        body = orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2)
+        for suffix, data in (
+            (".json", body),
+            (".zh.html", render_html(report, self.registry, self.rules, "zh").encode()),
+            (".en.html", render_html(report, self.registry, self.rules, "en").encode()),
+            (".csv", alerts_csv(report, self.rules).encode("utf-8-sig")),
+        ):
+            path = out_dir / (name + suffix)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            files.append(path)
+        delivered = None
+        if webhook is not None:
+            delivered = self._post(webhook, report, name)
+        log.info(
+            "daily watch report written",
+            extra={"file": str(files[0]), "delivered": delivered},
+        )
+        return DailyResult(report, files, delivered)
+
+    def _post(self, hook: Webhook, report: WatchReport, name: str) -> bool:
+        payload = {
+            "version": "1",
+            "kind": "watch_report",
+            "site": self.registry.site.id,
+            "report": name,
+            "summary": summary(report),
+        }
+        body = orjson.dumps(payload)
+        try:
+            r = httpx.post(
+                hook.url,
+                content=body,
+                timeout=hook.timeout_s,
+                headers={
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: sign(body, hook.secret),
+                    IDEMPOTENCY_HEADER: f"report:{self.registry.site.id}:{name}",
+                    "User-Agent": "CareWatch/1",
+                },
+            )
+        except httpx.HTTPError as exc:
+            log.warning("daily report webhook failed", extra={"error": type(exc).__name__})
+            return False
+        if not r.is_success:
+            log.warning("daily report webhook refused", extra={"status": r.status_code})
+        return r.is_success

@@ -1,0 +1,110 @@
+"""docs/latency-vs-load.png from a bench/throughput.py result.
+
+    python -m bench.plot [bench/results/throughput-....json] [--out docs/latency-vs-load.png]
+
+Without a file: the newest bench/results/throughput-*.json that has a latency phase. Alarm
+latency p50 (solid) and p99 (dashed) against the background load, per path (publish ->
+committed, -> SSE client, -> webhook, -> MQTT alert topic), medians of the runs with
+their min-max as bars; the issue's p99 targets as crosses; the measured sustained rate and
+ceiling as vertical lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench.common import RESULTS, ROOT
+
+STYLE = {
+    "commit": ("committed (row visible)", "tab:blue"),
+    "sse": ("SSE client", "tab:green"),
+    "webhook": ("webhook arrival", "tab:red"),
+    "mqtt": ("MQTT alert topic", "tab:purple"),
+}
+
+
+def newest() -> Path:
+    for path in sorted(RESULTS.glob("throughput-*.json"), reverse=True):
+        if "latency" in json.loads(path.read_text()):
+            return path
+    raise SystemExit("no bench/results/throughput-*.json with a latency phase: run make bench")
+
+
+def plot(doc: dict[str, Any], out: Path) -> None:
+    lat = doc["latency"]
+    loads = sorted(int(k) for k in lat)
+    xs = [max(x, 100) for x in loads]  # log axis: 0 msg/s is drawn at 100
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for path, (label, color) in STYLE.items():
+        for q, ls in (("p50_ms", "-"), ("p99_ms", "--")):
+            pts = [
+                (x, lat[str(load)][path][q])
+                for x, load in zip(xs, loads, strict=True)
+                if q in lat[str(load)].get(path, {})
+            ]
+            if not pts:
+                continue
+            med = [p["median"] for _, p in pts]
+            err = [
+                [p["median"] - p["min"] for _, p in pts],
+                [p["max"] - p["median"] for _, p in pts],
+            ]
+            ax.errorbar(
+                [x for x, _ in pts],
+                med,
+                yerr=err,
+                fmt="o" + ls,
+                color=color,
+                capsize=3,
+                markersize=4,
+                label=f"{label} {q[:3]}",
+            )
+    targets = doc.get("targets", {}).get("latency_p99_ms", {})
+    for i, (load, ms) in enumerate(sorted((int(k), v) for k, v in targets.items())):
+        ax.plot([load], [ms], "kx", markersize=10, mew=2, label="p99 target" if i == 0 else None)
+    for key, name, ls in (("sustained", "sustained", ":"), ("ceiling", "ceiling", "-.")):
+        rate = doc.get(key, {}).get("rate", {}).get("median")
+        if rate:
+            ax.axvline(rate, color="grey", ls=ls, lw=1)
+            ax.text(rate, ax.get_ylim()[1], f" {name} {rate:,.0f}/s", va="top", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(["0" if x == 0 else f"{x:,}" for x in loads])
+    ax.set_xlabel("background telemetry, msg/s (QoS 1)")
+    ax.set_ylabel("alarm latency from publish, ms")
+    m = doc["machine"]
+    runs = doc["settings"]["runs"]
+    ax.set_title(
+        f"CareWatch alarm latency against load ({m['nproc']} cores, Python {m['python']};"
+        f"\nmedian of {runs} runs at 1k/10k, bars min-max; {doc['name']})",
+        fontsize=10,
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("result", nargs="?", type=Path)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "latency-vs-load.png")
+    args = ap.parse_args()
+    path = args.result or newest()
+    plot(json.loads(path.read_text()), args.out)
+    print(f"wrote {args.out} from {path}")
+
+
+if __name__ == "__main__":
+    main()
