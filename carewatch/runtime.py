@@ -102,7 +102,7 @@ class Runtime:
             self.source = MqttSource(
                 settings.mqtt_url,
                 settings.mqtt_client_id,
-                Decoder(registry, settings.mqtt_prefix),
+                Decoder(registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls),
                 self._deliver,
                 clock,
                 ca_file=settings.mqtt_ca_file,

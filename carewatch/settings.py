@@ -13,12 +13,16 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from devices.falls import FallSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CAREWATCH_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="CAREWATCH_", extra="forbid", env_nested_delimiter="__"
+    )
     yaml_file: ClassVar[Path | None] = None  # set by load_settings(config)
 
     site_file: Path = Field(DEMO_SITE, description="the site registry (YAML)")
@@ -33,6 +37,11 @@ class Settings(BaseSettings):
     )
     mqtt_client_id: str = Field("carewatch-engine", description="persistent-session client id")
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
+    zigbee_prefix: str = Field("zigbee2mqtt", description="Zigbee2MQTT's base topic")
+    falls: FallSettings = Field(
+        default_factory=FallSettings,
+        description="server-side fall detection thresholds (CAREWATCH_FALLS__IMPACT_G=...)",
+    )
     influx_url: str | None = Field(None, description="InfluxDB base URL; unset = embedded store")
     influx_db: str = Field("carewatch", description="database (v1) or bucket (v2)")
     influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token")
