@@ -8,14 +8,15 @@ Starts the benchmark stack (mosquitto, influxd, the service with 10,000 wearable
 `py-spy record --format raw --threads` (100 samples a second; `--gil`: only the thread
 holding the GIL, i.e. what the one interpreter is busy with) and prints the share of
 samples per thread, the top frames by own time and by inclusive time. Writes
-bench/results/profile-<time>.txt (the summary) and .raw (collapsed stacks, for
-flame-graph tools).
+bench/results/profile-<time>.json: the summary and py-spy's collapsed stacks (`stacks`,
+one "frame;frame;... count" line each, what flame-graph tools read).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import shutil
 import subprocess
@@ -85,9 +86,8 @@ def main() -> None:
     if not Path(spy).exists():
         raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    raw = RESULTS / f"profile-{stamp}.raw"
     with tempfile.TemporaryDirectory(prefix="cw-profile-") as d, Stack(Path(d), 10_000) as stack:
+        raw = Path(d) / "profile.raw"
         stack.service.start()
         stack.service.wait_ready(900)
         load = Load(stack.broker.port, args.rate, 10_000, duration_s=args.warmup + args.seconds + 2)
@@ -99,13 +99,17 @@ def main() -> None:
         subprocess.run(cmd, check=True, capture_output=True)
         c = stack.service.committed()
         load.stop()
-    text = (
-        f"py-spy {'--gil ' if args.gil else ''}on carewatch serve, {args.rate} msg/s offered,"
-        f" {args.seconds} s ({c} messages committed by the end)\n\n" + summarize(raw)
-    )
-    (RESULTS / f"profile-{stamp}.txt").write_text(text + "\n")
+        text = (
+            f"py-spy {'--gil ' if args.gil else ''}on carewatch serve, {args.rate} msg/s"
+            f" offered, {args.seconds} s ({c} messages committed by the end)\n\n" + summarize(raw)
+        )
+        stacks = raw.read_text().splitlines()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-{stamp}.json"
+    doc = {"bench": "profile", "settings": vars(args), "summary": text, "stacks": stacks}
+    out.write_text(json.dumps(doc, indent=1))
     print(text)
-    print(f"wrote {raw} and {raw.with_suffix('.txt')}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
