@@ -12,6 +12,7 @@ at least a few seconds; 1 = the issue's full lengths, `make chaos`); the stream'
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
@@ -703,14 +704,29 @@ def small_filesystem(path: Path, size_mb: int) -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+def checkpoint(db: Path) -> None:
+    """Copy the WAL into the database and truncate it (what SQLite does by itself now and
+    then), so that a disk filled next is hit by the next commits, not minutes later."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
 def fill(path: Path, leave_bytes: int) -> Path:
-    """A file taking all but `leave_bytes` of the file system's free space."""
-    st = os.statvfs(path)
-    free = st.f_bavail * st.f_frsize
+    """A file taking all but `leave_bytes` of the file system's free space (the service
+    writes meanwhile: measured again until the allocation fits)."""
     filler = path / "filler"
     with filler.open("wb") as f:
-        os.posix_fallocate(f.fileno(), 0, max(0, free - leave_bytes))
-    return filler
+        for _ in range(20):
+            try:
+                os.posix_fallocate(f.fileno(), 0, max(0, free_bytes(path) - leave_bytes))
+                return filler
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    raise RuntimeError(f"could not fill {path}")
 
 
 def free_bytes(path: Path) -> int:
