@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import sqlite3
@@ -23,13 +24,14 @@ from alerting.items import (
     Item,
 )
 from alerting.model import Change
-from devices.model import Decoded, Rejection
+from devices.model import Decoded, DeviceEvent, Rejection
 from devices.ports import Clock
 
 log = logging.getLogger("carewatch.alerting.runner")
 
 Listener = Callable[[list[Change]], None]
 _STOP = object()
+_WAKE = object()  # an urgent item is waiting
 
 
 class EngineRunner:
@@ -38,7 +40,7 @@ class EngineRunner:
         engine: Engine,
         clock: Clock,
         metrics: CollectorRegistry,
-        max_batch: int = 2000,
+        max_batch: int = 500,
         max_wait_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -46,6 +48,10 @@ class EngineRunner:
         self._engine = engine
         self._clock = clock
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # device events (alarms), operator commands and health go here and are taken
+        # before any queued telemetry, in a batch of their own (docs/performance.md)
+        self._urgent: collections.deque[object] = collections.deque()
+        self._carry: list[object] = []  # taken from the queue, waiting behind urgent items
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._listeners: list[Listener] = []
@@ -56,7 +62,7 @@ class EngineRunner:
         self.last_batch_ms: int | None = None
         Gauge(
             "carewatch_engine_queue", "Items waiting for the engine", registry=metrics
-        ).set_function(self._queue.qsize)
+        ).set_function(self.queue_depth)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -69,19 +75,26 @@ class EngineRunner:
     # producers (any thread) ----------------------------------------------------------
 
     def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
-        self._queue.put(Incoming(decoded, ack))
+        if isinstance(decoded, DeviceEvent):
+            self._put_urgent(Incoming(decoded, ack))
+        else:
+            self._queue.put(Incoming(decoded, ack))
 
     def observe(self, health: Health) -> None:
         """The watchdog's observation of a part of the service (system alerts)."""
-        self._queue.put(health)
+        self._put_urgent(health)
 
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
         fut: Future[CommandResult] = Future()
-        self._queue.put((command, fut))
+        self._put_urgent((command, fut))
         return fut
 
+    def _put_urgent(self, item: object) -> None:
+        self._urgent.append(item)
+        self._queue.put(_WAKE)
+
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._urgent) + len(self._carry) + self._queue.qsize()
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self.failing
@@ -114,16 +127,7 @@ class EngineRunner:
             except sqlite3.Error:
                 log.exception("cannot read deadlines")
                 timeout = self._max_wait_s
-            try:
-                first = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                first = None
-            raw = [] if first is None else [first]
-            while len(raw) < self._max_batch:
-                try:
-                    raw.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            raw = self._take(timeout)
             if any(x is _STOP for x in raw):
                 stopping = True
                 raw = [x for x in raw if x is not _STOP]
@@ -132,6 +136,33 @@ class EngineRunner:
             except Exception:  # the watch must not stop; the batch stays un-acked
                 self.failing = True
                 log.exception("engine loop error")
+
+    def _take(self, timeout: float) -> list[object]:
+        """The next batch: the urgent items if any (telemetry already taken waits in
+        `_carry`), else up to `max_batch` queued items; waits up to `timeout` for one."""
+        if not self._carry and not self._urgent:
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return []
+            if first is not _WAKE:
+                self._carry.append(first)
+        if self._urgent:
+            urgent: list[object] = []
+            while self._urgent and len(urgent) < self._max_batch:
+                urgent.append(self._urgent.popleft())
+            return urgent
+        raw, self._carry = self._carry, []
+        while len(raw) < self._max_batch:
+            try:
+                x = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if x is not _WAKE:
+                raw.append(x)
+            elif self._urgent:
+                break  # an alarm arrived: commit what we have, it comes next
+        return raw
 
     def _run_batch(self, raw: list[object]) -> None:
         items: list[Item] = []

@@ -38,7 +38,7 @@ from alerting.watchdog import Probes, Watchdog
 from carewatch.settings import Settings
 from dashboards.auth import StaffAuth, TokenBook, load_secret
 from dashboards.stream import ChangeHub
-from devices.decode import Decoder
+from devices.decode import Decoder, Lane
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_site
 from devices.yamlconf import ConfigError
@@ -97,16 +97,30 @@ class Runtime:
         )
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
-        self.source: MqttSource | None = None
+        # the MQTT sessions: one, or telemetry and events apart (Settings.mqtt_event_session)
+        self.sources: list[MqttSource] = []
         if settings.mqtt_url:
-            self.source = MqttSource(
-                settings.mqtt_url,
-                settings.mqtt_client_id,
-                Decoder(registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls),
-                self._deliver,
-                clock,
-                ca_file=settings.mqtt_ca_file,
+            decoder = Decoder(
+                registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls
             )
+            lanes: list[tuple[str, Lane]] = [(settings.mqtt_client_id, "all")]
+            if settings.mqtt_event_session:
+                lanes = [
+                    (settings.mqtt_client_id, "telemetry"),
+                    (f"{settings.mqtt_client_id}-events", "events"),
+                ]
+            self.sources = [
+                MqttSource(
+                    settings.mqtt_url,
+                    client_id,
+                    decoder,
+                    self._deliver,
+                    clock,
+                    ca_file=settings.mqtt_ca_file,
+                    lane=lane,
+                )
+                for client_id, lane in lanes
+            ]
         self.workers = self._delivery_workers(settings, registry, rules, clock)
         for w in self.workers:
             self.runner.after_commit(w.wake)
@@ -129,7 +143,7 @@ class Runtime:
         self._last_message_ms: int | None = None
         self.watchdog = Watchdog(
             Probes(
-                broker_connected=(lambda: self.broker_connected()) if self.source else None,
+                broker_connected=(lambda: self.broker_connected()) if self.sources else None,
                 store_healthy=self.drainer.healthy if self.drainer else None,
                 last_message_ms=lambda: self._last_message_ms,
                 spool_backlog=self._spool_rows if self.drainer else None,
@@ -254,8 +268,8 @@ class Runtime:
             w.start()
         if self.drainer:
             self.drainer.start()
-        if self.source:
-            self.source.start()
+        for source in self.sources:
+            source.start()
         self._scheduler.start()
         self._watch_thread.start()
         log.info(
@@ -274,8 +288,8 @@ class Runtime:
             w.stop()
         if self._topic is not None:
             self._topic.stop()
-        if self.source:
-            self.source.stop()
+        for source in self.sources:
+            source.stop()
         if self.drainer:
             self.drainer.stop()
         if self._scheduler.running:
@@ -318,7 +332,7 @@ class Runtime:
         return self._readings
 
     def broker_connected(self) -> bool:
-        return self.source is not None and self.source.connected
+        return bool(self.sources) and all(s.connected for s in self.sources)
 
     def spool_backlog(self) -> float:
         return float(self._spool_rows()) if self.drainer else 0.0

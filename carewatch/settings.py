@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         None, description="CA certificate for mqtts:// (a private CA); unset = system CAs"
     )
     mqtt_client_id: str = Field("carewatch-engine", description="persistent-session client id")
+    mqtt_event_session: bool = Field(
+        True,
+        description="a second session (client id + '-events') for device events and"
+        " Zigbee2MQTT state, so an alarm never queues behind telemetry at the broker",
+    )
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
     zigbee_prefix: str = Field("zigbee2mqtt", description="Zigbee2MQTT's base topic")
     falls: FallSettings = Field(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -55,6 +55,7 @@ REASONS = (
 
 _SITE = re.compile(SITE_PATTERN)
 _DEVICE = re.compile(DEVICE_PATTERN)
+Lane = Literal["all", "events", "telemetry"]
 _RESERVED = frozenset({"ts", "seq"})
 _EVENT_RESERVED = frozenset({"ts", "seq", "event", "id"})
 
@@ -192,11 +193,24 @@ class Decoder:
         self._zstate: dict[str, dict[str, Z2MValue]] = {}
         self._falls = FallWatch(falls)
 
-    def subscriptions(self) -> list[str]:
-        topics = [f"{self._prefix}+/+/{kind.value}" for kind in MessageKind]
+    def subscriptions(self, lane: Lane = "all") -> list[str]:
+        """The topics to subscribe to. Lanes split them over two MQTT sessions so that
+        alarms never queue behind telemetry at the broker: "events" has device events and
+        Zigbee2MQTT state (where a smoke alarm arrives), "telemetry" readings, status
+        and Zigbee2MQTT availability."""
+        events = [f"{self._prefix}+/+/{MessageKind.EVENT.value}"]
+        telemetry = [
+            f"{self._prefix}+/+/{MessageKind.TELEMETRY.value}",
+            f"{self._prefix}+/+/{MessageKind.STATUS.value}",
+        ]
         for name in sorted(self._zigbee):  # only registered ones: not the home's light bulbs
-            topics += [f"{self._zprefix}{name}", f"{self._zprefix}{name}/availability"]
-        return topics
+            events.append(f"{self._zprefix}{name}")
+            telemetry.append(f"{self._zprefix}{name}/availability")
+        if lane == "events":
+            return events
+        if lane == "telemetry":
+            return telemetry
+        return [*events, *telemetry]
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
         if self._zigbee and topic.startswith(self._zprefix):

@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.decode import Decoder
+from devices.decode import Decoder, Lane
 from devices.model import Decoded, Rejection
 from devices.ports import Clock
 
@@ -64,11 +64,13 @@ class MqttSource:
         session_expiry_s: int = 7 * 24 * 3600,
         receive_maximum: int = 65535,
         ca_file: Path | None = None,
+        lane: Lane = "all",
     ) -> None:
         self._addr = parse_mqtt_url(url)
         self._decoder = decoder
         self._deliver = deliver
         self._clock = clock
+        self._lane: Lane = lane
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
@@ -123,7 +125,14 @@ class MqttSource:
             self._generation += 1
         self.connected = True
         log.info("broker connected", extra={"session_present": flags.session_present})
-        client.subscribe([(topic, 1) for topic in self._decoder.subscriptions()])
+        topics = self._decoder.subscriptions(self._lane)
+        client.subscribe([(topic, 1) for topic in topics])
+        if flags.session_present and self._lane != "all":
+            # a session kept from a single-session setup: its other topics now belong to
+            # the other lane's session (an unknown one is answered "no subscription")
+            other = [t for t in self._decoder.subscriptions() if t not in topics]
+            if other:
+                client.unsubscribe(other)
 
     def _on_disconnect(
         self,

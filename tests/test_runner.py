@@ -88,3 +88,24 @@ def test_a_failed_transaction_leaves_no_phantom_alert_in_the_cache(tmp_path, reg
     assert h.open() == []
     h.engine.process([Incoming(fall)])  # redelivered: now it counts, once
     assert h.one("fall").occurrences == 1
+
+
+def test_an_alarm_is_taken_before_the_telemetry_queued_ahead_of_it(tmp_path, registry):
+    """Under a telemetry backlog a fall goes into the next batch, alone, not behind it."""
+    h = Harness(tmp_path / "cw.db", registry)
+    runner = EngineRunner(h.engine, h.clock, CollectorRegistry(), max_batch=100)
+    now = h.clock.now_ms()
+    for i in range(250):
+        reading = h.decoder.decode(
+            "carewatch/v1/sunrise/w-101-1/telemetry", b'{"heart_rate": 70, "seq": %d}' % i, now
+        )
+        runner.deliver(reading, None)
+    first = runner._take(0)
+    assert len(first) == 100  # telemetry, at most max_batch
+    fall = h.decoder.decode("carewatch/v1/sunrise/w-101-2/event", b'{"event":"fall","id":"f"}', now)
+    runner.deliver(fall, None)
+    [alarm] = runner._take(0)  # the fall, ahead of the 150 readings still queued
+    assert isinstance(alarm, Incoming) and alarm.decoded is fall
+    rest = runner._take(0) + runner._take(0)
+    assert len(rest) == 150 and runner.queue_depth() == 0
+    assert all(isinstance(x, Incoming) and x.decoded is not fall for x in rest)

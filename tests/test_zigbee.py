@@ -339,3 +339,12 @@ def test_friendly_names_are_unique(tmp_path):
     )
     with pytest.raises(ConfigError, match="friendly names used twice"):
         load_site(_site(tmp_path, BASE + two))
+
+
+def test_alarms_and_telemetry_are_read_in_two_sessions_that_together_cover_every_topic(dec):
+    events, telemetry = dec.subscriptions("events"), dec.subscriptions("telemetry")
+    assert "carewatch/v1/+/+/event" in events and "zigbee2mqtt/1F/101/sos" in events
+    assert "carewatch/v1/+/+/telemetry" in telemetry and "carewatch/v1/+/+/status" in telemetry
+    assert "zigbee2mqtt/1F/101/sos/availability" in telemetry
+    assert not set(events) & set(telemetry)
+    assert sorted(events + telemetry) == sorted(dec.subscriptions())
