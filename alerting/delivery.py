@@ -14,6 +14,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any, Protocol
@@ -26,6 +27,10 @@ from alerting.formats import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Notice, sign,
 from devices.ports import Clock
 
 log = logging.getLogger("carewatch.alerting.delivery")
+
+# hands a write to the engine, the one writer (EngineRunner.write); the future resolves
+# after its commit
+Writer = Callable[[Callable[[sqlite3.Connection], None]], Future[Any]]
 
 BASE_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 60_000
@@ -198,8 +203,14 @@ class DeliveryWorker:
         horizon_s: float,
         counter: Counter | None = None,
         rng: random.Random | None = None,
+        write: Writer | None = None,
     ) -> None:
         self.target = target
+        # with `write`, a delivered row is marked by the engine in its next transaction
+        # and this worker goes on at once, skipping rows up to `_sent` until that commit
+        self._write_via = write
+        self._sent = 0
+        self._marked: Future[Any] | None = None
         self._sender = sender
         self._connect = connect
         self._clock = clock
@@ -215,11 +226,14 @@ class DeliveryWorker:
     def deliver_once(self, conn: sqlite3.Connection) -> int | None:
         """Try the target's oldest pending row if it is due. Returns None when nothing
         is pending, else the ms until this worker should look again (0 = at once)."""
+        if self._marked is not None and self._marked.done():
+            self._marked = None  # committed (or failed: then the row is sent again)
+        after = self._sent if self._marked is not None else 0
         r = conn.execute(
             "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, first_ms,"
             " note, alert, attempts, next_ms FROM outbox WHERE target = ? AND state = 'pending'"
-            " ORDER BY id LIMIT 1",
-            (self.target,),
+            " AND id > ? ORDER BY id LIMIT 1",
+            (self.target, after),
         ).fetchone()
         if r is None:
             return None
@@ -258,11 +272,20 @@ class DeliveryWorker:
             )
             self._count("retry")
             return wait
-        conn.execute(
+        mark = (
             "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_ms = ?,"
-            " last_status = ?, last_error = NULL WHERE id = ?",
-            (self._clock.now_ms(), status, row.id),
+            " last_status = ?, last_error = NULL WHERE id = ?"
         )
+        args = (self._clock.now_ms(), status, row.id)
+
+        def apply(c: sqlite3.Connection) -> None:
+            c.execute(mark, args)
+
+        if self._write_via is None:
+            apply(conn)
+        else:
+            self._sent = row.id
+            self._marked = self._write_via(apply)
         self._count("delivered")
         return 0
 

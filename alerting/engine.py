@@ -32,6 +32,7 @@ from alerting.items import (
     Health,
     Incoming,
     Item,
+    StoreWrite,
 )
 from alerting.lifecycle import CALM, Lifecycle, Where
 from alerting.model import Alert, AlertState, Change
@@ -64,6 +65,9 @@ log = logging.getLogger("carewatch.alerting.engine")
 
 # notifications, not changes of the alert: not stored as alert transitions
 NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
+
+
+_WRITTEN = CommandResult(True, None, None)
 
 
 def _fmt(v: Scalar) -> str:
@@ -193,6 +197,9 @@ class Engine:
                     result.results[i] = self._device_command(item, now)
                 elif isinstance(item, Health):
                     self._health(item, now)
+                elif isinstance(item, StoreWrite):
+                    item.apply(conn)
+                    result.results[i] = _WRITTEN
                 else:
                     d = item.decoded
                     if isinstance(d, Rejection):

@@ -3,6 +3,7 @@ comes out of a batch: the engine's vocabulary, shared by the runner, the API and
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,7 +62,16 @@ class Health:
     detail: str = ""
 
 
-Item = Incoming | Command | DeviceCommand | Health
+@dataclass(frozen=True, slots=True)
+class StoreWrite:
+    """A write another thread needs (a notification settled, spool rows sent on): done by
+    the engine, the one writer, in its next transaction, so that no thread waits for the
+    database's write lock while the engine holds it batch after batch."""
+
+    apply: Callable[[sqlite3.Connection], None]
+
+
+Item = Incoming | Command | DeviceCommand | Health | StoreWrite
 
 
 @dataclass(frozen=True, slots=True)

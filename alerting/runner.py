@@ -22,6 +22,7 @@ from alerting.items import (
     Health,
     Incoming,
     Item,
+    StoreWrite,
 )
 from alerting.model import Change
 from devices.model import Decoded, DeviceEvent, Rejection
@@ -87,6 +88,13 @@ class EngineRunner:
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
         fut: Future[CommandResult] = Future()
         self._put_urgent((command, fut))
+        return fut
+
+    def write(self, apply: Callable[[sqlite3.Connection], None]) -> Future[CommandResult]:
+        """Have `apply` run in the engine's next transaction; the future resolves after
+        the commit (result ok) or with ok=False when it failed."""
+        fut: Future[CommandResult] = Future()
+        self._put_urgent((StoreWrite(apply), fut))
         return fut
 
     def _put_urgent(self, item: object) -> None:
@@ -182,20 +190,21 @@ class EngineRunner:
         if result.accepted or result.changes:
             for hook in self._after_commit:
                 hook()
-        for item in items:
-            if isinstance(item, Incoming) and item.ack is not None:
-                try:
-                    item.ack()
-                except Exception:  # not acked = redelivered and recognised later
-                    log.exception("ack failed")
-        for i, fut in futures.items():
-            fut.set_result(result.results.get(i, CommandResult(False, "not_found", None)))
+        # the screen and the operators first: acking a batch of telemetry takes a while
         if result.changes:
             for listener in self._listeners:
                 try:
                     listener(result.changes)
                 except Exception:
                     log.exception("alert listener failed")
+        for i, fut in futures.items():
+            fut.set_result(result.results.get(i, CommandResult(False, "not_found", None)))
+        for item in items:
+            if isinstance(item, Incoming) and item.ack is not None:
+                try:
+                    item.ack()
+                except Exception:  # not acked = redelivered and recognised later
+                    log.exception("ack failed")
 
     def _process_safely(self, items: list[Item]) -> BatchResult:
         """Commit the batch. The store failing (locked, disk full, I/O) holds the batch
@@ -236,8 +245,8 @@ class EngineRunner:
                         log.exception("health observation failed")
                         r = BatchResult()
                         break
-                    if isinstance(item, Command | DeviceCommand):
-                        log.exception("operator command failed")
+                    if isinstance(item, Command | DeviceCommand | StoreWrite):
+                        log.exception("operator command or store write failed")
                         r = BatchResult(results={0: CommandResult(False, "internal", None)})
                         break
                     if isinstance(item.decoded, Rejection):

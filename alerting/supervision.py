@@ -40,8 +40,11 @@ class Supervision:
 
     def setup(self, now: int) -> None:
         """Every registered device is supervised from the start, silent ones included."""
+        known = set(self._conn.execute("SELECT site, device_id FROM device_state"))
         rows = []
         for d in self._registry.devices():
+            if (d.site, d.id) in known:  # a restart: its row and deadline stand
+                continue
             sup = self.interval_ms(d)
             rows.append((d.site, d.id, None if sup is None else now + sup))
         self._conn.executemany(

@@ -213,7 +213,13 @@ class Runtime:
                 )
             workers.append(
                 DeliveryWorker(
-                    name, sender, self._write_conn, clock, target.horizon_s, self._delivered
+                    name,
+                    sender,
+                    self._write_conn,
+                    clock,
+                    target.horizon_s,
+                    self._delivered,
+                    write=self.runner.write,
                 )
             )
         if missing:
@@ -233,6 +239,7 @@ class Runtime:
                     clock,
                     7 * 86400,
                     self._delivered,
+                    write=self.runner.write,
                 )
             )
         return workers
@@ -283,9 +290,9 @@ class Runtime:
     def stop(self) -> None:
         """Stop taking messages, commit and ack what was taken, flush, disconnect."""
         self._paused = True
-        self.runner.stop()
-        for w in self.workers:
+        for w in self.workers:  # first: the rows they marked delivered commit below
             w.stop()
+        self.runner.stop()
         if self._topic is not None:
             self._topic.stop()
         for source in self.sources:
