@@ -25,12 +25,10 @@ from prometheus_client import CollectorRegistry, Counter
 
 from alerting.formats import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Notice, sign, to_cap, to_json
 from devices.ports import Clock
+from ingest.sqlite import Writer
 
 log = logging.getLogger("carewatch.alerting.delivery")
 
-# hands a write to the engine, the one writer (EngineRunner.write); the future resolves
-# after its commit
-Writer = Callable[[Callable[[sqlite3.Connection], None]], Future[Any]]
 
 BASE_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 60_000

@@ -135,7 +135,9 @@ class Runtime:
                 writer = InfluxV2Writer(
                     settings.influx_url, settings.influx_org, settings.influx_db, token
                 )
-            self.drainer = SpoolDrainer(self.db_path, writer, self._tags, clock, self.metrics)
+            self.drainer = SpoolDrainer(
+                self.db_path, writer, self._tags, clock, self.metrics, write=self.runner.write
+            )
             self.runner.after_commit(self.drainer.wake)
             self._readings = self._influx
         else:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from devices.ports import Clock
 from ingest.influx import LineWriter, StoreError
 from ingest.lineproto import TagLookup, to_lines
-from ingest.sqlite import connect
+from ingest.sqlite import Writer, connect
 
 log = logging.getLogger("carewatch.ingest.drain")
 
@@ -27,8 +29,14 @@ class SpoolDrainer:
         metrics: CollectorRegistry,
         batch_size: int = 5000,
         max_backoff_s: float = 30.0,
+        write: Writer | None = None,
     ) -> None:
         self._db_path = db_path
+        # with `write`, the engine deletes the sent rows in its next transaction (no wait
+        # for the write lock, no commit of our own); rows up to `_sent` are skipped until then
+        self._write_via = write
+        self._sent = 0
+        self._deleted: Future[Any] | None = None
         self._writer = writer
         self._tags_of = tags_of
         self._clock = clock
@@ -71,17 +79,29 @@ class SpoolDrainer:
 
     def drain_once(self, conn: sqlite3.Connection) -> int:
         """Send one batch; returns how many spool rows it settled (0 = spool empty)."""
+        if self._deleted is not None and self._deleted.done():
+            self._deleted = None  # committed (or failed: then the rows are sent again)
+        after = self._sent if self._deleted is not None else 0
         rows = conn.execute(
             "SELECT id, ts_ms, site, device_id, device_type, kind, data FROM points"
-            " ORDER BY id LIMIT ?",
-            (self._batch,),
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after, self._batch),
         ).fetchall()
         if not rows:
             return 0
         lines = to_lines(rows, self._tags_of)
         if lines:
             self._write(lines)
-        conn.execute("DELETE FROM points WHERE id <= ?", (rows[-1][0],))
+        last = rows[-1][0]
+
+        def delete(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM points WHERE id <= ?", (last,))
+
+        if self._write_via is None:
+            delete(conn)
+        else:
+            self._sent = last
+            self._deleted = self._write_via(delete)
         return len(rows)
 
     def _write(self, lines: list[str]) -> None:
