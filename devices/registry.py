@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -127,7 +128,7 @@ class SiteConfig(_Strict):
         if len(set(starts)) != len(starts) or len({s.name for s in self.shifts}) != len(starts):
             raise ValueError("shifts: names and start times must be unique")
         rooms = [r.id for f in self.floors for r in f.rooms]
-        dup_rooms = {r for r in rooms if rooms.count(r) > 1}
+        dup_rooms = {r for r, n in Counter(rooms).items() if n > 1}
         if dup_rooms:
             raise ValueError(f"room ids used twice: {sorted(dup_rooms)}")
         room_set = set(rooms)
@@ -157,7 +158,7 @@ class SiteConfig(_Strict):
             elif d.model is not None:
                 raise ValueError(f"device {d.id}: model is for zigbee2mqtt devices")
         names = [d.friendly_name for d in self.devices if d.source == "zigbee2mqtt"]
-        twice = sorted({n for n in names if n is not None and names.count(n) > 1})
+        twice = sorted(n for n, k in Counter(names).items() if n is not None and k > 1)
         if twice:
             raise ValueError(f"friendly names used twice: {twice}")
         return self
