@@ -56,14 +56,19 @@ REASONS = (
 _SITE = re.compile(SITE_PATTERN)
 _DEVICE = re.compile(DEVICE_PATTERN)
 Lane = Literal["all", "events", "telemetry"]
+_KINDS = frozenset(k.value for k in MessageKind)
 _RESERVED = frozenset({"ts", "seq"})
 _EVENT_RESERVED = frozenset({"ts", "seq", "event", "id"})
 
 
 class _Bad(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(
+        self, reason: str, detail: str, site: str | None = None, device_id: str | None = None
+    ) -> None:
         self.reason = reason
         self.detail = detail
+        self.site = site  # where the topic names them
+        self.device_id = device_id
 
 
 def parse_ts(value: Any, received_ms: int) -> tuple[int, bool]:
@@ -192,6 +197,7 @@ class Decoder:
         self._zigbee = {d.friendly_name: d for d in registry.zigbee_devices() if d.friendly_name}
         self._zstate: dict[str, dict[str, Z2MValue]] = {}
         self._falls = FallWatch(falls)
+        self._routes: dict[str, tuple[str, str, str, Device]] = {}
 
     def subscriptions(self, lane: Lane = "all") -> list[str]:
         """The topics to subscribe to. Lanes split them over two MQTT sessions so that
@@ -212,25 +218,37 @@ class Decoder:
             return telemetry
         return [*events, *telemetry]
 
+    def _route(self, topic: str) -> tuple[str, str, str, Device]:
+        """A topic's site, device, kind and registered device; remembered (a registered
+        device's topics only, so at most three per device)."""
+        if not topic.startswith(self._prefix):
+            raise _Bad("bad_topic", "topic outside the CareWatch prefix")
+        parts = topic[len(self._prefix) :].split("/")
+        if len(parts) != 3:
+            raise _Bad("bad_topic", "expected {site}/{device}/{kind}")
+        site, device_id, kind = parts
+        if not _SITE.fullmatch(site) or not _DEVICE.fullmatch(device_id):
+            raise _Bad("bad_topic", "site or device id has characters not allowed", site, device_id)
+        if kind not in _KINDS:
+            raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}", site, device_id)
+        device = self._registry.get(site, device_id)
+        if device is None:
+            raise _Bad("unregistered_device", "device is not in the site registry", site, device_id)
+        route = (site, device_id, kind, device)
+        self._routes[topic] = route
+        return route
+
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
         if self._zigbee and topic.startswith(self._zprefix):
             return self._decode_zigbee(topic, payload, received_ms)
         site: str | None = None
         device_id: str | None = None
         try:
-            if not topic.startswith(self._prefix):
-                raise _Bad("bad_topic", "topic outside the CareWatch prefix")
-            parts = topic[len(self._prefix) :].split("/")
-            if len(parts) != 3:
-                raise _Bad("bad_topic", "expected {site}/{device}/{kind}")
-            site, device_id, kind = parts
-            if not _SITE.fullmatch(site) or not _DEVICE.fullmatch(device_id):
-                raise _Bad("bad_topic", "site or device id has characters not allowed")
-            if kind not in MessageKind.__members__.values():
-                raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}")
-            device = self._registry.get(site, device_id)
-            if device is None:
-                raise _Bad("unregistered_device", "device is not in the site registry")
+            route = self._routes.get(topic)
+            if route is None:
+                site, device_id, kind, device = self._route(topic)
+            else:
+                site, device_id, kind, device = route
             body = _load(payload)
             dtype = device.type
             ts, skewed = parse_ts(body.get("ts"), received_ms)
@@ -284,6 +302,7 @@ class Decoder:
                 _seq(body.get("seq")),
             )
         except _Bad as bad:
+            site, device_id = site or bad.site, device_id or bad.device_id
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device_id)
 
     # --- raw acceleration (docs/protocol.md, "Raw acceleration") -------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -26,6 +27,9 @@ RESERVED_KEYS = frozenset({"time", "site", "device", "room", "floor", "event", "
 TagLookup = Callable[[str, str], tuple[str, str]]  # (site, device) -> (room, floor)
 
 
+# Names, tag values and a type's field names repeat from row to row: each is worked out
+# once (bounded by the registry's devices, rooms and the types' fields).
+@lru_cache(maxsize=1 << 14)
 def _key(name: str) -> str:
     if name in RESERVED_KEYS:
         name += "_"
@@ -34,6 +38,7 @@ def _key(name: str) -> str:
     return name.translate(_TAG_ESC) or "_"
 
 
+@lru_cache(maxsize=1 << 18)
 def _tag(value: str) -> str:
     return value.translate(_TAG_ESC) or "-"
 
@@ -91,16 +96,31 @@ def _alert_line(ts_ms: int, site: str, device: str, data: dict[str, Any]) -> str
     return f"alert_change,{','.join(tags)} {','.join(fields)} {at}"
 
 
+@lru_cache(maxsize=1024)
+def _names(dtype: str, event: str | None) -> frozenset[str]:
+    """The fields a type's table (or its event's spec) fixes."""
+    t = DEVICE_TYPES.get(dtype)
+    if t is None:
+        return frozenset()
+    if event is None:
+        return frozenset(t.fields)
+    spec = t.events.get(event)
+    return frozenset({*spec.choices, *spec.ranges}) if spec is not None else frozenset()
+
+
+@lru_cache(maxsize=1024)
+def _measurement(dtype: str) -> str:
+    return dtype.translate(_MEAS_ESC)
+
+
 def _split(dtype: str, data: dict[str, Any], event: str | None = None) -> list[dict[str, Any]]:
     """The device-type table's fields (types fixed), then a device's unknown extra fields.
     InfluxDB refuses a line whose field changed type (an extra sent as text, then as a
     number): on a line of their own (the same point: same series and time), the extras
     cannot take the table's fields of the same reading down with them."""
-    t = DEVICE_TYPES.get(dtype)
-    spec = t.events.get(event) if t is not None and event is not None else None
-    names = set(t.fields) if t is not None and event is None else set()
-    if spec is not None:
-        names = {*spec.choices, *spec.ranges}
+    names = _names(dtype, event)
+    if data.keys() <= names:  # the usual case: no extras
+        return [data]
     known = {k: v for k, v in data.items() if k in names}
     return [known, {k: v for k, v in data.items() if k not in names}]
 
@@ -121,15 +141,15 @@ def to_lines(
             for part in _split(dtype, data):
                 fields = _fields(part)
                 if fields:
-                    measurement = dtype.translate(_MEAS_ESC)
-                    lines.append(f"{measurement},{tags} {fields} {ts_ms * 1_000_000}")
+                    lines.append(f"{_measurement(dtype)},{tags} {fields} {ts_ms * 1_000_000}")
         elif kind == KIND_EVENT:
             event = str(data.pop("event"))
             key = str(data.pop("key"))
-            known, extra = _split(dtype, data, event)
+            parts = _split(dtype, data, event)
+            known = dict(parts[0])
             known["event_key"] = key
             head = f"device_event,{tags},type={_tag(dtype)},event={_tag(event)}"
-            for part in (known, extra):
+            for part in (known, *parts[1:]):
                 fields = _fields(part)
                 if fields:
                     lines.append(f"{head} {fields} {event_time_ns(ts_ms, key)}")

@@ -22,6 +22,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.decode import Decoder, Lane
 from devices.model import Decoded, Rejection
 from devices.ports import Clock
+from ingest.fastpaho import BufferedClient
 
 log = logging.getLogger("carewatch.ingest.mqtt")
 
@@ -74,7 +75,7 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
-        client = paho.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
