@@ -8,19 +8,61 @@ thread then cost about twice the CPU per message that the same client costs alon
 (docs/performance.md). Here the socket is read in chunks and paho's small reads are served
 from memory, and a read goes on while whole packets are buffered.
 
-Only paho's socket-like protocol (recv, send, close, fileno, setblocking, pending: what
-its own websocket wrapper provides) and its `_create_socket` / `loop_read` hooks are
-used; tests/test_fastpaho.py checks them against the installed paho.
+And for MQTT 5 PUBLISH packets of QoS 0 and 1, `on_publish_fast` (when set) gets the
+topic, payload and packet id straight from the packet: paho's own path builds, for every
+message, a `Properties` object (properties CareWatch does not read), an `MQTTMessage` with
+an `MQTTMessageInfo` and a `threading.Condition`, and matches the topic against per-topic
+callbacks: about a third of the network thread's time (docs/performance.md).
+
+Used of paho: its socket-like protocol (recv, send, close, fileno, setblocking, pending:
+what its own websocket wrapper provides) and the `_create_socket`, `loop_read`,
+`_handle_publish` hooks with `_in_packet`; tests/test_fastpaho.py checks them against the
+installed paho (pinned below 2.3 in pyproject.toml).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 
 CHUNK = 65536
+
+# (topic as bytes, payload, packet id, QoS)
+PublishHandler = Callable[[bytes, bytes, int, int], None]
+
+
+def parse_publish_v5(packet: bytes | bytearray, qos: int) -> tuple[bytes, bytes, int]:
+    """An MQTT 5 PUBLISH's variable header and payload -> (topic, payload, packet id);
+    the properties are skipped. Raises MalformedPacket as paho's decoder does."""
+    try:
+        end = 2 + ((packet[0] << 8) | packet[1])
+        if end > len(packet):
+            raise MalformedPacket("topic longer than the packet")
+        topic = bytes(packet[2:end])
+        mid = 0
+        if qos:
+            mid = (packet[end] << 8) | packet[end + 1]
+            end += 2
+        length, shift = 0, 0
+        while True:  # the properties' length, a variable byte integer
+            byte = packet[end]
+            end += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise MalformedPacket("properties length longer than 4 bytes")
+        end += length
+        if end > len(packet):
+            raise MalformedPacket("properties longer than the packet")
+        return topic, bytes(packet[end:]), mid
+    except IndexError as exc:
+        raise MalformedPacket("PUBLISH packet too short") from exc
 
 
 class BufferedSocket:
@@ -68,7 +110,29 @@ class BufferedSocket:
 
 
 class BufferedClient(paho.Client):
-    """paho.Client with a read-ahead socket (TCP transport only)."""
+    """paho.Client with a read-ahead socket (TCP transport only) and, when
+    `on_publish_fast` is set, a lean path for MQTT 5 PUBLISH packets of QoS 0 and 1."""
+
+    on_publish_fast: PublishHandler | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        handler = self.on_publish_fast
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        packet = self._in_packet["packet"]
+        if (
+            handler is None
+            or self._protocol != MQTTProtocolVersion.MQTTv5
+            or qos > 1
+            or len(packet) < 2
+            or (packet[0] == 0 and packet[1] == 0)  # a topic alias: paho's path
+        ):
+            return super()._handle_publish()
+        topic, payload, mid = parse_publish_v5(packet, qos)
+        handler(topic, payload, mid, qos)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()

@@ -89,6 +89,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish_fast = self._on_publish
         self._client = client
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = session_expiry_s
@@ -155,15 +156,18 @@ class MqttSource:
         return ack
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        """paho's path (QoS 2, topic aliases); the others come to `_on_publish`."""
+        self._on_publish(msg._topic, bytes(msg.payload), msg.mid, msg.qos)
+
+    def _on_publish(self, raw_topic: bytes, payload: bytes, mid: int, qos: int) -> None:
         now = self._clock.now_ms()
-        payload = bytes(msg.payload)
-        ack = self._ack_fn(msg.mid, self._generation) if msg.qos > 0 else None
+        ack = self._ack_fn(mid, self._generation) if qos > 0 else None
         try:
             try:
-                topic = msg.topic
+                topic = raw_topic.decode("utf-8")
             except UnicodeDecodeError:
                 decoded: Decoded = Rejection(
-                    "bad_topic", "topic is not UTF-8", repr(msg._topic)[:200], payload, now
+                    "bad_topic", "topic is not UTF-8", repr(raw_topic)[:200], payload, now
                 )
             else:
                 decoded = self._decoder.decode(topic, payload, now)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 
 import paho.mqtt.client as paho
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt._packet import decode_publish
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from ingest.fastpaho import BufferedClient, BufferedSocket
+from ingest.fastpaho import BufferedClient, BufferedSocket, parse_publish_v5
 from tests.conftest import wait_until
 
 
@@ -36,9 +44,13 @@ def test_small_reads_are_served_from_one_chunk_in_order():
 
 def test_the_installed_paho_still_has_the_hooks_the_buffer_uses():
     assert callable(paho.Client._create_socket) and callable(paho.Client.loop_read)
+    assert callable(paho.Client._handle_publish) and "_in_packet" in vars(
+        paho.Client(CallbackAPIVersion.VERSION2)
+    )
 
 
-def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker, publisher):
+@pytest.mark.parametrize("lean", [False, True], ids=["paho-path", "lean-path"])
+def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker, publisher, lean):
     got: list[bytes] = []
     done = threading.Event()
     client = BufferedClient(
@@ -53,6 +65,14 @@ def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker
         c.ack(msg.mid, 1)
 
     client.on_message = on_message
+    if lean:
+
+        def on_publish(topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+            assert topic == b"burst/a" and qos == 1
+            got.append(payload)
+            client.ack(mid, qos)
+
+        client.on_publish_fast = on_publish
     client.on_connect = lambda c, *_: (c.subscribe("burst/#", qos=1), done.set())
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
@@ -66,3 +86,48 @@ def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _utf8(n: int) -> st.SearchStrategy[str]:
+    """What a broker forwards as a property: UTF-8 text without NUL ([MQTT-1.5.4-2])."""
+    return st.text(
+        st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=n
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    topic=st.binary(min_size=1, max_size=300),
+    payload=st.binary(max_size=3000),
+    qos=st.sampled_from([0, 1]),
+    mid=st.integers(1, 65535),
+    user=st.lists(st.tuples(_utf8(20), _utf8(200)), max_size=30),
+    expiry=st.none() | st.integers(0, 2**32 - 1),
+)
+def test_the_lean_publish_parser_reads_what_paho_reads(topic, payload, qos, mid, user, expiry):
+    props = Properties(PacketTypes.PUBLISH)
+    if user:
+        props.UserProperty = user
+    if expiry is not None:
+        props.MessageExpiryInterval = expiry
+    head = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"")
+    packet = head + props.pack() + payload
+    ours = parse_publish_v5(packet, qos)
+    theirs = decode_publish(0x30 | qos << 1, packet, MQTTProtocolVersion.MQTTv5)
+    assert ours == (theirs.topic, theirs.payload, theirs.mid)
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"",
+        b"\x00",
+        b"\x00\x05ab",
+        b"\x00\x01a\x00",
+        b"\x00\x01a\x00\x01\x85",
+        b"\x00\x01a\x00\x01\x05",
+    ],
+)
+def test_a_truncated_publish_is_malformed_not_a_crash(packet):
+    with pytest.raises(MalformedPacket):
+        parse_publish_v5(packet, 1)
