@@ -124,15 +124,23 @@ def _extra(name: str, value: Any) -> Scalar:
 
 def _fields(dtype: DeviceType, body: dict[str, Any]) -> dict[str, Scalar]:
     out: dict[str, Scalar] = {}
+    fields = dtype.fields
     for name, value in body.items():
         if name in _RESERVED:
             continue
-        spec = dtype.fields.get(name)
+        spec = fields.get(name)
         if spec is None:
             if value is not None:
                 out[name] = _extra(name, value)
             continue
         if spec.kind is FieldKind.NUMBER:
+            kind = type(value)
+            if kind is int or kind is float:  # the usual case, checked inline
+                lo, hi = spec.min, spec.max
+                number = float(value)
+                if (lo is None or number >= lo) and (hi is None or number <= hi):
+                    out[name] = number  # orjson gives no NaN or infinity
+                    continue
             out[name] = _number(name, value, spec.min, spec.max)
         elif spec.kind is FieldKind.BOOL:
             if not isinstance(value, bool):
