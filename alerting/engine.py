@@ -112,6 +112,7 @@ class Engine:
         clock: Clock,
         sinks: Sequence[BatchSink],
         metrics: CollectorRegistry,
+        skip_stale: bool = False,
     ) -> None:
         self._conn = conn
         self._registry = registry
@@ -130,12 +131,19 @@ class Engine:
         # in memory only: a restart starts these windows afresh (docs/rules.md)
         self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
         self._counters: dict[tuple[str, str, str], float] = {}
+        # ingest workers (docs/scaling.md): the newest (ts, seq) evaluated per device
+        self._newest: dict[tuple[str, str], tuple[int, int]] | None = {} if skip_stale else None
         self._depth = 0
         self._result = BatchResult()
         self._m_messages = Counter(
             "carewatch_messages",
             "Messages by outcome and reason",
             ["outcome", "reason"],
+            registry=metrics,
+        )
+        self._m_stale = Counter(
+            "carewatch_stale_readings",
+            "Readings stored but not evaluated: older than one the rules already saw",
             registry=metrics,
         )
         self._m_raised = Counter(
@@ -289,6 +297,12 @@ class Engine:
                 else:
                     self._life.condition_gone(rule.name, dev.site, dev.id, now)
         elif isinstance(d, Reading):
+            if self._newest is not None:  # stored, but older than what the rules saw
+                order = (d.ts_ms, -1 if d.seq is None else d.seq)
+                if order < self._newest.get(key, order):
+                    self._m_stale.inc()
+                    return
+                self._newest[key] = order
             for level in rs.levels:
                 self._reading(level, dev, d, now)
             for level in rs.levels:  # counters remembered after every rule has seen them
@@ -306,7 +320,12 @@ class Engine:
         if isinstance(rule, ThresholdRule):
             breached = rule.breached(v) and not self._moved(rule, dev, d)
             cleared = rule.cleared(v)
-            text = f"{rule.field}={_fmt(v)}"
+            key = (rule.name, dev.site, dev.id)
+            if cleared and not breached and not self._life.is_clearable(key):
+                # the usual reading: normal, nothing open; only a pending on-delay to drop
+                self._deadlines.cancel((ON, *key))
+                return
+            text = f"{rule.field}={_fmt(v)}" if breached else ""  # shown only when raised
             self._level(
                 rule,
                 dev.site,

@@ -57,6 +57,7 @@ class EngineRunner:
         self._max_wait_s = max_wait_s
         self._listeners: list[Listener] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._after_acks: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self.failing = False
         self.lag_ms = 0  # oldest message of the last batch: receipt to commit
@@ -72,6 +73,10 @@ class EngineRunner:
         """Called after every batch that committed messages or alert changes (wake the
         spool drainer, the notification workers)."""
         self._after_commit.append(hook)
+
+    def after_acks(self, hook: Callable[[], None]) -> None:
+        """Called after a batch's messages were acked (ingest workers send the acks on)."""
+        self._after_acks.append(hook)
 
     # producers (any thread) ----------------------------------------------------------
 
@@ -205,6 +210,8 @@ class EngineRunner:
                     item.ack()
                 except Exception:  # not acked = redelivered and recognised later
                     log.exception("ack failed")
+        for hook in self._after_acks:
+            hook()
 
     def _process_safely(self, items: list[Item]) -> BatchResult:
         """Commit the batch. The store failing (locked, disk full, I/O) holds the batch

@@ -9,6 +9,7 @@ are not a library), the service as `python -m carewatch serve --config FILE`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -69,6 +70,18 @@ def proc_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process (its ingest workers), from /proc."""
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
 
 
 def proc_status_kb(pid: int, key: str) -> int:
@@ -250,6 +263,7 @@ class Service:
         wearables: int,
         influx_url: str | None,
         webhook_url: str | None = None,
+        workers: int = 0,
     ) -> None:
         self.dir = tmp
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -268,6 +282,8 @@ class Service:
         ]
         if influx_url:
             lines.append(f"influx_url: {influx_url}")
+        if workers:  # ingest worker processes (docs/scaling.md)
+            lines.append(f"ingest_workers: {workers}")
         self.config = tmp / "carewatch.yaml"
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -331,7 +347,12 @@ class Service:
         )
 
     def cpu_s(self) -> float:
-        return proc_cpu_s(self.pid)
+        """The service's CPU time, its live ingest workers' included."""
+        total = proc_cpu_s(self.pid)
+        for kid in child_pids(self.pid):
+            with contextlib.suppress(OSError):
+                total += proc_cpu_s(kid)
+        return total
 
     def peak_rss_mb(self) -> float:
         return proc_status_kb(self.pid, "VmHWM") / 1024

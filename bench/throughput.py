@@ -103,6 +103,7 @@ class Stack:
     wearables: int
     influx: bool = True
     webhook: bool = False
+    workers: int = 0
     broker: MosquittoProcess = field(init=False)
     db: Influx | None = field(init=False, default=None)
     receiver: Receiver | None = field(init=False, default=None)
@@ -122,6 +123,7 @@ class Stack:
             self.wearables,
             self.db.url if self.db else None,
             self.receiver.url.rstrip("/") if self.receiver else None,
+            workers=self.workers,
         )
         return self
 
@@ -384,7 +386,7 @@ def ceiling_run(args: argparse.Namespace, start: int | None) -> dict[str, Any]:
 
 
 def sustained_run(args: argparse.Namespace, start: int | None) -> dict[str, Any]:
-    with fresh() as tmp, Stack(tmp, 10_000) as stack:
+    with fresh() as tmp, Stack(tmp, 10_000, workers=args.workers) as stack:
         stack.service.start()
         stack.service.wait_ready(args.start_timeout)
         return search(ServiceConsumer(stack), stack.broker.port, args, args.duration, start)
@@ -494,7 +496,7 @@ class AlertClients:
 
 
 def latency_run(args: argparse.Namespace, load_rate: int) -> dict[str, Any]:
-    with fresh() as tmp, Stack(tmp, 10_000, webhook=True) as stack:
+    with fresh() as tmp, Stack(tmp, 10_000, webhook=True, workers=args.workers) as stack:
         svc = stack.service
         svc.start()
         svc.wait_ready(args.start_timeout)
@@ -728,7 +730,7 @@ def run_resources(args: argparse.Namespace) -> dict[str, Any]:
     restart phase's windows, after each restart)."""
     n = 10_000
     wait_quiet(args.wait_quiet)
-    with fresh() as tmp, Stack(tmp, n) as stack:
+    with fresh() as tmp, Stack(tmp, n, workers=args.workers) as stack:
         svc = stack.service
         svc.start()
         ready_s = svc.wait_ready(args.start_timeout)
@@ -758,7 +760,7 @@ def run_restart(args: argparse.Namespace) -> dict[str, Any]:
     """One service with --restart-devices devices: a first start (empty database), then
     `--runs` restarts, each with a backlog of --backlog messages queued while it was down."""
     wait_quiet(args.wait_quiet)
-    with fresh() as tmp, Stack(tmp, args.restart_devices) as stack:
+    with fresh() as tmp, Stack(tmp, args.restart_devices, workers=args.workers) as stack:
         svc = stack.service
         svc.start()
         first = svc.wait_ready(args.start_timeout)
@@ -906,6 +908,12 @@ def main() -> None:
     ap.add_argument("--restart-devices", type=int, default=50_000)
     ap.add_argument("--start-timeout", type=float, default=900, help="seconds to /readyz")
     ap.add_argument("--backlog", type=int, default=100_000)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="ingest worker processes of the service (ingest_workers, docs/scaling.md)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.runs, args.extra_runs = 1, 0

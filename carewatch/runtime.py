@@ -35,6 +35,7 @@ from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
+from carewatch.logs import setup_logging
 from carewatch.settings import Settings
 from dashboards.auth import StaffAuth, TokenBook, load_secret
 from dashboards.stream import ChangeHub
@@ -49,6 +50,7 @@ from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
 from ingest.mqtt import MqttSource
 from ingest.spool import EmbeddedReadings, Spool
 from ingest.sqlite import connect
+from ingest.workers import SHARE_GROUP, WorkerConfig, WorkerPool
 
 log = logging.getLogger("carewatch.runtime")
 
@@ -82,6 +84,8 @@ class Runtime:
             clock,
             [self._spool, self._dead],
             self.metrics,
+            # workers: two readings of a device may reach the engine out of order
+            skip_stale=settings.ingest_workers > 0,
         )
         engine.setup()
         self.runner = EngineRunner(engine, clock, self.metrics)
@@ -99,6 +103,8 @@ class Runtime:
         self._paused = False
         # the MQTT sessions: one, or telemetry and events apart (Settings.mqtt_event_session)
         self.sources: list[MqttSource] = []
+        self.ingest: WorkerPool | None = None  # telemetry in worker processes
+        retired: list[tuple[str, str | None]] = []  # sessions to empty: (client id, share)
         if settings.mqtt_url:
             decoder = Decoder(
                 registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls
@@ -109,6 +115,29 @@ class Runtime:
                     (settings.mqtt_client_id, "telemetry"),
                     (f"{settings.mqtt_client_id}-events", "events"),
                 ]
+            if settings.ingest_workers > 0:
+                # telemetry in N processes; the events lane (alarms) stays here, unshared
+                lanes = [(f"{settings.mqtt_client_id}-events", "events")]
+                # the single process's session, if it exists: its queue is taken and its
+                # subscriptions removed, else the broker fills it for days
+                retired.append((settings.mqtt_client_id, None))
+                self.ingest = WorkerPool(
+                    WorkerConfig(
+                        site_file=settings.site_file,
+                        mqtt_url=settings.mqtt_url,
+                        client_id=settings.mqtt_client_id,
+                        mqtt_prefix=settings.mqtt_prefix,
+                        zigbee_prefix=settings.zigbee_prefix,
+                        falls=settings.falls,
+                        ca_file=settings.mqtt_ca_file,
+                        log_level=settings.log_level,
+                        log_setup=setup_logging,
+                    ),
+                    settings.ingest_workers,
+                    self._deliver,
+                    self.metrics,
+                )
+                self.runner.after_acks(self.ingest.flush_acks)
             self.sources = [
                 MqttSource(
                     settings.mqtt_url,
@@ -120,6 +149,26 @@ class Runtime:
                     lane=lane,
                 )
                 for client_id, lane in lanes
+            ]
+            # workers of an earlier, larger setting: mosquitto keeps giving an absent member
+            # of the share group its turn, so their sessions are emptied the same way
+            retired += [
+                (f"{settings.mqtt_client_id}-w{k}", SHARE_GROUP)
+                for k in range(settings.ingest_workers, _most_workers(settings))
+            ]
+            self.sources += [
+                MqttSource(
+                    settings.mqtt_url,
+                    client_id,
+                    decoder,
+                    self._deliver,
+                    clock,
+                    ca_file=settings.mqtt_ca_file,
+                    lane="all" if share is None else "telemetry",
+                    share=share,
+                    retire=True,
+                )
+                for client_id, share in retired
             ]
         self.workers = self._delivery_workers(settings, registry, rules, clock)
         for w in self.workers:
@@ -279,6 +328,8 @@ class Runtime:
             self.drainer.start()
         for source in self.sources:
             source.start()
+        if self.ingest is not None:
+            self.ingest.start()
         self._scheduler.start()
         self._watch_thread.start()
         log.info(
@@ -299,6 +350,8 @@ class Runtime:
             self._topic.stop()
         for source in self.sources:
             source.stop()
+        if self.ingest is not None:  # after the engine's last acks
+            self.ingest.stop()
         if self.drainer:
             self.drainer.stop()
         if self._scheduler.running:
@@ -341,7 +394,11 @@ class Runtime:
         return self._readings
 
     def broker_connected(self) -> bool:
-        return bool(self.sources) and all(s.connected for s in self.sources)
+        return (
+            bool(self.sources)
+            and all(s.connected for s in self.sources)
+            and (self.ingest is None or self.ingest.connected())
+        )
 
     def spool_backlog(self) -> float:
         return float(self._spool_rows()) if self.drainer else 0.0
@@ -413,6 +470,20 @@ class Runtime:
             "store": self.drainer.healthy() if self.drainer else True,
             "engine": self.runner.alive() and self.runner.queue_depth() < ENGINE_QUEUE_LIMIT,
         }
+
+
+def _most_workers(settings: Settings) -> int:
+    """The most ingest workers this data directory has run with (their sessions may hold
+    messages); remembered in `ingest-workers` next to the database."""
+    path = settings.data_dir / "ingest-workers"
+    try:
+        most = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        most = 0
+    if settings.ingest_workers > most:
+        path.write_text(f"{settings.ingest_workers}\n")
+        most = settings.ingest_workers
+    return most
 
 
 class _TopicSender:

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
         description="a second session (client id + '-events') for device events and"
         " Zigbee2MQTT state, so an alarm never queues behind telemetry at the broker",
     )
+    ingest_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="0: telemetry read in the service's own process; N: N worker processes"
+        " share it (`$share/carewatch/...`, client ids + '-w<k>'), the engine stays one"
+        " (docs/scaling.md)",
+    )
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
     zigbee_prefix: str = Field("zigbee2mqtt", description="Zigbee2MQTT's base topic")
     falls: FallSettings = Field(

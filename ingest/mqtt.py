@@ -66,8 +66,14 @@ class MqttSource:
         receive_maximum: int = 65535,
         ca_file: Path | None = None,
         lane: Lane = "all",
+        share: str | None = None,
+        retire: bool = False,
     ) -> None:
         self._addr = parse_mqtt_url(url)
+        # a shared-subscription group: `$share/<share>/<topic>` (ingest/workers.py)
+        self._share = share
+        # a session no longer used: take what it holds, unsubscribe its lane's topics
+        self._retire = retire
         self._decoder = decoder
         self._deliver = deliver
         self._clock = clock
@@ -127,14 +133,20 @@ class MqttSource:
             self._generation += 1
         self.connected = True
         log.info("broker connected", extra={"session_present": flags.session_present})
-        topics = self._decoder.subscriptions(self._lane)
+        topics = [self._shared(t) for t in self._decoder.subscriptions(self._lane)]
+        if self._retire:
+            client.unsubscribe(topics)  # what the broker queued for it still comes
+            return
         client.subscribe([(topic, 1) for topic in topics])
         if flags.session_present and self._lane != "all":
             # a session kept from a single-session setup: its other topics now belong to
             # the other lane's session (an unknown one is answered "no subscription")
-            other = [t for t in self._decoder.subscriptions() if t not in topics]
+            other = [t for t in map(self._shared, self._decoder.subscriptions()) if t not in topics]
             if other:
                 client.unsubscribe(other)
+
+    def _shared(self, topic: str) -> str:
+        return f"$share/{self._share}/{topic}" if self._share else topic
 
     def _on_disconnect(
         self,
