@@ -43,6 +43,7 @@ class EngineRunner:
         metrics: CollectorRegistry,
         max_batch: int = 500,
         max_wait_s: float = 0.5,
+        gather_s: float = 0.004,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._sleep = sleep
@@ -55,6 +56,7 @@ class EngineRunner:
         self._carry: list[object] = []  # taken from the queue, waiting behind urgent items
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
+        self._gather_s = gather_s
         self._listeners: list[Listener] = []
         self._after_commit: list[Callable[[], None]] = []
         self._after_acks: list[Callable[[], None]] = []
@@ -166,10 +168,23 @@ class EngineRunner:
                 urgent.append(self._urgent.popleft())
             return urgent
         raw, self._carry = self._carry, []
+        # telemetry waits up to `gather_s` for more to share its commit: at a few thousand
+        # messages a second, batches of one or two cost a commit (fsync), wake-ups of the
+        # drainer and the notification workers each; an alarm ends the wait at once
+        until = time.monotonic() + self._gather_s if raw else 0.0
         while len(raw) < self._max_batch:
             try:
                 x = self._queue.get_nowait()
             except queue.Empty:
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    x = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+            if x is _STOP:
+                raw.append(x)
                 break
             if x is not _WAKE:
                 raw.append(x)

@@ -170,6 +170,8 @@ class Runtime:
                 )
                 for client_id, share in retired
             ]
+        for source in self.sources:  # the PUBACKs of each committed batch, together
+            self.runner.after_acks(source.flush_acks)
         self.workers = self._delivery_workers(settings, registry, rules, clock)
         for w in self.workers:
             self.runner.after_commit(w.wake)

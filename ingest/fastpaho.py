@@ -15,14 +15,17 @@ an `MQTTMessageInfo` and a `threading.Condition`, and matches the topic against 
 callbacks: about a third of the network thread's time (docs/performance.md).
 
 Used of paho: its socket-like protocol (recv, send, close, fileno, setblocking, pending:
-what its own websocket wrapper provides) and the `_create_socket`, `loop_read`,
-`_handle_publish` hooks with `_in_packet`; tests/test_fastpaho.py checks them against the
-installed paho (pinned below 2.3 in pyproject.toml).
+what its own websocket wrapper provides), the `_create_socket`, `loop_read`,
+`_handle_publish` hooks with `_in_packet`, and for `ack_many` the out-packet queue and
+wake-up socket `ack` uses; tests/test_fastpaho.py checks them against the installed paho
+(pinned below 2.3 in pyproject.toml).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -114,6 +117,31 @@ class BufferedClient(paho.Client):
     `on_publish_fast` is set, a lean path for MQTT 5 PUBLISH packets of QoS 0 and 1."""
 
     on_publish_fast: PublishHandler | None = None
+
+    def ack_many(self, mids: Sequence[int]) -> None:
+        """PUBACKs (QoS 1, manual ack) for `mids`, queued together with one wake-up of the
+        network thread: paho's `ack` writes to its wake-up socket once per message, a
+        system call (and a GIL hand-off) per message in the engine's thread."""
+        if not mids:
+            return
+        out = self._out_packet
+        for mid in mids:
+            out.append(
+                {
+                    "command": paho.PUBACK,
+                    "mid": mid,
+                    "qos": 1,
+                    "pos": 0,
+                    "to_process": 4,
+                    "packet": struct.pack("!BBH", paho.PUBACK, 2, mid),
+                    "info": None,
+                }
+            )
+        wake = self._sockpairW
+        if wake is not None:
+            with contextlib.suppress(BlockingIOError):  # a wake-up is pending already
+                wake.send(paho.sockpair_data)
+        self._call_socket_register_write()
 
     def _handle_publish(self) -> MQTTErrorCode:
         handler = self.on_publish_fast

@@ -81,6 +81,7 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
+        self._acks: list[tuple[int, int]] = []  # (packet id, connection) the engine acked
         client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -161,11 +162,17 @@ class MqttSource:
 
     def _ack_fn(self, mid: int, generation: int) -> Ack:
         def ack() -> None:
-            # An ack for a message of a previous connection could hit a reused packet id.
-            if generation == self._generation:
-                self._client.ack(mid, 1)
+            self._acks.append((mid, generation))
 
         return ack
+
+    def flush_acks(self) -> None:
+        """Send the PUBACKs the engine recorded (its thread, after a commit), together."""
+        acks, self._acks = self._acks, []
+        if acks:
+            # an ack for a message of a previous connection could hit a reused packet id
+            current = self._generation
+            self._client.ack_many([mid for mid, gen in acks if gen == current])
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         """paho's path (QoS 2, topic aliases); the others come to `_on_publish`."""

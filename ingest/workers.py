@@ -127,7 +127,7 @@ class _Collector:
                 connected = source.connected
                 self.send_state(connected)
 
-    def ack_loop(self, conn: Connection) -> None:
+    def ack_loop(self, conn: Connection, source: MqttSource) -> None:
         """Sequence numbers the parent committed -> PUBACKs. Returns at EOF (parent gone)."""
         while True:
             try:
@@ -144,6 +144,7 @@ class _Collector:
                         ack()
                     except Exception:  # not acked = redelivered
                         log.exception("ack failed")
+            source.flush_acks()
 
 
 def _die_with_parent() -> None:
@@ -184,7 +185,7 @@ def worker_main(cfg: WorkerConfig, index: int, data: Connection, acks: Connectio
     source.start()
     threading.Thread(target=collector.flush_loop, args=(source,), name="flush", daemon=True).start()
     log.info("ingest worker started", extra={"worker": index, "client_id": client_id})
-    collector.ack_loop(acks)  # until the parent closes the pipe (stop) or dies
+    collector.ack_loop(acks, source)  # until the parent closes the pipe (stop) or dies
     stopper = threading.Thread(target=source.stop, daemon=True)  # send queued PUBACKs
     stopper.start()
     stopper.join(3.0)
