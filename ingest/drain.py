@@ -92,10 +92,12 @@ class SpoolDrainer:
         lines = to_lines(rows, self._tags_of)
         if lines:
             self._write(lines)
-        last = rows[-1][0]
+        first, last = rows[0][0], rows[-1][0]
 
         def delete(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM points WHERE id <= ?", (last,))
+            # exactly the rows sent: ids are reused once the table has been empty, so
+            # "id <= last" could take rows that came in since, under a reused id
+            c.execute("DELETE FROM points WHERE id BETWEEN ? AND ?", (first, last))
 
         if self._write_via is None:
             delete(conn)
