@@ -24,8 +24,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from alerting.formats import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Notice, sign, to_cap, to_json
-from devices.ports import Clock
-from ingest.sqlite import Writer
+from devices.ports import Clock, Writer
 
 log = logging.getLogger("carewatch.alerting.delivery")
 

@@ -138,18 +138,15 @@ class Runtime:
                     self.metrics,
                 )
                 self.runner.after_acks(self.ingest.flush_acks)
-            self.sources = [
-                MqttSource(
-                    settings.mqtt_url,
-                    client_id,
-                    decoder,
-                    self._deliver,
-                    clock,
-                    ca_file=settings.mqtt_ca_file,
-                    lane=lane,
-                )
-                for client_id, lane in lanes
-            ]
+            url = settings.mqtt_url
+
+            def make_source(client_id: str, lane: Lane, **kw: Any) -> MqttSource:
+                return MqttSource(
+                    url, client_id, decoder, self._deliver, clock,
+                    ca_file=settings.mqtt_ca_file, lane=lane, **kw,
+                )  # fmt: skip
+
+            self.sources = [make_source(client_id, lane) for client_id, lane in lanes]
             # workers of an earlier, larger setting: mosquitto keeps giving an absent member
             # of the share group its turn, so their sessions are emptied the same way
             retired += [
@@ -157,16 +154,8 @@ class Runtime:
                 for k in range(settings.ingest_workers, _most_workers(settings))
             ]
             self.sources += [
-                MqttSource(
-                    settings.mqtt_url,
-                    client_id,
-                    decoder,
-                    self._deliver,
-                    clock,
-                    ca_file=settings.mqtt_ca_file,
-                    lane="all" if share is None else "telemetry",
-                    share=share,
-                    retire=True,
+                make_source(
+                    client_id, "all" if share is None else "telemetry", share=share, retire=True
                 )
                 for client_id, share in retired
             ]

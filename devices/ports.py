@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from devices.model import AlertTransition, Decoded
 
 # what a batch sink is handed: the accepted messages, then the batch's alert transitions
 BatchItem = Decoded | AlertTransition
+
+# Hands a write to the engine, the database's one writer (alerting.runner.EngineRunner.write):
+# it runs in the engine's next transaction; the future resolves after that commit.
+Writer = Callable[[Callable[[sqlite3.Connection], None]], Future[Any]]
 
 
 class Clock(Protocol):

@@ -11,10 +11,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from devices.ports import Clock
+from devices.ports import Clock, Writer
 from ingest.influx import LineWriter, StoreError
 from ingest.lineproto import TagLookup, to_lines
-from ingest.sqlite import Writer, connect
+from ingest.sqlite import connect
 
 log = logging.getLogger("carewatch.ingest.drain")
 

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
-
-# Hands a write to the engine, the one writer (alerting.runner.EngineRunner.write): it runs
-# in the engine's next transaction; the future resolves after that commit.
-Writer = Callable[[Callable[[sqlite3.Connection], None]], Future[Any]]
 
 
 def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) -> sqlite3.Connection:
