@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ingest.broker import free_port, stop_process
+from ingest.influx import influxd_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -138,22 +139,7 @@ class Influx:
 
     def start(self, timeout_s: float = 20) -> None:
         conf = self.dir / "influxdb.conf"
-        conf.write_text(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{self.rpc_port}"
-[meta]
-  dir = "{self.dir}/meta"
-[data]
-  dir = "{self.dir}/data"
-  wal-dir = "{self.dir}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.port}"
-  log-enabled = false
-[logging]
-  level = "error"
-""")
+        conf.write_text(influxd_config(self.dir, self.port, self.rpc_port))
         log = (self.dir / "influxd.log").open("ab")
         self.proc = subprocess.Popen(
             ["influxd", "-config", str(conf)],

@@ -4,6 +4,7 @@ through its v1 compatibility API, 3.x), or the v2 write API through influxdb-cli
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -23,6 +24,27 @@ class LineWriter(Protocol):
     def write(self, lines: list[str]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def influxd_config(data_dir: Path, port: int, rpc_port: int) -> str:
+    """An influxd 1.x configuration for a private server on loopback, its data in
+    `data_dir` (the tests' and the benchmarks' own InfluxDB, never the system service)."""
+    return f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{data_dir}/meta"
+[data]
+  dir = "{data_dir}/data"
+  wal-dir = "{data_dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[logging]
+  level = "error"
+"""
 
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from ingest.broker import free_port, stop_process, wait_for_port
+from ingest.influx import influxd_config
 
 
 def _tail(log: Path) -> str:
@@ -68,22 +69,7 @@ class InfluxProcess(Proc):
 
     def start(self) -> None:
         conf = self.dir / "influxdb.conf"
-        conf.write_text(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{self.rpc_port}"
-[meta]
-  dir = "{self.dir}/meta"
-[data]
-  dir = "{self.dir}/data"
-  wal-dir = "{self.dir}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.port}"
-  log-enabled = false
-[logging]
-  level = "error"
-""")
+        conf.write_text(influxd_config(self.dir, self.port, self.rpc_port))
         self._spawn(["influxd", "-config", str(conf)], self.dir / "influxd.log")
         self._wait_http("/ping", 20, self.dir / "influxd.log")
 
