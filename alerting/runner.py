@@ -54,6 +54,8 @@ class EngineRunner:
         # before any queued telemetry, in a batch of their own (docs/performance.md)
         self._urgent: collections.deque[object] = collections.deque()
         self._carry: list[object] = []  # taken from the queue, waiting behind urgent items
+        self._wake_lock = threading.Lock()
+        self._wakes = 0  # _WAKE tokens in the queue
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._gather_s = gather_s
@@ -106,10 +108,19 @@ class EngineRunner:
 
     def _put_urgent(self, item: object) -> None:
         self._urgent.append(item)
+        with self._wake_lock:
+            self._wakes += 1
         self._queue.put(_WAKE)
 
+    def _took_wake(self) -> None:
+        with self._wake_lock:
+            self._wakes -= 1
+
     def queue_depth(self) -> int:
-        return len(self._urgent) + len(self._carry) + self._queue.qsize()
+        """Items waiting (the wake-up tokens in the queue are not items)."""
+        with self._wake_lock:
+            queued = self._queue.qsize() - self._wakes
+        return len(self._urgent) + len(self._carry) + max(0, queued)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self.failing
@@ -160,7 +171,9 @@ class EngineRunner:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
                 return []
-            if first is not _WAKE:
+            if first is _WAKE:
+                self._took_wake()
+            else:
                 self._carry.append(first)
         if self._urgent:
             urgent: list[object] = []
@@ -188,7 +201,9 @@ class EngineRunner:
                 break
             if x is not _WAKE:
                 raw.append(x)
-            elif self._urgent:
+                continue
+            self._took_wake()
+            if self._urgent:
                 break  # an alarm arrived: commit what we have, it comes next
         return raw
 

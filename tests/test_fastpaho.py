@@ -73,7 +73,8 @@ def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker
             client.ack(mid, qos)
 
         client.on_publish_fast = on_publish
-    client.on_connect = lambda c, *_: (c.subscribe("burst/#", qos=1), done.set())
+    client.on_connect = lambda c, *_: c.subscribe("burst/#", qos=1)
+    client.on_subscribe = lambda *_: done.set()  # subscribed before anything is published
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:

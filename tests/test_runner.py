@@ -104,6 +104,7 @@ def test_an_alarm_is_taken_before_the_telemetry_queued_ahead_of_it(tmp_path, reg
     assert len(first) == 100  # telemetry, at most max_batch
     fall = h.decoder.decode("carewatch/v1/sunrise/w-101-2/event", b'{"event":"fall","id":"f"}', now)
     runner.deliver(fall, None)
+    assert runner.queue_depth() == 151  # items, not the wake-up token the fall added
     [alarm] = runner._take(0)  # the fall, ahead of the 150 readings still queued
     assert isinstance(alarm, Incoming) and alarm.decoded is fall
     rest = runner._take(0) + runner._take(0)
