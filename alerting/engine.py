@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import Sequence
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from alerting import outbox, store
+from alerting.commands import Commands
+from alerting.conditions import Conditions
 from alerting.correlate import Signals
 from alerting.deadlines import OFF, ON, OOS, SHELVE, Deadline, Deadlines
 from alerting.firepolicy import FIRE, FirePolicy
 from alerting.items import (
-    MAX_MAINTENANCE_S,
-    MAX_SHELVE_S,
     BatchResult,
     Command,
     CommandResult,
@@ -35,16 +33,10 @@ from alerting.items import (
     StoreWrite,
 )
 from alerting.lifecycle import CALM, Lifecycle, Where
-from alerting.model import Alert, AlertState, Change
+from alerting.model import Alert, Change
 from alerting.outbox import Outbox
 from alerting.rules import (
-    AbsenceRule,
     AnyRule,
-    EventRule,
-    LevelRule,
-    RateRule,
-    ThresholdRule,
-    TimeWindowRule,
 )
 from alerting.ruleset import RuleSet
 from alerting.supervision import Supervision
@@ -56,7 +48,6 @@ from devices.model import (
     DeviceStatus,
     Reading,
     Rejection,
-    Scalar,
 )
 from devices.ports import BatchItem, BatchSink, Clock
 from devices.registry import Device, Registry
@@ -68,12 +59,6 @@ NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
 
 
 _WRITTEN = CommandResult(True, None, None)
-
-
-def _fmt(v: Scalar) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _transitions(changes: Sequence[Change]) -> list[AlertTransition]:
@@ -104,6 +89,15 @@ def _transitions(changes: Sequence[Change]) -> list[AlertTransition]:
 
 
 class Engine:
+    """The one place alert state changes: what the rules say about each message, timer
+    deadlines served when due, operators' commands, all in one transaction per batch.
+
+    Owned by one thread (alerting/runner.py), so alert state has a single writer and needs
+    no locks. `process` commits the batch's alert rows, audit, deadlines, outbox rows and
+    the sinks' rows (spool, dead letters) together; only after that commit may the runner
+    ack the batch's messages, which is why nothing acked is ever lost.
+    """
+
     def __init__(
         self,
         conn: sqlite3.Connection,
@@ -128,9 +122,8 @@ class Engine:
         self._outbox = Outbox(conn, rules, AlertView(registry, rules))
         self._life.rule_of = self._rule_of
         self._watch = Supervision(conn, registry, rules, self._deadlines)
-        # in memory only: a restart starts these windows afresh (docs/rules.md)
-        self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
-        self._counters: dict[tuple[str, str, str], float] = {}
+        self._cond = Conditions(self._life, self._deadlines, rules.tz, self._raise)
+        self._commands = Commands(conn, registry, rules, self._life, self._fire, self._watch)
         # ingest workers (docs/scaling.md): the newest (ts, seq) evaluated per device
         self._newest: dict[tuple[str, str], tuple[int, int]] | None = {} if skip_stale else None
         self._depth = 0
@@ -159,6 +152,8 @@ class Engine:
     # --- setup ---------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Create or migrate the schema, then load the open alerts, deadlines and windows
+        from the database: a restart resumes where the last commit left off."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         store.create_schema(conn)
@@ -178,19 +173,27 @@ class Engine:
         self._watch.load()
 
     def open_alerts(self) -> list[Alert]:
+        """Snapshots of every open alert (the cache the engine decides from)."""
         return [a.snapshot() for a in self._life.open.values()]
 
     def in_maintenance(self) -> dict[tuple[str, str], int]:
+        """(site, device) -> end of maintenance in epoch ms, for the device-health view."""
         return self._watch.maintenance()
 
     def next_due_ms(self) -> int | None:
+        """The earliest deadline (supervision or timer), so the runner's queue wait ends
+        exactly when something falls due instead of polling."""
         dues = [x for x in (self._watch.next_due(), self._deadlines.next_due()) if x is not None]
         return min(dues) if dues else None
 
     # --- the batch ---------------------------------------------------------------------
 
     def process(self, batch: Sequence[Item]) -> BatchResult:
-        """One transaction: all items of the batch plus the deadlines due by now."""
+        """One transaction: all items of the batch plus the deadlines due by now.
+
+        On any error the transaction rolls back and the cache is reloaded from the
+        database, so memory never holds a change that did not commit; the caller then
+        acks nothing and the broker redelivers."""
         self._result = result = BatchResult()
         self._life.changes = result.changes
         now = self._clock.now_ms()
@@ -200,9 +203,9 @@ class Engine:
             accepted: list[Decoded] = []
             for i, item in enumerate(batch):
                 if isinstance(item, Command):
-                    result.results[i] = self._command(item, now)
+                    result.results[i] = self._commands.alert(item, now)
                 elif isinstance(item, DeviceCommand):
-                    result.results[i] = self._device_command(item, now)
+                    result.results[i] = self._commands.device(item, now)
                 elif isinstance(item, Health):
                     self._health(item, now)
                 elif isinstance(item, StoreWrite):
@@ -285,7 +288,7 @@ class Engine:
         if isinstance(d, DeviceEvent):
             for rule in rs.on_event.get(d.event, ()):
                 if rule.for_s > 0:
-                    self._level(
+                    self._cond.level(
                         rule, dev.site, dev.id, True, False, d.event, now, rule.for_s, 0, dev
                     )
                 else:
@@ -304,132 +307,15 @@ class Engine:
                     return
                 self._newest[key] = order
             for level in rs.levels:
-                self._reading(level, dev, d, now)
-            for level in rs.levels:  # counters remembered after every rule has seen them
-                if isinstance(level, ThresholdRule) and level.inactive_field:
-                    v = d.fields.get(level.inactive_field)
-                    if isinstance(v, float):
-                        self._counters[(dev.site, dev.id, level.inactive_field)] = v
-
-    def _reading(
-        self, rule: ThresholdRule | RateRule | TimeWindowRule, dev: Device, d: Reading, now: int
-    ) -> None:
-        v = d.fields.get(rule.field)
-        if v is None:
-            return
-        if isinstance(rule, ThresholdRule):
-            breached = rule.breached(v) and not self._moved(rule, dev, d)
-            cleared = rule.cleared(v)
-            key = (rule.name, dev.site, dev.id)
-            if cleared and not breached and not self._life.is_clearable(key):
-                # the usual reading: normal, nothing open; only a pending on-delay to drop
-                self._deadlines.cancel((ON, *key))
-                return
-            text = f"{rule.field}={_fmt(v)}" if breached else ""  # shown only when raised
-            self._level(
-                rule,
-                dev.site,
-                dev.id,
-                breached,
-                cleared,
-                text,
-                now,
-                rule.for_s,
-                rule.clear_for_s,
-                dev,
-            )
-        elif isinstance(rule, RateRule):
-            if not isinstance(v, float):
-                return
-            rate = self._rate(rule, dev, d.ts_ms, v)
-            if rate is None:
-                return
-            breached = (
-                rate <= -rule.per_min if rule.direction == "falling" else rate >= rule.per_min
-            )
-            text = f"{rule.field} {rate:+.3g}/min"
-            self._level(
-                rule, dev.site, dev.id, breached, not breached, text, now, 0, rule.clear_for_s, dev
-            )
-        else:
-            allowed = {a.replace("{room}", dev.room) for a in rule.allowed}
-            inside = str(v) in allowed
-            local = datetime.fromtimestamp(now / 1000, self._rules.tz).time()
-            breached = not inside and rule.contains(local)
-            text = f"{rule.field}={_fmt(v)}"
-            self._level(rule, dev.site, dev.id, breached, inside, text, now, rule.for_s, 0, dev)
-
-    def _moved(self, rule: ThresholdRule, dev: Device, d: Reading) -> bool:
-        """The inactivity counter (e.g. steps) rose since the device's previous reading."""
-        if rule.inactive_field is None:
-            return False
-        cur = d.fields.get(rule.inactive_field)
-        prev = self._counters.get((dev.site, dev.id, rule.inactive_field))
-        return isinstance(cur, float) and prev is not None and cur > prev
-
-    def _rate(self, rule: RateRule, dev: Device, ts: int, v: float) -> float | None:
-        """Units per minute over the rule's window, once it spans at least min_span_s."""
-        samples = self._samples.setdefault((rule.name, dev.site, dev.id), deque())
-        if samples and ts <= samples[-1][0]:
-            return None  # out of order or repeated: no slope from it
-        samples.append((ts, v))
-        horizon = ts - int(rule.window_s * 1000)
-        while samples and samples[0][0] < horizon:
-            samples.popleft()
-        t0, v0 = samples[0]
-        span = ts - t0
-        if span < rule.min_span_s * 1000:
-            return None
-        return (v - v0) / (span / 60_000)
-
-    def _level(
-        self,
-        rule: LevelRule | EventRule,
-        site: str,
-        subject: str,
-        breached: bool,
-        cleared: bool,
-        text: str,
-        now: int,
-        for_s: float,
-        clear_for_s: float,
-        dev: Device | None,
-    ) -> None:
-        """A condition that holds for a while: on-delay to raise, hysteresis or off-delay
-        to clear. Both delays are deadlines, so they survive a restart."""
-        key = (rule.name, site, subject)
-        if breached:
-            if self._life.update_value(key, text, now):
-                return
-            if for_s <= 0:
-                self._raise(rule, site, subject, now, text, dev)
-                return
-            pending = self._deadlines.get((ON, *key))
-            if pending is None:
-                due = now + int(for_s * 1000)
-                self._deadlines.set(Deadline(ON, rule.name, site, subject, due, now, text))
-            else:
-                pending.value = text
-            return
-        self._deadlines.cancel((ON, *key))
-        if not cleared:  # inside the hysteresis band: not normal, the off-delay starts over
-            off = self._deadlines.get((OFF, *key))
-            if off is not None and off.value != CALM:
-                self._deadlines.cancel((OFF, *key))
-            return
-        if self._life.is_clearable(key):
-            if clear_for_s <= 0:
-                self._life.condition_gone(rule.name, site, subject, now)
-            elif self._deadlines.get((OFF, *key)) is None:
-                due = now + int(clear_for_s * 1000)
-                self._deadlines.set(Deadline(OFF, rule.name, site, subject, due, now, "off"))
+                self._cond.reading(level, dev, d, now)
+            self._cond.remember_counters(rs.levels, dev, d)
 
     def _health(self, h: Health, now: int) -> None:
         rule = self._rules.system.get(h.component)
         if rule is None:
             return
         text = h.detail or h.component
-        self._level(
+        self._cond.level(
             rule,
             self._site,
             f"system:{h.component}",
@@ -534,55 +420,3 @@ class Engine:
         if rule is None:
             return  # rule removed or disabled since
         self._raise(rule, d.site, d.subject, now, d.value, dev)
-
-    # --- operators -------------------------------------------------------------------------
-
-    def _command(self, cmd: Command, now: int) -> CommandResult:
-        alert = self._life.by_id.get(cmd.alert_id)
-        if alert is None:
-            row = self._conn.execute(
-                "SELECT 1 FROM alerts WHERE id = ?", (cmd.alert_id,)
-            ).fetchone()
-            return CommandResult(False, "not_found" if row is None else "closed", None)
-        if cmd.action == "ack":
-            self._life.ack(alert, now, cmd.by, cmd.note)
-        elif cmd.action == "resolve":
-            self._life.resolve(alert, now, cmd.by, cmd.note)
-        elif cmd.action == "confirm":
-            if not self._fire.confirm(alert, now, cmd.by, cmd.note):
-                return CommandResult(False, "not_fire", alert.snapshot())
-        elif cmd.action == "dismiss":
-            if not self._fire.dismiss(alert, now, cmd.by, cmd.note or "false alarm"):
-                return CommandResult(False, "not_fire", alert.snapshot())
-        elif cmd.action == "shelve":
-            if alert.latched:  # life-safety alarms cannot be hidden
-                return CommandResult(False, "not_shelvable", alert.snapshot())
-            seconds = min(max(cmd.duration_s or 3600, 60), MAX_SHELVE_S)
-            self._life.shelve(alert, now, now + int(seconds * 1000), cmd.by, cmd.note)
-        else:
-            if alert.state is not AlertState.SHELVED:
-                return CommandResult(False, "not_shelved", alert.snapshot())
-            self._life.unshelve(alert, now, cmd.by, cmd.note)
-        if alert.state is AlertState.CLOSED:
-            self._rearm_supervision(alert, now)
-        return CommandResult(True, None, alert.snapshot())
-
-    def _rearm_supervision(self, alert: Alert, now: int) -> None:
-        """A closed offline alert for a still-silent device must be able to fire again."""
-        dev = self._registry.get(alert.site, alert.device_id)
-        if dev is None or not isinstance(self._rules.rule(alert.rule, dev), AbsenceRule):
-            return
-        self._watch.rearm(dev, now)
-
-    def _device_command(self, cmd: DeviceCommand, now: int) -> CommandResult:
-        dev = self._registry.by_id(cmd.device_id)
-        if dev is None:
-            return CommandResult(False, "unknown_device", None)
-        if cmd.action == "maintenance_end":
-            if not self._watch.in_maintenance((dev.site, dev.id)):
-                return CommandResult(False, "not_in_maintenance", None)
-            self._watch.end_maintenance(dev.site, dev.id, now, cmd.by, cmd.note)
-            return CommandResult(True, None, None)
-        seconds = min(max(cmd.duration_s or 3600, 60), MAX_MAINTENANCE_S)
-        self._watch.start_maintenance(dev, now, now + int(seconds * 1000), cmd.by, cmd.note)
-        return CommandResult(True, None, None)
