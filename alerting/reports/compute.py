@@ -621,8 +621,8 @@ def _devices(
         by_type.append(
             TypeAvailability(
                 device_type=t,
-                label_zh=of_type[0].type.label_zh,
-                label_en=of_type[0].type.label_en,
+                label_zh=of_type[0].type.label("zh"),
+                label_en=of_type[0].type.label("en"),
                 registered=len(of_type),
                 offline_devices=len({e.device_id for e in eps}),
                 episodes=len(eps),

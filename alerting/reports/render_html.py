@@ -236,7 +236,8 @@ class _Text:
         dt = DEVICE_TYPES.get(t or "")
         if dt is None:
             return t or "—"
-        return dt.label_zh if self.zh else dt.label_en[:1].upper() + dt.label_en[1:]
+        label = dt.label(self.lang)
+        return label[:1].upper() + label[1:]
 
     def room(self, room: str | None) -> str:
         if room is None:
