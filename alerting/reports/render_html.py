@@ -14,13 +14,10 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from alerting.reports import svg
-from alerting.reports.compute import (
-    ANSWER_WITHIN_S,
-    CARELINE_TARGET,
-    FIRE_ACK_S,
-    FLOOD_COUNT,
-    PRIORITIES,
-)
+from alerting.reports.compute.answers import ANSWER_WITHIN_S, CARELINE_TARGET
+from alerting.reports.compute.fire import FIRE_ACK_S
+from alerting.reports.compute.history import PRIORITIES
+from alerting.reports.compute.load import FLOOD_COUNT
 from alerting.reports.model import (
     Durations,
     Responses,
