@@ -1,5 +1,6 @@
 """The default rule set: every hazard of DOMAIN.md's table, with the source of each number
-in docs/rules.md. A site's rules file overrides any of them by name (alerting/ruleset.py)."""
+in docs/rules.md. A site's rules file overrides any of them by name (alerting/ruleset.py).
+Their titles are in the catalog (devices/catalog, `rule.<name>`), in every language."""
 
 from __future__ import annotations
 
@@ -46,8 +47,6 @@ def _rules() -> list[AnyRule]:
         # --- residents ----------------------------------------------------------------
         EventRule(
             name="fall",
-            title_zh="老人跌倒",
-            title_en="Resident fell",
             device_types=["wearable"],
             events=["fall"],
             severity=C,
@@ -56,8 +55,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="call",
-            title_zh="紧急呼叫",
-            title_en="Call for help",
             device_types=["call_button"],
             events=["press"],
             severity=H,
@@ -68,8 +65,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="sos",
-            title_zh="手环SOS求救",
-            title_en="SOS from wearable",
             device_types=["wearable"],
             events=["sos"],
             severity=H,
@@ -78,8 +73,6 @@ def _rules() -> list[AnyRule]:
         ),
         RepetitionRule(
             name="frequent_calls",
-            title_zh="频繁呼叫（30分钟内3次）",
-            title_en="Frequent calls (3 within 30 min)",
             signals=["call", "sos"],
             count=3,
             within_s=1800,
@@ -88,8 +81,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="heart_rate_high",
-            title_zh="静息心率过高",
-            title_en="Heart rate high at rest",
             device_types=["wearable"],
             field="heart_rate_bpm",
             op="gt",
@@ -102,8 +93,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="heart_rate_low",
-            title_zh="静息心率过低",
-            title_en="Heart rate low at rest",
             device_types=["wearable"],
             field="heart_rate_bpm",
             op="lt",
@@ -116,8 +105,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="pendant_removed",
-            title_zh="手环已摘下",
-            title_en="Wearable taken off",
             device_types=["wearable"],
             events=["removed"],
             for_s=600,
@@ -126,8 +113,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="pendant_not_worn",
-            title_zh="手环未佩戴",
-            title_en="Wearable not worn",
             device_types=["wearable"],
             field="worn",
             op="eq",
@@ -137,8 +122,6 @@ def _rules() -> list[AnyRule]:
         ),
         TimeWindowRule(
             name="night_wandering",
-            title_zh="夜间离开房间",
-            title_en="Left the room at night",
             device_types=["wearable"],
             field="zone",
             allowed=["{room}"],
@@ -150,8 +133,6 @@ def _rules() -> list[AnyRule]:
         # --- fire ---------------------------------------------------------------------
         EventRule(
             name="smoke",
-            title_zh="烟雾报警",
-            title_en="Smoke alarm",
             device_types=["smoke_detector"],
             events=["smoke_alarm"],
             severity=C,
@@ -163,8 +144,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="manual_fire_alarm",
-            title_zh="手动火灾报警",
-            title_en="Manual fire alarm",
             device_types=["call_point"],
             events=["pressed"],
             severity=C,
@@ -175,8 +154,6 @@ def _rules() -> list[AnyRule]:
         ),
         RateRule(
             name="temperature_rising",
-            title_zh="温度快速上升",
-            title_en="Temperature rising fast",
             device_types=["smoke_detector"],
             field="temperature_c",
             direction="rising",
@@ -189,8 +166,6 @@ def _rules() -> list[AnyRule]:
         ),
         CorrelationRule(
             name="fire_confirmed",
-            title_zh="火警确认：同层两处烟感",
-            title_en="Fire confirmed: two smoke detectors on one floor",
             signals=["smoke"],
             count=2,
             distinct="device",
@@ -204,8 +179,6 @@ def _rules() -> list[AnyRule]:
         ),
         CorrelationRule(
             name="smoke_and_heat",
-            title_zh="火警确认：烟雾且温度骤升",
-            title_en="Fire confirmed: smoke and fast temperature rise",
             signals=["smoke", "temperature_rising"],
             count=2,
             distinct="rule",
@@ -219,8 +192,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="water_pressure_low",
-            title_zh="消防水压过低",
-            title_en="Fire-water pressure low",
             device_types=["water_pressure"],
             field="pressure_mpa",
             op="lt",
@@ -232,8 +203,6 @@ def _rules() -> list[AnyRule]:
         ),
         RateRule(
             name="water_pressure_falling",
-            title_zh="消防水压快速下降",
-            title_en="Fire-water pressure falling fast",
             device_types=["water_pressure"],
             field="pressure_mpa",
             direction="falling",
@@ -245,8 +214,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="residual_current_high",
-            title_zh="剩余电流超限",
-            title_en="Residual current high",
             device_types=["electrical_monitor"],
             field="residual_current_ma",
             op="ge",
@@ -257,8 +224,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="cable_temp_high",
-            title_zh="线缆温度过高",
-            title_en="Cable temperature high",
             device_types=["electrical_monitor"],
             field="cable_temp_c",
             op="gt",
@@ -270,24 +235,18 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="arc_fault",
-            title_zh="故障电弧",
-            title_en="Arc fault",
             device_types=["electrical_monitor"],
             events=["arc_fault"],
             severity=H,
         ),
         EventRule(
             name="overcurrent",
-            title_zh="过电流",
-            title_en="Overcurrent",
             device_types=["electrical_monitor"],
             events=["overcurrent"],
             severity=M,
         ),
         EventRule(  # issue 8: water on the floor is a slip hazard (and a burst pipe)
             name="water_leak",
-            title_zh="漏水",
-            title_en="Water leak",
             device_types=["water_leak"],
             events=["leak"],
             clear_events=["leak_clear"],
@@ -296,8 +255,6 @@ def _rules() -> list[AnyRule]:
         # --- devices (trouble) --------------------------------------------------------
         AbsenceRule(
             name="device_offline",
-            title_zh="设备离线",
-            title_en="Device offline",
             device_types=ALL_TYPES,
             severity=M,
             fire_safety_severity=H,
@@ -305,8 +262,6 @@ def _rules() -> list[AnyRule]:
         ),
         ThresholdRule(
             name="battery_low",
-            title_zh="电量低",
-            title_en="Battery low",
             device_types=ALL_TYPES,
             field="battery_pct",
             op="lt",
@@ -318,8 +273,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="battery_low_reported",
-            title_zh="设备报告电量低",
-            title_en="Device reports battery low",
             device_types=ALL_TYPES,
             events=["low_battery"],
             severity=L,
@@ -327,8 +280,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="tamper",
-            title_zh="设备被拆动",
-            title_en="Device tampered with",
             device_types=ALL_TYPES,
             events=["tamper"],
             severity=M,
@@ -336,8 +287,6 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="device_fault",
-            title_zh="设备故障",
-            title_en="Device fault",
             device_types=ALL_TYPES,
             events=["fault"],
             severity=M,
@@ -347,8 +296,6 @@ def _rules() -> list[AnyRule]:
         # --- the watch itself ---------------------------------------------------------
         SystemRule(
             name="broker_disconnected",
-            title_zh="消息服务器连接中断",
-            title_en="MQTT broker connection lost",
             component="broker",
             for_s=5,
             severity=H,
@@ -356,8 +303,6 @@ def _rules() -> list[AnyRule]:
         ),
         SystemRule(
             name="store_unreachable",
-            title_zh="时序数据库不可达超过60秒",
-            title_en="Time-series store unreachable over 60 s",
             component="store",
             for_s=60,
             severity=H,
@@ -365,8 +310,6 @@ def _rules() -> list[AnyRule]:
         ),
         SystemRule(
             name="ingest_silent",
-            title_zh="5分钟未收到任何设备消息",
-            title_en="No device message for 5 minutes",
             component="ingest",
             for_s=270,
             severity=H,
@@ -374,8 +317,6 @@ def _rules() -> list[AnyRule]:
         ),
         SystemRule(
             name="spool_backlog",
-            title_zh="待写入数据积压",
-            title_en="Spool backlog growing",
             component="spool",
             for_s=60,
             severity=M,
@@ -383,8 +324,6 @@ def _rules() -> list[AnyRule]:
         ),
         SystemRule(
             name="engine_lag",
-            title_zh="告警引擎处理延迟",
-            title_en="Alert engine lagging",
             component="engine",
             for_s=0,
             severity=H,

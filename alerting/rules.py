@@ -24,8 +24,10 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9_]{1,48}$", description="rule id, unique")
-    title_zh: str = Field(min_length=1, description="what the screen shows (Chinese)")
-    title_en: str = Field(min_length=1, description="what the screen shows (English)")
+    # titles live in the catalog (devices/catalog, `rule.<name>`); a site's rule file may
+    # give its own, which win over the catalog (RuleSet.title)
+    title_zh: str | None = Field(None, min_length=1, description="title override (Chinese)")
+    title_en: str | None = Field(None, min_length=1, description="title override (English)")
     device_types: list[str] = Field(default_factory=list, description="device types watched")
     severity: Severity
     fire_safety_severity: Severity | None = Field(

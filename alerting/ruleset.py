@@ -32,6 +32,7 @@ from alerting.rules import (
     ThresholdRule,
     TimeWindowRule,
 )
+from devices.catalog import load_catalog
 from devices.profiles import DEVICE_TYPES, DeviceType, FieldKind
 from devices.registry import Device, Registry
 from devices.yamlconf import ConfigError, Loc, load_yaml, located
@@ -285,15 +286,42 @@ class RuleSet:
         return self.policies.get(name) if name else None
 
     def title(self, name: str, lang: str = "zh") -> str:
-        r = self.rules.get(name)
-        if r is None:
-            return name
-        return r.title_en if lang == "en" else r.title_zh
+        """What a reader sees for a rule: the rules file's own title in `lang` (a site's
+        words win), else the catalog's `rule.<name>` (every default rule is there), else
+        the file's title in the other language, else the name (an alert of a rule no longer
+        in the set still shows something)."""
+        return rule_title(self.rules.get(name), name, lang)
+
+
+def rule_title(rule: AnyRule | None, name: str, lang: str) -> str:
+    """RuleSet.title for one rule (None: not in the set)."""
+    catalog = load_catalog()
+    zh_en = (None, None) if rule is None else (rule.title_zh, rule.title_en)
+    own = zh_en[1] if catalog.lang(lang) == "en" else zh_en[0]
+    return own or catalog.get(lang, f"rule.{name}") or zh_en[0] or zh_en[1] or name
 
 
 # --- checking a rules file --------------------------------------------------------------
 
 Problem = tuple[Loc, str]
+
+
+def title_problems(r: AnyRule) -> list[Problem]:
+    """A rule the catalog does not name must bring its titles (what else would the screen
+    show?); a rule the catalog names may override them."""
+    named = load_catalog().keys()
+    if f"rule.{r.name}" in named:
+        return []
+    missing = [f for f in ("title_zh", "title_en") if getattr(r, f) is None]
+    if not missing:
+        return []
+    return [
+        (
+            ("name",),
+            f"rule {r.name!r} has no title: the catalog has no rule.{r.name}, "
+            f"so give {' and '.join(missing)}",
+        )
+    ]
 
 
 def _field(t: DeviceType, name: str) -> Any:
@@ -388,6 +416,7 @@ def check_file(
     names |= {r.name for r in f.rules}
     policies = {**default_policies(), **f.escalation.policies}.keys()
     for j, r in enumerate(f.rules):
+        probs += [(("rules", j, *loc), m) for loc, m in title_problems(r)]
         probs += [(("rules", j, *loc), m) for loc, m in rule_problems(r, names, policies)]
     for sev, pol in f.escalation.by_severity.items():
         if pol is not None and pol not in policies:

@@ -418,8 +418,8 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             "floors": [f.model_dump() for f in site.floors],
             "device_types": {
                 t.name: {
-                    "label_zh": t.label_zh,
-                    "label_en": t.label_en,
+                    "label_zh": t.label("zh"),
+                    "label_en": t.label("en"),
                     "fields": {
                         n: {"kind": f.kind.value, "unit": f.unit, "description": f.description}
                         for n, f in t.fields.items()
@@ -429,8 +429,8 @@ def create_app(runtime: AppRuntime) -> FastAPI:
             },
             "rules": {
                 r.name: {
-                    "title_zh": r.title_zh,
-                    "title_en": r.title_en,
+                    "title_zh": runtime.rules.title(r.name, "zh"),
+                    "title_en": runtime.rules.title(r.name, "en"),
                     "priority": r.priority,
                     "severity": r.severity.value,
                     "fire": r.fire,

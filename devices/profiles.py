@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from devices.catalog import load_catalog
+
 
 class FieldKind(StrEnum):
     NUMBER = "number"
@@ -39,14 +41,17 @@ class EventSpec:
 @dataclass(frozen=True, slots=True)
 class DeviceType:
     name: str
-    label_zh: str
-    label_en: str
     fields: Mapping[str, FieldSpec]
     events: Mapping[str, EventSpec]
     supervision_s: int  # silent longer than this = offline
     fire_safety: bool = False  # offline fire devices are more severe
     # telemetry may carry raw acceleration (`accel`) for server-side fall detection
     raw_accel: bool = False
+
+    def label(self, lang: str) -> str:
+        """The type's name for a reader, from the catalog (`device_type.<name>`): one place
+        for every language, shared by the screen, the report and the notices."""
+        return load_catalog().text(lang, f"device_type.{self.name}")
 
 
 COMMON_FIELDS: Mapping[str, FieldSpec] = {
@@ -63,8 +68,6 @@ COMMON_EVENTS: Mapping[str, EventSpec] = {
 
 def _type(
     name: str,
-    zh: str,
-    en: str,
     fields: dict[str, FieldSpec],
     events: dict[str, EventSpec],
     supervision_s: int,
@@ -73,8 +76,6 @@ def _type(
 ) -> DeviceType:
     return DeviceType(
         name=name,
-        label_zh=zh,
-        label_en=en,
         fields=MappingProxyType({**COMMON_FIELDS, **fields}),
         events=MappingProxyType({**COMMON_EVENTS, **events}),
         supervision_s=supervision_s,
@@ -90,8 +91,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
         for t in (
             _type(
                 "call_button",
-                "呼叫按钮",
-                "call button",
                 {},
                 {
                     "press": EventSpec(
@@ -103,8 +102,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 supervision_s=3600,
             ),
             _type(
-                "wearable",
-                "智能手环",
                 "wearable",
                 {
                     "heart_rate_bpm": FieldSpec(N, "bpm", 0, 250, "heart rate"),
@@ -124,8 +121,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "smoke_detector",
-                "烟感探测器",
-                "smoke detector",
                 {"temperature_c": FieldSpec(N, "°C", -40, 150, "air temperature")},
                 {
                     "smoke_alarm": EventSpec("smoke detected"),
@@ -137,8 +132,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "call_point",
-                "手动报警按钮",
-                "manual call point",
                 {},
                 {"pressed": EventSpec("someone broke the glass / pressed the fire call point")},
                 supervision_s=3600,
@@ -146,8 +139,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "water_pressure",
-                "消防水压",
-                "fire-water pressure",
                 {"pressure_mpa": FieldSpec(N, "MPa", 0, 4, "fire-water pipe pressure")},
                 {},
                 supervision_s=600,
@@ -155,8 +146,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "electrical_monitor",
-                "电气火灾监控",
-                "electrical fire monitor",
                 {
                     "residual_current_ma": FieldSpec(N, "mA", 0, 10_000, "residual current"),
                     "cable_temp_c": FieldSpec(N, "°C", -40, 250, "cable temperature"),
@@ -173,8 +162,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             # issue 8: Zigbee sensors people already own (devices/zigbee.py maps them)
             _type(
                 "water_leak",
-                "漏水探测器",
-                "water leak sensor",
                 {
                     "water_leak": FieldSpec(FieldKind.BOOL, "", description="water detected"),
                     "temperature_c": FieldSpec(N, "°C", -40, 125, "air temperature"),
@@ -187,8 +174,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "motion_sensor",
-                "人体感应器",
-                "motion sensor",
                 {
                     "occupancy": FieldSpec(FieldKind.BOOL, "", description="someone moving"),
                     "illuminance_lux": FieldSpec(N, "lx", 0, 200_000, "illuminance"),
@@ -198,8 +183,6 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
             ),
             _type(
                 "vibration_sensor",
-                "振动传感器",
-                "vibration sensor",
                 {
                     "strength": FieldSpec(N, "level", 0, 10_000, "vibration strength"),
                     "angle_deg": FieldSpec(N, "°", -180, 180, "tilt angle"),
@@ -219,13 +202,14 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
 def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
     """Every problem in the device-type table, as sentences; empty when it is sound."""
     problems: list[str] = []
+    named = load_catalog().keys()
     for key, t in table.items():
         if key != t.name:
             problems.append(f"{key}: entry is named {t.name!r}")
         if t.supervision_s <= 0:
             problems.append(f"{key}: supervision interval must be positive")
-        if not t.label_zh or not t.label_en:
-            problems.append(f"{key}: needs zh and en labels")
+        if f"device_type.{key}" not in named:
+            problems.append(f"{key}: the catalog does not name it (device_type.{key})")
         for fname, spec in t.fields.items():
             if spec.kind is FieldKind.NUMBER:
                 if spec.min is None or spec.max is None:

@@ -58,3 +58,17 @@ def test_fill_leaves_unknown_placeholders_visible() -> None:
 def test_a_catalog_without_the_default_language_is_refused() -> None:
     with pytest.raises(ValueError, match="default language"):
         Catalog({"en": {"k": "v"}})
+
+
+def test_device_types_and_rules_take_their_names_from_the_catalog() -> None:
+    from alerting.ruleset import RuleSet
+
+    cat = load_catalog()
+    for t in DEVICE_TYPES.values():
+        for lang in cat.languages():
+            assert t.label(lang) == cat.text(lang, f"device_type.{t.name}")
+    assert DEVICE_TYPES["call_point"].label("en") == "manual call point"
+    assert DEVICE_TYPES["call_point"].label("zh") == "手动报警按钮"
+    rules = RuleSet.defaults()
+    for name in rules.rules:
+        assert rules.title(name, "en") == cat.text("en", f"rule.{name}")

@@ -644,23 +644,3 @@ def test_reports_follow_the_read_access_and_keep_a_url_token(week_db, registry):
         "2026-03-08T23:00:00+08:00",
         "2026-03-09T07:00:00+08:00",
     )
-
-
-def test_a_two_month_report_stays_readable(week_db, registry):
-    """Sixty days: same week's figures, shift totals instead of 180 shift rows, and an
-    alarm-rate chart of at most 1,200 points that still shows the flood's peak."""
-    import re
-    import sqlite3
-
-    from alerting.reports.render_html import render_html
-
-    rules = week_rules()
-    svc = ReportService(lambda: sqlite3.connect(week_db), registry, rules, None, SHIFTS)
-    r = svc.report(END - 60 * 86_400_000, END, AS_OF)
-    assert r.responses_for("emergency").within_60s == 12 and len(r.shifts) == 180
-    assert len(r.load.per_period) == 8640 and r.load.peak_10min == 12
-    page = render_html(r, registry, rules, "zh")
-    assert "共 180 个班次：逐班数据见 CSV（班次）。" in page
-    [polygon] = re.findall(r'<polygon points="([^"]+)"', page)
-    assert len(polygon.split()) <= 2 * 1200 + 2
-    assert "（每点为该段最多的 10 分钟）" in page

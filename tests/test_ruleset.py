@@ -169,3 +169,50 @@ def test_a_disabled_rule_raises_nothing(tmp_path, registry):
 def test_rule_titles_exist_in_both_languages():
     rules = RuleSet.defaults()
     assert rules.title("fall") == "老人跌倒" and rules.title("fall", "en") == "Resident fell"
+
+
+def test_titles_come_from_the_catalog_unless_the_rules_file_gives_its_own(tmp_path):
+    rules = RuleSet.defaults()
+    assert all(r.title_zh is None and r.title_en is None for r in rules.rules.values())
+    assert rules.title("smoke", "en") == "Smoke alarm" and rules.title("smoke") == "烟雾报警"
+    assert rules.title("smoke", "en-GB") == "Smoke alarm"
+    assert rules.title("no_such_rule", "en") == "no_such_rule"
+    p = write(
+        tmp_path,
+        "overrides:\n  - rule: smoke\n    set: {title_zh: 厨房烟雾, title_en: Kitchen smoke}\n",
+    )
+    own = load_rules(p)
+    assert (own.title("smoke"), own.title("smoke", "en")) == ("厨房烟雾", "Kitchen smoke")
+    assert own.title("fall", "en") == "Resident fell"
+
+
+def test_a_custom_rule_without_titles_is_named_by_file_and_line(tmp_path):
+    p = write(
+        tmp_path,
+        "rules:\n"
+        "  - kind: event\n"
+        "    name: pantry_door\n"
+        "    device_types: [call_button]\n"
+        "    events: [press]\n"
+        "    severity: low\n"
+        "  - kind: event\n"
+        "    name: pantry_light\n"
+        "    title_zh: 储藏室灯\n"
+        "    device_types: [call_button]\n"
+        "    events: [press]\n"
+        "    severity: low\n"
+        "  - kind: event\n"
+        "    name: fall\n"
+        "    device_types: [wearable]\n"
+        "    events: [fall]\n"
+        "    severity: critical\n",
+    )
+    _, problems = check_file(p)
+    assert problems == [
+        f"{p}:3: rules.0.name: rule 'pantry_door' has no title: the catalog has no "
+        "rule.pantry_door, so give title_zh and title_en",
+        f"{p}:8: rules.1.name: rule 'pantry_light' has no title: the catalog has no "
+        "rule.pantry_light, so give title_en",
+    ]
+    with pytest.raises(ConfigError, match="pantry_door"):
+        load_rules(p)

@@ -10,8 +10,9 @@ import io
 from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from alerting.reports.compute import ANSWER_WITHIN_S, local_text
+from alerting.reports.compute.answers import ANSWER_WITHIN_S
 from alerting.reports.model import WatchReport
+from alerting.reports.shifts import local_text
 from alerting.ruleset import RuleSet
 
 TABLES = ("alerts", "shifts", "devices")

@@ -33,18 +33,22 @@ from alerting.reports.shifts import (
 from alerting.reports.source import SeriesStats, equipment, load_rows
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
+from devices.catalog import Catalog, load_catalog
 from devices.ports import Clock, SystemClock
 from devices.registry import Registry
 
 log = logging.getLogger("carewatch.reports")
 
-ALL_DAY = ShiftDef("全天", time(0, 0), "All day")
 
-
-def site_shifts(registry: Registry) -> list[ShiftDef]:
-    """The site file's shifts; without any, the whole day is one shift from midnight."""
+def site_shifts(registry: Registry, catalog: Catalog | None = None) -> list[ShiftDef]:
+    """The site file's shifts; without any, the whole day is one shift from midnight,
+    named by the catalog (`report.shifts.all_day`) like every shift: Chinese and English."""
     shifts = [ShiftDef(s.name, parse_hhmm(s.start), s.name_en) for s in registry.site.shifts]
-    return shifts or [ALL_DAY]
+    if shifts:
+        return shifts
+    cat = catalog or load_catalog()
+    name = cat.text(cat.default, "report.shifts.all_day")
+    return [ShiftDef(name, time(0, 0), cat.text("en", "report.shifts.all_day"))]
 
 
 @dataclass(frozen=True, slots=True)

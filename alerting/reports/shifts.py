@@ -90,3 +90,8 @@ def watch_day(shifts: Sequence[ShiftDef], tz: ZoneInfo, at: time | None, now_ms:
     if boundary > now_ms:
         boundary = local_ms(today - timedelta(days=1), at, tz)
     return boundary
+
+
+def local_text(ms: int, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Epoch ms as local wall-clock text (CSV cells, file names)."""
+    return datetime.fromtimestamp(ms / 1000, tz).strftime(fmt)

@@ -1,0 +1,91 @@
+"""The alerts of a report with their audit rows, and what every figure shares: the
+priorities in screen order, the site's place names. One alert's history is the ground
+truth every other module of the report reads."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from alerting.reports.model import (
+    AlertRow,
+    AuditRow,
+    StoreRows,
+)
+from alerting.ruleset import RuleSet
+from devices.registry import Device, Registry
+
+UNACK = frozenset({"active_unack", "cleared_unack"})
+ANNUNCIATE = frozenset({"raise", "repeat"})
+PRIORITIES = ("emergency", "routine", "trouble")
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+def share(part: int, whole: int) -> float | None:
+    """part / whole, or None when there is nothing to share (no division by zero in a report)."""
+    return part / whole if whole > 0 else None
+
+
+@dataclass(slots=True)
+class Alert:
+    """An alert with its audit rows and what follows from them."""
+
+    row: AlertRow
+    audit: list[AuditRow]
+    device: Device | None
+    closed_ms: int | None
+
+    def state_at(self, at: int) -> str:
+        state = "active_unack"
+        for r in self.audit:
+            if r.at > at:
+                break
+            state = r.to_state
+        return state
+
+
+class Context:
+    """The rule set and the site's place names, for the figures that label what they count."""
+
+    def __init__(self, registry: Registry, rules: RuleSet) -> None:
+        self.registry = registry
+        self.rules = rules
+        site = registry.site
+        self.floor_names = {f.id: f.name or f.id for f in site.floors}
+        self.room_names = {r.id: r.name for f in site.floors for r in f.rooms}
+
+    def title(self, rule: str, lang: str) -> str:
+        return self.rules.title(rule, lang)
+
+    def room_label(self, room: str | None) -> str:
+        if room is None:
+            return "-"
+        name = self.room_names.get(room)
+        return f"{room} {name}" if name else room
+
+    def floor_label(self, floor: str | None) -> str:
+        return "-" if floor is None else self.floor_names.get(floor, floor)
+
+
+def read_alerts(rows: StoreRows, registry: Registry, as_of_ms: int) -> dict[int, Alert]:
+    """The store rows as alerts with their audit rows, as known at `as_of_ms` (later rows
+    are left out, so a report made again for the same moment says the same)."""
+    by_alert: dict[int, list[AuditRow]] = defaultdict(list)
+    for r in rows.audit:
+        if r.at <= as_of_ms:
+            by_alert[r.alert_id].append(r)
+    out: dict[int, Alert] = {}
+    for a in rows.alerts:
+        if a.raised_at > as_of_ms:
+            continue
+        audit = by_alert.get(a.id, [])
+        closed = next((r.at for r in audit if r.to_state == "closed"), None)
+        out[a.id] = Alert(a, audit, registry.get(a.site, a.device_id), closed)
+    return out
+
+
+def prank(priority: str) -> int:
+    """The screen order of a priority (unknown ones last)."""
+    return PRIORITIES.index(priority) if priority in PRIORITIES else len(PRIORITIES)
