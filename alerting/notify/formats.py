@@ -1,5 +1,6 @@
 """What a webhook carries (PROTOCOL.md, "Alert outputs"): versioned JSON or OASIS CAP 1.2
-XML, signed with HMAC-SHA256 over the body. Pure: bytes in, bytes out, no I/O.
+XML, signed with HMAC-SHA256 over the body. Bytes in, bytes out; the only I/O is reading
+the shipped catalog once, on the first CAP notice written without `texts`.
 
 JSON follows Prometheus Alertmanager's webhook: a `version`, a stable `reference` per alert
 (Alertmanager's group key), `status` firing/resolved, and the alert itself.
