@@ -8,19 +8,25 @@ alert topic gets every change. Each row's key,
 `<site>:<install id>:<alert id>:<target>:<seq>`, is the Idempotency-Key of its
 delivery; the install id (random, made with the database) keeps keys unique even when
 alert ids start again after a restore.
+
+All SQL on the outbox table is here: routing (`Outbox`), the delivery workers' reads and
+writes (`next_pending`, `mark_delivered`, `mark_retry`, `mark_failed`), the delivery log
+(`delivery_log`) and its pruning (`prune_settled`). The notification side
+(alerting/notify/) calls these; this module never imports it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from alerting.formats import public_alert
 from alerting.model import Alert, AlertState, Change
 from alerting.ruleset import RuleSet
+from alerting.views import public_alert
 
 MQTT_TARGET = "mqtt"
 FOLLOW_UPS = frozenset(
@@ -128,3 +134,131 @@ class Outbox:
                 now,
             ),
         )
+
+
+# ------------------------------------------------------------------ delivery
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One pending notification as its delivery worker reads it."""
+
+    id: int
+    key: str  # the Idempotency-Key
+    target: str
+    alert_id: int
+    seq: int
+    action: str
+    msg_type: str
+    created_ms: int
+    first_ms: int
+    note: str | None
+    alert: Mapping[str, Any]  # the public alert JSON (no resident's name)
+    attempts: int
+    next_ms: int = 0  # not to be tried before this (backoff)
+
+
+_PENDING = (
+    "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, first_ms, note,"
+    " alert, attempts, next_ms FROM outbox WHERE target = ? AND state = 'pending' AND id > ?"
+    " ORDER BY id LIMIT 1"
+)
+
+
+def next_pending(conn: sqlite3.Connection, target: str, after_id: int = 0) -> OutboxRow | None:
+    """The target's oldest pending row above `after_id` (rows up to it await a commit)."""
+    r = conn.execute(_PENDING, (target, after_id)).fetchone()
+    if r is None:
+        return None
+    return OutboxRow(
+        id=r[0],
+        key=r[1],
+        target=r[2],
+        alert_id=r[3],
+        seq=r[4],
+        action=r[5],
+        msg_type=r[6],
+        created_ms=r[7],
+        first_ms=r[8],
+        note=r[9],
+        alert=orjson.loads(r[10]),
+        attempts=r[11],
+        next_ms=r[12],
+    )
+
+
+def mark_delivered(conn: sqlite3.Connection, row_id: int, now_ms: int, status: int | None) -> None:
+    conn.execute(
+        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_ms = ?,"
+        " last_status = ?, last_error = NULL WHERE id = ?",
+        (now_ms, status, row_id),
+    )
+
+
+def mark_retry(
+    conn: sqlite3.Connection, row_id: int, next_ms: int, status: int | None, error: str
+) -> None:
+    """A failed attempt: counted, its status and error kept, the next try at `next_ms`."""
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_ms = ?, last_status = ?,"
+        " last_error = ? WHERE id = ?",
+        (next_ms, status, error, row_id),
+    )
+
+
+def mark_failed(conn: sqlite3.Connection, row_id: int, status: int | None, error: str) -> None:
+    """The last attempt failed past the target's horizon: given up."""
+    conn.execute(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_status = ?,"
+        " last_error = ? WHERE id = ?",
+        (status, error, row_id),
+    )
+
+
+LOG_COLUMNS = (
+    "id",
+    "key",
+    "target",
+    "alert_id",
+    "seq",
+    "action",
+    "msg_type",
+    "created_ms",
+    "state",
+    "attempts",
+    "next_ms",
+    "delivered_ms",
+    "last_status",
+    "last_error",
+)
+
+
+def delivery_log(
+    conn: sqlite3.Connection,
+    target: str | None,
+    alert_id: int | None,
+    state: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The delivery log, newest first: LOG_COLUMNS and the alert's `rule`."""
+    where, args = [], []
+    for col, val in (("target", target), ("alert_id", alert_id), ("state", state)):
+        if val is not None:
+            where.append(f"{col} = ?")
+            args.append(val)
+    sql = (
+        f"SELECT {', '.join(LOG_COLUMNS)}, json_extract(CAST(alert AS TEXT), '$.rule')"
+        " FROM outbox"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY id DESC LIMIT ?"
+    )
+    rows = conn.execute(sql, (*args, limit)).fetchall()
+    return [dict(zip((*LOG_COLUMNS, "rule"), r, strict=True)) for r in rows]
+
+
+def prune_settled(conn: sqlite3.Connection, before_ms: int) -> int:
+    """Delete delivered and failed rows created before `before_ms`; how many went. Pending
+    rows stay whatever their age: they are still owed."""
+    return conn.execute(
+        "DELETE FROM outbox WHERE state != 'pending' AND created_ms < ?", (before_ms,)
+    ).rowcount

@@ -1,13 +1,24 @@
-"""How an alert looks to the outside (API, screen stream, webhooks, MQTT): one place."""
+"""How an alert looks to the outside (API, screen stream, webhooks, MQTT): one place.
+
+The screen sees the whole view; whatever leaves the house (outbox rows, webhooks, the MQTT
+alert topic) sees `public_alert` of it: a resident's name stays on the duty screen."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from alerting.model import Alert
 from alerting.ruleset import RuleSet
 from devices.registry import Registry
+
+PRIVATE_FIELDS = frozenset({"resident_name"})
+
+
+def public_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The alert JSON without the fields kept to the duty screen (PRIVATE_FIELDS)."""
+    return {k: v for k, v in alert.items() if k not in PRIVATE_FIELDS}
 
 
 def iso(ms: int | None) -> str | None:

@@ -53,7 +53,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from alerting.receiver import Receiver
+from alerting.notify.receiver import Receiver
 from bench import common
 from bench.common import (
     SITE,

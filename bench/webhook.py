@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from alerting.receiver import Receiver
+from alerting.notify.receiver import Receiver
 from ingest.broker import MosquittoProcess, free_port, stop_process
 from simulators.publisher import Publisher
 

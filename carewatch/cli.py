@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import secrets
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -308,6 +310,24 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook_receiver(argv: list[str], env: Mapping[str, str]) -> int:
+    """`carewatch webhook-receiver`: its options are the receiver's own; the shared key is
+    read here, from the variable `--secret-env` names."""
+    from alerting.notify import receiver
+    from carewatch.secrets import env_secret
+
+    args = receiver.parse_args(argv)
+    secret = env_secret(env, args.secret_env)
+    if secret is None:
+        print(
+            f"carewatch-receiver: set the shared secret in ${args.secret_env}; not starting",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    return receiver.run(args, secret)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -377,9 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_hash_pin)
     args_list = sys.argv[1:] if argv is None else argv
     if args_list[:1] == ["webhook-receiver"]:
-        from alerting.receiver import main as receiver_main
-
-        return receiver_main(args_list[1:])
+        return cmd_webhook_receiver(args_list[1:], os.environ)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -6,7 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
@@ -15,34 +15,30 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
-from alerting.delivery import (
-    DeliveryWorker,
-    LogSender,
-    OutboxRow,
-    Sender,
-    WebhookSender,
-    delivery_counter,
-)
+from alerting import outbox
 from alerting.engine import Engine
-from alerting.formats import public_alert
 from alerting.items import Command, CommandResult, DeviceCommand
-from alerting.notify import Dispatcher, LogNotifier
-from alerting.outbox import MQTT_TARGET
+from alerting.notify.log import LogSender, log_escalations
+from alerting.notify.sender import Sender
+from alerting.notify.webhook import WebhookPoster, WebhookSender
+from alerting.notify.worker import DeliveryWorker, delivery_counter
+from alerting.outbox import MQTT_TARGET, OutboxRow
 from alerting.reports.daily import DailyJob
 from alerting.reports.service import ReportService
 from alerting.reports.source import InfluxQLStats, PointStats
 from alerting.ruleset import RuleSet, load_rules
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
+from alerting.views import public_alert
 from alerting.watchdog import Probes, Watchdog
 from carewatch.logs import setup_logging
+from carewatch.secrets import target_secrets
 from carewatch.settings import Settings
 from dashboards.auth import StaffAuth, TokenBook, load_secret
 from dashboards.stream import ChangeHub
 from devices.decode import Decoder, Lane
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_site
-from devices.yamlconf import ConfigError
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
@@ -60,10 +56,16 @@ ENGINE_QUEUE_LIMIT = 100_000
 
 
 class Runtime:
-    """Everything a running service is; dashboards see it through dashboards.app.AppRuntime."""
+    """Everything a running service is; dashboards see it through dashboards.app.AppRuntime.
+    `secrets`: the webhook targets' HMAC keys by target name (carewatch/secrets.py)."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, rules: RuleSet, clock: Clock
+        self,
+        settings: Settings,
+        registry: Registry,
+        rules: RuleSet,
+        clock: Clock,
+        secrets: Mapping[str, bytes],
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -89,8 +91,7 @@ class Runtime:
         )
         engine.setup()
         self.runner = EngineRunner(engine, clock, self.metrics)
-        # escalation targets: logged until delivery exists (webhooks, phone: issue 5)
-        self.runner.add_listener(Dispatcher({}, LogNotifier()))
+        self.runner.add_listener(log_escalations)  # who was called about what: ids only
         self.hub = ChangeHub()  # wakes the screen's streams after each commit
         self.runner.add_listener(self.hub.notify)
         admin = settings.api_token.get_secret_value() if settings.api_token else None
@@ -161,7 +162,7 @@ class Runtime:
             ]
         for source in self.sources:  # the PUBACKs of each committed batch, together
             self.runner.after_acks(source.flush_acks)
-        self.workers = self._delivery_workers(settings, registry, rules, clock)
+        self.workers = self._delivery_workers(secrets)
         for w in self.workers:
             self.runner.after_commit(w.wake)
         self.drainer: SpoolDrainer | None = None
@@ -206,7 +207,7 @@ class Runtime:
         # the watch report (docs/reports.md): API, screen handover, daily files
         stats = InfluxQLStats(self._influx.query) if self._influx else PointStats(self._readings)
         self.reports = ReportService(self._read_conn, registry, rules, stats, clock=clock)
-        DailyJob(self.reports, settings.data_dir / "reports", clock.now_ms).schedule(
+        DailyJob(self.reports, settings.data_dir / "reports", clock.now_ms, secrets).schedule(
             self._scheduler
         )
         Gauge(
@@ -222,11 +223,9 @@ class Runtime:
 
     # wiring -------------------------------------------------------------------------
 
-    def _delivery_workers(
-        self, settings: Settings, registry: Registry, rules: RuleSet, clock: Clock
-    ) -> list[DeliveryWorker]:
+    def _delivery_workers(self, secrets: Mapping[str, bytes]) -> list[DeliveryWorker]:
         """One worker per notification target of the rules file, plus the MQTT alert topic."""
-        site = registry.site
+        settings, rules, site = self.settings, self.rules, self.registry.site
         info = {
             "id": site.id,
             "name": site.name,
@@ -234,38 +233,23 @@ class Runtime:
             "latitude": site.latitude,
             "longitude": site.longitude,
         }
+        counter = delivery_counter(self.metrics)
+
+        def worker(name: str, sender: Sender, horizon_s: float) -> DeliveryWorker:
+            return DeliveryWorker(
+                name, sender, self._write_conn, self.clock, horizon_s, counter,
+                write=self.runner.write,
+            )  # fmt: skip
+
         workers = []
-        missing = []
-        self._delivered = delivery_counter(self.metrics)
         for name, target in rules.notify.targets.items():
             sender: Sender = LogSender()
-            if target.kind == "webhook" and target.url and target.secret_env:
-                secret = os.environ.get(target.secret_env)
-                if not secret:
-                    missing.append(f"notify.targets.{name}: set {target.secret_env} (HMAC key)")
-                    continue
+            if target.kind == "webhook" and target.url:
+                poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
                 sender = WebhookSender(
-                    target.url,
-                    target.format,
-                    secret.encode(),
-                    info,
-                    f"carewatch@{site.id}",
-                    target.timeout_s,
-                    tz=rules.tz,
+                    poster, target.format, info, f"carewatch@{site.id}", tz=rules.tz
                 )
-            workers.append(
-                DeliveryWorker(
-                    name,
-                    sender,
-                    self._write_conn,
-                    clock,
-                    target.horizon_s,
-                    self._delivered,
-                    write=self.runner.write,
-                )
-            )
-        if missing:
-            raise ConfigError(missing)
+            workers.append(worker(name, sender, target.horizon_s))
         if rules.notify.mqtt_alerts and settings.mqtt_url:
             self._topic = AlertTopicPublisher(
                 settings.mqtt_url,
@@ -273,17 +257,7 @@ class Runtime:
                 settings.mqtt_prefix,
                 ca_file=settings.mqtt_ca_file,
             )
-            workers.append(
-                DeliveryWorker(
-                    MQTT_TARGET,
-                    _TopicSender(self._topic),
-                    self._write_conn,
-                    clock,
-                    7 * 86400,
-                    self._delivered,
-                    write=self.runner.write,
-                )
-            )
+            workers.append(worker(MQTT_TARGET, _TopicSender(self._topic), 7 * 86400))
         return workers
 
     def _write_conn(self) -> sqlite3.Connection:
@@ -367,10 +341,8 @@ class Runtime:
             )
             if self.drainer is None:
                 Spool.prune(conn, now - self.settings.embedded_retention_days * 86_400_000)
-            conn.execute(  # the delivery log keeps settled notifications 30 days
-                "DELETE FROM outbox WHERE state != 'pending' AND created_ms < ?",
-                (now - OUTBOX_DAYS * 86_400_000,),
-            )
+            # the delivery log keeps settled notifications 30 days
+            outbox.prune_settled(conn, now - OUTBOX_DAYS * 86_400_000)
         except sqlite3.Error as exc:
             log.error("maintenance failed", extra={"error": str(exc)})
         finally:
@@ -405,41 +377,11 @@ class Runtime:
         self, target: str | None, alert_id: int | None, state: str | None, limit: int
     ) -> list[dict[str, Any]]:
         """The delivery log: newest first."""
-        where, args = [], []
-        for col, val in (("target", target), ("alert_id", alert_id), ("state", state)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                args.append(val)
-        sql = (
-            "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, state,"
-            " attempts, next_ms, delivered_ms, last_status, last_error,"
-            " json_extract(CAST(alert AS TEXT), '$.rule') FROM outbox"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY id DESC LIMIT ?"
-        )
-        keys = [
-            "id",
-            "key",
-            "target",
-            "alert_id",
-            "seq",
-            "action",
-            "msg_type",
-            "created_ms",
-            "state",
-            "attempts",
-            "next_ms",
-            "delivered_ms",
-            "last_status",
-            "last_error",
-            "rule",
-        ]
         conn = self._read_conn()
         try:
-            rows = conn.execute(sql, (*args, limit)).fetchall()
+            return outbox.delivery_log(conn, target, alert_id, state, limit)
         finally:
             conn.close()
-        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]:
         conn = self._read_conn()
@@ -489,7 +431,13 @@ class _TopicSender:
         return 0
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, env: Mapping[str, str] | None = None
+) -> Runtime:
+    """The service for `settings`; secrets come from `env` (default: the process's
+    environment), resolved here once (carewatch/secrets.py): a webhook target without its
+    key is a ConfigError before anything starts."""
     registry = load_site(settings.site_file)
     rules = load_rules(settings.rules_file, registry)
-    return Runtime(settings, registry, rules, clock or SystemClock())
+    secrets = target_secrets(rules.notify.targets, os.environ if env is None else env)
+    return Runtime(settings, registry, rules, clock or SystemClock(), secrets)

@@ -19,6 +19,41 @@ BatchItem = Decoded | AlertTransition
 Writer = Callable[[Callable[[sqlite3.Connection], None]], Future[Any]]
 
 
+class DeferredWrites:
+    """The bookkeeping of a reader that hands the write for rows it has read (delete them,
+    mark them delivered) to the engine's next transaction (`Writer`) instead of committing
+    it itself: until that commit it must skip the rows it handed over, else it reads them
+    again and sends them twice. When the write failed they are read again (and re-sent).
+
+    Without a writer the write runs at once on the reader's connection."""
+
+    def __init__(self, write: Writer | None) -> None:
+        self._write = write
+        self._through = 0  # the last row id handed over
+        self._pending: Future[Any] | None = None
+
+    def skip_through(self) -> int:
+        """Rows with ids up to this one wait for the engine's commit: read past them (0 when
+        nothing waits)."""
+        if self._pending is not None and self._pending.done():
+            self._pending = None  # committed (or failed: then its rows are read again)
+        return self._through if self._pending is not None else 0
+
+    def hand_over(
+        self,
+        conn: sqlite3.Connection,
+        through_id: int,
+        apply: Callable[[sqlite3.Connection], None],
+    ) -> None:
+        """Run `apply`, the write for rows up to `through_id`: at once on `conn` without a
+        writer, else in the engine's next transaction."""
+        if self._write is None:
+            apply(conn)
+            return
+        self._through = through_id
+        self._pending = self._write(apply)
+
+
 class Clock(Protocol):
     def now_ms(self) -> int:
         """Wall-clock time in epoch milliseconds."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Literal
 
 from devices.catalog import load_catalog
 
@@ -47,6 +48,9 @@ class DeviceType:
     fire_safety: bool = False  # offline fire devices are more severe
     # telemetry may carry raw acceleration (`accel`) for server-side fall detection
     raw_accel: bool = False
+    # what its alarms are about, for receivers that sort notifications (CAP category): a
+    # fire (detectors, call points), a resident's health or call for help, else safety
+    concern: Literal["fire", "health", "safety"] = "safety"
 
     def label(self, lang: str) -> str:
         """The type's name for a reader, from the catalog (`device_type.<name>`): one place
@@ -73,6 +77,7 @@ def _type(
     supervision_s: int,
     fire_safety: bool = False,
     raw_accel: bool = False,
+    concern: Literal["fire", "health", "safety"] = "safety",
 ) -> DeviceType:
     return DeviceType(
         name=name,
@@ -81,6 +86,7 @@ def _type(
         supervision_s=supervision_s,
         fire_safety=fire_safety,
         raw_accel=raw_accel,
+        concern=concern,
     )
 
 
@@ -100,6 +106,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                     "cancel": EventSpec("staff present at the bedside reset the call"),
                 },
                 supervision_s=3600,
+                concern="health",
             ),
             _type(
                 "wearable",
@@ -118,6 +125,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 },
                 supervision_s=600,
                 raw_accel=True,
+                concern="health",
             ),
             _type(
                 "smoke_detector",
@@ -129,6 +137,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 },
                 supervision_s=3600,
                 fire_safety=True,
+                concern="fire",
             ),
             _type(
                 "call_point",
@@ -136,6 +145,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 {"pressed": EventSpec("someone broke the glass / pressed the fire call point")},
                 supervision_s=3600,
                 fire_safety=True,
+                concern="fire",
             ),
             _type(
                 "water_pressure",

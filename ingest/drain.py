@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from devices.ports import Clock, Writer
+from devices.ports import Clock, DeferredWrites, Writer
 from ingest.influx import LineWriter, StoreError
 from ingest.lineproto import TagLookup, to_lines
 from ingest.sqlite import connect
@@ -33,10 +31,8 @@ class SpoolDrainer:
     ) -> None:
         self._db_path = db_path
         # with `write`, the engine deletes the sent rows in its next transaction (no wait
-        # for the write lock, no commit of our own); rows up to `_sent` are skipped until then
-        self._write_via = write
-        self._sent = 0
-        self._deleted: Future[Any] | None = None
+        # for the write lock, no commit of our own); they are skipped until then
+        self._deletes = DeferredWrites(write)
         self._writer = writer
         self._tags_of = tags_of
         self._clock = clock
@@ -79,9 +75,7 @@ class SpoolDrainer:
 
     def drain_once(self, conn: sqlite3.Connection) -> int:
         """Send one batch; returns how many spool rows it settled (0 = spool empty)."""
-        if self._deleted is not None and self._deleted.done():
-            self._deleted = None  # committed (or failed: then the rows are sent again)
-        after = self._sent if self._deleted is not None else 0
+        after = self._deletes.skip_through()
         rows = conn.execute(
             "SELECT id, ts_ms, site, device_id, device_type, kind, data FROM points"
             " WHERE id > ? ORDER BY id LIMIT ?",
@@ -99,11 +93,7 @@ class SpoolDrainer:
             # "id <= last" could take rows that came in since, under a reused id
             c.execute("DELETE FROM points WHERE id BETWEEN ? AND ?", (first, last))
 
-        if self._write_via is None:
-            delete(conn)
-        else:
-            self._sent = last
-            self._deleted = self._write_via(delete)
+        self._deletes.hand_over(conn, last, delete)
         return len(rows)
 
     def _write(self, lines: list[str]) -> None:

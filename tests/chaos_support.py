@@ -33,8 +33,8 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from alerting.notify.receiver import Receiver
 from alerting.outbox import FOLLOW_UPS, MQTT_TARGET
-from alerting.receiver import Receiver
 from devices.registry import Registry
 from tests.conftest import DEMO_SITE, wait_until
 from tests.servers import CarewatchProcess, InfluxProcess

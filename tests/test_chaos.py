@@ -24,8 +24,10 @@ import orjson
 import pytest
 
 from alerting.defaults import default_rules
-from alerting.delivery import DeliveryError, DeliveryWorker, OutboxRow
-from alerting.receiver import Receiver
+from alerting.notify.receiver import Receiver
+from alerting.notify.sender import DeliveryError
+from alerting.notify.worker import DeliveryWorker
+from alerting.outbox import OutboxRow
 from alerting.ruleset import Notify, RuleSet, Target
 from ingest.broker import free_port
 from ingest.lineproto import to_lines

@@ -42,7 +42,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerting.receiver import Receiver
+from alerting.notify.receiver import Receiver
 from devices.registry import load_site
 from ingest.broker import free_port
 from tests.conftest import DEMO_SITE, wait_until

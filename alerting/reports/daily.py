@@ -1,15 +1,16 @@
 """The daily watch report as a scheduler job: at the site's `daily_report.at` (default the
 first shift's start, local time) the last whole watch day is written to
 <data_dir>/reports/ and, if the site names a webhook target of the rules file, its
-summary is POSTed there (signed like every CareWatch webhook). Also run once at start,
-so a service that was down at report time catches up; a day already written is skipped.
+summary is POSTed there (through the one webhook poster, alerting/notify/webhook.py,
+signed with the target's key, which the composition root resolves and passes in). Also
+run once at start, so a service that was down at report time catches up; a day already
+written is skipped.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +21,35 @@ from devices.yamlconf import ConfigError
 log = logging.getLogger("carewatch.reports")
 
 
-def webhook_for(service: ReportService) -> Webhook | None:
+def webhook_for(service: ReportService, secrets: Mapping[str, bytes]) -> Webhook | None:
     """The rules file's notify target named by `daily_report.notify`; ConfigError if it is
-    not a webhook or its HMAC key is not in the environment."""
+    not a webhook or `secrets` (HMAC keys by target name) has no key for it."""
     name = service.registry.site.daily_report.notify
     if name is None:
         return None
     target = service.rules.notify.targets.get(name)
     if target is None or target.kind != "webhook" or not target.url or not target.secret_env:
         raise ConfigError([f"daily_report.notify: {name!r} is no webhook target of the rules"])
-    secret = os.environ.get(target.secret_env)
+    secret = secrets.get(name)
     if not secret:
         raise ConfigError([f"daily_report.notify: set {target.secret_env} (HMAC key)"])
-    return Webhook(target.url, secret.encode(), target.timeout_s)
+    return Webhook(target.url, secret, target.timeout_s)
 
 
 class DailyJob:
-    def __init__(self, service: ReportService, out_dir: Path, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        service: ReportService,
+        out_dir: Path,
+        now_ms: Callable[[], int],
+        secrets: Mapping[str, bytes] | None = None,
+    ) -> None:
         cfg = service.registry.site.daily_report
         self.service = service
         self.out_dir = out_dir
         self.at = parse_hhmm(cfg.at) if cfg.at else None
         self.enabled = cfg.enabled
-        self.webhook = webhook_for(service) if cfg.enabled else None
+        self.webhook = webhook_for(service, secrets or {}) if cfg.enabled else None
         self._now = now_ms
 
     def due_name(self, now_ms: int) -> str:

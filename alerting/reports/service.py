@@ -12,10 +12,11 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
-from alerting.formats import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from alerting.notify.formats import JSON_CONTENT_TYPE
+from alerting.notify.sender import DeliveryError
+from alerting.notify.webhook import WebhookPoster
 from alerting.reports.compute import build_report
 from alerting.reports.jsonout import local_iso, report_dict, summary
 from alerting.reports.model import ShiftSpan, WatchReport
@@ -200,22 +201,17 @@ class ReportService:
             "report": name,
             "summary": summary(report),
         }
-        body = orjson.dumps(payload)
+        key = f"report:{self.registry.site.id}:{name}"
+        poster = WebhookPoster(hook.url, hook.secret, hook.timeout_s)
         try:
-            r = httpx.post(
-                hook.url,
-                content=body,
-                timeout=hook.timeout_s,
-                headers={
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(body, hook.secret),
-                    IDEMPOTENCY_HEADER: f"report:{self.registry.site.id}:{name}",
-                    "User-Agent": "CareWatch/1",
-                },
-            )
-        except httpx.HTTPError as exc:
-            log.warning("daily report webhook failed", extra={"error": type(exc).__name__})
+            poster.post(orjson.dumps(payload), JSON_CONTENT_TYPE, key)
+        except DeliveryError as exc:
+            if exc.status is None:
+                error = type(exc.__cause__ or exc).__name__
+                log.warning("daily report webhook failed", extra={"error": error})
+            else:
+                log.warning("daily report webhook refused", extra={"status": exc.status})
             return False
-        if not r.is_success:
-            log.warning("daily report webhook refused", extra={"status": r.status_code})
-        return r.is_success
+        finally:
+            poster.close()
+        return True

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from alerting.formats import (
+from alerting.notify.formats import (
     CAP_CONTENT_TYPE,
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -22,10 +22,12 @@ from alerting.formats import (
     to_cap,
     to_json,
 )
-from alerting.receiver import Receiver, main
+from alerting.notify.receiver import Receiver
+from carewatch.cli import main as carewatch_main
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"test-secret"
+RECEIVER_COMMAND = [sys.executable, "-m", "carewatch", "webhook-receiver"]
 
 
 def notice(seq=1, action="forward"):
@@ -54,6 +56,11 @@ def notice(seq=1, action="forward"):
         site={"id": "sunrise", "name": "阳光颐养院", "address": "文三路 100 号"},
         category="Fire",
     )
+
+
+def main(argv: list[str]) -> int:
+    """`carewatch webhook-receiver ...`: the command reads the key from the environment."""
+    return carewatch_main(["webhook-receiver", *argv])
 
 
 def post(url, body, *, key, content_type="application/json", secret=SECRET, signature=None):
@@ -196,7 +203,7 @@ def test_cli_refuses_to_start_without_the_secret(monkeypatch, capsys):
 def test_cli_prints_one_line_per_delivery_and_stops_on_ctrl_c():
     env = dict(os.environ, MY_SECRET=SECRET.decode())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alerting.receiver", "--port", "0", "--secret-env", "MY_SECRET"],
+        [*RECEIVER_COMMAND, "--port", "0", "--secret-env", "MY_SECRET"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

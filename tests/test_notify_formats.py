@@ -16,16 +16,20 @@ import orjson
 import pytest
 from lxml import etree
 
-from alerting.formats import (
+from alerting.notify.formats import (
     CAP_NS,
+    CapTexts,
     Notice,
     cap_safe,
+    cap_texts,
+    description,
     sign,
     to_cap,
     to_json,
     verify,
 )
-from alerting.receiver import parse_cap
+from alerting.notify.receiver import parse_cap
+from devices.catalog import Catalog, load_catalog
 
 XSD = Path(__file__).parent / "data" / "CAP-v1.2.xsd"
 XSD_SHA256 = "dd73a2e1f76efa451814b02b127bbf4c86cedc7bb21a77204231c38c84d8fd36"
@@ -356,6 +360,67 @@ def test_cap_is_utf8_with_chinese_kept(schema):
     xml = to_cap(notice(), SENDER)
     assert "烟感报警".encode() in xml
     assert b"&#" not in xml
+
+
+# ---------------------------------------------------------------- the wording
+
+
+def test_the_description_reads_in_chinese_with_english_beside_it():
+    a = alert(
+        state="active_ack",
+        bed="305-1",
+        value="0.31 mg/m³",
+        occurrences=2,
+        acknowledged_at="2026-11-23T08:00:10Z",
+        acknowledged_by="nurse-li",
+    )
+    n = notice(seq=2, msg_type="Update", action="ack", alert=a, note="not acknowledged in time")
+    assert description(n, cap_texts(), SHANGHAI).splitlines() == [
+        "事件 / What: 烟感报警 / Smoke alarm",
+        "地点 / Where: 阳光颐养院 (Sunrise Care Home), 浙江省杭州市西湖区文三路 100 号,"
+        " 3层 (floor 3), 305房间 (room 305), 床位 305-1 (bed 305-1)",
+        "设备 / Device: sd-305 (smoke_detector)",
+        "报警时间 / Raised: 2026-11-23 16:00:00+08:00",
+        "确认时间 / Acknowledged: 2026-11-23 16:00:10+08:00 (nurse-li)",
+        "次数 / Occurrences: 2",
+        "状态 / State: 报警中，已确认 / active_ack",
+        "动作 / Action: 已确认 / ack",
+        "读数 / Value: 0.31 mg/m³",
+        "备注 / Note: not acknowledged in time",
+    ]
+
+
+def _reworded() -> Catalog:
+    """The shipped catalog with some `cap` texts changed."""
+    tables = orjson.loads(orjson.dumps(load_catalog().tables))
+    tables["zh"]["_meta"]["lang"] = "zh-TW"
+    tables["zh"]["cap"]["label"]["what"] = "事由"
+    tables["en"]["cap"]["label"]["what"] = "Event"
+    tables["en"]["cap"]["state"]["active_unack"] = "active, not acknowledged"
+    tables["en"]["cap"]["instruction"]["fire"] = "Send the engines."
+    tables["zh"]["cap"]["headline"]["room"] = "{room}室：{title}"
+    return Catalog(tables)
+
+
+def test_every_text_of_the_cap_document_comes_from_the_catalog(schema):
+    xml = to_cap(notice(), SENDER, tz=SHANGHAI, texts=CapTexts(_reworded()))
+    assert_valid(schema, xml)
+    info = cap(xml)["info"][0]
+    assert info["language"] == "zh-TW"
+    assert info["headline"] == "305室：烟感报警"
+    assert info["instruction"] == "请立即派遣消防力量前往现场。 / Send the engines."
+    lines = info["description"].splitlines()
+    assert lines[0] == "事由 / Event: 烟感报警 / Smoke alarm"
+    assert "状态 / State: 报警中，未确认 / active, not acknowledged" in lines
+
+
+def test_a_state_or_action_the_catalog_does_not_name_is_shown_by_its_code(schema):
+    n = notice(action="reopen", alert=alert(state="limbo"))
+    xml = to_cap(n, SENDER)
+    assert_valid(schema, xml)
+    lines = cap(xml)["info"][0]["description"].splitlines()
+    assert "状态 / State: limbo / limbo" in lines
+    assert "动作 / Action: reopen / reopen" in lines
 
 
 # ---------------------------------------------------------------- the validator itself

@@ -1,5 +1,6 @@
 """What a webhook carries (PROTOCOL.md, "Alert outputs"): versioned JSON or OASIS CAP 1.2
-XML, signed with HMAC-SHA256 over the body. Pure: bytes in, bytes out, no I/O.
+XML, signed with HMAC-SHA256 over the body. Bytes in, bytes out; the only I/O is reading
+the shipped catalog once, on the first CAP notice written without `texts`.
 
 JSON follows Prometheus Alertmanager's webhook: a `version`, a stable `reference` per alert
 (Alertmanager's group key), `status` firing/resolved, and the alert itself.
@@ -16,8 +17,12 @@ Field choices, kept simple:
   "confirmed ..." by the fire policy, a call button pressed by someone); Unlikely for a
   Cancel (dismissed as a false alarm); Likely otherwise (one sensor's reading).
 
+Every human text of a CAP notice (line labels, state and action names, instructions,
+headline and place wording) comes from the catalog's `cap` namespace (devices/catalog):
+one `<info>` in Chinese with English beside it, "zh / en", as `CapTexts` puts it.
+
 A resident's name (`resident_name`) is shown on the duty screen only: it is never put in a
-webhook (PRIVATE_FIELDS).
+webhook (alerting.views.PRIVATE_FIELDS).
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
+
+from alerting.views import public_alert
+from devices.catalog import Catalog, load_catalog
 
 SIGNATURE_HEADER = "X-CareWatch-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -39,7 +47,6 @@ JSON_CONTENT_TYPE = "application/json"
 CAP_CONTENT_TYPE = "application/cap+xml"
 JSON_VERSION = "1"
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-PRIVATE_FIELDS = frozenset({"resident_name"})
 RESOLVED_STATES = frozenset({"closed", "cleared_unack"})
 RESOLVED_ACTIONS = frozenset({"dismiss", "resolve", "clear"})
 HEADLINE_MAX = 160  # CAP 1.2: "SHOULD be made as direct and actionable as possible ... 160"
@@ -49,37 +56,6 @@ MsgType = Literal["Alert", "Update", "Cancel"]
 Category = Literal["Fire", "Health", "Safety", "Infra"]
 
 _SEVERITY = {"critical": "Extreme", "high": "Severe", "medium": "Moderate", "low": "Minor"}
-_STATE_ZH = {
-    "active_unack": "报警中，未确认",
-    "active_ack": "报警中，已确认",
-    "cleared_unack": "已恢复，未确认",
-    "closed": "已关闭",
-    "shelved": "已搁置",
-}
-_ACTION_ZH = {
-    "raise": "报警",
-    "repeat": "再次触发",
-    "escalate": "升级通知",
-    "renotify": "再次通知",
-    "forward": "转发消防",
-    "confirm": "人工确认",
-    "ack": "已确认",
-    "clear": "已恢复",
-    "condition_cleared": "条件已恢复",
-    "resolve": "已解除",
-    "reset": "已复位",
-    "dismiss": "误报撤销",
-    "shelve": "搁置",
-    "unshelve": "取消搁置",
-}
-_INSTRUCTION = {
-    "Fire": "请立即派遣消防力量前往现场。 / Dispatch fire services to the site now.",
-    "Health": "请医护人员立即前往查看老人。 / Send care staff to the resident now.",
-    "Safety": "请值班人员立即前往检查处理。 / Duty staff: go and check now.",
-    "Infra": "请维修人员检查设备或设施。 / Maintenance: check the equipment.",
-}
-_CANCEL_INSTRUCTION = "经现场核实为误报，取消出动。 / Confirmed false alarm: stand down."
-_RESOLVED_INSTRUCTION = "警报已解除，无需进一步行动。 / All clear: no further action needed."
 # XML 1.0 forbids most control characters; ElementTree would write them and make the
 # document unreadable, so they are dropped from every text.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -130,11 +106,6 @@ def is_resolved(n: Notice) -> bool:
     """Alertmanager's "resolved": the alert is over (closed, or cleared and waiting for an
     acknowledgement), or this notice closes it (dismiss, resolve, clear)."""
     return n.alert.get("state") in RESOLVED_STATES or n.action in RESOLVED_ACTIONS
-
-
-def public_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """The alert JSON without the fields kept to the duty screen (PRIVATE_FIELDS)."""
-    return {k: v for k, v in alert.items() if k not in PRIVATE_FIELDS}
 
 
 def rfc3339_ms(ms: int) -> str:
@@ -243,71 +214,113 @@ def _local(rfc3339: Any, tz: tzinfo) -> str | None:
     return t.astimezone(tz).isoformat(sep=" ", timespec="seconds")
 
 
-def _place(a: Mapping[str, Any]) -> str:
-    parts = []
-    if _str(a.get("floor")):
-        parts.append(f"{a['floor']}层 (floor {a['floor']})")
-    if _str(a.get("room")):
-        parts.append(f"{a['room']}房间 (room {a['room']})")
-    if _str(a.get("bed")):
-        parts.append(f"床位 {a['bed']} (bed)")
-    return ", ".join(parts)
+class CapTexts:
+    """The wording of CAP notices, from the catalog's `cap` namespace: the headline in the
+    `<info>`'s language (`main`, zh), every other human text in both, "main / second"."""
+
+    def __init__(self, catalog: Catalog, main: str = "zh", second: str = "en") -> None:
+        self._cat = catalog
+        self.main = main
+        self.second = second
+        # the <info>'s language tag, e.g. "zh-CN"
+        self.language = catalog.get(main, "_meta.lang") or main
+
+    def one(self, key: str, **values: object) -> str:
+        """`cap.<key>` in the main language."""
+        return self._cat.text(self.main, f"cap.{key}", **values)
+
+    def both(self, key: str, **values: object) -> str:
+        """`cap.<key>` as "main / second"."""
+        second = self._cat.text(self.second, f"cap.{key}", **values)
+        return f"{self.one(key, **values)} / {second}"
+
+    def line(self, label: str, value: str) -> str:
+        """One description line: "事件 / What: <value>"."""
+        return f"{self.both('label.' + label)}: {value}"
+
+    def name(self, kind: str, code: str) -> str:
+        """A state's or action's name as "main / second"; the code itself where the catalog
+        has no name for it."""
+        main = self._cat.get(self.main, f"cap.{kind}.{code}") or code
+        second = self._cat.get(self.second, f"cap.{kind}.{code}") or code
+        return f"{main} / {second}"
+
+    def place(self, key: str, **values: object) -> str:
+        """Floor, room or bed: "3层 (floor 3)"."""
+        second = self._cat.text(self.second, f"cap.place.{key}", **values)
+        return f"{self.one('place.' + key, **values)} ({second})"
 
 
-def headline(n: Notice) -> str:
+def cap_texts() -> CapTexts:
+    """The shipped catalog's CAP wording (read on first use)."""
+    return CapTexts(load_catalog())
+
+
+def _place(a: Mapping[str, Any], texts: CapTexts) -> str:
+    return ", ".join(
+        texts.place(key, **{key: a[key]}) for key in ("floor", "room", "bed") if _str(a.get(key))
+    )
+
+
+def headline(n: Notice, texts: CapTexts) -> str:
+    """In the `<info>`'s language only: CAP asks for it short (HEADLINE_MAX)."""
     a = n.alert
     title = _str(a.get("title")) or _str(a.get("rule")) or "CareWatch"
-    prefix = "【误报撤销】" if n.msg_type == "Cancel" else "【已解除】" if is_resolved(n) else ""
     room = _str(a.get("room"))
-    text = f"{prefix}{title} - {room}房间" if room else f"{prefix}{title}"
+    text = texts.one("headline.room", title=title, room=room) if room else title
+    if n.msg_type == "Cancel":
+        text = texts.one("headline.cancel", title=text)
+    elif is_resolved(n):
+        text = texts.one("headline.all_clear", title=text)
     if len(text) > HEADLINE_MAX:
         text = text[: HEADLINE_MAX - 1] + "…"
     return text
 
 
-def description(n: Notice, tz: tzinfo = UTC) -> str:
+def description(n: Notice, texts: CapTexts, tz: tzinfo = UTC) -> str:
     """What, where, when, occurrences, state and value, in Chinese and English."""
     a = n.alert
     site = n.site
     title = _str(a.get("title")) or _str(a.get("rule")) or ""
     title_en = _str(a.get("title_en")) or _str(a.get("rule")) or ""
-    lines = [f"事件 / What: {title} / {title_en}"]
+    lines = [texts.line("what", f"{title} / {title_en}")]
     where = ", ".join(
-        p for p in (_str(site.get("name")), _str(site.get("address")), _place(a)) if p
+        p for p in (_str(site.get("name")), _str(site.get("address")), _place(a, texts)) if p
     )
     if where:
-        lines.append(f"地点 / Where: {where}")
+        lines.append(texts.line("where", where))
     if _str(a.get("device_id")):
-        lines.append(f"设备 / Device: {a['device_id']} ({a.get('device_type') or '?'})")
+        lines.append(texts.line("device", f"{a['device_id']} ({a.get('device_type') or '?'})"))
     raised = _local(a.get("raised_at"), tz)
     if raised:
-        lines.append(f"报警时间 / Raised: {raised}")
+        lines.append(texts.line("raised", raised))
     acked = _local(a.get("acknowledged_at"), tz)
     if acked:
         by = _str(a.get("acknowledged_by"))
-        lines.append(f"确认时间 / Acknowledged: {acked}" + (f" ({by})" if by else ""))
+        lines.append(texts.line("acknowledged", acked + (f" ({by})" if by else "")))
     cleared = _local(a.get("cleared_at"), tz)
     if cleared:
-        lines.append(f"恢复时间 / Cleared: {cleared}")
+        lines.append(texts.line("cleared", cleared))
     if a.get("occurrences") is not None:
-        lines.append(f"次数 / Occurrences: {a['occurrences']}")
+        lines.append(texts.line("occurrences", str(a["occurrences"])))
     state = _str(a.get("state"))
     if state:
-        lines.append(f"状态 / State: {_STATE_ZH.get(state, state)} / {state}")
-    lines.append(f"动作 / Action: {_ACTION_ZH.get(n.action, n.action)} / {n.action}")
+        lines.append(texts.line("state", texts.name("state", state)))
+    lines.append(texts.line("action", texts.name("action", n.action)))
     if _str(a.get("value")):
-        lines.append(f"读数 / Value: {a['value']}")
+        lines.append(texts.line("value", str(a["value"])))
     if n.note:
-        lines.append(f"备注 / Note: {n.note}")
+        lines.append(texts.line("note", n.note))
     return "\n".join(lines)
 
 
-def instruction(n: Notice) -> str:
+def instruction(n: Notice, texts: CapTexts) -> str:
     if n.msg_type == "Cancel":
-        return _CANCEL_INSTRUCTION
+        return texts.both("instruction.cancel")
     if is_resolved(n):
-        return _RESOLVED_INSTRUCTION
-    return _INSTRUCTION.get(n.category, _INSTRUCTION["Safety"])
+        return texts.both("instruction.all_clear")
+    kind = n.category if n.category in get_args(Category) else "Safety"
+    return texts.both("instruction." + kind.lower())
 
 
 def _coordinate(v: Any, limit: float) -> float | None:
@@ -323,9 +336,9 @@ def _num(f: float) -> str:
     return f"{f:.6f}".rstrip("0").rstrip(".")
 
 
-def area_desc(n: Notice) -> str:
+def area_desc(n: Notice, texts: CapTexts) -> str:
     site = n.site
-    parts = [_str(site.get("name")), _str(site.get("address")), _place(n.alert) or None]
+    parts = [_str(site.get("name")), _str(site.get("address")), _place(n.alert, texts) or None]
     return " ".join(p for p in parts if p) or _str(site.get("id")) or "CareWatch"
 
 
@@ -355,9 +368,11 @@ def _pair(parent: ET.Element, tag: str, name: str, value: str) -> None:
     _add(el, "value", value)
 
 
-def to_cap(n: Notice, sender: str, *, tz: tzinfo = UTC) -> bytes:
+def to_cap(n: Notice, sender: str, *, tz: tzinfo = UTC, texts: CapTexts | None = None) -> bytes:
     """The notice as one CAP 1.2 `<alert>` (UTF-8). `tz` is the zone its times are written in
-    (e.g. ZoneInfo("Asia/Shanghai") gives "+08:00"); UTC gives "+00:00"."""
+    (e.g. ZoneInfo("Asia/Shanghai") gives "+08:00"); UTC gives "+00:00". `texts`: the
+    wording (default: the shipped catalog's)."""
+    texts = texts or cap_texts()
     a = n.alert
     safe_sender = cap_safe(sender)
     root = ET.Element(f"{{{CAP_NS}}}alert")
@@ -374,7 +389,7 @@ def to_cap(n: Notice, sender: str, *, tz: tzinfo = UTC) -> bytes:
         _add(root, "references", f"{safe_sender},{first},{cap_time(n.first_sent_ms, tz)}")
 
     info = _add(root, "info")
-    _add(info, "language", "zh-CN")
+    _add(info, "language", texts.language)
     _add(info, "category", n.category)
     _add(info, "event", _str(a.get("title")) or _str(a.get("rule")) or "CareWatch")
     if n.msg_type == "Cancel" or is_resolved(n):
@@ -384,9 +399,9 @@ def to_cap(n: Notice, sender: str, *, tz: tzinfo = UTC) -> bytes:
     _add(info, "certainty", certainty(n))
     if _str(n.site.get("name")):
         _add(info, "senderName", str(n.site["name"]))
-    _add(info, "headline", headline(n))
-    _add(info, "description", description(n, tz))
-    _add(info, "instruction", instruction(n))
+    _add(info, "headline", headline(n, texts))
+    _add(info, "description", description(n, texts, tz))
+    _add(info, "instruction", instruction(n, texts))
     params = {
         "reference": n.reference,
         "seq": str(n.seq),
@@ -404,7 +419,7 @@ def to_cap(n: Notice, sender: str, *, tz: tzinfo = UTC) -> bytes:
             _pair(info, "parameter", PARAM_PREFIX + name, value)
 
     area = _add(info, "area")
-    _add(area, "areaDesc", area_desc(n))
+    _add(area, "areaDesc", area_desc(n, texts))
     c = circle(n.site)
     if c is not None:
         _add(area, "circle", c)

@@ -12,15 +12,16 @@ It does what a careful receiver should (PROTOCOL.md, "Alert outputs"):
 - answers `fail_with` (e.g. 503) to every POST while that is set, recording nothing, so a
   sender's retries can be tested.
 
-    python -m alerting.receiver --port 9000 --secret-env CAREWATCH_WEBHOOK_SECRET
+    carewatch webhook-receiver --port 9000 --secret-env CAREWATCH_WEBHOOK_SECRET
 
-prints one JSON line per accepted delivery on stdout. `GET /` answers the counts.
+prints one JSON line per accepted delivery on stdout. `GET /` answers the counts. The
+command line is parsed here (`parse_args`) and run here (`run`) with the secret as bytes:
+carewatch/cli.py reads it from the environment variable in between.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import sys
@@ -34,7 +35,13 @@ from typing import Any
 
 import orjson
 
-from alerting.formats import CAP_NS, IDEMPOTENCY_HEADER, PARAM_PREFIX, SIGNATURE_HEADER, verify
+from alerting.notify.formats import (
+    CAP_NS,
+    IDEMPOTENCY_HEADER,
+    PARAM_PREFIX,
+    SIGNATURE_HEADER,
+    verify,
+)
 
 MAX_BODY = 1 << 20  # 1 MiB: a notice is a few KiB
 JSON_TYPES = frozenset({"application/json"})
@@ -359,7 +366,8 @@ class Receiver:
 # ------------------------------------------------------------------ command line
 
 
-def _parser() -> argparse.ArgumentParser:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """`carewatch webhook-receiver`'s options (`secret_env`: the variable of the key)."""
     p = argparse.ArgumentParser(
         prog="carewatch-receiver",
         description="Receive CareWatch webhooks: check signatures, drop retries, print each.",
@@ -378,20 +386,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STATUS",
         help="answer every POST with this status (e.g. 503) to test the sender's retries",
     )
-    return p
+    return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace, secret: bytes) -> int:
     """Run a receiver until Ctrl-C (or SIGTERM); one JSON line per accepted delivery."""
-    args = _parser().parse_args(argv)
-    secret = os.environ.get(args.secret_env, "")
-    if not secret:
-        print(
-            f"carewatch-receiver: set the shared secret in ${args.secret_env}; not starting",
-            file=sys.stderr,
-            flush=True,
-        )
-        return 2
     out_lock = threading.Lock()
 
     def show(d: Delivery) -> None:
@@ -411,9 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(line.decode() + "\n")
             sys.stdout.flush()
 
-    receiver = Receiver(
-        args.host, args.port, secret.encode(), fail_with=args.fail_with, on_accept=show
-    )
+    receiver = Receiver(args.host, args.port, secret, fail_with=args.fail_with, on_accept=show)
     try:
         receiver.start()
     except OSError as exc:
@@ -440,7 +437,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signum, handler)
     print(orjson.dumps(receiver.counts()).decode(), file=sys.stderr, flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The one HTTP poster of CareWatch: every webhook (notifications, the daily watch report)
+is a POST signed with HMAC-SHA256 over the body (`X-CareWatch-Signature`) and carries an
+`Idempotency-Key`, so the receiver can check where it came from and drop a retry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, tzinfo
+from typing import Any
+
+import httpx
+
+from alerting.notify.formats import (
+    CAP_CONTENT_TYPE,
+    IDEMPOTENCY_HEADER,
+    JSON_CONTENT_TYPE,
+    SIGNATURE_HEADER,
+    CapTexts,
+    sign,
+    to_cap,
+    to_json,
+)
+from alerting.notify.notice import notice
+from alerting.notify.sender import DeliveryError
+from alerting.outbox import OutboxRow
+
+USER_AGENT = "CareWatch/1"
+
+
+class WebhookPoster:
+    """POSTs bodies to one URL with one key. Any 2xx is delivered; anything else, or no
+    answer, raises DeliveryError (with the status when there was one)."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: bytes,
+        timeout_s: float = 5.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url
+        self._secret = secret
+        self._timeout_s = timeout_s
+        self._client = client
+
+    def post(self, body: bytes, content_type: str, key: str) -> int:
+        """The receiver's status (2xx)."""
+        if self._client is None:  # made on first use: a poster that never posts holds none
+            self._client = httpx.Client(timeout=self._timeout_s)
+        try:
+            r = self._client.post(
+                self.url,
+                content=body,
+                headers={
+                    "Content-Type": content_type,
+                    SIGNATURE_HEADER: sign(body, self._secret),
+                    IDEMPOTENCY_HEADER: key,
+                    "User-Agent": USER_AGENT,
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        if not 200 <= r.status_code < 300:
+            raise DeliveryError(f"HTTP {r.status_code}", r.status_code)
+        return r.status_code
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class WebhookSender:
+    """A notification target: versioned JSON or CAP 1.2 through a WebhookPoster."""
+
+    def __init__(
+        self,
+        poster: WebhookPoster,
+        fmt: str,
+        site: Mapping[str, Any],
+        sender_id: str,
+        tz: tzinfo = UTC,
+        texts: CapTexts | None = None,
+    ) -> None:
+        self._poster = poster
+        self._fmt = fmt
+        self._site = site
+        self._sender_id = sender_id
+        self._tz = tz
+        self._texts = texts
+
+    def send(self, row: OutboxRow) -> int:
+        n = notice(row, self._site)
+        if self._fmt == "cap":
+            body = to_cap(n, self._sender_id, tz=self._tz, texts=self._texts)
+            ctype = CAP_CONTENT_TYPE + "; charset=utf-8"
+        else:
+            body, ctype = to_json(n), JSON_CONTENT_TYPE
+        return self._poster.post(body, ctype, row.key)
+
+    def close(self) -> None:
+        self._poster.close()
