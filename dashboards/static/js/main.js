@@ -19,7 +19,7 @@
 import { nextLanguage, ready, setLanguage, t } from './i18n.js';
 import { compareAlerts, sortedAlerts, state } from './state.js';
 import { $, applyStaticI18n, closeDialog, refreshAgoSpans } from './dom.js';
-import { getJson, saveReadToken } from './api.js';
+import { getJson, readToken, saveReadToken } from './api.js';
 import { onRender, renderAll } from './render.js';
 import { invalidateCards } from './cards.js';
 import { renderAlertsView, renderRecent } from './alerts.js';
@@ -170,6 +170,7 @@ function everySecond() {
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 async function start() {
+  readToken(); // a ?token= leaves the address bar at once, before anything waits
   const loaded = await Promise.race([ready().then(() => true), sleep(CATALOG_WAIT_MS).then(() => false)]);
   document.addEventListener('carewatch:lang', relabel);
   if (!loaded) ready().then(relabel);
