@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse as StarletteFile
+from starlette.staticfiles import NotModifiedResponse, PathLike
+from starlette.types import Scope
 
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.reports.service import ReportService
@@ -24,6 +31,7 @@ from alerting.views import AlertView, iso
 from dashboards import reports
 from dashboards.auth import RANK, LoginError, StaffAuth, TokenBook
 from dashboards.stream import ChangeHub, alert_events
+from devices.catalog import Catalog, load_catalog
 from devices.ports import ReadingsQuery, Series
 from devices.registry import Registry
 
@@ -171,6 +179,83 @@ def reader(request: Request, authorization: Annotated[str | None, Header()] = No
 
 Duty = Annotated[Caller, Depends(needs("duty"))]
 Admin = Annotated[Caller, Depends(needs("admin"))]
+
+
+class ScreenFiles(StaticFiles):
+    """The screen's files. JavaScript modules always go out as text/javascript: browsers
+    refuse a module of any other type, and the platform's MIME table may say otherwise.
+    Every file is revalidated on load (ETag), so an upgrade never mixes old and new modules."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        js = str(full_path).endswith((".js", ".mjs"))
+        response = StarletteFile(
+            full_path,
+            status_code=status_code,
+            stat_result=stat_result,
+            media_type="text/javascript" if js else None,
+            headers={"Cache-Control": "no-cache"},
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
+
+
+def _with_fallback(default: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """`own` over `default`, table by table: a half-translated language shows the default
+    language's text, never a bare key (as Catalog.text does on the server)."""
+    out = dict(default)
+    for key, value in own.items():
+        base = out.get(key)
+        if isinstance(value, Mapping) and isinstance(base, Mapping):
+            value = _with_fallback(base, value)
+        out[key] = value
+    return out
+
+
+def catalog_router(catalog: Catalog) -> APIRouter:
+    """The catalog for the browser: GET /api/i18n lists the languages (the default first),
+    GET /api/i18n/{lang} is one language's texts. Open without a token (texts only, no
+    personal data) and cacheable: an ETag lets the browser revalidate with a 304."""
+    router = APIRouter(prefix="/api/i18n", tags=["screen"])
+    bodies: dict[str, tuple[bytes, str]] = {}
+    default = catalog.table(catalog.default)
+    for code in catalog.languages():
+        merged = _with_fallback(default, catalog.table(code))
+        body = json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode()
+        bodies[code] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    index = {
+        "default": catalog.default,
+        "languages": [
+            {
+                "code": code,
+                "name": catalog.get(code, "_meta.name") or code,
+                "lang": catalog.get(code, "_meta.lang") or code,
+            }
+            for code in catalog.languages()
+        ],
+    }
+
+    @router.get("")
+    def languages() -> dict[str, Any]:
+        return index
+
+    @router.get("/{lang}")
+    def texts(
+        lang: str,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        code = catalog.lang(lang)
+        if code != lang.split("-")[0].split("_")[0].lower():
+            raise HTTPException(404, f"no texts in {lang!r}; see /api/i18n")
+        body, etag = bodies[code]
+        headers = {"ETag": etag, "Cache-Control": "public, no-cache"}
+        if if_none_match == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    return router
 
 
 def create_app(runtime: AppRuntime) -> FastAPI:
@@ -458,8 +543,9 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     def screen(_request: Request) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", ScreenFiles(directory=STATIC), name="static")
 
+    app.include_router(catalog_router(load_catalog()))
     app.include_router(alerts)
     app.include_router(devices)
     app.include_router(ops)
