@@ -26,7 +26,7 @@ ALL_TYPES = [
     "call_point",
     "water_pressure",
     "electrical_monitor",
-    *("water_leak", "motion_sensor", "vibration_sensor"),  # issue 8: Zigbee devices
+    *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
 ]
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
@@ -245,7 +245,7 @@ def _rules() -> list[AnyRule]:
             events=["overcurrent"],
             severity=M,
         ),
-        EventRule(  # issue 8: water on the floor is a slip hazard (and a burst pipe)
+        EventRule(  # water on the floor is a slip hazard (and a burst pipe)
             name="water_leak",
             device_types=["water_leak"],
             events=["leak"],

@@ -56,7 +56,7 @@ ENGINE_QUEUE_LIMIT = 100_000
 
 
 class Runtime:
-    """Everything a running service is; dashboards see it through dashboards.app.AppRuntime.
+    """Everything a running service is; dashboards see it through dashboards.deps.AppRuntime.
     `secrets`: the webhook targets' HMAC keys by target name (carewatch/secrets.py)."""
 
     def __init__(

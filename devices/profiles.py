@@ -169,7 +169,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 supervision_s=600,
                 fire_safety=True,
             ),
-            # issue 8: Zigbee sensors people already own (devices/zigbee.py maps them)
+            # Zigbee sensors people already own (devices/zigbee.py maps them)
             _type(
                 "water_leak",
                 {

@@ -1,4 +1,4 @@
-"""Zigbee2MQTT devices as data: one table entry per model family (issue 8).
+"""Zigbee2MQTT devices as data: one table entry per model family.
 
 Zigbee2MQTT publishes each device's state as JSON at `zigbee2mqtt/<friendly_name>` and its
 availability at `zigbee2mqtt/<friendly_name>/availability`. A site registers such a device

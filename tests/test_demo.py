@@ -1,4 +1,4 @@
-"""`carewatch demo` as a new user runs it (acceptance 7 of issue 2)."""
+"""`carewatch demo` as a new user runs it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nothing accepted is lost: kill -9 mid-stream, InfluxDB away (acceptance 4 and 5 of issue 2)."""
+"""Nothing accepted is lost: kill -9 mid-stream, InfluxDB away."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notifications end to end (issue 5): the real service, a real webhook receiver on loopback
+"""Notifications end to end: the real service, a real webhook receiver on loopback
 and the real broker; nothing mocked.
 
 1. The receiver is down, then answers 503, then recovers: every notification arrives, each

@@ -1,4 +1,4 @@
-"""`carewatch serve` against real mosquitto and InfluxDB (acceptance 2, 3, 6 of issue 2)."""
+"""`carewatch serve` against real mosquitto and InfluxDB."""
 
 from __future__ import annotations
 

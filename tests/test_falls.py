@@ -1,4 +1,4 @@
-"""Server-side fall detection (issue 8): the detector on a synthetic set shaped like the
+"""Server-side fall detection: the detector on a synthetic set shaped like the
 public datasets (sensitivity and specificity printed: `pytest -s`), streaming windows
 joined across messages, and the decoder turning raw acceleration into a `fall` event."""
 

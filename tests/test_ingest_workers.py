@@ -1,4 +1,4 @@
-"""Ingest workers (issue 7, docs/scaling.md): telemetry read by worker processes sharing
+"""Ingest workers (docs/scaling.md): telemetry read by worker processes sharing
 `$share/carewatch/...`, the engine one writer in the parent."""
 
 from __future__ import annotations

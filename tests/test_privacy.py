@@ -1,4 +1,4 @@
-"""Privacy (issue 6): residents' names live only in the registry (the site file) and on the
+"""Privacy: residents' names live only in the registry (the site file) and on the
 duty screen's API; everything that leaves the screen or is kept carries ids.
 
 One real service (mosquitto, InfluxDB, a signed-webhook receiver with a JSON and a CAP

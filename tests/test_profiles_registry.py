@@ -18,7 +18,7 @@ def test_every_device_type_entry_is_sound():
         "call_point",
         "water_pressure",
         "electrical_monitor",
-        "water_leak",  # issue 8: Zigbee sensors
+        "water_leak",  # Zigbee sensors
         "motion_sensor",
         "vibration_sensor",
     }

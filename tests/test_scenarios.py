@@ -1,4 +1,4 @@
-"""The simulator as a product (issue 8): realistic device models (pure, simulated time),
+"""The simulator as a product: realistic device models (pure, simulated time),
 scenario files, the judge of expected alerts, and acceptance 3: the shipped scenarios pass
 against a real `carewatch serve`."""
 

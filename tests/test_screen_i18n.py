@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from dashboards.app import STATIC, ScreenFiles, catalog_router
+from dashboards.i18n import catalog_router
+from dashboards.screen import STATIC, ScreenFiles
 from devices.catalog import Catalog, load_catalog, read_catalog
 from tests.conftest import DEMO_SITE
 

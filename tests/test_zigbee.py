@@ -1,4 +1,4 @@
-"""Zigbee2MQTT devices (issue 8): the real payloads of DOMAIN.md decode to the readings and
+"""Zigbee2MQTT devices: the real payloads of DOMAIN.md decode to the readings and
 events a duty room needs; levels raise once; a self-test is never a fire alarm; the table
 of model families is checked entry by entry."""
 

@@ -1,4 +1,4 @@
-"""Acceptance 1 of issue 8: each real Zigbee2MQTT payload of DOMAIN.md, published to a
+"""Each real Zigbee2MQTT payload of DOMAIN.md, published to a
 running `carewatch serve` through mosquitto, yields the expected reading or alert."""
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""/api/alerts: the list, one alert with its history, incidents, the live stream, and
+the operators' actions (ack, resolve, confirm/dismiss a fire, shelve)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from sse_starlette import EventSourceResponse
+
+from alerting.items import Command
+from alerting.views import AlertView, iso
+from dashboards.deps import AppRuntime, Caller, Duty, reader, run, who
+from dashboards.schemas import Dismissal, OperatorAction, ShelveAction
+from dashboards.stream import alert_events
+
+
+def alerts_router(runtime: AppRuntime, alert_json: AlertView) -> APIRouter:
+    """The alerts routes over `runtime`; `alert_json` is the one view of an alert."""
+    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(reader)])
+
+    @alerts.get("")
+    def list_alerts(
+        state: Literal[
+            "open", "closed", "all", "active_unack", "active_ack", "cleared_unack", "shelved"
+        ] = "open",
+        limit: int = Query(500, ge=1, le=5000),
+    ) -> list[dict[str, Any]]:
+        return [alert_json(a) for a in runtime.alerts.find(state, limit)]
+
+    @alerts.get("/stream")
+    async def stream(
+        last_event_id: Annotated[str | None, Header()] = None,
+        since: Annotated[str | None, Query(alias="last_event_id", pattern=r"^\d{1,18}$")] = None,
+    ) -> EventSourceResponse:
+        """Every alert change as Server-Sent Events; resumable with the Last-Event-ID header
+        (EventSource's own reconnect) or ?last_event_id= (a page opening a new stream)."""
+        resume = last_event_id or since
+        events = alert_events(runtime.alerts, runtime.hub, resume, alert_json, iso)
+        return EventSourceResponse(events, ping=15)
+
+    @alerts.get("/groups")
+    def groups() -> list[dict[str, Any]]:
+        """Open alerts as incidents: one group per room (residents) or floor (fire)."""
+        out: dict[str, dict[str, Any]] = {}
+        for a in runtime.alerts.find("open", 5000):  # already in screen order
+            g = out.setdefault(
+                a.group_key,
+                {"group": a.group_key, "floor": a.floor, "priority": a.priority, "alerts": []},
+            )
+            g["alerts"].append(alert_json(a))
+        return list(out.values())
+
+    @alerts.get("/{alert_id}")
+    def get_alert(alert_id: int) -> dict[str, Any]:
+        a = runtime.alerts.get(alert_id)
+        if a is None:
+            raise HTTPException(404, "no such alert")
+        return {
+            **alert_json(a),
+            "history": [{**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)],
+        }
+
+    def command(
+        action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"],
+        alert_id: int,
+        body: OperatorAction,
+        identity: Caller,
+        seconds: float | None = None,
+    ) -> Any:
+        result = run(runtime, Command(action, alert_id, who(identity, body), body.note, seconds))
+        if result.alert is None:
+            raise HTTPException(500, "command failed")
+        return alert_json(result.alert)
+
+    @alerts.post("/{alert_id}/ack")
+    def ack(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
+        return command("ack", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/resolve")
+    def resolve(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
+        return command("resolve", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/confirm")
+    def confirm(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
+        """A fire alarm staff have confirmed: forward it to the fire brigade now."""
+        return command("confirm", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/dismiss")
+    def dismiss(alert_id: int, body: Dismissal, identity: Duty) -> Any:
+        """A fire alarm that was false: close it with the reason (and cancel a forward)."""
+        return command("dismiss", alert_id, body, identity)
+
+    @alerts.post("/{alert_id}/shelve")
+    def shelve(alert_id: int, body: ShelveAction, identity: Duty) -> Any:
+        return command("shelve", alert_id, body, identity, body.minutes * 60)
+
+    @alerts.post("/{alert_id}/unshelve")
+    def unshelve(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
+        return command("unshelve", alert_id, body, identity)
+
+    return alerts

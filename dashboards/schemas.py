@@ -1,0 +1,37 @@
+"""The API's request bodies, apart from the domain models (alerting/items.py): what a
+client may send, with limits and descriptions that show in /api/docs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class OperatorAction(BaseModel):
+    by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="staff member id; required with the API token, taken from a session",
+    )
+    note: str | None = Field(None, max_length=500)
+
+
+class Dismissal(OperatorAction):
+    note: str = Field(min_length=2, max_length=500, description="why it was a false alarm")
+
+
+class Login(BaseModel):
+    staff_id: str = Field(min_length=1, max_length=32)
+    pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")
+
+
+class TimedAction(OperatorAction):
+    minutes: float = Field(60, ge=1, description="how long")
+
+
+class ShelveAction(TimedAction):
+    minutes: float = Field(60, ge=1, le=24 * 60, description="shelved for (at most 24 h)")
+
+
+class MaintenanceAction(TimedAction):
+    minutes: float = Field(60, ge=1, le=30 * 24 * 60, description="out of service for")
