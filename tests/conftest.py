@@ -12,6 +12,9 @@ import pytest
 from devices.registry import Registry, load_site
 from tests.engine_harness import Harness
 
+# the chaos tests' fixtures (`receiver`, `chaos_outcomes`), shared by tests/test_chaos*.py
+pytest_plugins = ["tests.chaos_run"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
 
