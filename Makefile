@@ -39,7 +39,7 @@ test: apt-test venv lint
 # the fault-injection suite at the issue's lengths (broker down 60 s, InfluxDB down 300 s,
 # ~15 min); `make test` runs it short (CAREWATCH_CHAOS_SCALE=0.05). Tables: bench/results/
 chaos: apt-test venv
-	CAREWATCH_CHAOS_SCALE=$${CAREWATCH_CHAOS_SCALE:-1} $(PY) -m pytest -q -m chaos tests/test_chaos.py
+	CAREWATCH_CHAOS_SCALE=$${CAREWATCH_CHAOS_SCALE:-1} $(PY) -m pytest -q -m chaos tests/test_chaos*.py
 
 # BENCH_ARGS=--quick: a ~5 min throughput run for development (docs/performance.md)
 BENCH_ARGS ?=

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerting.model import Severity
+from devices.yamlconf import StrictModel
 
 Priority = Literal["emergency", "routine", "trouble"]
 PRIORITY_RANK: dict[str, int] = {"emergency": 0, "routine": 1, "trouble": 2}
@@ -20,9 +21,7 @@ SYSTEM_TYPE = "system"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Rule(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9_]{1,48}$", description="rule id, unique")
     # titles live in the catalog (devices/catalog, `rule.<name>`); a site's rule file may
     # give its own, which win over the catalog (RuleSet.title)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alerting.defaults import DEFAULT_BY_SEVERITY, default_policies, default_rules
 from alerting.model import Severity
@@ -35,7 +35,7 @@ from alerting.rules import (
 from devices.catalog import load_catalog
 from devices.profiles import DEVICE_TYPES, DeviceType, FieldKind
 from devices.registry import Device, Registry
-from devices.yamlconf import ConfigError, Loc, load_yaml, located
+from devices.yamlconf import ConfigError, Loc, StrictModel, load_yaml, located
 
 KINDS = frozenset(
     {"event", "threshold", "rate", "absence", "time_window", "correlation", "repetition", "system"}
@@ -43,11 +43,7 @@ KINDS = frozenset(
 _FIXED = frozenset({"name", "kind"})
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Override(_Strict):
+class Override(StrictModel):
     """Change fields of one rule for the whole site, a floor, a room or one device."""
 
     rule: str = Field(description="name of the rule to change")
@@ -79,7 +75,7 @@ class Override(_Strict):
         return True
 
 
-class EscalationConfig(_Strict):
+class EscalationConfig(StrictModel):
     policies: dict[str, EscalationPolicy] = Field(
         default_factory=dict, description="added to / replacing the default policies"
     )
@@ -88,7 +84,7 @@ class EscalationConfig(_Strict):
     )
 
 
-class FirePolicy(_Strict):
+class FirePolicy(StrictModel):
     """Forwarding smoke alarms to the fire brigade (NFPA 72 positive alarm sequence;
     GB 50440 asks for forwarding within 3 s of confirmation)."""
 
@@ -98,7 +94,7 @@ class FirePolicy(_Strict):
     target: str = Field("fire_brigade", description="notifier target of forwarded alarms")
 
 
-class Target(_Strict):
+class Target(StrictModel):
     """Where notifications for a target go."""
 
     kind: Literal["webhook", "log"] = "webhook"
@@ -117,14 +113,14 @@ class Target(_Strict):
         return self
 
 
-class Notify(_Strict):
+class Notify(StrictModel):
     targets: dict[str, Target] = Field(
         default_factory=dict, description="by name, as used in escalation steps"
     )
     mqtt_alerts: bool = Field(True, description="alert state on {prefix}/{site}/alerts/{id}")
 
 
-class RuleSetFile(_Strict):
+class RuleSetFile(StrictModel):
     timezone: str = Field("Asia/Shanghai", description="for time-window rules")
     builtin: bool = Field(True, description="start from the default rules")
     rules: list[Rule] = Field(default_factory=list, description="new rules or replacements")

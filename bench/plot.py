@@ -1,4 +1,4 @@
-"""docs/latency-vs-load.png from a bench/throughput.py result.
+"""docs/latency-vs-load.png from a bench.throughput result.
 
     python -m bench.plot [bench/results/throughput-....json] [--out docs/latency-vs-load.png]
 

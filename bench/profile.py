@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, Load
-from bench.throughput import Stack
+from bench.common import RESULTS
+from bench.loads import Load
+from bench.throughput.stack import Stack
 
 _THREAD = re.compile(r"^(?:process \d+:\"[^\"]*\";)?thread \((0x[0-9A-Fa-f]+|\d+)\)")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from devices.profiles import DEVICE_TYPES, DeviceType
-from devices.yamlconf import ConfigError, parse_model
+from devices.yamlconf import ConfigError, StrictModel, parse_model
 from devices.zigbee import profile_for, validate_profiles
 
 SITE_PATTERN = r"^[a-z0-9-]{1,32}$"
@@ -23,30 +23,26 @@ _FRIENDLY = re.compile(r"^[^+#/\x00]+(/[^+#/\x00]+)*$")
 _FRIENDLY_RESERVED_END = ("/availability", "/set", "/get")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RoomConfig(_Strict):
+class RoomConfig(StrictModel):
     id: str = Field(min_length=1, max_length=32, description="room number as on the door")
     name: str | None = Field(None, description="display name, e.g. 'pump room'")
     beds: list[str] = Field(default_factory=list, description="bed labels in this room")
 
 
-class FloorConfig(_Strict):
+class FloorConfig(StrictModel):
     id: str = Field(min_length=1, max_length=16, description="floor id, e.g. '1', 'B1'")
     name: str | None = Field(None, description="display name, e.g. '1F'")
     rooms: list[RoomConfig] = Field(description="rooms on this floor")
 
 
-class ResidentConfig(_Strict):
+class ResidentConfig(StrictModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="resident reference")
     display_name: str = Field(
         min_length=1, max_length=64, description="shown on the duty screen only"
     )
 
 
-class StaffConfig(_Strict):
+class StaffConfig(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="staff id, recorded as `by`")
     name: str = Field(min_length=1, max_length=32, description="shown on the screen")
     pin_hash: str = Field(
@@ -55,7 +51,7 @@ class StaffConfig(_Strict):
     )
 
 
-class ApiTokenConfig(_Strict):
+class ApiTokenConfig(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="who holds it, e.g. fire-panel")
     role: Literal["viewer", "duty", "admin"] = Field(description="what it may do")
     token_sha256: str = Field(
@@ -63,7 +59,7 @@ class ApiTokenConfig(_Strict):
     )
 
 
-class DeviceConfig(_Strict):
+class DeviceConfig(StrictModel):
     id: str = Field(pattern=DEVICE_PATTERN, description="device id as in its MQTT topic")
     type: str = Field(description="device type from the device table")
     room: str = Field(description="room id where it is installed")
@@ -84,13 +80,13 @@ class DeviceConfig(_Strict):
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
-class ShiftConfig(_Strict):
+class ShiftConfig(StrictModel):
     name: str = Field(min_length=1, max_length=16, description="e.g. 早班")
     name_en: str | None = Field(None, max_length=16, description="e.g. Day, for English")
     start: str = Field(pattern=HHMM, description="HH:MM local time (the rules file's timezone)")
 
 
-class DailyReportConfig(_Strict):
+class DailyReportConfig(StrictModel):
     """The watch report written every day to <data_dir>/reports/ (docs/reports.md)."""
 
     enabled: bool = True
@@ -102,7 +98,7 @@ class DailyReportConfig(_Strict):
     )
 
 
-class SiteConfig(_Strict):
+class SiteConfig(StrictModel):
     id: str = Field(pattern=SITE_PATTERN, description="site id as in MQTT topics")
     name: str = Field(min_length=1, description="the home's name")
     address: str = Field("", description="street address, for the fire brigade")

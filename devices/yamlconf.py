@@ -17,13 +17,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 _MERGE = "tag:yaml.org,2002:merge"
 _FAST: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class StrictModel(BaseModel):
+    """The base of every model read from a YAML file (site, rules, scenarios): a key the
+    model does not know is an error, not silently ignored (a misspelt `for_s` would
+    otherwise drop a rule's delay), and a loaded configuration cannot be changed by the
+    code that reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ConfigError(Exception):

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from devices.ports import Clock
 from devices.registry import Registry
-from devices.yamlconf import parse_model
+from devices.yamlconf import StrictModel, parse_model
 from simulators.accel import ALL as MOVEMENTS
 from simulators.home import SimulatedHome
 from simulators.models import Step, actions_for
@@ -32,18 +32,16 @@ _OFFSET = re.compile(r"^\+?(\d+(?:\.\d+)?)(s|m|h)?$")
 SETTLE_S = 1.5  # after the last expectation, how long to look for alerts that must not come
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Publish(_Strict):
+class Publish(StrictModel):
     kind: Literal["telemetry", "event", "status", "zigbee", "availability"] = Field(
         description="CareWatch topic kind, or a Zigbee2MQTT state / availability message"
     )
     payload: dict[str, Any]
 
 
-class Entry(_Strict):
+class Entry(StrictModel):
+    model_config = ConfigDict(populate_by_name=True)  # `with_` or its YAML name `with`
+
     at: str | float = Field(
         description="simulated clock time (HH:MM[:SS]) or offset from the start (90, +90s, +2m)"
     )
@@ -64,7 +62,7 @@ class Entry(_Strict):
         return self
 
 
-class Expect(_Strict):
+class Expect(StrictModel):
     rule: str = Field(description="the alert's rule, e.g. fall")
     device: str | None = Field(
         None, description="the alert's device_id (a device, or e.g. floor:3); any if unset"
@@ -76,7 +74,7 @@ class Expect(_Strict):
     severity: Literal["critical", "high", "medium", "low"] | None = None
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     name: str | None = Field(None, description="defaults to the file name")
     title: str = Field(min_length=1)
     site: str | None = Field(None, description="site file, relative to this file")

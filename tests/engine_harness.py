@@ -1,4 +1,5 @@
-"""An engine on a temporary database and a fake clock, fed decoded messages directly."""
+"""An engine on a temporary database and a fake clock, fed decoded messages directly
+(the `h` fixture of tests/conftest.py), and the questions tests ask of it."""
 
 from __future__ import annotations
 
@@ -87,3 +88,13 @@ class Harness:
     def one(self, rule: str) -> Alert:
         [a] = self.open(rule)
         return a
+
+
+def offline(h: Harness, device: str) -> list[Alert]:
+    """The open `device_offline` alerts of one device."""
+    return [a for a in h.open("device_offline") if a.device_id == device]
+
+
+def alert_rows(h: Harness, rule: str) -> int:
+    """Every alert row of a rule, open or closed."""
+    return int(h.conn.execute("SELECT count(*) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0])

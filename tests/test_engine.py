@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from alerting.model import AlertState, Severity
-from tests.engine_harness import Harness
-
-
-@pytest.fixture
-def h(tmp_path, registry):
-    return Harness(tmp_path / "cw.db", registry)
 
 
 def test_fall_raises_critical_latched_alert_and_ack_resolve_close_it(h):

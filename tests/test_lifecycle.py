@@ -3,25 +3,10 @@ restarts, driven by a fake clock (no sleeping)."""
 
 from __future__ import annotations
 
-import pytest
-
 from alerting.defaults import default_rules
 from alerting.model import AlertState
 from alerting.ruleset import Override, RuleSet
-from tests.engine_harness import Harness
-
-
-@pytest.fixture
-def h(tmp_path, registry):
-    return Harness(tmp_path / "cw.db", registry)
-
-
-def offline(h: Harness, device: str) -> list:
-    return [a for a in h.open("device_offline") if a.device_id == device]
-
-
-def alert_rows(h: Harness, rule: str) -> int:
-    return h.conn.execute("SELECT count(*) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0]
+from tests.engine_harness import Harness, alert_rows, offline
 
 
 def current(h: Harness, ma: int) -> None:

@@ -5,8 +5,6 @@ out without overflow on screen, and printed to A4 PDF in a handful of pages."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,20 +15,7 @@ from ingest.spool import EmbeddedReadings
 from tests.conftest import ROOT
 from tests.test_report import AS_OF, END, SHIFTS, START, simulate_week, week_rules
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +34,9 @@ def pages(tmp_path_factory, registry) -> dict[str, str]:
     return {lang: render_html(report, registry, rules, lang) for lang in ("zh", "en")}
 
 
-def test_report_renders_readably_is_saved_as_png_and_prints(browser, pages):
-    ctx = browser.new_context(viewport={"width": 1120, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+def test_report_renders_readably_is_saved_as_png_and_prints(open_page, pages):
+    p = open_page(1120, 900, "zh-CN")
+    page, errors = p.page, p.errors
     for lang in ("zh", "en"):
         page.set_content(pages[lang], wait_until="load")
         title = page.locator("h1").inner_text()
@@ -75,4 +58,3 @@ def test_report_renders_readably_is_saved_as_png_and_prints(browser, pages):
     printed = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
     assert 3 <= printed <= 12
     assert errors == []
-    ctx.close()

@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from alerting.defaults import default_rules
 from alerting.model import AlertState, Severity
 from alerting.rules import ThresholdRule
 from alerting.ruleset import Override, RuleSet
 from devices.ports import FakeClock
-from tests.engine_harness import Harness
+from tests.engine_harness import Harness, alert_rows, offline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -20,19 +18,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def local_ms(hour: int, minute: int = 0) -> int:
     """Epoch ms of a site-local (Asia/Shanghai) wall-clock time on 2026-11-22."""
     return int(datetime(2026, 11, 22, hour, minute, tzinfo=SHANGHAI).timestamp() * 1000)
-
-
-@pytest.fixture
-def h(tmp_path, registry):
-    return Harness(tmp_path / "cw.db", registry)
-
-
-def offline(h: Harness, device: str) -> list:
-    return [a for a in h.open("device_offline") if a.device_id == device]
-
-
-def alert_rows(h: Harness, rule: str) -> int:
-    return h.conn.execute("SELECT count(*) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0]
 
 
 # --- event -----------------------------------------------------------------------------

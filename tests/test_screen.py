@@ -12,41 +12,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_SITE, ROOT, wait_until
+from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
 from tests.servers import CarewatchProcess
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 T = "carewatch/v1/sunrise"
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-class Page:
-    """A page that records console errors and uncaught exceptions."""
+class Page(BrowserPage):
+    """The duty screen in a page of its own (zh-CN or en-US), its live stream connected."""
 
     def __init__(self, browser, base_url: str, lang: str = "zh") -> None:
-        self.ctx = browser.new_context(
-            viewport={"width": 1600, "height": 1000}, locale="zh-CN" if lang == "zh" else "en-US"
-        )
-        self.page = self.ctx.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        super().__init__(browser, 1600, 1000, "zh-CN" if lang == "zh" else "en-US")
         self.page.goto(base_url)
         if lang == "en":
             self.page.evaluate("localStorage.setItem('carewatch.lang', 'en')")
@@ -55,12 +35,6 @@ class Page:
 
     def connected(self, timeout_s: float = 10) -> None:
         self.page.wait_for_selector("#conn-banner", state="hidden", timeout=timeout_s * 1000)
-
-    def card(self, rule_state: str = "") -> str:
-        return f".alert-card{rule_state}"
-
-    def close(self) -> None:
-        self.ctx.close()
 
 
 @pytest.fixture
