@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -396,6 +397,34 @@ class Runtime:
             return [asdict(d) for d in DeadLetterLog.unknown_devices(conn)]
         finally:
             conn.close()
+
+    def alive(self, timeout_s: float = 5.0) -> bool:
+        """The watch works, for systemd's watchdog (carewatch/systemd.py): a no-op goes
+        through the engine's queue and commits within `timeout_s` (a stuck engine thread
+        fails this though its thread is alive), and ingest's threads run. The broker or
+        InfluxDB being down does not count: a restart would not bring them back."""
+        if not self.runner.alive():
+            return False
+        try:
+            done = self.runner.write(lambda _conn: None).result(timeout_s)
+        except TimeoutError:
+            return False
+        if not done.ok:
+            return False
+        return all(s.alive() for s in self.sources) and (self.ingest is None or self.ingest.alive())
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """Until the broker has acknowledged this process's subscriptions (so what is
+        published from now on is kept for the service); False after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        for s in self.sources:
+            if not s.retiring and not s.subscribed.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def ready(self) -> bool:
+        """What makes /readyz answer 200: broker, store and engine."""
+        return all(self.health().values())
 
     def health(self) -> dict[str, bool]:
         return {

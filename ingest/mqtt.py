@@ -81,6 +81,9 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
+        # set by the SUBACK of this connection's subscribe: the broker now queues what is
+        # published (the demo starts its simulated home only then)
+        self.subscribed = threading.Event()
         self._acks: list[tuple[int, int]] = []  # (packet id, connection) the engine acked
         client = BufferedClient(
             CallbackAPIVersion.VERSION2,
@@ -96,6 +99,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_publish_fast = self._on_publish
         self._client = client
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -119,6 +123,17 @@ class MqttSource:
         self._client.disconnect()
         self._client.loop_stop()
 
+    @property
+    def retiring(self) -> bool:
+        """An old session being emptied: it unsubscribes instead of subscribing."""
+        return self._retire
+
+    def alive(self) -> bool:
+        """paho's network thread runs (connected or reconnecting): the service watchdog's
+        test of ingest. A broker that is down is not a dead thread."""
+        thread = getattr(self._client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     def _on_connect(
         self,
         client: paho.Client,
@@ -138,6 +153,7 @@ class MqttSource:
         if self._retire:
             client.unsubscribe(topics)  # what the broker queued for it still comes
             return
+        self.subscribed.clear()
         client.subscribe([(topic, 1) for topic in topics])
         if flags.session_present and self._lane != "all":
             # a session kept from a single-session setup: its other topics now belong to
@@ -145,6 +161,14 @@ class MqttSource:
             other = [t for t in map(self._shared, self._decoder.subscriptions()) if t not in topics]
             if other:
                 client.unsubscribe(other)
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object
+    ) -> None:
+        if any(c.is_failure for c in codes):
+            log.error("broker refused a subscription", extra={"reasons": [str(c) for c in codes]})
+            return
+        self.subscribed.set()
 
     def _shared(self, topic: str) -> str:
         return f"$share/{self._share}/{topic}" if self._share else topic

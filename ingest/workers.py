@@ -263,6 +263,11 @@ class WorkerPool:
                 w.proc.join(1.0)
             w.dead = True
 
+    def alive(self) -> bool:
+        """The supervising thread runs (it restarts a child that died): the service
+        watchdog's test of the worker pool."""
+        return self._supervisor is not None and self._supervisor.is_alive()
+
     # the engine thread, after each batch's acks ------------------------------------------
 
     def flush_acks(self) -> None:

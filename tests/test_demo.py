@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,14 +31,18 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
     )
     started = time.monotonic()
     try:
-        url = None
+        url = data = None
         assert proc.stdout is not None
         for line in proc.stdout:
             m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-            if m:
-                url = m.group(1)
+            url = url or (m.group(1) if m else None)
+            d = re.search(r"data: (\S+)", line)
+            if d:
+                data = Path(d.group(1))
                 break
         assert url == f"http://127.0.0.1:{port}/"
+        # a fresh data dir each run: yesterday's alerts do not greet today's carer
+        assert data is not None and data.is_dir() and not data.is_relative_to(tmp_path)
         alerts: list = []
         while time.monotonic() - started < 60 and not alerts:
             alerts = httpx.get(url + "api/alerts").json()
@@ -56,3 +61,4 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     assert proc.returncode == 0
+    assert not data.exists(), "the demo's own data dir is removed when it stops"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -165,3 +166,60 @@ def test_watchdog_interval_is_half_the_timeout_for_this_process_only() -> None:
     assert watchdog_interval_s({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "7"}, pid=7) == 15.0
     assert watchdog_interval_s({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "8"}, pid=7) is None
     assert watchdog_interval_s({"WATCHDOG_USEC": "junk"}, pid=7) is None
+
+
+@pytest.mark.integration
+def test_watchdog_pings_stop_while_the_engine_thread_is_stuck(listener: Listener, broker, tmp_path):
+    """The real runtime on a real broker: alive() is a round trip through the engine's
+    queue, so a stuck engine (thread alive, not committing) withholds the ping."""
+    from carewatch.runtime import build_runtime
+    from carewatch.settings import Settings
+    from tests.conftest import DEMO_SITE
+
+    settings = Settings(site_file=DEMO_SITE, mqtt_url=broker.url, data_dir=tmp_path / "cw")
+    runtime = build_runtime(settings, env={})
+    runtime.start()
+    sn = ServiceNotifier(
+        Notifier(listener.address),
+        runtime.ready,
+        lambda: runtime.alive(timeout_s=0.2),
+        interval_s=0.3,
+        poll_s=0.02,
+    )
+    sn.start()
+    release = threading.Event()
+    try:
+        assert runtime.wait_subscribed(10)  # what the demo waits for before its home
+        assert wait_for(lambda: any(m.startswith("READY=1") for m in listener.texts()), 10)
+        assert wait_for(lambda: listener.texts().count("WATCHDOG=1") >= 2, 5)
+        runtime.runner.write(lambda _conn: release.wait(30) and None)  # the engine hangs
+        time.sleep(0.6)  # a ping already under way may land
+        n = listener.texts().count("WATCHDOG=1")
+        time.sleep(1.5)
+        assert listener.texts().count("WATCHDOG=1") == n, "pinged while the engine was stuck"
+        release.set()
+        assert wait_for(lambda: listener.texts().count("WATCHDOG=1") > n, 5)
+    finally:
+        release.set()
+        sn.stop()
+        runtime.stop()
+
+
+def test_serve_given_a_site_file_as_config_says_so_in_one_line() -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "carewatch",
+            "serve",
+            "--config",
+            str(ROOT / "examples" / "demo-site.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "is a site file" in lines[0] and "CAREWATCH_SITE_FILE=" in lines[0]

@@ -1,0 +1,185 @@
+"""`carewatch serve` and `carewatch demo`: the runtime behind the HTTP server, supervised
+(systemd notify and watchdog), stopped in order on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+
+from carewatch.logs import setup_logging
+from carewatch.settings import Settings, load_settings
+from carewatch.systemd import Notifier, ServiceNotifier, watchdog_interval_s
+from carewatch.tools import wrong_config_kind
+from devices.ports import SystemClock
+
+log = logging.getLogger("carewatch.cli")
+
+
+def serve_http(
+    settings: Settings,
+    runtime: object,
+    banner: str | None = None,
+    after_start: Callable[[], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Start the runtime, serve HTTP until SIGTERM/SIGINT, then stop the runtime (commit,
+    ack, flush). Under systemd: READY=1 once /readyz would answer 200, WATCHDOG=1 while
+    the engine commits and ingest runs (carewatch/systemd.py)."""
+    from carewatch.runtime import Runtime
+    from dashboards.app import create_app
+
+    assert isinstance(runtime, Runtime)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; with the default handlers
+    # that would kill the process before the runtime commits, acks and flushes.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    environ = os.environ if env is None else env
+    interval = watchdog_interval_s(environ)
+    sd = ServiceNotifier(
+        Notifier.from_env(environ),
+        ready=lambda: bool(server.started) and runtime.ready(),
+        alive=partial(runtime.alive, timeout_s=min(5.0, (interval or 10.0) / 2)),
+        interval_s=interval,
+    )
+    runtime.start()
+    sd.start()
+    try:
+        if banner:
+            threading.Thread(target=_print_when_up, args=(server, banner), daemon=True).start()
+        if after_start is not None:
+            threading.Thread(target=after_start, name="after-start", daemon=True).start()
+        server.run()
+    finally:
+        sd.stop()  # STOPPING=1 first: systemd waits for the commit below, not the watchdog
+        runtime.stop()
+
+
+def _print_when_up(server: uvicorn.Server, banner: str) -> None:
+    while not server.started:
+        time.sleep(0.05)
+    print(banner, flush=True)
+
+
+def built(settings: Settings) -> object:
+    """build_runtime without the cyclic garbage collector: loading a site of 50,000 devices
+    makes objects by the hundred thousand and keeps nearly all of them, so collections
+    while it runs only cost time. What it kept is then frozen out of later collections."""
+    from carewatch.runtime import build_runtime
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return build_runtime(settings)
+    finally:
+        if collecting:
+            gc.enable()
+        gc.collect()
+        gc.freeze()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`carewatch serve`: the service against the configured broker and store."""
+    if args.config is not None:
+        wrong = wrong_config_kind(args.config)
+        if wrong:
+            raise SystemExit(wrong)
+    settings = load_settings(args.config)
+    setup_logging(settings.log_level)
+    if not settings.mqtt_url:
+        raise SystemExit("serve needs CAREWATCH_MQTT_URL (or mqtt_url in --config)")
+    if settings.api_token is None:
+        raise SystemExit("serve needs CAREWATCH_API_TOKEN (16+ characters) for acknowledging")
+    runtime = built(settings)
+    serve_http(
+        settings,
+        runtime,
+        f"CareWatch listening on http://{settings.http_host}:{settings.http_port}/",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`carewatch demo`: a private broker, the embedded store and a simulated home, on a
+    fresh data dir (removed at exit) unless --data-dir names one to keep."""
+    from carewatch.runtime import build_runtime
+    from ingest.broker import MosquittoProcess, free_port
+    from simulators.home import SimulatedHome
+    from simulators.models import scenario
+
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["http_port"] = args.port
+    settings = load_settings(None, **overrides)
+    setup_logging(settings.log_level)
+    fresh = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="carewatch-demo-")) if fresh else Path(args.data_dir)
+    broker = None
+    if not settings.mqtt_url:
+        broker = MosquittoProcess(data_dir / "broker", port=free_port())
+        broker.start()
+        settings.mqtt_url = broker.url
+    if settings.api_token is None:
+        settings.api_token = SecretStr(secrets.token_urlsafe(18))
+    settings.data_dir = data_dir
+    runtime = build_runtime(settings)
+    registry = runtime.registry
+    home = None
+    if not args.no_simulator:
+        home = SimulatedHome(
+            registry,
+            settings.mqtt_url,
+            SystemClock(),
+            scenario(args.scenario),
+            settings.mqtt_prefix,
+        )
+    url = f"http://{settings.http_host}:{settings.http_port}/"
+    banner = (
+        f"\nCareWatch demo is running.\n"
+        f"  值班屏 / duty screen:  {url}\n"
+        f"  登录 / staff login (demo PINs): nurse-li 1234, nurse-wang 2345, supervisor-zhao 3456\n"
+        f"  API token (integrations): {settings.api_token.get_secret_value()}\n"
+        f"  broker: {settings.mqtt_url}   data: {data_dir}\n"
+        f"  Ctrl-C stops it.\n"
+    )
+
+    def start_home() -> None:
+        # only once the broker keeps what is published for the service: the first
+        # seconds of the simulation are not lost to a subscription still on its way
+        if home is not None and runtime.wait_subscribed(30.0):
+            home.start()
+        elif home is not None:
+            log.error("the service did not subscribe in 30 s; the simulated home stays off")
+
+    try:
+        serve_http(settings, runtime, banner, after_start=start_home)
+    finally:
+        if home:
+            home.stop()
+        if broker:
+            broker.stop()
+        if fresh:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0

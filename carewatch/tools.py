@@ -1,0 +1,184 @@
+"""The small commands of an installer and IT: check-config, hash-pin, token,
+mqtt-credentials, webhook-receiver, backup and restore."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from alerting.ruleset import RuleSet, check_file
+from carewatch.settings import Settings, load_settings
+from devices.registry import load_site
+from devices.yamlconf import ConfigError, load_yaml
+
+
+def _file_kind(path: Path) -> str:
+    data, _ = load_yaml(path)
+    if isinstance(data, dict) and "floors" in data:
+        return "site"
+    if isinstance(data, dict) and data.keys() & Settings.model_fields.keys():
+        return "settings"
+    return "rules"
+
+
+def _check(path: Path, site: Path | None) -> list[str]:
+    """Every problem of a site, rules or settings file (a settings file: both it names)."""
+    kind = _file_kind(path)
+    if kind == "site":
+        site_registry = load_site(path)
+        print(f"{path}: ok, site {site_registry.site.id}, {len(site_registry)} devices")
+        return []
+    if kind == "settings":
+        settings = load_settings(path)
+        problems = _check(settings.site_file, None)
+        if problems or settings.rules_file is None:
+            return problems
+        return _check(settings.rules_file, settings.site_file)
+    registry = load_site(site) if site else None
+    f, problems = check_file(path, registry)
+    if not problems and f is not None:
+        rules = RuleSet.from_file(f)
+        enabled = sum(1 for r in rules.rules.values() if r.enabled)
+        against = f", checked against site {registry.site.id}" if registry else ""
+        print(f"{path}: ok, {enabled} rules, {len(f.overrides)} overrides{against}")
+    return problems
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        problems = _check(args.file, args.site)
+    except ConfigError as exc:
+        problems = exc.problems
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_hash_pin(args: argparse.Namespace) -> int:
+    """A PIN hash for the site file's `staff` list; the PIN is read, never stored."""
+    import getpass
+
+    from dashboards.auth import hash_pin
+
+    pin = args.pin if args.pin is not None else getpass.getpass("PIN (4-12 digits): ")
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        print("carewatch: a PIN is 4 to 12 digits", file=sys.stderr)
+        return 2
+    print(hash_pin(pin))
+    return 0
+
+
+def cmd_mqtt_credentials(args: argparse.Namespace) -> int:
+    """Per-device broker passwords, the service's account and an ACL (ingest/mqttauth.py)."""
+    from ingest.mqttauth import SERVICE_USER, write_credentials
+
+    registry = load_site(args.site)
+    zigbee = any(d.source == "zigbee2mqtt" for d in registry.devices())
+    ids = [d.id for d in registry.devices() if d.source == "carewatch"]
+    accts = write_credentials(args.out, registry.site.id, ids, zigbee, args.prefix)
+    service = next(a for a in accts if a.username == SERVICE_USER)
+    print(f"wrote {args.out}/passwd, acl, mosquitto-auth.conf, credentials.csv (mode 600)")
+    print(f"{len(ids)} device accounts; the service connects as {SERVICE_USER}:")
+    print(f"  CAREWATCH_MQTT_URL=mqtt://{SERVICE_USER}:{service.password}@<broker>:1883")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """A new API token: shown once; the site file keeps only its hash."""
+    from dashboards.auth import new_token, token_sha256
+
+    token = new_token()
+    print(f"token (give it to {args.name}; it is not shown again): {token}", file=sys.stderr)
+    print("add to the site file under api_tokens:")
+    print(f"  - {{name: {args.name}, role: {args.role}, token_sha256: {token_sha256(token)}}}")
+    return 0
+
+
+def cmd_webhook_receiver(argv: list[str], env: Mapping[str, str]) -> int:
+    """`carewatch webhook-receiver`: its options are the receiver's own; the shared key is
+    read here, from the variable `--secret-env` names."""
+    from alerting.notify import receiver
+    from carewatch.secrets import env_secret
+
+    args = receiver.parse_args(argv)
+    secret = env_secret(env, args.secret_env)
+    if secret is None:
+        print(
+            f"carewatch-receiver: set the shared secret in ${args.secret_env}; not starting",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    return receiver.run(args, secret)
+
+
+def wrong_config_kind(path: Path) -> str | None:
+    """One line when --config is given a site or rules file instead of a settings file:
+    what the file is and what to pass instead (pydantic would list 30 unknown fields)."""
+    try:
+        kind = _file_kind(path)
+    except (ConfigError, OSError):
+        return None  # load_settings reports a missing or broken file itself
+    if kind == "site":
+        return (
+            f"carewatch: {path} is a site file (floors, rooms, devices), not settings; "
+            f"run with CAREWATCH_SITE_FILE={path}, or name it as site_file in a settings "
+            "file for --config (docs/configuration.md)"
+        )
+    if kind == "rules":
+        return (
+            f"carewatch: {path} is a rules file, not settings; run with "
+            f"CAREWATCH_RULES_FILE={path}, or name it as rules_file in a settings file for "
+            "--config (docs/configuration.md)"
+        )
+    return None
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir)
+    return load_settings(args.config).data_dir
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent archive of the data dir, safe while the service runs."""
+    from carewatch.backup import BackupError, backup
+
+    data_dir = _data_dir(args)
+    now_ms = int(time.time() * 1000)
+    out = args.out or Path(time.strftime("carewatch-backup-%Y%m%dT%H%M%SZ.tar.gz", time.gmtime()))
+    try:
+        m = backup(data_dir, out, now_ms)
+    except BackupError as exc:
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+    c = m.counts
+    print(
+        f"wrote {out}: {c.get('alerts', 0)} alerts ({c.get('open_alerts', 0)} open), "
+        f"{c.get('deadlines', 0)} timers, {c.get('outbox_pending', 0)} notifications pending, "
+        f"{len(m.files)} files"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Unpack a backup into a new data dir; the service is then started on that dir."""
+    from carewatch.backup import BackupError, restore
+
+    try:
+        m = restore(args.archive, Path(args.data_dir))
+    except BackupError as exc:
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+    taken = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(m.created_ms / 1000))
+    c = m.counts
+    print(
+        f"restored into {args.data_dir} the backup of {taken}: "
+        f"{c.get('open_alerts', 0)} open alerts, {c.get('deadlines', 0)} timers, "
+        f"{c.get('outbox_pending', 0)} notifications pending; "
+        f"start the service with CAREWATCH_DATA_DIR={args.data_dir}"
+    )
+    return 0
