@@ -56,7 +56,12 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
         staff (ids and names, never PINs)."""
         site = reg.site
         return {
-            "site": {"id": site.id, "name": site.name, "address": site.address},
+            "site": {
+                "id": site.id,
+                "name": site.name,
+                "address": site.address,
+                "timezone": runtime.rules.tz.key,
+            },
             "floors": [f.model_dump() for f in site.floors],
             "device_types": {
                 t.name: {

@@ -101,8 +101,12 @@ class BrowserPage:
     """A page in a context of its own (no cookies or storage shared with other tests) that
     records console errors and uncaught exceptions: every browser test asserts none."""
 
-    def __init__(self, browser: Any, width: int, height: int, locale: str) -> None:
-        self.ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+    def __init__(
+        self, browser: Any, width: int, height: int, locale: str, timezone_id: str | None = None
+    ) -> None:
+        self.ctx = browser.new_context(
+            viewport={"width": width, "height": height}, locale=locale, timezone_id=timezone_id
+        )
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -120,8 +124,10 @@ def open_page(browser: Any) -> Iterator[Callable[..., BrowserPage]]:
     """Opens pages (viewport and locale per call); each is closed after the test."""
     opened: list[BrowserPage] = []
 
-    def open_(width: int = 1600, height: int = 1000, locale: str = "zh-CN") -> BrowserPage:
-        opened.append(BrowserPage(browser, width, height, locale))
+    def open_(
+        width: int = 1600, height: int = 1000, locale: str = "zh-CN", timezone_id: str | None = None
+    ) -> BrowserPage:
+        opened.append(BrowserPage(browser, width, height, locale, timezone_id))
         return opened[-1]
 
     yield open_

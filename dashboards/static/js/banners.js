@@ -1,6 +1,7 @@
 /* The header and the banners: connection state, the red "connection lost" banner, the
  * orange banner when the watch itself is degraded, the clock and the site's name. */
 import { duration, locale, t, tOr } from './i18n.js';
+import { siteZone } from './format.js';
 import { sortedAlerts, state } from './state.js';
 import { $, h } from './dom.js';
 import { alertTitle, isSystem } from './labels.js';
@@ -39,6 +40,7 @@ export function renderSystemBanner() {
 export function renderClock() {
   $('clock').textContent = new Date().toLocaleString(locale(), {
     month: 'numeric', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+    timeZone: siteZone(),
   });
 }
 

@@ -1,6 +1,23 @@
 /* Times and numbers for people: "3分钟前", "14:05", "0.32 MPa". Pure helpers over the
- * current language; no page state. */
+ * current language and the site's time zone (every time on the screen is the site's, as
+ * in its reports and on its wall clocks, whatever zone the browser's machine is set to). */
 import { ago, locale } from './i18n.js';
+
+let zone; // IANA name from /api/meta (site.timezone); undefined: the browser's own
+
+/** The site's time zone for every time shown (called once /api/meta is known). */
+export function setZone(tz) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz }); // an unknown zone throws: keep the old
+    zone = tz;
+  } catch (_e) { /* keep the browser's zone rather than show nothing */ }
+}
+
+/** The zone times are shown in (undefined: the browser's). */
+export function siteZone() { return zone; }
+
+/** YYYY-MM-DD of `d` in the site's zone: "today" is the site's today. */
+function dayOf(d) { return d.toLocaleDateString('en-CA', { timeZone: zone }); }
 
 /** Epoch milliseconds of an RFC 3339 text; NaN when absent or unreadable. */
 export function ms(iso) {
@@ -26,10 +43,10 @@ export function agoText(iso) {
 export function clockText(iso, withSeconds = false) {
   const v = ms(iso);
   if (!Number.isFinite(v)) return '';
-  const opts = { hour: '2-digit', minute: '2-digit', hour12: false };
+  const opts = { hour: '2-digit', minute: '2-digit', hour12: false, timeZone: zone };
   if (withSeconds) opts.second = '2-digit';
   const d = new Date(v);
-  const sameDay = new Date().toDateString() === d.toDateString();
+  const sameDay = dayOf(new Date()) === dayOf(d);
   if (!sameDay) { opts.month = 'numeric'; opts.day = 'numeric'; }
   return d.toLocaleString(locale(), opts);
 }

@@ -19,6 +19,7 @@
 import { nextLanguage, ready, setLanguage, t } from './i18n.js';
 import { compareAlerts, sortedAlerts, state } from './state.js';
 import { $, applyStaticI18n, closeDialog, refreshAgoSpans } from './dom.js';
+import { setZone } from './format.js';
 import { getJson, readToken, saveReadToken } from './api.js';
 import { onRender, renderAll } from './render.js';
 import { invalidateCards } from './cards.js';
@@ -82,6 +83,7 @@ async function loadMeta() {
   const res = await getJson('/api/meta');
   if (res.ok && res.data && typeof res.data === 'object') {
     state.meta = res.data;
+    if (res.data.site && res.data.site.timezone) setZone(res.data.site.timezone);
     renderSite();
     fillStaffSelect();
     invalidateFloors();
