@@ -133,8 +133,8 @@ class EngineRunner:
         return len(self._urgent) + len(self._carry) + max(0, queued)
 
     def alive(self) -> bool:
-        """For readiness: the thread runs and the store took the last batch (False while a batch is
-        held un-acked because the store cannot commit)."""
+        """For readiness: the thread runs and its last batch went through. False while the store
+        cannot commit (the batch held un-acked) or after the loop itself failed."""
         return self._thread is not None and self._thread.is_alive() and not self.failing
 
     # lifecycle -----------------------------------------------------------------------
