@@ -25,8 +25,8 @@ CALM = "calm"  # an OFF deadline holding the clear of a chattering alert
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """Where an alert belongs: its floor and room (None for system alerts) and the group key that
-    makes one incident of the open alerts sharing it."""
+    """Where an alert belongs: its floor and room (None where it has none, as system alerts) and
+    the group key that makes one incident of the open alerts sharing it."""
 
     floor: str | None
     room: str | None
