@@ -17,6 +17,9 @@ from alerting.ruleset import RuleSet
 
 @dataclass(frozen=True, slots=True)
 class Signal:
+    """One occurrence of a rule that a correlation or repetition rule counts, with where and when
+    (epoch ms) it happened; a row of `signals`."""
+
     rule: str
     site: str
     device_id: str
@@ -27,6 +30,9 @@ class Signal:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """A correlation or repetition rule whose count was reached: what to raise, for which subject,
+    and the value the alert shows."""
+
     rule: CorrelationRule | RepetitionRule
     subject: str  # device id (repetition) or "floor:2" / "room:204" / "site" (correlation)
     floor: str | None
@@ -35,12 +41,17 @@ class Hit:
 
 
 class Signals:
+    """The sliding windows of correlation and repetition rules, kept in memory and in `signals` for
+    the longest window; runs in the engine's transaction."""
+
     def __init__(self, conn: sqlite3.Connection, rules: RuleSet) -> None:
         self._conn = conn
         self._rules = rules
         self._log: deque[Signal] = deque()
 
     def load(self, now: int) -> None:
+        """The signals still inside the longest window, from the table: at startup and after a
+        rollback."""
         rows = self._conn.execute(
             "SELECT rule, site, device_id, floor, room, at FROM signals WHERE at > ? ORDER BY id",
             (now - self._rules.signal_window_ms,),
@@ -48,6 +59,8 @@ class Signals:
         self._log = deque(Signal(*r) for r in rows)
 
     def record(self, a: Alert, now: int) -> list[Hit]:
+        """Count one occurrence (raise or repeat) of `a`'s rule and return the rules whose count it
+        completes; rules nobody listens to cost nothing."""
         consumers = self._rules.consumers.get(a.rule)
         if not consumers:
             return []

@@ -22,6 +22,9 @@ DKey = tuple[str, str, str, str]  # kind, rule, site, subject
 
 @dataclass(slots=True)
 class Deadline:
+    """One timer row: `kind` (ON, OFF, ESC, SHELVE, OOS, FIRE) for a rule and subject, due at
+    `due_ms`, armed at `since_ms` (epoch ms); `value` is the kind's own data."""
+
     kind: str
     rule: str
     site: str
@@ -32,16 +35,21 @@ class Deadline:
 
     @property
     def key(self) -> DKey:
+        """The identity of the timer: one deadline per (kind, rule, site, subject)."""
         return (self.kind, self.rule, self.site, self.subject)
 
 
 class Deadlines:
+    """The timers of one engine, mirrored in the `deadlines` table inside the engine's transaction.
+    Used by the engine thread only."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._items: dict[DKey, Deadline] = {}
         self._heap: list[tuple[int, DKey]] = []
 
     def load(self) -> None:
+        """Read every deadline from the table: at startup and after a rollback."""
         rows = self._conn.execute(
             "SELECT kind, rule, site, subject, due_ms, since_ms, value FROM deadlines"
         ).fetchall()
@@ -53,9 +61,11 @@ class Deadlines:
         heapq.heapify(self._heap)
 
     def get(self, key: DKey) -> Deadline | None:
+        """The pending deadline of that key, or None."""
         return self._items.get(key)
 
     def set(self, d: Deadline) -> None:
+        """Arm a deadline (row included); one of the same key is replaced."""
         self._items[d.key] = d
         heapq.heappush(self._heap, (d.due_ms, d.key))
         self._conn.execute(
@@ -65,6 +75,7 @@ class Deadlines:
         )
 
     def cancel(self, key: DKey) -> None:
+        """Drop the deadline and its row; a key with none is fine."""
         if self._items.pop(key, None) is not None:
             self._conn.execute(
                 "DELETE FROM deadlines WHERE kind=? AND rule=? AND site=? AND subject=?", key
@@ -80,6 +91,8 @@ class Deadlines:
             heapq.heappop(heap)  # cancelled or moved: a stale heap entry
 
     def next_due(self) -> int | None:
+        """When the earliest deadline falls due (epoch ms), or None if there is none. Removes
+        nothing."""
         self._clean_top()
         return self._heap[0][0] if self._heap else None
 

@@ -32,6 +32,8 @@ C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
 def default_rules() -> list[AnyRule]:
+    """The built-in rules of DOMAIN.md's hazard table, fresh each call; trouble rules without their
+    own policy get the quieter `trouble` escalation."""
     rules = _rules()
     # trouble does not wake the director: its own, quieter escalation
     return [
@@ -333,6 +335,9 @@ def _rules() -> list[AnyRule]:
 
 
 def default_policies() -> dict[str, EscalationPolicy]:
+    """The built-in escalation policies by name, fresh each call; a rules file adds to or replaces
+    them."""
+
     def p(steps: list[tuple[float, str]], repeat_s: float | None) -> EscalationPolicy:
         return EscalationPolicy(
             steps=[EscalationStep(after_s=a, notify=n) for a, n in steps], repeat_s=repeat_s

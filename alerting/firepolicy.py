@@ -23,6 +23,9 @@ FIRE = "fire"  # deadline kind; value: "ack" (15 s) or "investigate" (180 s)
 
 
 class FirePolicy:
+    """Runs the fire policy inside the engine's transaction: arms the ack and investigate deadlines
+    from the batch's changes and forwards alarms to the brigade."""
+
     def __init__(self, rules: RuleSet, deadlines: Deadlines, life: Lifecycle) -> None:
         self._rules = rules
         self._deadlines = deadlines
@@ -84,6 +87,8 @@ class FirePolicy:
                 self.forward(a, now, None, f"confirmed by {confirmed.rule}")
 
     def due(self, d: Deadline, now: int) -> None:
+        """A fire deadline came due: forward the alarm, unless it is closed, already forwarded, or
+        was acknowledged before its ack deadline."""
         alert = self._life.by_id.get(int(d.subject))
         if alert is None or alert.forwarded_at is not None:
             return
@@ -93,6 +98,8 @@ class FirePolicy:
         self.forward(alert, now, None, why)
 
     def forward(self, alert: Alert, now: int, by: str | None, why: str) -> None:
+        """Send the alarm to the fire brigade (a `forward` change the outbox routes), at most once
+        per alert; `by` is None when the policy decides."""
         if alert.forwarded_at is not None:
             return
         self._deadlines.cancel(self._key(alert))

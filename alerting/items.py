@@ -27,6 +27,9 @@ MAX_MAINTENANCE_S = 30 * 86400
 
 @dataclass(slots=True)
 class Incoming:
+    """A decoded message from ingest for the engine; `ack` (if any) is called only after the batch
+    that holds it commits."""
+
     decoded: Decoded
     ack: Callable[[], None] | None = None
 
@@ -76,6 +79,9 @@ Item = Incoming | Command | DeviceCommand | Health | StoreWrite
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """The engine's answer to a command or store write: ok, or the `error` code the API turns into
+    404/409, and the alert as it stands after the command."""
+
     ok: bool
     error: ErrorCode | None
     alert: Alert | None
@@ -83,6 +89,9 @@ class CommandResult:
 
 @dataclass(slots=True)
 class BatchResult:
+    """What one committed batch did: its alert changes (for listeners), each command's result by
+    index in the batch, and message counts."""
+
     changes: list[Change] = field(default_factory=list)
     results: dict[int, CommandResult] = field(default_factory=dict)  # index in batch -> result
     accepted: int = 0

@@ -25,12 +25,19 @@ CALM = "calm"  # an OFF deadline holding the clear of a chattering alert
 
 @dataclass(frozen=True, slots=True)
 class Where:
+    """Where an alert belongs: its floor and room (None where it has none, as system alerts) and
+    the group key that makes one incident of the open alerts sharing it."""
+
     floor: str | None
     room: str | None
     group_key: str
 
 
 class Lifecycle:
+    """Every transition of an alert: stored, audited and added to `changes` (the engine's batch).
+    Holds the open alerts in memory (`open`, `by_id`); the engine reloads them after a rollback, so
+    memory never holds what did not commit."""
+
     def __init__(self, conn: sqlite3.Connection, rules: RuleSet, deadlines: Deadlines) -> None:
         self._conn = conn
         self._rules = rules
@@ -46,6 +53,8 @@ class Lifecycle:
         self.rule_of: Callable[[Alert], AnyRule | None] | None = None
 
     def load(self, now: int) -> None:
+        """The open alerts and their raises of the last minute (chatter counting), from the
+        database: at startup and after every rollback."""
         self.open = {(a.rule, a.site, a.device_id): a for a in store.load_open(self._conn)}
         self.by_id = {a.id: a for a in self.open.values()}
         self._recent = {}
@@ -73,6 +82,8 @@ class Lifecycle:
         note: str | None = None,
         target: str | None = None,
     ) -> None:
+        """Audit one transition and add it to the batch's changes; the caller has stored the alert.
+        A closed alert leaves the open set, its timers cancelled."""
         store.audit(
             self._conn,
             alert.id,
@@ -179,6 +190,8 @@ class Lifecycle:
         return True
 
     def is_clearable(self, key: Key) -> bool:
+        """True while the alert's condition still holds (active or shelved, no clear recorded), so a
+        clear has something to end."""
         a = self.open.get(key)
         return (
             a is not None
@@ -242,6 +255,8 @@ class Lifecycle:
     # --- operators -----------------------------------------------------------------------
 
     def ack(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        """An operator acknowledges: escalation stops and a cleared alert closes. An alert already
+        acknowledged or shelved is left as it is."""
         before = alert.state
         if before in (AlertState.ACTIVE_ACK, AlertState.SHELVED):
             return
@@ -258,6 +273,7 @@ class Lifecycle:
         self.emit("ack", alert, before, now, by, note)
 
     def resolve(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        """A person ends the alert, whatever its state (the `resolve` action)."""
         self.close(alert, now, by, note, "resolve")
 
     def close(self, alert: Alert, now: int, by: str, note: str | None, action: str) -> None:
@@ -276,9 +292,13 @@ class Lifecycle:
         self.emit(action, alert, before, now, by, note)
 
     def save(self, alert: Alert) -> None:
+        """Store the alert's row with no audit and no change: for fields set outside the lifecycle
+        (the fire policy's `forwarded_at`), whose caller emits the change."""
         store.update(self._conn, alert)
 
     def shelve(self, alert: Alert, now: int, until: int, by: str, note: str | None) -> None:
+        """Take the alert off the screen until `until` (epoch ms): escalation stops and a deadline
+        unshelves it. The caller refuses latched alerts (commands.py)."""
         before = alert.state
         alert.state = AlertState.SHELVED
         alert.shelved_until = until

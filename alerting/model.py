@@ -7,6 +7,9 @@ from enum import StrEnum
 
 
 class AlertState(StrEnum):
+    """An alert's state (ISA-18.2 names): active or cleared, acknowledged or not, shelved, or
+    closed. Stored as its value in `alerts.state`."""
+
     ACTIVE_UNACK = "active_unack"
     ACTIVE_ACK = "active_ack"
     CLEARED_UNACK = "cleared_unack"
@@ -19,6 +22,9 @@ ACTIVE_STATES = frozenset({AlertState.ACTIVE_UNACK, AlertState.ACTIVE_ACK})
 
 
 class Severity(StrEnum):
+    """How bad an alert is; with the rule it picks the escalation policy. Stored and sent as its
+    value."""
+
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
@@ -30,6 +36,10 @@ SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Sev
 
 @dataclass(slots=True)
 class Alert:
+    """One alert of one rule for one subject (a device, or a system part, floor or room), as stored
+    in `alerts`. Times are epoch ms. The engine's copy is mutable; listeners and callers get
+    `snapshot`s."""
+
     id: int
     site: str
     device_id: str
@@ -58,9 +68,12 @@ class Alert:
 
     @property
     def active(self) -> bool:
+        """True in the two active states, acknowledged or not. A shelved or cleared alert is not
+        active, even while its condition holds."""
         return self.state in ACTIVE_STATES
 
     def snapshot(self) -> Alert:
+        """A copy to hand out of the engine thread: later changes do not reach it."""
         return Alert(**{k: getattr(self, k) for k in self.__slots__})
 
 

@@ -57,11 +57,15 @@ SCHEMA = [
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the outbox table and its indexes if missing; in the engine's setup transaction."""
     for stmt in SCHEMA:
         conn.execute(stmt)
 
 
 class Outbox:
+    """Routes the batch's alert changes to outbox rows, in the engine's transaction. Remembers per
+    open alert which targets heard of it, for follow-ups."""
+
     def __init__(
         self,
         conn: sqlite3.Connection,
@@ -76,6 +80,8 @@ class Outbox:
         self._install = "0"
 
     def load(self) -> None:
+        """Read the install id and, per open alert, the targets that heard of it and their last
+        sequence numbers: at startup and after a rollback."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()
         self._install = row[0] if row else "0"
         rows = self._conn.execute(
@@ -188,6 +194,8 @@ def next_pending(conn: sqlite3.Connection, target: str, after_id: int = 0) -> Ou
 
 
 def mark_delivered(conn: sqlite3.Connection, row_id: int, now_ms: int, status: int | None) -> None:
+    """The row's notification arrived (`status`: the HTTP status, if any): done, never tried
+    again."""
     conn.execute(
         "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_ms = ?,"
         " last_status = ?, last_error = NULL WHERE id = ?",

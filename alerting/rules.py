@@ -98,6 +98,8 @@ class ThresholdRule(_DeviceRule):
         return self
 
     def breached(self, v: float | bool | str) -> bool:
+        """True if `v` is on the alarm side of `value`. An order comparison with a bool or text on
+        either side is never breached (eq and ne compare anything)."""
         op, ref = self.op, self.value
         if op == "eq":
             return v == ref
@@ -114,6 +116,8 @@ class ThresholdRule(_DeviceRule):
         return v >= ref
 
     def cleared(self, v: float | bool | str) -> bool:
+        """True if `v` is back on the safe side: past `clear_value` when one is set (hysteresis),
+        else simply not breached."""
         if self.clear_value is None or isinstance(v, bool | str):
             return not self.breached(v)
         if self.op in ("lt", "le"):
@@ -174,6 +178,8 @@ class TimeWindowRule(_DeviceRule):
         return self
 
     def contains(self, t: time) -> bool:
+        """True if the site-local time `t` lies in [start, end), midnight spanned when end is before
+        start."""
         hhmm = f"{t.hour:02d}:{t.minute:02d}"
         if self.start < self.end:
             return self.start <= hhmm < self.end
@@ -231,6 +237,9 @@ LevelRule = ThresholdRule | RateRule | TimeWindowRule | SystemRule
 
 
 class EscalationStep(BaseModel):
+    """One step of an escalation policy: notify `notify` (a target) `after_s` seconds after the
+    alert became unacknowledged."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     after_s: float = Field(ge=0, le=86400, description="since the alert became unacknowledged")
     notify: str = Field(pattern=r"^[a-z0-9_]{1,32}$", description="notifier target")

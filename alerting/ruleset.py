@@ -63,9 +63,13 @@ class Override(StrictModel):
 
     @property
     def specificity(self) -> int:
+        """How narrow the override is (site 0, floor 1, room 2, device 3): narrower ones are applied
+        later and win."""
         return 3 if self.device else 2 if self.room else 1 if self.floor else 0
 
     def matches(self, dev: Device) -> bool:
+        """True if the device is in the override's floor or room, or is its device; a
+        site-wide override matches every device."""
         if self.device is not None:
             return dev.id == self.device
         if self.room is not None:
@@ -76,6 +80,9 @@ class Override(StrictModel):
 
 
 class EscalationConfig(StrictModel):
+    """The rules file's `escalation` section: policies added to or replacing the defaults, and which
+    policy each severity gets."""
+
     policies: dict[str, EscalationPolicy] = Field(
         default_factory=dict, description="added to / replacing the default policies"
     )
@@ -114,6 +121,9 @@ class Target(StrictModel):
 
 
 class Notify(StrictModel):
+    """The rules file's `notify` section: the notification targets by name and whether alert changes
+    go to the MQTT alert topic."""
+
     targets: dict[str, Target] = Field(
         default_factory=dict, description="by name, as used in escalation steps"
     )
@@ -121,6 +131,9 @@ class Notify(StrictModel):
 
 
 class RuleSetFile(StrictModel):
+    """A site's rules file (YAML) as parsed; `check_file` checks it against the device types,
+    `RuleSet.from_file` builds the rule set."""
+
     timezone: str = Field("Asia/Shanghai", description="for time-window rules")
     builtin: bool = Field(True, description="start from the default rules")
     rules: list[Rule] = Field(default_factory=list, description="new rules or replacements")
@@ -158,6 +171,8 @@ class DeviceRules:
     absence: AbsenceRule | None = None
 
     def add(self, r: DeviceRuleT) -> None:
+        """Index one enabled rule by its kind: events and clear events, level rules, or the
+        absence rule (the last one added wins)."""
         self.by_name[r.name] = r
         if isinstance(r, EventRule):
             for e in r.events:
@@ -228,6 +243,8 @@ class RuleSet:
 
     @classmethod
     def from_file(cls, f: RuleSetFile) -> RuleSet:
+        """The rule set of a parsed rules file: defaults (unless `builtin` is off) with the file's
+        rules replacing theirs by name, policies merged likewise."""
         rules = {r.name: r for r in default_rules()} if f.builtin else {}
         rules.update({r.name: r for r in f.rules})
         policies = {**default_policies(), **f.escalation.policies}
@@ -247,9 +264,12 @@ class RuleSet:
 
     @classmethod
     def defaults(cls) -> RuleSet:
+        """The default rules and policies (no rules file)."""
         return cls(default_rules())
 
     def for_device(self, dev: Device) -> DeviceRules:
+        """The device's effective rules, overrides applied and disabled rules left out. Cached per
+        device and shared by devices of one type and the same overrides."""
         key = (dev.site, dev.id)
         found = self._cache.get(key)
         if found is not None:
@@ -278,6 +298,8 @@ class RuleSet:
         return r if r is not None and r.enabled else None
 
     def policy(self, rule: AnyRule, severity: Severity) -> EscalationPolicy | None:
+        """The rule's escalation policy (its own, else its severity's), or None: then the alert is
+        never escalated."""
         name = rule.escalation or self.by_severity.get(severity.value)
         return self.policies.get(name) if name else None
 

@@ -36,6 +36,10 @@ _WAKE = object()  # an urgent item is waiting
 
 
 class EngineRunner:
+    """Feeds the engine from one thread: producers on any thread queue items, and alarms, commands
+    and health go ahead of telemetry in a batch of their own. After each commit: hooks, listeners,
+    command futures, then the messages' acks, in that order."""
+
     def __init__(
         self,
         engine: Engine,
@@ -71,6 +75,8 @@ class EngineRunner:
         ).set_function(self.queue_depth)
 
     def add_listener(self, listener: Listener) -> None:
+        """Called with each batch's committed alert changes on the engine thread, before the acks
+        (the screen, MQTT). Keep it quick; its exceptions are logged."""
         self._listeners.append(listener)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
@@ -85,6 +91,8 @@ class EngineRunner:
     # producers (any thread) ----------------------------------------------------------
 
     def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
+        """Queue a decoded message from ingest (any thread); device events go ahead of telemetry.
+        `ack` runs only after the batch commits, so nothing acked is lost."""
         if isinstance(decoded, DeviceEvent):
             self._put_urgent(Incoming(decoded, ack))
         else:
@@ -95,6 +103,8 @@ class EngineRunner:
         self._put_urgent(health)
 
     def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
+        """Queue an operator's command ahead of telemetry. The future resolves after its batch
+        commits, with the engine's answer (ok, or why it was refused)."""
         fut: Future[CommandResult] = Future()
         self._put_urgent((command, fut))
         return fut
@@ -123,11 +133,14 @@ class EngineRunner:
         return len(self._urgent) + len(self._carry) + max(0, queued)
 
     def alive(self) -> bool:
+        """For readiness: the thread runs and its last batch went through. False while the store
+        cannot commit (the batch held un-acked) or after the loop itself failed."""
         return self._thread is not None and self._thread.is_alive() and not self.failing
 
     # lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the engine thread (a daemon); the caller has run `Engine.setup`."""
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self._thread.start()
 

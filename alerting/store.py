@@ -76,6 +76,8 @@ COLUMNS = (
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
+    """Create or migrate the alert store's tables (columns added since the first release, the old
+    `pending` table) and make the install id once; idempotent."""
     for stmt in SCHEMA:
         conn.execute(stmt)
     conn.execute(
@@ -96,6 +98,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 
 def row_to_alert(row: tuple[Any, ...]) -> Alert:
+    """An `alerts` row, selected as COLUMNS, as an Alert."""
     return Alert(
         id=row[0],
         site=row[1],
@@ -126,11 +129,13 @@ def row_to_alert(row: tuple[Any, ...]) -> Alert:
 
 
 def load_open(conn: sqlite3.Connection) -> list[Alert]:
+    """Every alert not closed, for the engine's cache."""
     rows = conn.execute(f"SELECT {COLUMNS} FROM alerts WHERE state != 'closed'").fetchall()
     return [row_to_alert(r) for r in rows]
 
 
 def insert(conn: sqlite3.Connection, a: Alert) -> int:
+    """Store a new alert and return its id; `a.id` is ignored."""
     cur = conn.execute(
         "INSERT INTO alerts(site, device_id, rule, severity, state, latched, raised_at, last_at,"
         " occurrences, value, priority, floor, room, group_key)"
@@ -157,6 +162,7 @@ def insert(conn: sqlite3.Connection, a: Alert) -> int:
 
 
 def update(conn: sqlite3.Connection, a: Alert) -> None:
+    """Write an alert's changeable fields back; its identity and raise stay as inserted."""
     conn.execute(
         "UPDATE alerts SET severity=?, state=?, last_at=?, occurrences=?, value=?,"
         " condition_cleared_at=?, acknowledged_at=?, acknowledged_by=?, cleared_at=?,"
@@ -193,6 +199,7 @@ def audit(
     by: str | None,
     note: str | None,
 ) -> None:
+    """Append one transition to the alert's audit trail; the trail is never changed."""
     conn.execute(
         "INSERT INTO audit(alert_id, at, action, from_state, to_state, by, note)"
         " VALUES (?,?,?,?,?,?,?)",
@@ -218,6 +225,8 @@ class AlertReader:
         self._connect = connect
 
     def find(self, state: str = "open", limit: int = 500) -> list[Alert]:
+        """Alerts by state ("open", "closed", "all" or an AlertState value), in the duty room's
+        order (ORDER), at most `limit`. An unknown state raises KeyError."""
         where = {
             "open": "state != 'closed'",
             "closed": "state = 'closed'",
@@ -234,6 +243,7 @@ class AlertReader:
         return [row_to_alert(r) for r in rows]
 
     def get(self, alert_id: int) -> Alert | None:
+        """One alert by id, or None."""
         conn = self._connect()
         try:
             row = conn.execute(f"SELECT {COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
@@ -242,6 +252,7 @@ class AlertReader:
         return row_to_alert(row) if row else None
 
     def audit(self, alert_id: int) -> list[dict[str, Any]]:
+        """The alert's audit trail, oldest first, as dicts (`at` in epoch ms)."""
         conn = self._connect()
         try:
             rows = conn.execute(
@@ -255,6 +266,7 @@ class AlertReader:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def last_change_id(self) -> int:
+        """The newest audit id (0 when empty): the screen stream's cursor for `changes_since`."""
         conn = self._connect()
         try:
             return int(conn.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0])
@@ -277,6 +289,7 @@ class AlertReader:
         return [(dict(zip(keys, r[:5], strict=True)), row_to_alert(r[5:])) for r in rows]
 
     def maintenance(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The devices in maintenance: (site, device) -> since, until (epoch ms), by and note."""
         conn = self._connect()
         try:
             rows = conn.execute(
@@ -289,6 +302,7 @@ class AlertReader:
             conn.close()
 
     def device_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        """(site, device) -> (last seen in epoch ms, online as 1/0), None where not known yet."""
         conn = self._connect()
         try:
             rows = conn.execute("SELECT site, device_id, last_seen_ms, online FROM device_state")

@@ -28,6 +28,9 @@ class Silent:
 
 
 class Supervision:
+    """When each device must next be heard from and which devices are in maintenance; deadlines in
+    `device_state`, maintenance in `maintenance`. Runs in the engine's transaction."""
+
     def __init__(
         self, conn: sqlite3.Connection, registry: Registry, rules: RuleSet, deadlines: Deadlines
     ) -> None:
@@ -54,6 +57,7 @@ class Supervision:
         )
 
     def load(self) -> None:
+        """Read the maintenance table into memory: at startup and after a rollback."""
         self._oos = {
             (s, d): until
             for s, d, until in self._conn.execute(
@@ -63,18 +67,23 @@ class Supervision:
         self._seen = {}
 
     def interval_ms(self, dev: Device) -> int | None:
+        """How long the device may stay silent, in ms: the absence rule's interval, else its type's;
+        None if no absence rule watches it."""
         rule = self._rules.for_device(dev).absence
         if rule is None:
             return None
         return (rule.supervision_s or dev.type.supervision_s) * 1000
 
     def next_due(self) -> int | None:
+        """The earliest supervision deadline (epoch ms) over all devices, or None: the engine's
+        queue wait ends then."""
         row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
         return None if row[0] is None else int(row[0])
 
     # --- messages ----------------------------------------------------------------------
 
     def heard(self, key: DevKey, now: int) -> None:
+        """Note a message from the device; `flush` writes its new deadline with the batch."""
         self._seen[key] = now
 
     def went_offline(self, key: DevKey) -> None:
@@ -134,14 +143,19 @@ class Supervision:
     # --- out of service ------------------------------------------------------------------
 
     def in_maintenance(self, key: DevKey) -> bool:
+        """True while the device is out of service: its messages are stored but raise nothing, and
+        its silence is not an alert."""
         return key in self._oos
 
     def maintenance(self) -> dict[DevKey, int]:
+        """(site, device) -> end of maintenance in epoch ms; a copy."""
         return dict(self._oos)
 
     def start_maintenance(
         self, dev: Device, now: int, until: int, by: str, note: str | None
     ) -> None:
+        """Take the device out of service until `until` (epoch ms), or move its end; logged in
+        `device_log`, ended by a deadline or `end_maintenance`."""
         self._oos[(dev.site, dev.id)] = until
         self._conn.execute(
             "INSERT OR REPLACE INTO maintenance(site, device_id, since_ms, until_ms, by, note)"

@@ -22,6 +22,8 @@ def public_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def iso(ms: int | None) -> str | None:
+    """Epoch ms as UTC ISO 8601 with milliseconds and `Z` (None stays None): the time format of
+    every alert JSON."""
     if ms is None:
         return None
     return (
@@ -32,11 +34,17 @@ def iso(ms: int | None) -> str | None:
 
 
 class AlertView:
+    """Builds the alert JSON of API, screen, outbox and MQTT from an alert, its device (bed, type,
+    resident) and its rule (titles, fire). Includes the resident's name: use `public_alert` on what
+    leaves the house."""
+
     def __init__(self, registry: Registry, rules: RuleSet) -> None:
         self._reg = registry
         self._rules = rules
 
     def __call__(self, a: Alert) -> dict[str, Any]:
+        """The full alert JSON; device fields are None once the device left the registry, titles
+        fall back to the rule name once the rule left the set."""
         dev = self._reg.get(a.site, a.device_id)
         rule = self._rules.rules.get(a.rule)
         return {

@@ -32,6 +32,9 @@ class Probes:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """When a part of the service counts as unhealthy: silence, spool backlog, engine lag and stall.
+    The system rules' `for_s` comes on top."""
+
     silent_s: float = 30  # ingest: no message for this long is "not ok" (rule adds for_s)
     backlog_rows: int = 10_000  # spool: above this and still growing after backlog_window_s
     backlog_window_s: float = 60
@@ -40,6 +43,9 @@ class Limits:
 
 
 class Watchdog:
+    """Turns what the probes show into `Health` items for the engine, only on a change; `check` is
+    called every second by the composition root."""
+
     def __init__(
         self,
         probes: Probes,

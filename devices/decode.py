@@ -247,6 +247,8 @@ class Decoder:
         return route
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+        """One MQTT message as a Reading, DeviceEvent or DeviceStatus, or a Rejection with a stable
+        reason; never raises. One thread only: it keeps per-device memory."""
         if self._zigbee and topic.startswith(self._zprefix):
             return self._decode_zigbee(topic, payload, received_ms)
         site: str | None = None

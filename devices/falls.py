@@ -73,6 +73,8 @@ class AccelWindow:
     xyz: tuple[tuple[float, float, float], ...] = ()
 
     def ts_of(self, index: int) -> int:
+        """The time of sample `index` in epoch ms, from `t0_ms` and the rate, rounded to the
+        millisecond."""
         return self.t0_ms + round(index * 1000 / self.hz)
 
     @property
@@ -83,6 +85,9 @@ class AccelWindow:
 
 @dataclass(frozen=True, slots=True)
 class Fall:
+    """A fall found in acceleration: the impact's time (epoch ms) and the magnitudes in g that made
+    it one. The decoder turns it into a `fall` event."""
+
     ts_ms: int  # the impact
     impact_g: float
     free_fall_g: float

@@ -12,6 +12,9 @@ Scalar = float | bool | str
 
 
 class MessageKind(StrEnum):
+    """The last level of a CareWatch topic ({prefix}/{site}/{device}/{kind}): which of the three
+    messages the payload is (PROTOCOL.md)."""
+
     TELEMETRY = "telemetry"
     EVENT = "event"
     STATUS = "status"

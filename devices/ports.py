@@ -55,13 +55,19 @@ class DeferredWrites:
 
 
 class Clock(Protocol):
+    """Where every part gets the time: passed in, never read from the system directly, so tests can
+    use FakeClock."""
+
     def now_ms(self) -> int:
         """Wall-clock time in epoch milliseconds."""
         ...
 
 
 class SystemClock:
+    """The wall clock, for the running service."""
+
     def now_ms(self) -> int:
+        """Wall-clock time in epoch ms (not monotonic: it steps when the system clock is set)."""
         return time.time_ns() // 1_000_000
 
 
@@ -72,9 +78,12 @@ class FakeClock:
         self.t = start_ms
 
     def now_ms(self) -> int:
+        """The time the test set, in epoch ms."""
         return self.t
 
     def advance(self, seconds: float) -> None:
+        """Move the clock by `seconds`; a negative value moves it back, as a wall clock set back
+        does."""
         self.t += int(seconds * 1000)
 
 
@@ -84,13 +93,21 @@ class BatchSink(Protocol):
     `items`: the batch's accepted messages and rejections in queue order, followed by the
     alert transitions the batch committed; a sink picks the kinds it stores."""
 
-    def create_schema(self, conn: sqlite3.Connection) -> None: ...
+    def create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the sink's tables if missing; runs in the engine's setup transaction at every
+        start, so it must be idempotent."""
+        ...
 
-    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None: ...
+    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
+        """Store the items this sink keeps, on the engine's connection and in its transaction: never
+        commit. Raising rolls the whole batch back."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
+    """One stored value of one field at `ts_ms` (epoch ms), as a ReadingsQuery returns it."""
+
     ts_ms: int
     value: float | bool | str
 
@@ -111,6 +128,11 @@ class Series:
 class ReadingsQuery(Protocol):
     """Reads one field of one device's stored time series."""
 
-    def readings(self, q: Series) -> list[Point]: ...
+    def readings(self, q: Series) -> list[Point]:
+        """Up to `q.limit` values of the field within [since_ms, until_ms], oldest first, nulls left
+        out. May raise when the store cannot answer."""
+        ...
 
-    def healthy(self) -> bool: ...
+    def healthy(self) -> bool:
+        """True if the store answers now; the embedded store always does."""
+        ...

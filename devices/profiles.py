@@ -16,6 +16,9 @@ from devices.catalog import load_catalog
 
 
 class FieldKind(StrEnum):
+    """What a telemetry field holds; the decoder checks every value against it (text at most 64
+    characters)."""
+
     NUMBER = "number"
     BOOL = "bool"
     TEXT = "text"
@@ -23,6 +26,9 @@ class FieldKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
+    """One telemetry field of a device type: its kind, unit and range; a number outside [min, max]
+    is rejected as `out_of_range`."""
+
     kind: FieldKind
     unit: str = ""
     min: float | None = None
@@ -32,6 +38,9 @@ class FieldSpec:
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
+    """One event a device type sends: the allowed values of its text attributes and ranges of its
+    numeric ones, checked by the decoder; other attributes are kept as sent."""
+
     description: str
     # allowed values of string attributes, e.g. {"button": ("bed", ...)}
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -41,6 +50,9 @@ class EventSpec:
 
 @dataclass(frozen=True, slots=True)
 class DeviceType:
+    """One entry of the device-type table: fields, events and supervision interval; the decoder, the
+    rules check, the screen and the report all read it."""
+
     name: str
     fields: Mapping[str, FieldSpec]
     events: Mapping[str, EventSpec]

@@ -24,18 +24,25 @@ _FRIENDLY_RESERVED_END = ("/availability", "/set", "/get")
 
 
 class RoomConfig(StrictModel):
+    """A room of the site file; devices name it by id, alerts and reports place by it."""
+
     id: str = Field(min_length=1, max_length=32, description="room number as on the door")
     name: str | None = Field(None, description="display name, e.g. 'pump room'")
     beds: list[str] = Field(default_factory=list, description="bed labels in this room")
 
 
 class FloorConfig(StrictModel):
+    """A floor of the site file with its rooms; `name` is shown, else the id."""
+
     id: str = Field(min_length=1, max_length=16, description="floor id, e.g. '1', 'B1'")
     name: str | None = Field(None, description="display name, e.g. '1F'")
     rooms: list[RoomConfig] = Field(description="rooms on this floor")
 
 
 class ResidentConfig(StrictModel):
+    """A resident of the site file; devices refer to the id. The display name is for the duty screen
+    only: never in logs, reports or notifications."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="resident reference")
     display_name: str = Field(
         min_length=1, max_length=64, description="shown on the duty screen only"
@@ -43,6 +50,9 @@ class ResidentConfig(StrictModel):
 
 
 class StaffConfig(StrictModel):
+    """A staff member who may act on the screen with a PIN; the id is recorded as `by` in the audit,
+    the PIN only as its hash."""
+
     id: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="staff id, recorded as `by`")
     name: str = Field(min_length=1, max_length=32, description="shown on the screen")
     pin_hash: str = Field(
@@ -52,6 +62,9 @@ class StaffConfig(StrictModel):
 
 
 class ApiTokenConfig(StrictModel):
+    """A bearer token of the API, kept as its SHA-256 only; the role bounds what its holder may
+    do."""
+
     name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="who holds it, e.g. fire-panel")
     role: Literal["viewer", "duty", "admin"] = Field(description="what it may do")
     token_sha256: str = Field(
@@ -60,6 +73,9 @@ class ApiTokenConfig(StrictModel):
 
 
 class DeviceConfig(StrictModel):
+    """A device of the site file: its type, where it is, and which MQTT contract it speaks;
+    SiteConfig checks every reference."""
+
     id: str = Field(pattern=DEVICE_PATTERN, description="device id as in its MQTT topic")
     type: str = Field(description="device type from the device table")
     room: str = Field(description="room id where it is installed")
@@ -81,6 +97,9 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class ShiftConfig(StrictModel):
+    """A duty shift of the site file: from its start (local time) to the next shift's start; the
+    reports count per shift."""
+
     name: str = Field(min_length=1, max_length=16, description="e.g. 早班")
     name_en: str | None = Field(None, max_length=16, description="e.g. Day, for English")
     start: str = Field(pattern=HHMM, description="HH:MM local time (the rules file's timezone)")
@@ -99,6 +118,9 @@ class DailyReportConfig(StrictModel):
 
 
 class SiteConfig(StrictModel):
+    """The site file (YAML): the home, its floors and rooms, residents, staff, API tokens, devices
+    and shifts, every reference checked on load (`load_site`)."""
+
     id: str = Field(pattern=SITE_PATTERN, description="site id as in MQTT topics")
     name: str = Field(min_length=1, description="the home's name")
     address: str = Field("", description="street address, for the fire brigade")
@@ -183,6 +205,9 @@ def _check_zigbee(d: DeviceConfig) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Device:
+    """A registered device as the rest of the service sees it: its type (a Zigbee model's check-in
+    interval applied), its place, and its resident's id, never the name."""
+
     id: str
     site: str
     type: DeviceType
@@ -228,9 +253,12 @@ class Registry:
         self._resident_names = {r.id: r.display_name for r in site.residents}
 
     def get(self, site: str, device_id: str) -> Device | None:
+        """The device registered under (site, device id), or None: messages of an unregistered
+        device are rejected."""
         return self._devices.get((site, device_id))
 
     def by_id(self, device_id: str) -> Device | None:
+        """The device by id alone (unique in the site file), or None."""
         return self._by_id.get(device_id)
 
     def zigbee_devices(self) -> list[Device]:
@@ -238,9 +266,12 @@ class Registry:
         return [d for d in self._devices.values() if d.source == "zigbee2mqtt"]
 
     def devices(self) -> list[Device]:
+        """Every registered device in the site file's order, as a new list."""
         return list(self._devices.values())
 
     def resident_name(self, resident: str | None) -> str | None:
+        """The resident's display name, for the duty screen only: never log it or send it out. None
+        without a resident."""
         return self._resident_names.get(resident) if resident else None
 
     def __len__(self) -> int:

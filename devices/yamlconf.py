@@ -318,6 +318,8 @@ def validation_problems(
 
 
 def parse_model(model: type[M], path: Path) -> M:
+    """Load a YAML file and validate it as `model`; ConfigError names file, line and field of every
+    problem."""
     data, lines = load_yaml(path)
     try:
         return model.model_validate(data)

@@ -66,6 +66,9 @@ class EventMap:
 
 @dataclass(frozen=True, slots=True)
 class ZigbeeProfile:
+    """How a family of Zigbee2MQTT models maps onto one device type: which keys are events and which
+    are fields, and its check-in interval (an entry of PROFILES)."""
+
     name: str
     device_type: str
     models: tuple[str, ...]  # match: Zigbee2MQTT model ids (its "model" column)

@@ -19,6 +19,9 @@ from ingest.mqtt import parse_mqtt_url
 
 
 class AlertTopicPublisher:
+    """Publishes alert states to the MQTT alert topic on its own connection (MQTT 5, QoS 1,
+    retained). Called by the `mqtt` target's delivery worker, which retries what failed."""
+
     def __init__(
         self,
         url: str,
@@ -45,14 +48,18 @@ class AlertTopicPublisher:
         self._addr = addr
 
     def start(self) -> None:
+        """Connect in the background and keep reconnecting; `publish` waits up to `timeout_s` for
+        the connection."""
         self._client.connect_async(self._addr.host, self._addr.port, keepalive=15)
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect and stop the network thread."""
         self._client.disconnect()
         self._client.loop_stop()
 
     def topic(self, site: str, alert_id: int | str) -> str:
+        """The alert's topic: {prefix}/{site}/alerts/{alert_id}."""
         return f"{self._prefix}/{site}/alerts/{alert_id}"
 
     def publish(self, site: str, alert_id: int | str, alert: Mapping[str, Any]) -> None:

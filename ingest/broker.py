@@ -24,12 +24,16 @@ DEFAULT_OPTIONS = {
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now; another process may take it before it is bound, which
+    is fine for tests and the demo."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`; RuntimeError if `proc` exits
+    first, TimeoutError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -58,6 +62,9 @@ def stop_process(
 
 @dataclass(frozen=True, slots=True)
 class TlsListener:
+    """A second, TLS-only listener of the private broker, with its CA, certificate and key files
+    (docs/security.md)."""
+
     port: int
     cafile: Path
     certfile: Path
@@ -86,6 +93,7 @@ class MosquittoProcess:
 
     @property
     def url(self) -> str:
+        """The plain listener's URL, for CAREWATCH_MQTT_URL and the clients."""
         return f"mqtt://127.0.0.1:{self.port}"
 
     def _write_config(self) -> Path:
@@ -116,6 +124,8 @@ class MosquittoProcess:
         return conf
 
     def start(self, timeout_s: float = 10.0) -> None:
+        """Write the configuration and start mosquitto in its own session; returns once it listens.
+        FileNotFoundError if mosquitto is not installed."""
         exe = shutil.which(self.binary) or shutil.which(self.binary, path="/usr/sbin:/sbin")
         if exe is None:
             raise FileNotFoundError(
@@ -137,6 +147,7 @@ class MosquittoProcess:
         self.proc = None
 
     def log_text(self) -> str:
+        """The broker's log so far ("" if none yet), for test failures."""
         try:
             return (self.data_dir / "mosquitto.log").read_text(errors="replace")
         except OSError:

@@ -16,6 +16,9 @@ UNKNOWN_DEVICES_KEPT = 1_000
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """One rejected message as the API shows it: the reason and detail, the topic, the first 512
+    bytes of the payload as text and its full size."""
+
     id: int
     received_ms: int
     reason: str
@@ -29,6 +32,9 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class UnknownDevice:
+    """A device id that publishes but is not registered (spoofing, a typo in the site file): when
+    first and last heard, how often, on which topic."""
+
     site: str
     device_id: str
     first_seen_ms: int
@@ -50,6 +56,7 @@ class DeadLetterLog:
         self.capacity = capacity
 
     def create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the dead-letter and unknown-device tables if missing (BatchSink)."""
         conn.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters ("
             " id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
@@ -64,6 +71,8 @@ class DeadLetterLog:
         )
 
     def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
+        """Store the batch's rejections and count unregistered devices (BatchSink); trimmed to
+        `capacity` rows about every 500."""
         rejected = [m for m in items if isinstance(m, Rejection)]
         if not rejected:
             return
@@ -111,6 +120,8 @@ class DeadLetterLog:
     def recent(
         conn: sqlite3.Connection, limit: int = 100, reason: str | None = None
     ) -> list[DeadLetter]:
+        """The newest rejections first, at most `limit`, of one reason if given; on the caller's
+        (read) connection."""
         sql = "SELECT * FROM dead_letters"
         args: tuple[object, ...] = ()
         if reason:
@@ -121,6 +132,7 @@ class DeadLetterLog:
 
     @staticmethod
     def unknown_devices(conn: sqlite3.Connection) -> list[UnknownDevice]:
+        """The unregistered devices, most recently heard first (at most UNKNOWN_DEVICES_KEPT)."""
         rows = conn.execute(
             "SELECT * FROM unknown_devices ORDER BY last_seen_ms DESC LIMIT ?",
             (UNKNOWN_DEVICES_KEPT,),

@@ -18,6 +18,9 @@ log = logging.getLogger("carewatch.ingest.drain")
 
 
 class SpoolDrainer:
+    """Sends the spool to InfluxDB in batches on its own thread and connection, then deletes the
+    rows sent; the store down means backoff and a growing spool."""
+
     def __init__(
         self,
         db_path: Path,
@@ -57,19 +60,25 @@ class SpoolDrainer:
         self._up = Gauge("carewatch_store_up", "1 while InfluxDB accepts writes", registry=metrics)
 
     def wake(self) -> None:
+        """Drain now (the runner's after-commit hook), not at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
+        """Start the drainer's thread (a daemon); it opens its own connection."""
         self._thread = threading.Thread(target=self._run, name="spool-drainer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop and wait up to `timeout_s`; what is not sent stays in the spool
+        for the next start."""
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(timeout_s)
 
     def healthy(self) -> bool:
+        """False while InfluxDB writes fail or the thread died (readiness and the watchdog's
+        `store`)."""
         alive = self._thread is None or self._thread.is_alive()
         return alive and self.failing_since_ms is None
 

@@ -77,6 +77,8 @@ class BufferedSocket:
         self._pos = 0
 
     def recv(self, n: int) -> bytes:
+        """At most `n` bytes: from the buffer, else one read of at least 64 KiB whose rest is
+        buffered. BlockingIOError when nothing has arrived."""
         buf, pos = self._buf, self._pos
         if pos >= len(buf):
             data: bytes = self._sock.recv(max(n, CHUNK))  # BlockingIOError: nothing yet
@@ -89,6 +91,7 @@ class BufferedSocket:
         return out
 
     def buffered(self) -> int:
+        """Bytes read ahead and not yet handed to paho."""
         return len(self._buf) - self._pos
 
     def pending(self) -> int:
@@ -97,15 +100,19 @@ class BufferedSocket:
         return self.buffered() + inner
 
     def send(self, data: bytes | bytearray) -> int:
+        """Send on the socket itself; writes are not buffered."""
         return int(self._sock.send(data))
 
     def close(self) -> None:
+        """Close the socket; what is buffered is dropped with it."""
         self._sock.close()
 
     def fileno(self) -> int:
+        """The socket's descriptor, for paho's select()."""
         return int(self._sock.fileno())
 
     def setblocking(self, flag: bool) -> None:
+        """Set the socket's blocking mode; the buffer is not affected."""
         self._sock.setblocking(flag)
 
     def __getattr__(self, name: str) -> Any:
@@ -169,6 +176,7 @@ class BufferedClient(paho.Client):
         return BufferedSocket(sock)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """paho's read, then the packets already buffered, without a select() for each."""
         rc = super().loop_read(max_packets)
         sock = self._sock
         # the packets already in memory, without a select() for each

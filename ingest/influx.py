@@ -21,9 +21,16 @@ class StoreError(Exception):
 
 
 class LineWriter(Protocol):
-    def write(self, lines: list[str]) -> None: ...
+    """Where the drainer sends line protocol: InfluxV1 or InfluxV2Writer."""
 
-    def close(self) -> None: ...
+    def write(self, lines: list[str]) -> None:
+        """Write the lines in one request; StoreError when not written (`retry` False: refused as
+        invalid, and the drainer splits the batch)."""
+        ...
+
+    def close(self) -> None:
+        """Close the HTTP client at shutdown."""
+        ...
 
 
 def influxd_config(data_dir: Path, port: int, rpc_port: int) -> str:
@@ -69,9 +76,11 @@ class InfluxV1:
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
+        """Close the HTTP client at shutdown."""
         self._http.close()
 
     def ping(self) -> bool:
+        """True if InfluxDB answers /ping; never raises."""
         try:
             return self._http.get("/ping").status_code in (200, 204)
         except httpx.HTTPError:
@@ -82,6 +91,8 @@ class InfluxV1:
         self._http.post("/query", data={"q": f"CREATE DATABASE {_quote_ident(self._db)}"})
 
     def write(self, lines: list[str]) -> None:
+        """Write line protocol (ns precision). StoreError: `retry` False for 400 (some points
+        refused, the rest written), True otherwise; a missing database is created for the retry."""
         try:
             resp = self._http.post(
                 "/write",
@@ -99,6 +110,8 @@ class InfluxV1:
         raise StoreError(f"influx {resp.status_code}: {body}", retry=resp.status_code != 400)
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
+        """Run one InfluxQL query (times in epoch ms) and return its results; StoreError when
+        unreachable (retry) or refused (no retry)."""
         try:
             resp = self._http.get("/query", params={"db": self._db, "q": influxql, "epoch": "ms"})
         except httpx.HTTPError as exc:
@@ -113,6 +126,8 @@ class InfluxV1:
 
     # ReadingsQuery
     def readings(self, q: Series) -> list[Point]:
+        """ReadingsQuery over InfluxQL: the field's values of one device, oldest first, at most
+        `q.limit`; StoreError when the store cannot answer."""
         influxql = (
             f"SELECT {_quote_ident(q.field)} FROM {_quote_ident(q.device_type)}"
             f' WHERE "site" = {_quote_str(q.site)} AND "device" = {_quote_str(q.device_id)}'
@@ -128,6 +143,7 @@ class InfluxV1:
         return out
 
     def healthy(self) -> bool:
+        """ReadingsQuery: True if InfluxDB answers /ping."""
         return self.ping()
 
 
@@ -146,6 +162,8 @@ class InfluxV2Writer:
         self._precision = WritePrecision.NS
 
     def write(self, lines: list[str]) -> None:
+        """Write line protocol through the v2 API. StoreError: `retry` False for 400 (refused as
+        invalid), True otherwise."""
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -165,4 +183,5 @@ class InfluxV2Writer:
             raise StoreError(f"influx v2 unreachable: {type(exc).__name__}", retry=True) from exc
 
     def close(self) -> None:
+        """Close influxdb-client at shutdown."""
         self._client.close()  # type: ignore[no-untyped-call]

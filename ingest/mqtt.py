@@ -32,6 +32,9 @@ Deliver = Callable[[Decoded, Ack | None], None]
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
+    """An MQTT URL taken apart (parse_mqtt_url): host, port (1883, or 8883 for TLS), TLS or not, and
+    the account if the URL carries one."""
+
     host: str
     port: int
     tls: bool
@@ -55,6 +58,9 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
 
 
 class MqttSource:
+    """One MQTT session (persistent, QoS 1, manual ack) that decodes each message on paho's thread
+    and delivers it with its ack; PUBACKs go out only via `flush_acks`."""
+
     def __init__(
         self,
         url: str,
@@ -108,6 +114,8 @@ class MqttSource:
         self._connect_props = props
 
     def start(self) -> None:
+        """Connect in the background with the session kept (clean_start off), so messages a crashed
+        predecessor left un-acked are delivered again."""
         # clean_start=False: the default (clean on first connect) would drop the queued
         # messages a crashed predecessor left un-acked (INFRA-NOTES.md).
         self._client.connect_async(
@@ -120,6 +128,8 @@ class MqttSource:
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect and stop paho's thread; un-acked messages stay queued at the broker for the
+        session's next connection."""
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -25,12 +25,17 @@ ZIGBEE_USER = "zigbee2mqtt"
 
 @dataclass(frozen=True, slots=True)
 class Account:
+    """One broker account: username, password in clear (for the installers' CSV and the hasher
+    only), and the device it belongs to."""
+
     username: str
     password: str
     device_id: str | None  # None for the service and the Zigbee2MQTT bridge
 
 
 def accounts(device_ids: list[str], zigbee: bool) -> list[Account]:
+    """Fresh random passwords for the service, the Zigbee2MQTT bridge if any, and every device
+    (username = device id)."""
     out = [Account(SERVICE_USER, secrets.token_urlsafe(24), None)]
     if zigbee:
         out.append(Account(ZIGBEE_USER, secrets.token_urlsafe(24), None))
@@ -39,6 +44,8 @@ def accounts(device_ids: list[str], zigbee: bool) -> list[Account]:
 
 
 def acl_text(site: str, prefix: str = "carewatch/v1", zigbee: bool = False) -> str:
+    """The mosquitto ACL: the service reads every device topic and writes alert states; each device
+    writes only its own three topics and reads nothing."""
     p = prefix.rstrip("/")
     lines = [
         "# written by `carewatch mqtt-credentials`",

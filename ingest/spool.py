@@ -41,6 +41,8 @@ class Spool:
         self.embedded = embedded
 
     def create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the spool table if missing, with the per-device index when it is the embedded
+        store (BatchSink)."""
         conn.execute(
             "CREATE TABLE IF NOT EXISTS points ("
             " id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, site TEXT NOT NULL,"
@@ -51,6 +53,8 @@ class Spool:
             conn.execute("CREATE INDEX IF NOT EXISTS points_device_ts ON points(device_id, ts_ms)")
 
     def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
+        """Store the batch's readings, events, status changes and alert transitions as rows
+        (BatchSink); rejections are not its business, readings with no field are skipped."""
         rows = []
         for m in items:
             if isinstance(m, Reading):
@@ -101,11 +105,14 @@ class Spool:
 
     @staticmethod
     def backlog(conn: sqlite3.Connection) -> int:
+        """How many rows the spool holds: with InfluxDB, the rows not yet sent."""
         row = conn.execute("SELECT count(*) FROM points").fetchone()
         return int(row[0])
 
     @staticmethod
     def prune(conn: sqlite3.Connection, older_than_ms: int) -> int:
+        """Delete rows older than `older_than_ms` (epoch ms), the embedded store's retention;
+        returns how many went."""
         cur = conn.execute("DELETE FROM points WHERE ts_ms < ?", (older_than_ms,))
         return cur.rowcount
 
@@ -117,6 +124,8 @@ class EmbeddedReadings:
         self._db_path = db_path
 
     def readings(self, q: Series) -> list[Point]:
+        """ReadingsQuery over the spool's telemetry rows, on its own read-only connection: oldest
+        first, at most `q.limit`."""
         conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
@@ -138,4 +147,5 @@ class EmbeddedReadings:
         return [Point(ts, v) for ts, v in rows]
 
     def healthy(self) -> bool:
+        """ReadingsQuery: always True (the file is local)."""
         return True

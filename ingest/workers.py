@@ -239,6 +239,7 @@ class WorkerPool:
         return all(w is not None and w.connected and not w.dead for w in self._workers)
 
     def start(self) -> None:
+        """Spawn the worker processes and the supervisor thread that restarts a worker that died."""
         for k in range(self._count):
             self._workers[k] = self._spawn(k)
         self._supervisor = threading.Thread(

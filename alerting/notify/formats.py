@@ -177,6 +177,8 @@ def to_json(n: Notice) -> bytes:
 
 
 def cap_identifier(reference: str, seq: int) -> str:
+    """The CAP `<identifier>` of one message about an alert: its reference and sequence number, made
+    CAP-safe, so each message is unique and the first is citable."""
     return cap_safe(f"{reference}:{seq}")
 
 
@@ -196,6 +198,8 @@ def certainty(n: Notice) -> str:
 
 
 def urgency(n: Notice) -> str:
+    """CAP urgency: Past once resolved or cancelled, else Immediate for the `emergency` priority and
+    Expected for the rest."""
     if n.msg_type == "Cancel" or is_resolved(n):
         return "Past"
     return "Immediate" if n.alert.get("priority") == "emergency" else "Expected"
@@ -315,6 +319,8 @@ def description(n: Notice, texts: CapTexts, tz: tzinfo = UTC) -> str:
 
 
 def instruction(n: Notice, texts: CapTexts) -> str:
+    """What the reader should do, "main / second": the cancel or all-clear wording, else the
+    instruction of the notice's category."""
     if n.msg_type == "Cancel":
         return texts.both("instruction.cancel")
     if is_resolved(n):
@@ -337,6 +343,8 @@ def _num(f: float) -> str:
 
 
 def area_desc(n: Notice, texts: CapTexts) -> str:
+    """CAP's `<areaDesc>`: site name, address and the alert's floor, room and bed, or at least the
+    site id (CAP requires the element)."""
     site = n.site
     parts = [_str(site.get("name")), _str(site.get("address")), _place(n.alert, texts) or None]
     return " ".join(p for p in parts if p) or _str(site.get("id")) or "CareWatch"

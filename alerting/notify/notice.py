@@ -33,6 +33,8 @@ def reference(key: str) -> str:
 
 
 def notice(row: OutboxRow, site: Mapping[str, Any]) -> Notice:
+    """The outbox row as a Notice for the formats: its thread reference, the CAP category from the
+    device-type table, and the site's details for the location."""
     return Notice(
         key=row.key,
         reference=reference(row.key),

@@ -234,6 +234,8 @@ class Receiver:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> Receiver:
+        """Bind and serve on a daemon thread; returns itself, so `with Receiver()` and
+        `Receiver().start()` both work. A second start raises RuntimeError."""
         if self._server is not None:
             raise RuntimeError("receiver already started")
         self._server = _Server((self.host, self._port), self)
@@ -248,6 +250,8 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        """Shut the server down and wait for its thread; a receiver not started is fine. The port
+        stays known, so a new receiver can take it over."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -265,16 +269,20 @@ class Receiver:
 
     @property
     def port(self) -> int:
+        """The port it listens on: the one picked once started with `port=0`."""
         return self._port
 
     @property
     def url(self) -> str:
+        """The base URL to configure as a webhook target (IPv6 hosts bracketed)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._port}/"
 
     # -------------------------------------------------------------- reading
 
     def counts(self) -> dict[str, int]:
+        """Accepted, duplicate, rejected, invalid and failed requests so far, read under the lock
+        (the `GET /` answer)."""
         with self._cond:
             return {
                 "received": len(self.received),
@@ -290,6 +298,7 @@ class Receiver:
             return self._cond.wait_for(lambda: len(self.received) >= count, timeout_s)
 
     def keys(self) -> list[str]:
+        """The Idempotency-Keys of the accepted deliveries, in arrival order."""
         with self._cond:
             return [d["key"] for d in self.received]
 

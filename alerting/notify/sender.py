@@ -18,6 +18,9 @@ class DeliveryError(Exception):
 
 
 class Sender(Protocol):
+    """A notifier as the delivery worker sees it: it sends one row or raises. Retries, backoff and
+    giving up are the worker's, never the notifier's."""
+
     def send(self, row: OutboxRow) -> int:
         """Deliver one notification; the receiver's status (0 if none). Raises
         DeliveryError (or any exception) when it did not arrive: retry later."""

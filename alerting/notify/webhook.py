@@ -65,6 +65,7 @@ class WebhookPoster:
         return r.status_code
 
     def close(self) -> None:
+        """Close the HTTP client, a passed-in one too; the poster is done after."""
         if self._client is not None:
             self._client.close()
 
@@ -89,6 +90,8 @@ class WebhookSender:
         self._texts = texts
 
     def send(self, row: OutboxRow) -> int:
+        """POST the row as the target's format (JSON or CAP 1.2) with the row's key as
+        Idempotency-Key; DeliveryError when the receiver did not take it."""
         n = notice(row, self._site)
         if self._fmt == "cap":
             body = to_cap(n, self._sender_id, tz=self._tz, texts=self._texts)
@@ -98,4 +101,5 @@ class WebhookSender:
         return self._poster.post(body, ctype, row.key)
 
     def close(self) -> None:
+        """Close the poster's HTTP client at shutdown."""
         self._poster.close()

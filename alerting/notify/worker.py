@@ -66,11 +66,16 @@ def pick_due(
 
 @dataclass(frozen=True, slots=True)
 class Sent:
+    """A try that arrived: the receiver's status, if it gave one."""
+
     status: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class NotSent:
+    """A try that did not arrive: the receiver's status, if any, and the error text (at most 300
+    characters) kept on the outbox row."""
+
     status: int | None
     error: str
 
@@ -92,12 +97,16 @@ def backoff_ms(attempts: int, rng: random.Random) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
+    """Back off: try again at `at_ms` (epoch ms), `wait_ms` from now."""
+
     at_ms: int
     wait_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
+    """The row is older than the target's horizon: mark it failed, no more tries."""
+
     pass
 
 
@@ -110,6 +119,8 @@ class RetryPolicy:
         self._rng = rng
 
     def after_failure(self, row: OutboxRow, now_ms: int) -> Retry | GiveUp:
+        """Give up once the row was created a horizon ago or more; else back off by its attempts so
+        far, with jitter."""
         if now_ms - row.created_ms >= self.horizon_ms:
             return GiveUp()
         wait = backoff_ms(row.attempts + 1, self._rng)
@@ -130,6 +141,9 @@ def delivery_counter(metrics: CollectorRegistry) -> Counter:
 
 
 class DeliveryWorker:
+    """Delivers one target's outbox rows, oldest first, on its own thread and connection; delivered
+    marks go to the engine's next transaction when `write` is given."""
+
     def __init__(
         self,
         target: str,
@@ -214,21 +228,26 @@ class DeliveryWorker:
     # the thread -------------------------------------------------------------------------
 
     def wake(self) -> None:
+        """Look for due rows now (the runner's after-commit hook), not at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
+        """Start the worker's thread (a daemon); it opens its own connection."""
         self._thread = threading.Thread(
             target=self._run, name=f"deliver-{self.target}", daemon=True
         )
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop after its current try and wait up to `timeout_s`; a row being sent
+        is finished or retried later, never lost."""
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(timeout_s)
 
     def alive(self) -> bool:
+        """True while the thread runs (readiness)."""
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:

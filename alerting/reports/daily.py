@@ -37,6 +37,9 @@ def webhook_for(service: ReportService, secrets: Mapping[str, bytes]) -> Webhook
 
 
 class DailyJob:
+    """The daily report as a scheduler job: writes the last watch day's files and POSTs the summary
+    to the site's webhook, if it names one. Built by the composition root."""
+
     def __init__(
         self,
         service: ReportService,
@@ -53,6 +56,8 @@ class DailyJob:
         self._now = now_ms
 
     def due_name(self, now_ms: int) -> str:
+        """The file name (no suffix) of the report due at `now_ms`: watch-<local date the watch day
+        started>."""
         start, _ = self.service.daily_period(self.at, now_ms)
         return f"watch-{local_date(start, self.service.tz).isoformat()}"
 

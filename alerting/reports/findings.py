@@ -18,6 +18,9 @@ MAX_OTHERS = 5  # other unanswered alerts named in the one sentence
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One line of "what needs attention": a sentence in the reader's language and how bad it is
+    (`bad` or `warn`)."""
+
     level: Literal["bad", "warn"]
     text: str
 

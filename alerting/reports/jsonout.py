@@ -12,6 +12,7 @@ from alerting.reports.model import Responses, WatchReport
 
 
 def local_iso(ms: int | None, tz: ZoneInfo) -> str | None:
+    """Epoch ms as RFC 3339 in the site's zone, to the second, with its offset; None stays None."""
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
@@ -33,6 +34,8 @@ def _convert(value: Any, tz: ZoneInfo) -> Any:
 
 
 def report_dict(report: WatchReport) -> dict[str, Any]:
+    """The report as JSON-ready data: `*_ms` times as local RFC 3339 under the name without `_ms`,
+    plus `version` and the `summary`. Served by the API and written daily."""
     tz = ZoneInfo(report.timezone)
     out: dict[str, Any] = _convert(report, tz)
     out["version"] = "1"

@@ -17,6 +17,9 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class AlertRow:
+    """One alert as the report reads it from `alerts` (source.load_rows); `raised_at` in epoch ms,
+    `state` as stored."""
+
     id: int
     site: str
     device_id: str
@@ -33,6 +36,9 @@ class AlertRow:
 
 @dataclass(frozen=True, slots=True)
 class AuditRow:
+    """One audit row of an alert (source.load_rows, renotify rows left out): the history every wait,
+    episode and fire figure is computed from."""
+
     alert_id: int
     at: int
     action: str
@@ -44,6 +50,9 @@ class AuditRow:
 
 @dataclass(frozen=True, slots=True)
 class DeviceLogRow:
+    """One maintenance start or end from `device_log` (source.load_rows), for the maintenance
+    windows."""
+
     at: int
     device_id: str
     action: str
@@ -76,6 +85,9 @@ class FieldStats:
 
 @dataclass(frozen=True, slots=True)
 class Durations:
+    """Count, mean, median, p90 and maximum of a sample of seconds (answers.durations); all None
+    when the sample is empty."""
+
     count: int
     mean_s: float | None
     median_s: float | None
@@ -128,6 +140,9 @@ class Responses:
 
 @dataclass(frozen=True, slots=True)
 class RuleCount:
+    """One rule's alerts raised in the period, its annunciations and how fast its waits were
+    answered; a row of the per-rule table."""
+
     rule: str
     title_zh: str
     title_en: str
@@ -142,6 +157,9 @@ class RuleCount:
 
 @dataclass(frozen=True, slots=True)
 class PlaceCount:
+    """Alerts raised and annunciations of one floor (room None) or one room, with the label the
+    report prints for it."""
+
     floor: str | None
     room: str | None  # None: the whole floor
     label: str
@@ -152,6 +170,9 @@ class PlaceCount:
 
 @dataclass(frozen=True, slots=True)
 class ShiftFigures:
+    """One duty shift within the period (clipped to it): its alerts, what is still unanswered, and
+    the emergency answer times."""
+
     name: str
     name_en: str | None
     date: str  # local date the shift started
@@ -164,6 +185,9 @@ class ShiftFigures:
 
 @dataclass(frozen=True, slots=True)
 class ShiftTotal:
+    """One shift name summed over the period (every night shift, say), so a slow shift shows week
+    after week."""
+
     name: str
     name_en: str | None
     shifts: int
@@ -186,6 +210,9 @@ class Flood:
 
 @dataclass(frozen=True, slots=True)
 class Noisy:
+    """A device or rule among the ten that caused most annunciations, with its share of all
+    annunciations (0..1)."""
+
     key: str  # device id or rule name
     label: str  # the device's room id, or the rule's title (zh)
     annunciations: int
@@ -194,6 +221,9 @@ class Noisy:
 
 @dataclass(frozen=True, slots=True)
 class ChatterRow:
+    """An alert that started chattering in the period (ISA-18.2: 3 or more occurrences in a minute),
+    with its annunciations."""
+
     alert_id: int
     device_id: str
     rule: str
@@ -205,6 +235,9 @@ class ChatterRow:
 
 @dataclass(frozen=True, slots=True)
 class StaleRow:
+    """An alert raised 24 h or more before the period's end and still open then, with its age in
+    hours and state at the end."""
+
     alert_id: int
     device_id: str
     rule: str
@@ -218,6 +251,9 @@ class StaleRow:
 
 @dataclass(frozen=True, slots=True)
 class AlarmLoad:
+    """The ISA-18.2 alarm-load figures, counted in annunciations of the one duty room: rates per 10
+    minutes, floods, chattering and stale alarms, the noisiest."""
+
     annunciations: int
     ten_minute_periods: int
     per_10min: float  # average
@@ -237,6 +273,9 @@ class AlarmLoad:
 
 @dataclass(frozen=True, slots=True)
 class OfflineEpisode:
+    """One time a device was offline (from its offline alert), clipped to the period; `seconds`
+    counts only the part inside it."""
+
     alert_id: int
     device_id: str
     device_type: str | None
@@ -249,6 +288,9 @@ class OfflineEpisode:
 
 @dataclass(frozen=True, slots=True)
 class DeviceAvailability:
+    """One device that was offline in the period: its episodes and the share of the period it was
+    available (0..1)."""
+
     device_id: str
     device_type: str | None
     floor: str | None
@@ -260,6 +302,9 @@ class DeviceAvailability:
 
 @dataclass(frozen=True, slots=True)
 class TypeAvailability:
+    """Availability of every registered device of one type over the period, with the type's label in
+    both languages."""
+
     device_type: str
     label_zh: str
     label_en: str
@@ -272,6 +317,9 @@ class TypeAvailability:
 
 @dataclass(frozen=True, slots=True)
 class BatteryRow:
+    """A low-battery alert raised in the period, or raised before and still open at its end; `value`
+    is the alert's value as stored."""
+
     alert_id: int
     device_id: str
     device_type: str | None
@@ -284,6 +332,9 @@ class BatteryRow:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceRow:
+    """A maintenance window (out of service) overlapping the period; `end_ms` and `ended_by` are
+    None when it outlasts the period."""
+
     device_id: str
     device_type: str | None
     room: str | None
@@ -296,6 +347,9 @@ class MaintenanceRow:
 
 @dataclass(frozen=True, slots=True)
 class DeviceFigures:
+    """What the report says about devices: availability overall and by type, the offline episodes,
+    low batteries and maintenance windows."""
+
     registered: int
     availability: float | None  # 1 - offline device-time / registered device-time
     offline_s: float
@@ -330,6 +384,9 @@ class SeriesFigure:
 
 @dataclass(frozen=True, slots=True)
 class FireAlarm:
+    """One fire alarm raised in the period: its acknowledgement time, whether, when and why it went
+    to the fire brigade, or who dismissed it and why."""
+
     alert_id: int
     rule: str
     device_id: str
@@ -346,6 +403,9 @@ class FireAlarm:
 
 @dataclass(frozen=True, slots=True)
 class FireFigures:
+    """Fire safety over the period: the alarms, how many were answered in 15 s, forwarded (by the
+    watch itself or by staff) or dismissed, and the fire equipment."""
+
     alarms: int
     acked_within_15s: int  # NFPA 72 positive alarm sequence
     forwarded: int
@@ -357,6 +417,9 @@ class FireFigures:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
+    """Alerts raised per priority in one hour or day from `start_ms`: one bar of the timeline
+    chart."""
+
     start_ms: int
     emergency: int
     routine: int
@@ -365,6 +428,9 @@ class Bucket:
 
 @dataclass(frozen=True, slots=True)
 class Bin:
+    """One bar of the emergency answer-time histogram: waits answered in (lo_s, hi_s] seconds; no
+    `hi_s` is the open-ended band, neither bound the unanswered."""
+
     label: str
     lo_s: float | None
     hi_s: float | None  # None: no upper bound
@@ -373,6 +439,9 @@ class Bin:
 
 @dataclass(frozen=True, slots=True)
 class ShiftSpan:
+    """One occurrence of a shift as a time span (shifts.py); `date` is the local date it started,
+    the span may be clipped to a period."""
+
     name: str
     name_en: str | None
     date: str
@@ -382,6 +451,9 @@ class ShiftSpan:
 
 @dataclass(frozen=True, slots=True)
 class WatchReport:
+    """The whole watch report over [start_ms, end_ms) as known at `as_of_ms`: computed by
+    compute.build_report, rendered as HTML, JSON and CSV."""
+
     site_id: str
     site_name: str
     start_ms: int
@@ -406,4 +478,6 @@ class WatchReport:
     warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. readings store unreachable
 
     def responses_for(self, group: str) -> Responses:
+        """The answer figures of one priority, or "all"; the report holds all four, so any other
+        group raises StopIteration."""
         return next(r for r in self.responses if r.group == group)

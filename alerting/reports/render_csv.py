@@ -32,6 +32,8 @@ def _num(v: float | None) -> str:
 
 
 def alerts_csv(report: WatchReport, rules: RuleSet) -> str:
+    """One row per wait, local times, seconds as numbers and both rule titles. The text has no
+    byte-order mark: callers that save it add one."""
     tz = ZoneInfo(report.timezone)
 
     def at(ms: int | None) -> str:
@@ -61,6 +63,7 @@ def alerts_csv(report: WatchReport, rules: RuleSet) -> str:
 
 
 def shifts_csv(report: WatchReport) -> str:
+    """One row per duty shift of the period with its emergency answer times."""
     tz = ZoneInfo(report.timezone)
     header = [
         "date", "shift", "shift_en", "start_local", "end_local", "alerts", "emergency_waits",
@@ -81,6 +84,7 @@ def shifts_csv(report: WatchReport) -> str:
 
 
 def devices_csv(report: WatchReport) -> str:
+    """One row per offline episode of a device in the period."""
     tz = ZoneInfo(report.timezone)
     header = [
         "device_id", "device_type", "floor", "room", "offline_from_local", "offline_to_local",
@@ -97,6 +101,8 @@ def devices_csv(report: WatchReport) -> str:
 
 
 def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
+    """The API's CSV export by `table`: "shifts", "devices", anything else the waits
+    (alerts_csv)."""
     if table == "shifts":
         return shifts_csv(report)
     if table == "devices":

@@ -54,6 +54,9 @@ def site_shifts(registry: Registry, catalog: Catalog | None = None) -> list[Shif
 
 @dataclass(frozen=True, slots=True)
 class DailyResult:
+    """What the daily report did: the report, the files written (the JSON first), and whether the
+    webhook took the summary (None: no webhook)."""
+
     report: WatchReport
     files: list[Path]
     delivered: bool | None  # None: no webhook configured
@@ -61,12 +64,18 @@ class DailyResult:
 
 @dataclass(frozen=True, slots=True)
 class Webhook:
+    """Where the daily summary goes: a webhook target's URL, its HMAC key and timeout, resolved from
+    the rules file and the environment (daily.webhook_for)."""
+
     url: str
     secret: bytes
     timeout_s: float = 10.0
 
 
 class ReportService:
+    """Reports of a running site: reads the alert store through its own connections, the readings
+    store for the fire equipment, and computes."""
+
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
@@ -87,6 +96,8 @@ class ReportService:
     # --- reports -------------------------------------------------------------------------
 
     def report(self, start_ms: int, end_ms: int, as_of_ms: int) -> WatchReport:
+        """The report over [start_ms, end_ms) as known at `as_of_ms`. The readings store failing
+        costs only the equipment figures and adds a warning."""
         end_ms = min(end_ms, as_of_ms)
         conn = self._connect()
         try:
@@ -107,6 +118,8 @@ class ReportService:
         return dataclasses.replace(report, warnings=warnings) if warnings else report
 
     def shift(self, which: str, now_ms: int) -> ShiftSpan | None:
+        """The whole shift `now_ms` falls in ("current"), or the one before it (any other `which`):
+        for the API's shift reports and the handover panel."""
         if which == "current":
             return shift_at(self.shifts, self.tz, now_ms)
         return previous_shift(self.shifts, self.tz, now_ms)

@@ -17,21 +17,27 @@ from alerting.reports.model import ShiftSpan
 
 @dataclass(frozen=True, slots=True)
 class ShiftDef:
+    """One shift of the site file: its name (Chinese), local start time, and the English name if
+    given; it runs until the next shift's start."""
+
     name: str
     start: time
     name_en: str | None = None
 
 
 def parse_hhmm(text: str) -> time:
+    """A time from the site file's "HH:MM"; ValueError if it is no valid time."""
     hh, mm = text.split(":")
     return time(int(hh), int(mm))
 
 
 def local_ms(day: date, at: time, tz: ZoneInfo) -> int:
+    """The local wall-clock `at` on `day` in `tz`, as epoch ms."""
     return int(datetime.combine(day, at, tz).timestamp() * 1000)
 
 
 def local_date(ms: int, tz: ZoneInfo) -> date:
+    """The local date in `tz` of epoch ms `ms`."""
     return datetime.fromtimestamp(ms / 1000, tz).date()
 
 

@@ -74,6 +74,9 @@ def load_rows(conn: sqlite3.Connection, start_ms: int, end_ms: int, as_of_ms: in
 
 
 class SeriesStats(Protocol):
+    """Where the report gets the minimum and maximum of a reading: InfluxQLStats with InfluxDB, else
+    PointStats over the embedded store (the composition root picks)."""
+
     def stats(self, q: Series) -> FieldStats | None:
         """Min and max of one field of one device over [since_ms, until_ms]; None if no
         numeric readings."""
@@ -89,6 +92,8 @@ class PointStats:
         self._limit = limit
 
     def stats(self, q: Series) -> FieldStats | None:
+        """Min and max over the points the readings query returns (at most `limit`); bools and text
+        are skipped. None if no numeric point."""
         lo: tuple[float, int] | None = None
         hi: tuple[float, int] | None = None
         count = 0
@@ -144,6 +149,8 @@ class InfluxQLStats:
         return None
 
     def stats(self, q: Series) -> FieldStats | None:
+        """Min, max and count as three InfluxQL selector queries. None if the field has no numeric
+        reading; errors of the query function propagate."""
         lo = self._one("min", q)
         hi = self._one("max", q)
         n = self._one("count", q)

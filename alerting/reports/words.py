@@ -58,6 +58,7 @@ class Words:
         return self.t("list_sep").join(items)
 
     def rule(self, name: str) -> str:
+        """A rule's title in the reader's language (RuleSet.title)."""
         return self.rules.title(name, self.lang)
 
     def prio(self, p: str) -> str:
@@ -97,11 +98,13 @@ class Words:
     # --- values --------------------------------------------------------------------------
 
     def time(self, ms: int | None, seconds: bool = False) -> str:
+        """Epoch ms as the site's month-day and time, to the second if asked; a dash for None."""
         if ms is None:
             return DASH
         return self.local(ms, "%m-%d %H:%M:%S" if seconds else "%m-%d %H:%M")
 
     def full_time(self, ms: int) -> str:
+        """Epoch ms as the site's full date and time (headings, periods)."""
         return self.local(ms, "%Y-%m-%d %H:%M")
 
     def local(self, ms: int, fmt: str) -> str:
@@ -121,17 +124,22 @@ class Words:
         return self.t("unit.h", n=h) + (" " + self.t("unit.min", n=m) if m else "")
 
     def pct(self, v: float | None, digits: int = 1) -> str:
+        """A share 0..1 as a percentage with `digits` decimals; a dash for None."""
         return DASH if v is None else f"{v * 100:.{digits}f}%"
 
     def num(self, v: float | None, unit: str = "") -> str:
+        """A number rounded to 3 decimals, with its unit; a dash for None."""
         if v is None:
             return DASH
         return f"{round(v, 3):g} {unit}".strip()
 
     def fixed(self, v: float, digits: int = 2) -> str:
+        """A number with exactly `digits` decimals."""
         return f"{v:.{digits}f}"
 
     def room(self, room: str | None) -> str:
+        """A room by its name in the site file, else the catalog's `place.room` with its id; a dash
+        for None."""
         if room is None:
             return DASH
         return self.rooms.get(room) or self.t("place.room", room=room)

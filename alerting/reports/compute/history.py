@@ -38,6 +38,8 @@ class Alert:
     closed_ms: int | None
 
     def state_at(self, at: int) -> str:
+        """The alert's state at `at` (epoch ms) as its audit rows say; before its first row it is
+        active and unacknowledged."""
         state = "active_unack"
         for r in self.audit:
             if r.at > at:
@@ -57,15 +59,18 @@ class Context:
         self.room_names = {r.id: r.name for f in site.floors for r in f.rooms}
 
     def title(self, rule: str, lang: str) -> str:
+        """The rule's title in `lang`, as the screen shows it (RuleSet.title)."""
         return self.rules.title(rule, lang)
 
     def room_label(self, room: str | None) -> str:
+        """A room as the per-room table labels it: its id and name ("204 East"), "-" for none."""
         if room is None:
             return "-"
         name = self.room_names.get(room)
         return f"{room} {name}" if name else room
 
     def floor_label(self, floor: str | None) -> str:
+        """A floor as the per-floor table labels it: its name, else its id; "-" for none."""
         return "-" if floor is None else self.floor_names.get(floor, floor)
 
 
