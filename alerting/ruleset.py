@@ -1,20 +1,19 @@
 """A site's rule set: the defaults, the site's own rules, and overrides per site, floor,
 room or device; resolved per device once and checked against the device-type table.
 
-A rules file (YAML) looks like docs/rules.md; `load_rules` names file, line and field for
-every problem and `carewatch check-config` prints them.
+A rules file (YAML) looks like docs/rules.md; alerting/rulecheck.py checks it (file, line
+and field of every problem) and loads it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alerting.defaults import DEFAULT_BY_SEVERITY, default_policies, default_rules
 from alerting.model import Severity
@@ -33,9 +32,8 @@ from alerting.rules import (
     TimeWindowRule,
 )
 from devices.catalog import load_catalog
-from devices.profiles import DEVICE_TYPES, DeviceType, FieldKind
-from devices.registry import Device, Registry
-from devices.yamlconf import ConfigError, Loc, StrictModel, load_yaml, located
+from devices.registry import Device
+from devices.yamlconf import StrictModel
 
 KINDS = frozenset(
     {"event", "threshold", "rate", "absence", "time_window", "correlation", "repetition", "system"}
@@ -188,7 +186,9 @@ class DeviceRules:
 DEVICE_KINDS = (EventRule, ThresholdRule, RateRule, AbsenceRule, TimeWindowRule)
 
 
-def _merge(base: AnyRule, changes: dict[str, Any]) -> AnyRule:
+def merge_rule(base: AnyRule, changes: dict[str, Any]) -> AnyRule:
+    """`base` with the fields of an override or a rules-file entry changed, validated again
+    (a change may not make the rule invalid)."""
     return type(base).model_validate({**base.model_dump(), **changes})
 
 
@@ -211,7 +211,7 @@ class RuleSet:
         base = {r.name: r for r in rules}
         for o in overrides:  # site-wide overrides change the rule itself
             if o.specificity == 0 and o.rule in base:
-                base[o.rule] = _merge(base[o.rule], o.set)
+                base[o.rule] = merge_rule(base[o.rule], o.set)
         self.rules: dict[str, AnyRule] = base
         self._overrides = sorted(
             (o for o in overrides if o.specificity > 0 and o.rule in base),
@@ -283,7 +283,7 @@ class RuleSet:
                 for i in applied:
                     o = self._overrides[i]
                     if o.rule == r.name:
-                        r = _merge(r, o.set)  # type: ignore[assignment]
+                        r = merge_rule(r, o.set)  # type: ignore[assignment]
                 if r.enabled:
                     dr.add(r)
             self._shared[shared_key] = dr
@@ -317,190 +317,3 @@ def rule_title(rule: AnyRule | None, name: str, lang: str) -> str:
     zh_en = (None, None) if rule is None else (rule.title_zh, rule.title_en)
     own = zh_en[1] if catalog.lang(lang) == "en" else zh_en[0]
     return own or catalog.get(lang, f"rule.{name}") or zh_en[0] or zh_en[1] or name
-
-
-# --- checking a rules file --------------------------------------------------------------
-
-Problem = tuple[Loc, str]
-
-
-def title_problems(r: AnyRule) -> list[Problem]:
-    """A rule the catalog does not name must bring its titles (what else would the screen
-    show?); a rule the catalog names may override them."""
-    named = load_catalog().keys()
-    if f"rule.{r.name}" in named:
-        return []
-    missing = [f for f in ("title_zh", "title_en") if getattr(r, f) is None]
-    if not missing:
-        return []
-    return [
-        (
-            ("name",),
-            f"rule {r.name!r} has no title: the catalog has no rule.{r.name}, "
-            f"so give {' and '.join(missing)}",
-        )
-    ]
-
-
-def _field(t: DeviceType, name: str) -> Any:
-    return t.fields.get(name)
-
-
-def rule_problems(r: AnyRule, names: Iterable[str], policies: Iterable[str]) -> list[Problem]:
-    """What is wrong with one rule against the device-type table; locations are relative."""
-    out: list[Problem] = []
-    known_names, known_policies = set(names), set(policies)
-    if r.escalation is not None and r.escalation not in known_policies:
-        out.append((("escalation",), f"unknown escalation policy {r.escalation!r}"))
-    if isinstance(r, CorrelationRule | RepetitionRule):
-        for k, s in enumerate(r.signals):
-            if s not in known_names:
-                out.append((("signals", k), f"unknown rule {s!r}"))
-        return out
-    if not isinstance(r, DEVICE_KINDS):
-        return out
-    for k, tname in enumerate(r.device_types):
-        t = DEVICE_TYPES.get(tname)
-        if t is None:
-            out.append((("device_types", k), f"unknown device type {tname!r}"))
-            continue
-        if isinstance(r, EventRule):
-            for attr in ("events", "clear_events"):
-                for j, e in enumerate(getattr(r, attr)):
-                    if e not in t.events:
-                        out.append(((attr, j), f"{tname} sends no event {e!r}"))
-        elif isinstance(r, ThresholdRule | RateRule | TimeWindowRule):
-            out += _field_problems(r, t)
-    return out
-
-
-def _field_problems(r: ThresholdRule | RateRule | TimeWindowRule, t: DeviceType) -> list[Problem]:
-    spec = _field(t, r.field)
-    if spec is None:
-        return [(("field",), f"{t.name} has no field {r.field!r}; it has {sorted(t.fields)}")]
-    out: list[Problem] = []
-    unit = getattr(r, "unit", None)
-    if unit is not None and unit != spec.unit:
-        out.append((("unit",), f"wrong unit: {t.name}.{r.field} is in {spec.unit!r}, not {unit!r}"))
-    if isinstance(r, TimeWindowRule):
-        return out
-    numeric = isinstance(r, RateRule) or r.op in ("lt", "le", "gt", "ge")
-    if numeric and spec.kind is not FieldKind.NUMBER:
-        return [*out, (("field",), f"{t.name}.{r.field} is {spec.kind.value}, not a number")]
-    rng = f"{spec.min:g}..{spec.max:g} {spec.unit}".rstrip() if numeric else ""
-    if isinstance(r, RateRule):
-        if r.per_min * r.min_span_s / 60 > spec.max - spec.min:
-            out.append((("per_min",), f"impossible rate: more than the whole range {rng}"))
-        return out
-    if isinstance(r, ThresholdRule):
-        if r.inactive_field is not None:
-            f2 = _field(t, r.inactive_field)
-            if f2 is None or f2.kind is not FieldKind.NUMBER:
-                out.append((("inactive_field",), f"{t.name} has no numeric {r.inactive_field!r}"))
-        if numeric:
-            v = float(r.value)
-            if not spec.min < v < spec.max:
-                out.append(
-                    (("value",), f"impossible threshold {r.field} {r.op} {v:g}: range is {rng}")
-                )
-            cv = r.clear_value
-            if cv is not None and not spec.min <= cv <= spec.max:
-                out.append((("clear_value",), f"clear_value {cv:g} outside {rng}"))
-        else:
-            want = {FieldKind.BOOL: bool, FieldKind.TEXT: str, FieldKind.NUMBER: float}[spec.kind]
-            if not isinstance(r.value, want) or (want is float and isinstance(r.value, bool)):
-                out.append((("value",), f"{t.name}.{r.field} takes a {spec.kind.value} value"))
-    return out
-
-
-def _clean(loc: tuple[Any, ...]) -> Loc:
-    """Drop pydantic's union tag from error locations (rules.0.threshold.value)."""
-    return tuple(
-        p for i, p in enumerate(loc) if not (p in KINDS and i > 0 and isinstance(loc[i - 1], int))
-    )
-
-
-def check_file(
-    path: Path, registry: Registry | None = None
-) -> tuple[RuleSetFile | None, list[str]]:
-    """Parse and check a rules file; returns the model (if it parsed) and every problem."""
-    data, lines = load_yaml(path)
-    try:
-        f = RuleSetFile.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        return None, [located(path, lines, _clean(e["loc"]), e["msg"]) for e in exc.errors()]
-    probs: list[Problem] = []
-    names = {r.name for r in default_rules()} if f.builtin else set()
-    names |= {r.name for r in f.rules}
-    policies = {**default_policies(), **f.escalation.policies}.keys()
-    for j, r in enumerate(f.rules):
-        probs += [(("rules", j, *loc), m) for loc, m in title_problems(r)]
-        probs += [(("rules", j, *loc), m) for loc, m in rule_problems(r, names, policies)]
-    for sev, pol in f.escalation.by_severity.items():
-        if pol is not None and pol not in policies:
-            probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
-    base = {r.name: r for r in default_rules()} if f.builtin else {}
-    base.update({r.name: r for r in f.rules})
-    for i, o in enumerate(f.overrides):
-        probs += [(("overrides", i, *loc), m) for loc, m in _override_problems(o, base, registry)]
-    for i, o in enumerate(f.overrides):  # the merged rule must still make sense
-        r0 = base.get(o.rule)
-        if r0 is None:
-            continue
-        try:
-            merged = _merge(r0, o.set)
-        except ValidationError as exc:
-            for e in exc.errors():
-                probs.append((("overrides", i, "set", *e["loc"]), e["msg"]))
-            continue
-        for loc, m in rule_problems(merged, names, policies):
-            where = loc if loc and loc[0] in o.set else ("rule",)
-            probs.append(
-                (
-                    (
-                        ("overrides", i, "set", *where)
-                        if where != ("rule",)
-                        else ("overrides", i, "rule")
-                    ),
-                    m,
-                )
-            )
-    return f, [located(path, lines, loc, m) for loc, m in probs]
-
-
-def _override_problems(
-    o: Override, base: dict[str, AnyRule], registry: Registry | None
-) -> list[Problem]:
-    r = base.get(o.rule)
-    if r is None:
-        return [(("rule",), f"unknown rule {o.rule!r}")]
-    out: list[Problem] = []
-    if o.specificity and not isinstance(r, DEVICE_KINDS):
-        out.append((("rule",), f"{o.rule} is not a device rule: override it for the whole site"))
-    if registry is None:
-        return out
-    floors = {f.id for f in registry.site.floors}
-    rooms = {rm.id for f in registry.site.floors for rm in f.rooms}
-    if o.floor is not None and o.floor not in floors:
-        out.append((("floor",), f"unknown floor {o.floor!r}"))
-    if o.room is not None and o.room not in rooms:
-        out.append((("room",), f"unknown room {o.room!r}"))
-    if o.device is not None:
-        dev = registry.by_id(o.device)
-        if dev is None:
-            out.append((("device",), f"unknown device {o.device!r}"))
-        elif isinstance(r, DEVICE_KINDS) and dev.type.name not in r.device_types:
-            out.append(
-                (("device",), f"{o.device} is a {dev.type.name}; {o.rule} does not watch it")
-            )
-    return out
-
-
-def load_rules(path: Path | None, registry: Registry | None = None) -> RuleSet:
-    """The site's rule set (defaults when `path` is None); ConfigError names every problem."""
-    if path is None:
-        return RuleSet.defaults()
-    f, problems = check_file(path, registry)
-    if problems or f is None:
-        raise ConfigError(problems)
-    return RuleSet.from_file(f)

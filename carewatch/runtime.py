@@ -27,7 +27,8 @@ from alerting.outbox import MQTT_TARGET, OutboxRow
 from alerting.reports.daily import DailyJob
 from alerting.reports.service import ReportService
 from alerting.reports.source import InfluxQLStats, PointStats
-from alerting.ruleset import RuleSet, load_rules
+from alerting.rulecheck import load_rules
+from alerting.ruleset import RuleSet
 from alerting.runner import EngineRunner
 from alerting.store import AlertReader
 from alerting.views import public_alert

@@ -9,7 +9,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from alerting.ruleset import RuleSet, check_file
+from alerting.rulecheck import check_file
+from alerting.ruleset import RuleSet
 from carewatch.settings import Settings, load_settings
 from devices.registry import load_site
 from devices.yamlconf import ConfigError, load_yaml

@@ -12,8 +12,9 @@ import pytest
 from devices.registry import Registry, load_site
 from tests.engine_harness import Harness
 
-# the chaos tests' fixtures (`receiver`, `chaos_outcomes`), shared by tests/test_chaos*.py
-pytest_plugins = ["tests.chaos_run"]
+# shared fixtures of test families: the chaos tests (`receiver`, `chaos_outcomes`) and the
+# report tests over the known week (`week_db`, `report`)
+pytest_plugins = ["tests.chaos_run", "tests.report_week"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.yaml"

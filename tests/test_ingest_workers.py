@@ -15,7 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.engine import Engine
-from alerting.ruleset import RuleSet, load_rules
+from alerting.rulecheck import load_rules
+from alerting.ruleset import RuleSet
 from devices.registry import Registry, load_site
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool

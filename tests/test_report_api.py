@@ -22,8 +22,8 @@ from alerting.reports.service import ReportService, Webhook
 from alerting.reports.source import PointStats
 from ingest.spool import EmbeddedReadings
 from tests.conftest import DEMO_SITE, wait_until
+from tests.report_week import AS_OF, END, SHIFTS, START, TZ, simulate_week, t, week_rules
 from tests.servers import CarewatchProcess
-from tests.test_report import AS_OF, END, SHIFTS, START, TZ, simulate_week, t, week_rules
 
 pytestmark = pytest.mark.integration
 
@@ -197,34 +197,24 @@ def test_daily_job_writes_each_day_once(tmp_path, registry):
 # --- the duty screen's handover panel ----------------------------------------------------------
 
 
-def test_screen_shows_the_shift_handover_panel(service):
-    from pathlib import Path
-
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("needs Debian chromium")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(service.url)
-        panel = page.locator("#handover")
-        panel.wait_for(state="visible", timeout=5000)
-        text = panel.inner_text()
-        data = service.get("/api/reports/handover").json()
-        assert "交接班" in text and "上一班" in text and data["previous"]["name"] in text
-        assert f"未关闭告警 {data['open']['alerts']}" in text
-        link = page.locator("#handover-report")
-        assert link.get_attribute("href") == "/api/reports/watch.html?shift=previous&lang=zh"
-        page.locator("#lang-toggle").click()  # the panel follows the screen's language
-        page.wait_for_function(
-            "document.querySelector('#handover h2').textContent.startsWith('Shift handover')"
-        )
-        assert "Last shift" in panel.inner_text()
-        assert errors == []
-        browser.close()
+def test_screen_shows_the_shift_handover_panel(service, open_page):
+    bp = open_page()
+    page = bp.page
+    page.goto(service.url)
+    panel = page.locator("#handover")
+    panel.wait_for(state="visible", timeout=5000)
+    text = panel.inner_text()
+    data = service.get("/api/reports/handover").json()
+    assert "交接班" in text and "上一班" in text and data["previous"]["name"] in text
+    assert f"未关闭告警 {data['open']['alerts']}" in text
+    link = page.locator("#handover-report")
+    assert link.get_attribute("href") == "/api/reports/watch.html?shift=previous&lang=zh"
+    page.locator("#lang-toggle").click()  # the panel follows the screen's language
+    page.wait_for_function(
+        "document.querySelector('#handover h2').textContent.startsWith('Shift handover')"
+    )
+    assert "Last shift" in panel.inner_text()
+    assert bp.errors == []
 
 
 # --- fire equipment from a real InfluxDB ------------------------------------------------------------

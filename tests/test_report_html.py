@@ -17,18 +17,11 @@ from alerting.reports.render_html import environment, render_html
 from alerting.reports.service import ReportService
 from alerting.ruleset import Override, RuleSet
 from devices.catalog import load_catalog
-from tests.test_report import AS_OF, END, SHIFTS, START, simulate_week, week_rules
+from tests.report_week import AS_OF, END, SHIFTS, START, week_rules
 
 HOSTILE = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
 REPORTS = Path(__file__).resolve().parent.parent / "alerting" / "reports"
-
-
-@pytest.fixture(scope="module")
-def week_db(tmp_path_factory, registry) -> Path:
-    path = tmp_path_factory.mktemp("week-html") / "carewatch.db"
-    simulate_week(path, registry).conn.close()
-    return path
 
 
 def test_hostile_text_is_escaped_wherever_it_appears(week_db, registry):

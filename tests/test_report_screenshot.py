@@ -13,7 +13,7 @@ from alerting.reports.service import ReportService
 from alerting.reports.source import PointStats
 from ingest.spool import EmbeddedReadings
 from tests.conftest import ROOT
-from tests.test_report import AS_OF, END, SHIFTS, START, simulate_week, week_rules
+from tests.report_week import AS_OF, END, SHIFTS, START, simulate_week, week_rules
 
 SHOTS = ROOT / "docs" / "screenshots"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from alerting.defaults import default_policies, default_rules
-from alerting.ruleset import RuleSet, check_file, load_rules, rule_problems
+from alerting.rulecheck import check_file, load_rules, rule_problems
+from alerting.ruleset import RuleSet
 from carewatch.cli import main
 from devices.yamlconf import ConfigError
 from tests.conftest import DEMO_SITE, ROOT
