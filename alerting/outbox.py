@@ -270,3 +270,9 @@ def prune_settled(conn: sqlite3.Connection, before_ms: int) -> int:
     return conn.execute(
         "DELETE FROM outbox WHERE state != 'pending' AND created_ms < ?", (before_ms,)
     ).rowcount
+
+
+def pending_count(conn: sqlite3.Connection) -> int:
+    """Notifications not yet delivered nor given up (what a backup carries over)."""
+    row = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
+    return int(row[0]) if row else 0

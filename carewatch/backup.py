@@ -26,9 +26,12 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from alerting import outbox
 
 FORMAT = 1
 DB_NAME = "carewatch.db"
@@ -84,12 +87,19 @@ def _count(conn: sqlite3.Connection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _counted(count: Callable[[sqlite3.Connection], int], conn: sqlite3.Connection) -> int:
+    try:
+        return count(conn)
+    except sqlite3.Error:  # a table a young database does not have yet
+        return 0
+
+
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         "open_alerts": _count(conn, "SELECT count(*) FROM alerts WHERE state != 'closed'"),
         "alerts": _count(conn, "SELECT count(*) FROM alerts"),
         "deadlines": _count(conn, "SELECT count(*) FROM deadlines"),
-        "outbox_pending": _count(conn, "SELECT count(*) FROM outbox WHERE state = 'pending'"),
+        "outbox_pending": _counted(outbox.pending_count, conn),
         "spool_rows": _count(conn, "SELECT count(*) FROM spool"),
     }
 
