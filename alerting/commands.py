@@ -13,6 +13,7 @@ from alerting.firepolicy import FirePolicy
 from alerting.items import MAX_MAINTENANCE_S, MAX_SHELVE_S, Command, CommandResult, DeviceCommand
 from alerting.lifecycle import Lifecycle
 from alerting.model import Alert, AlertState
+from alerting.rulebook import Rulebook
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from alerting.supervision import Supervision
@@ -27,14 +28,14 @@ class Commands:
         self,
         conn: sqlite3.Connection,
         registry: Registry,
-        rules: RuleSet,
+        rules: RuleSet | Rulebook,
         life: Lifecycle,
         fire: FirePolicy,
         watch: Supervision,
     ) -> None:
         self._conn = conn
         self._registry = registry
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._life = life
         self._fire = fire
         self._watch = watch
@@ -73,7 +74,7 @@ class Commands:
     def _rearm_supervision(self, alert: Alert, now: int) -> None:
         """A closed offline alert for a still-silent device must be able to fire again."""
         dev = self._registry.get(alert.site, alert.device_id)
-        if dev is None or not isinstance(self._rules.rule(alert.rule, dev), AbsenceRule):
+        if dev is None or not isinstance(self._rules.rule(alert.rule, dev, dev.site), AbsenceRule):
             return
         self._watch.rearm(dev, now)
 

@@ -34,10 +34,12 @@ class Conditions:
     """Level-like rules of one engine: fed readings (and events with an on-delay), they
     raise through `raise_` and clear through the lifecycle."""
 
-    def __init__(self, life: Lifecycle, deadlines: Deadlines, tz: tzinfo, raise_: Raise) -> None:
+    def __init__(
+        self, life: Lifecycle, deadlines: Deadlines, zone: Callable[[str], tzinfo], raise_: Raise
+    ) -> None:
         self._life = life
         self._deadlines = deadlines
-        self._tz = tz
+        self._zone = zone  # a site's time zone (time-window rules)
         self._raise = raise_
         self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
         self._counters: dict[tuple[str, str, str], float] = {}
@@ -95,7 +97,7 @@ class Conditions:
         else:
             allowed = {a.replace("{room}", dev.room) for a in rule.allowed}
             inside = str(v) in allowed
-            local = datetime.fromtimestamp(now / 1000, self._tz).time()
+            local = datetime.fromtimestamp(now / 1000, self._zone(dev.site)).time()
             breached = not inside and rule.contains(local)
             text = f"{rule.field}={fmt(v)}"
             self.level(rule, dev.site, dev.id, breached, inside, text, now, rule.for_s, 0, dev)

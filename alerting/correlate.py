@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from alerting.model import Alert
+from alerting.rulebook import Rulebook
 from alerting.rules import CorrelationRule, RepetitionRule
 from alerting.ruleset import RuleSet
 
@@ -44,9 +45,9 @@ class Signals:
     """The sliding windows of correlation and repetition rules, kept in memory and in `signals` for
     the longest window; runs in the engine's transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, rules: RuleSet) -> None:
+    def __init__(self, conn: sqlite3.Connection, rules: RuleSet | Rulebook) -> None:
         self._conn = conn
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._log: deque[Signal] = deque()
 
     def load(self, now: int) -> None:
@@ -61,7 +62,7 @@ class Signals:
     def record(self, a: Alert, now: int) -> list[Hit]:
         """Count one occurrence (raise or repeat) of `a`'s rule and return the rules whose count it
         completes; rules nobody listens to cost nothing."""
-        consumers = self._rules.consumers.get(a.rule)
+        consumers = self._rules.of(a.site).consumers.get(a.rule)
         if not consumers:
             return []
         s = Signal(a.rule, a.site, a.device_id, a.floor, a.room, now)

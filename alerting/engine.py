@@ -35,6 +35,7 @@ from alerting.items import (
 from alerting.lifecycle import CALM, Lifecycle, Where
 from alerting.model import Alert, Change
 from alerting.outbox import Outbox
+from alerting.rulebook import Rulebook
 from alerting.rules import (
     AnyRule,
 )
@@ -50,7 +51,7 @@ from devices.model import (
     Rejection,
 )
 from devices.ports import BatchItem, BatchSink, Clock
-from devices.registry import Device, Registry
+from devices.registry import SYSTEM_SITE, Device, Registry
 
 log = logging.getLogger("carewatch.alerting.engine")
 
@@ -102,7 +103,7 @@ class Engine:
         self,
         conn: sqlite3.Connection,
         registry: Registry,
-        rules: RuleSet,
+        rules: RuleSet | Rulebook,
         clock: Clock,
         sinks: Sequence[BatchSink],
         metrics: CollectorRegistry,
@@ -110,10 +111,9 @@ class Engine:
     ) -> None:
         self._conn = conn
         self._registry = registry
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._clock = clock
         self._sinks = sinks
-        self._site = registry.site.id
         self._deadlines = Deadlines(conn)
         self._life = Lifecycle(conn, rules, self._deadlines)
         self._signals = Signals(conn, rules)
@@ -122,7 +122,7 @@ class Engine:
         self._outbox = Outbox(conn, rules, AlertView(registry, rules))
         self._life.rule_of = self._rule_of
         self._watch = Supervision(conn, registry, rules, self._deadlines)
-        self._cond = Conditions(self._life, self._deadlines, rules.tz, self._raise)
+        self._cond = Conditions(self._life, self._deadlines, self._rules.tz, self._raise)
         self._commands = Commands(conn, registry, rules, self._life, self._fire, self._watch)
         # ingest workers (docs/scaling.md): the newest (ts, seq) evaluated per device
         self._newest: dict[tuple[str, str], tuple[int, int]] | None = {} if skip_stale else None
@@ -317,7 +317,7 @@ class Engine:
         text = h.detail or h.component
         self._cond.level(
             rule,
-            self._site,
+            SYSTEM_SITE,  # the watch's own faults belong to no one site: every screen shows them
             f"system:{h.component}",
             not h.ok,
             h.ok,
@@ -365,8 +365,8 @@ class Engine:
         correlations (their subject is no device)."""
         dev = self._registry.get(alert.site, alert.device_id)
         if dev is None:
-            return self._rules.rules.get(alert.rule)
-        return self._rules.rule(alert.rule, dev)
+            return self._rules.named(alert.site, alert.rule)
+        return self._rules.rule(alert.rule, dev, alert.site)
 
     def _on_occurrence(self, alert: Alert, now: int) -> None:
         if self._depth > 4:  # a rule set whose correlations feed each other in a loop
@@ -416,7 +416,7 @@ class Engine:
             return
         if dev is None and not d.subject.startswith("system:"):
             return  # the device left the registry
-        rule = self._rules.rule(d.rule, dev)
+        rule = self._rules.rule(d.rule, dev, d.site)
         if rule is None:
             return  # rule removed or disabled since
         self._raise(rule, d.site, d.subject, now, d.value, dev)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from alerting.deadlines import Deadline, Deadlines
 from alerting.lifecycle import Lifecycle
 from alerting.model import Alert, AlertState, Change
+from alerting.rulebook import Rulebook
 from alerting.rules import AnyRule
 from alerting.ruleset import RuleSet
 
@@ -26,26 +27,26 @@ class FirePolicy:
     """Runs the fire policy inside the engine's transaction: arms the ack and investigate deadlines
     from the batch's changes and forwards alarms to the brigade."""
 
-    def __init__(self, rules: RuleSet, deadlines: Deadlines, life: Lifecycle) -> None:
-        self._rules = rules
+    def __init__(self, rules: RuleSet | Rulebook, deadlines: Deadlines, life: Lifecycle) -> None:
+        self._rules = Rulebook.of_one(rules)
         self._deadlines = deadlines
         self._life = life
 
     def _rule(self, a: Alert) -> AnyRule | None:
-        return self._rules.rules.get(a.rule)
+        return self._rules.named(a.site, a.rule)
 
     def _key(self, a: Alert) -> tuple[str, str, str, str]:
         return (FIRE, a.rule, a.site, str(a.id))
 
     def observe(self, changes: list[Change], start: int, now: int) -> None:
         """React to the batch's changes from index `start` on (forwards append more)."""
-        policy = self._rules.fire_policy
-        if not policy.enabled:
-            return
         i = start
         while i < len(changes):
             c = changes[i]
             i += 1
+            policy = self._rules.of(c.alert.site).fire_policy
+            if not policy.enabled:
+                continue
             alert = self._life.by_id.get(c.alert.id)
             rule = self._rule(c.alert)
             if rule is None or rule.fire is None:
@@ -105,7 +106,8 @@ class FirePolicy:
         self._deadlines.cancel(self._key(alert))
         alert.forwarded_at = now
         self._life.save(alert)
-        self._life.emit("forward", alert, alert.state, now, by, why, self._rules.fire_policy.target)
+        target = self._rules.of(alert.site).fire_policy.target
+        self._life.emit("forward", alert, alert.state, now, by, why, target)
 
     def confirm(self, alert: Alert, now: int, by: str, note: str | None) -> bool:
         """Staff confirm the fire: forward now. False if this is no fire alarm."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from alerting import store
 from alerting.deadlines import ESC, OFF, SHELVE, Deadline, Deadlines
 from alerting.model import Alert, AlertState, Change, Severity
+from alerting.rulebook import Rulebook
 from alerting.rules import AnyRule, EscalationPolicy
 from alerting.ruleset import RuleSet
 
@@ -38,9 +39,11 @@ class Lifecycle:
     Holds the open alerts in memory (`open`, `by_id`); the engine reloads them after a rollback, so
     memory never holds what did not commit."""
 
-    def __init__(self, conn: sqlite3.Connection, rules: RuleSet, deadlines: Deadlines) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, rules: RuleSet | Rulebook, deadlines: Deadlines
+    ) -> None:
         self._conn = conn
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._deadlines = deadlines
         self.open: dict[Key, Alert] = {}
         self.by_id: dict[int, Alert] = {}
@@ -332,8 +335,8 @@ class Lifecycle:
         if self.rule_of is not None:
             rule = self.rule_of(alert)
         else:
-            rule = self._rules.rules.get(alert.rule)
-        return self._rules.policy(rule, alert.severity) if rule else None
+            rule = self._rules.named(alert.site, alert.rule)
+        return self._rules.policy(alert.site, rule, alert.severity) if rule else None
 
     def _start_escalation(self, alert: Alert, now: int) -> None:
         policy = self._policy(alert)

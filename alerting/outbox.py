@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from alerting.model import Alert, AlertState, Change
+from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
 from alerting.views import public_alert
 
@@ -50,16 +51,40 @@ SCHEMA = [
     " msg_type TEXT NOT NULL, created_ms INTEGER NOT NULL, first_ms INTEGER NOT NULL,"
     " note TEXT, alert BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
     " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, delivered_ms INTEGER,"
-    " last_status INTEGER, last_error TEXT)",
+    " last_status INTEGER, last_error TEXT, site TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(target, id) WHERE state = 'pending'",
     "CREATE INDEX IF NOT EXISTS outbox_alert ON outbox(alert_id)",
 ]
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the outbox table and its indexes if missing; in the engine's setup transaction."""
+    """Create the outbox table and its indexes if missing; in the engine's setup transaction.
+    A table from before `site` was a column gets it, filled from each row's key."""
     for stmt in SCHEMA:
         conn.execute(stmt)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
+    if "site" not in have:  # the site a row is about: its delivery worker's scope
+        conn.execute("ALTER TABLE outbox ADD COLUMN site TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE outbox SET site = substr(key, 1, instr(key, ':') - 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which sites' rows one delivery worker takes: `only` these, or all but `not_`. A
+    service whose sites share one set of targets has one worker per target, unscoped."""
+
+    only: frozenset[str] | None = None
+    not_: frozenset[str] = frozenset()
+
+    def sql(self) -> tuple[str, tuple[str, ...]]:
+        """The WHERE clause part (starting with AND, or empty) and its arguments."""
+        if self.only is not None:
+            only = sorted(self.only)
+            return f" AND site IN ({','.join('?' * len(only))})", tuple(only)
+        if self.not_:
+            not_ = sorted(self.not_)
+            return f" AND site NOT IN ({','.join('?' * len(not_))})", tuple(not_)
+        return "", ()
 
 
 class Outbox:
@@ -69,11 +94,11 @@ class Outbox:
     def __init__(
         self,
         conn: sqlite3.Connection,
-        rules: RuleSet,
+        rules: RuleSet | Rulebook,
         view: Callable[[Alert], dict[str, Any]],
     ) -> None:
         self._conn = conn
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._view = view
         # per open alert: target -> (last seq, first created_ms)
         self._heard: dict[int, dict[str, tuple[int, int]]] = {}
@@ -96,18 +121,20 @@ class Outbox:
     def route(self, changes: list[Change], now: int) -> int:
         """Outbox rows for the batch's changes; returns how many were written."""
         n = 0
-        targets = self._rules.notify.targets
+
         for c in changes:
             a = c.alert
+            rs = self._rules.of(a.site)
+            targets = rs.notify.targets
             heard = self._heard.setdefault(a.id, {})
             to: list[str] = []
             if c.action in ("escalate", "renotify") and c.target in targets:
                 to.append(c.target)
-            if c.action == "forward" and self._rules.fire_policy.target in targets:
-                to.append(self._rules.fire_policy.target)
+            if c.action == "forward" and rs.fire_policy.target in targets:
+                to.append(rs.fire_policy.target)
             if c.action in FOLLOW_UPS:
                 to += [t for t in heard if t != MQTT_TARGET and t not in to]
-            if self._rules.notify.mqtt_alerts and c.action not in ("escalate", "renotify"):
+            if rs.notify.mqtt_alerts and c.action not in ("escalate", "renotify"):
                 to.append(MQTT_TARGET)
             for target in to:
                 self._add(target, c, heard, now)
@@ -124,7 +151,7 @@ class Outbox:
         a = c.alert
         self._conn.execute(
             "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms,"
-            " first_ms, note, alert, next_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " first_ms, note, alert, next_ms, site) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 f"{a.site}:{self._install}:{a.id}:{target}:{seq}",
                 target,
@@ -138,6 +165,7 @@ class Outbox:
                 # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
                 orjson.dumps(public_alert(self._view(a))),
                 now,
+                a.site,
             ),
         )
 
@@ -167,13 +195,18 @@ class OutboxRow:
 _PENDING = (
     "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, first_ms, note,"
     " alert, attempts, next_ms FROM outbox WHERE target = ? AND state = 'pending' AND id > ?"
-    " ORDER BY id LIMIT 1"
 )
 
 
-def next_pending(conn: sqlite3.Connection, target: str, after_id: int = 0) -> OutboxRow | None:
-    """The target's oldest pending row above `after_id` (rows up to it await a commit)."""
-    r = conn.execute(_PENDING, (target, after_id)).fetchone()
+def next_pending(
+    conn: sqlite3.Connection, target: str, after_id: int = 0, scope: Scope | None = None
+) -> OutboxRow | None:
+    """The target's oldest pending row above `after_id` (rows up to it await a commit),
+    among the sites of `scope` (default: every site)."""
+    where, args = scope.sql() if scope is not None else ("", ())
+    r = conn.execute(
+        _PENDING + where + " ORDER BY id LIMIT 1", (target, after_id, *args)
+    ).fetchone()
     if r is None:
         return None
     return OutboxRow(

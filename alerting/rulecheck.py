@@ -180,12 +180,17 @@ def _override_problems(
     if r is None:
         return [(("rule",), f"unknown rule {o.rule!r}")]
     out: list[Problem] = []
-    if o.specificity and not isinstance(r, DEVICE_KINDS):
-        out.append((("rule",), f"{o.rule} is not a device rule: override it for the whole site"))
+    if not o.everywhere and not isinstance(r, DEVICE_KINDS):
+        out.append(
+            (("rule",), f"{o.rule} is not a device rule: override it everywhere (no selector)")
+        )
     if registry is None:
         return out
-    floors = {f.id for f in registry.site.floors}
-    rooms = {rm.id for f in registry.site.floors for rm in f.rooms}
+    if o.site is not None and o.site not in registry.sites:
+        return [*out, (("site",), f"unknown site {o.site!r}")]
+    sites = [registry.sites[o.site]] if o.site else list(registry.sites.values())
+    floors = {f.id for site in sites for f in site.floors}
+    rooms = {rm.id for site in sites for f in site.floors for rm in f.rooms}
     if o.floor is not None and o.floor not in floors:
         out.append((("floor",), f"unknown floor {o.floor!r}"))
     if o.room is not None and o.room not in rooms:

@@ -42,9 +42,12 @@ _FIXED = frozenset({"name", "kind"})
 
 
 class Override(StrictModel):
-    """Change fields of one rule for the whole site, a floor, a room or one device."""
+    """Change fields of one rule for every site, one site, a floor, a room or one device."""
 
     rule: str = Field(description="name of the rule to change")
+    site: str | None = Field(
+        None, description="only in this site (a service watching several); default every site"
+    )
     floor: str | None = None
     room: str | None = None
     device: str | None = None
@@ -65,9 +68,16 @@ class Override(StrictModel):
         later and win."""
         return 3 if self.device else 2 if self.room else 1 if self.floor else 0
 
+    @property
+    def everywhere(self) -> bool:
+        """Changes the rule itself: no site, floor, room or device named."""
+        return self.specificity == 0 and self.site is None
+
     def matches(self, dev: Device) -> bool:
-        """True if the device is in the override's floor or room, or is its device; a
-        site-wide override matches every device."""
+        """True if the device is in the override's site (when named) and in its floor or
+        room, or is its device; a site-wide override matches every device of the site."""
+        if self.site is not None and dev.site != self.site:
+            return False
         if self.device is not None:
             return dev.id == self.device
         if self.room is not None:
@@ -209,12 +219,12 @@ class RuleSet:
         if len(set(names)) != len(names):
             raise ValueError("rule names must be unique")
         base = {r.name: r for r in rules}
-        for o in overrides:  # site-wide overrides change the rule itself
-            if o.specificity == 0 and o.rule in base:
+        for o in overrides:  # overrides for everywhere change the rule itself
+            if o.everywhere and o.rule in base:
                 base[o.rule] = merge_rule(base[o.rule], o.set)
         self.rules: dict[str, AnyRule] = base
         self._overrides = sorted(
-            (o for o in overrides if o.specificity > 0 and o.rule in base),
+            (o for o in overrides if not o.everywhere and o.rule in base),
             key=lambda o: o.specificity,
         )
         self.policies = default_policies() if policies is None else policies

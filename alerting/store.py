@@ -10,6 +10,7 @@ import sqlite3
 from typing import Any
 
 from alerting.model import Alert, AlertState, Severity
+from devices.registry import SYSTEM_SITE
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS alerts ("
@@ -88,6 +89,19 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for name, decl in ADDED_COLUMNS:
         if name not in have:
             conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
+    # the watch's own (system) alerts carried the site's id before one service watched
+    # several sites; they belong to the service now (SYSTEM_SITE)
+    done = conn.execute("SELECT 1 FROM meta WHERE key = 'system_site'").fetchone()
+    if done is None:  # once per database (a scan of every alert)
+        conn.execute(
+            "UPDATE alerts SET site = ? WHERE device_id LIKE 'system:%' AND site != ?",
+            (SYSTEM_SITE, SYSTEM_SITE),
+        )
+        conn.execute(
+            "UPDATE OR REPLACE deadlines SET site = ? WHERE subject LIKE 'system:%' AND site != ?",
+            (SYSTEM_SITE, SYSTEM_SITE),
+        )
+        conn.execute("INSERT INTO meta(key, value) VALUES ('system_site', ?)", (SYSTEM_SITE,))
     old = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone()
     if old:  # the first release kept on-delays in `pending`
         conn.execute(

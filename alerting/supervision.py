@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from alerting.deadlines import OOS, Deadline, Deadlines
+from alerting.rulebook import Rulebook
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.registry import Device, Registry
@@ -32,11 +33,15 @@ class Supervision:
     `device_state`, maintenance in `maintenance`. Runs in the engine's transaction."""
 
     def __init__(
-        self, conn: sqlite3.Connection, registry: Registry, rules: RuleSet, deadlines: Deadlines
+        self,
+        conn: sqlite3.Connection,
+        registry: Registry,
+        rules: RuleSet | Rulebook,
+        deadlines: Deadlines,
     ) -> None:
         self._conn = conn
         self._registry = registry
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
         self._deadlines = deadlines
         self._seen: dict[DevKey, int] = {}
         self._oos: dict[DevKey, int] = {}

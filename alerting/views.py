@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerting.model import Alert
+from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
 from devices.registry import Registry
 
@@ -38,22 +39,22 @@ class AlertView:
     resident) and its rule (titles, fire). Includes the resident's name: use `public_alert` on what
     leaves the house."""
 
-    def __init__(self, registry: Registry, rules: RuleSet) -> None:
+    def __init__(self, registry: Registry, rules: RuleSet | Rulebook) -> None:
         self._reg = registry
-        self._rules = rules
+        self._rules = Rulebook.of_one(rules)
 
     def __call__(self, a: Alert) -> dict[str, Any]:
         """The full alert JSON; device fields are None once the device left the registry, titles
         fall back to the rule name once the rule left the set."""
         dev = self._reg.get(a.site, a.device_id)
-        rule = self._rules.rules.get(a.rule)
+        rule = self._rules.named(a.site, a.rule)
         return {
             "id": str(a.id),
             "site": a.site,
             "device_id": a.device_id,
             "rule": a.rule,
-            "title": self._rules.title(a.rule, "zh") if rule else a.rule,
-            "title_en": self._rules.title(a.rule, "en") if rule else a.rule,
+            "title": self._rules.title(a.rule, "zh", a.site) if rule else a.rule,
+            "title_en": self._rules.title(a.rule, "en", a.site) if rule else a.rule,
             "severity": a.severity.value,
             "state": a.state.value,
             "latched": a.latched,
@@ -78,5 +79,5 @@ class AlertView:
             "escalation_level": a.escalation_level,
             "forwarded_at": iso(a.forwarded_at),
             "fire": rule.fire if rule else None,
-            "resident_name": self._reg.resident_name(dev.resident) if dev else None,
+            "resident_name": self._reg.resident_name(dev.site, dev.resident) if dev else None,
         }

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
@@ -21,12 +21,13 @@ from alerting.engine import Engine
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify.log import LogSender, log_escalations
 from alerting.notify.sender import Sender
-from alerting.notify.webhook import WebhookPoster, WebhookSender
+from alerting.notify.webhook import Place, WebhookPoster, WebhookSender
 from alerting.notify.worker import DeliveryWorker, delivery_counter
-from alerting.outbox import MQTT_TARGET, OutboxRow
+from alerting.outbox import MQTT_TARGET, OutboxRow, Scope
 from alerting.reports.daily import DailyJob
 from alerting.reports.service import ReportService
 from alerting.reports.source import InfluxQLStats, PointStats
+from alerting.rulebook import Rulebook
 from alerting.rulecheck import load_rules
 from alerting.ruleset import RuleSet
 from alerting.runner import EngineRunner
@@ -40,7 +41,8 @@ from dashboards.auth import StaffAuth, TokenBook, load_secret
 from dashboards.stream import ChangeHub
 from devices.decode import Decoder, Lane
 from devices.ports import Clock, ReadingsQuery, SystemClock
-from devices.registry import Registry, load_site
+from devices.registry import Registry, load_sites
+from devices.yamlconf import ConfigError
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
@@ -65,13 +67,14 @@ class Runtime:
         self,
         settings: Settings,
         registry: Registry,
-        rules: RuleSet,
+        rules: RuleSet | Rulebook,
         clock: Clock,
-        secrets: Mapping[str, bytes],
+        secrets: Mapping[str, bytes] | Sequence[Mapping[str, bytes]],
     ) -> None:
         self.settings = settings
         self.registry = registry
-        self.rules = rules
+        self.rules = Rulebook.of_one(rules)
+        rules = self.rules
         self.clock = clock
         self.metrics = CollectorRegistry()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,10 +100,13 @@ class Runtime:
         self.hub = ChangeHub()  # wakes the screen's streams after each commit
         self.runner.add_listener(self.hub.notify)
         admin = settings.api_token.get_secret_value() if settings.api_token else None
-        self.tokens = TokenBook(list(registry.site.api_tokens), admin)
+        sites = list(registry.sites.values())
+        self.tokens = TokenBook([t for s in sites for t in s.api_tokens], admin)
         self.read_open = settings.read_access == "open"
         self.staff = StaffAuth(
-            list(registry.site.staff), load_secret(settings.data_dir / "session.key"), clock
+            [p for s in sites for p in s.staff],
+            load_secret(settings.data_dir / "session.key"),
+            clock,
         )
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
@@ -126,7 +132,7 @@ class Runtime:
                 retired.append((settings.mqtt_client_id, None))
                 self.ingest = WorkerPool(
                     WorkerConfig(
-                        site_file=settings.site_file,
+                        site_file=settings.sites,
                         mqtt_url=settings.mqtt_url,
                         client_id=settings.mqtt_client_id,
                         mqtt_prefix=settings.mqtt_prefix,
@@ -164,7 +170,9 @@ class Runtime:
             ]
         for source in self.sources:  # the PUBACKs of each committed batch, together
             self.runner.after_acks(source.flush_acks)
-        self.workers = self._delivery_workers(secrets)
+        groups = rules.groups()
+        keys = [secrets] * len(groups) if isinstance(secrets, Mapping) else list(secrets)
+        self.workers = self._delivery_workers(keys)
         for w in self.workers:
             self.runner.after_commit(w.wake)
         self.drainer: SpoolDrainer | None = None
@@ -208,10 +216,23 @@ class Runtime:
         self._watch_thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         # the watch report (docs/reports.md): API, screen handover, daily files
         stats = InfluxQLStats(self._influx.query) if self._influx else PointStats(self._readings)
-        self.reports = ReportService(self._read_conn, registry, rules, stats, clock=clock)
-        DailyJob(self.reports, settings.data_dir / "reports", clock.now_ms, secrets).schedule(
-            self._scheduler
-        )
+        # one report service per site: its alerts (and the watch's own), its rules and zone
+        self.site_reports: dict[str, ReportService] = {}
+        for (_rs, scope), key in zip(groups, keys, strict=True):
+            for sid in registry.sites if scope is None else sorted(scope):
+                if scope is None and sid in rules.own_sites():
+                    continue
+                svc = ReportService(
+                    self._read_conn, registry.only(sid), rules.of(sid), stats, clock=clock, site=sid
+                )
+                self.site_reports[sid] = svc
+                out = (
+                    settings.data_dir / "reports"
+                    if len(registry.sites) == 1
+                    else (settings.data_dir / "reports" / sid)
+                )
+                DailyJob(svc, out, clock.now_ms, key).schedule(self._scheduler)
+        self.reports = self.site_reports[registry.site_ids()[0]]
         Gauge(
             "carewatch_broker_connected",
             "1 while connected to the MQTT broker",
@@ -225,9 +246,13 @@ class Runtime:
 
     # wiring -------------------------------------------------------------------------
 
-    def _delivery_workers(self, secrets: Mapping[str, bytes]) -> list[DeliveryWorker]:
-        """One worker per notification target of the rules file, plus the MQTT alert topic."""
-        settings, rules, site = self.settings, self.rules, self.registry.site
+    def _place(self, site_id: str) -> Place:
+        """Where an alert happened, for a notice: the site's details and zone; the watch's
+        own alerts name the service."""
+        site = self.registry.sites.get(site_id)
+        if site is None:
+            name = self.settings.service_id or self.settings.mqtt_client_id
+            return Place({"id": site_id, "name": name}, self.rules.default.tz, f"carewatch@{name}")
         info = {
             "id": site.id,
             "name": site.name,
@@ -235,24 +260,41 @@ class Runtime:
             "latitude": site.latitude,
             "longitude": site.longitude,
         }
-        counter = delivery_counter(self.metrics)
+        return Place(info, self.rules.tz(site.id), f"carewatch@{site.id}")
 
-        def worker(name: str, sender: Sender, horizon_s: float) -> DeliveryWorker:
+    def _delivery_workers(self, keys: Sequence[Mapping[str, bytes]]) -> list[DeliveryWorker]:
+        """One worker per notification target of each set of targets (the service's rules,
+        a site's own rules file), scoped to the sites that use it; plus the MQTT alert
+        topic for every site."""
+        settings, rules = self.settings, self.rules
+        counter = delivery_counter(self.metrics)
+        places: dict[str, Place] = {}
+
+        def place(site_id: str) -> Place:
+            found = places.get(site_id)
+            if found is None:
+                found = places[site_id] = self._place(site_id)
+            return found
+
+        def worker(
+            name: str, sender: Sender, horizon_s: float, scope: Scope | None = None
+        ) -> DeliveryWorker:
             return DeliveryWorker(
                 name, sender, self._write_conn, self.clock, horizon_s, counter,
-                write=self.runner.write,
+                write=self.runner.write, scope=scope,
             )  # fmt: skip
 
         workers = []
-        for name, target in rules.notify.targets.items():
-            sender: Sender = LogSender()
-            if target.kind == "webhook" and target.url:
-                poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
-                sender = WebhookSender(
-                    poster, target.format, info, f"carewatch@{site.id}", tz=rules.tz
-                )
-            workers.append(worker(name, sender, target.horizon_s))
-        if rules.notify.mqtt_alerts and settings.mqtt_url:
+        own = rules.own_sites()
+        for (rs, sites), secrets in zip(rules.groups(), keys, strict=True):
+            scope = Scope(only=sites) if sites is not None else Scope(not_=own) if own else None
+            for name, target in rs.notify.targets.items():
+                sender: Sender = LogSender()
+                if target.kind == "webhook" and target.url:
+                    poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
+                    sender = WebhookSender(poster, target.format, place)
+                workers.append(worker(name, sender, target.horizon_s, scope))
+        if any(rs.notify.mqtt_alerts for rs, _ in rules.groups()) and settings.mqtt_url:
             self._topic = AlertTopicPublisher(
                 settings.mqtt_url,
                 settings.mqtt_client_id + "-alerts",
@@ -467,7 +509,31 @@ def build_runtime(
     """The service for `settings`; secrets come from `env` (default: the process's
     environment), resolved here once (carewatch/secrets.py): a webhook target without its
     key is a ConfigError before anything starts."""
-    registry = load_site(settings.site_file)
-    rules = load_rules(settings.rules_file, registry)
-    secrets = target_secrets(rules.notify.targets, os.environ if env is None else env)
+    registry = load_sites(settings.sites, settings.zigbee_prefix)
+    rules = load_rulebook(settings.rules_file, registry)
+    environ = os.environ if env is None else env
+    secrets = [target_secrets(rs.notify.targets, environ) for rs, _ in rules.groups()]
     return Runtime(settings, registry, rules, clock or SystemClock(), secrets)
+
+
+def load_rulebook(default_file: Path | None, registry: Registry) -> Rulebook:
+    """The service's rules for every site, and each site's own rules file (read once per
+    file, shared by the sites naming it); every problem of every file at once."""
+    default = load_rules(default_file, registry)
+    own: dict[str, RuleSet] = {}
+    by_file: dict[Path, RuleSet] = {}
+    problems: list[str] = []
+    for sid, site in registry.sites.items():
+        if site.rules_file is None:
+            continue
+        if site.rules_file not in by_file:
+            try:
+                by_file[site.rules_file] = load_rules(site.rules_file, registry.only(sid))
+            except ConfigError as exc:
+                problems += exc.problems
+                continue
+        own[sid] = by_file[site.rules_file]
+    if problems:
+        raise ConfigError(problems)
+    zones = {sid: s.timezone for sid, s in registry.sites.items() if s.timezone}
+    return Rulebook(default, own, zones)

@@ -25,7 +25,17 @@ class Settings(BaseSettings):
     )
     yaml_file: ClassVar[Path | None] = None  # set by load_settings(config)
 
-    site_file: Path = Field(DEMO_SITE, description="the site registry (YAML)")
+    site_file: Path = Field(DEMO_SITE, description="the site file (YAML) of a one-site service")
+    sites_dir: Path | None = Field(
+        None,
+        description="a folder of site files, one site each (docs/sites.md); replaces site_file",
+    )
+    service_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]{1,32}$",
+        description="this deployment's name: its MQTT share group and broker account"
+        " (default: the client id); two services on one broker need two names",
+    )
     rules_file: Path | None = Field(
         None, description="the site's rule set (YAML); unset = the default rules"
     )
@@ -80,6 +90,11 @@ class Settings(BaseSettings):
     dead_letter_capacity: int = Field(10_000, ge=100, description="dead-letter rows kept")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @property
+    def sites(self) -> Path:
+        """Where the sites come from: the folder when one is given, else the one file."""
+        return self.sites_dir if self.sites_dir is not None else self.site_file
+
     @model_validator(mode="after")
     def _safe(self) -> Settings:
         if self.api_token is not None and len(self.api_token.get_secret_value()) < 16:
@@ -113,6 +128,8 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
     settings: Settings = file_settings(**overrides)
     if not settings.site_file.is_absolute():  # relative to the config file
         settings.site_file = (config.parent / settings.site_file).resolve()
+    if settings.sites_dir is not None and not settings.sites_dir.is_absolute():
+        settings.sites_dir = (config.parent / settings.sites_dir).resolve()
     if settings.mqtt_ca_file is not None and not settings.mqtt_ca_file.is_absolute():
         settings.mqtt_ca_file = (config.parent / settings.mqtt_ca_file).resolve()
     if settings.rules_file is not None and not settings.rules_file.is_absolute():

@@ -12,13 +12,15 @@ from pathlib import Path
 from alerting.rulecheck import check_file
 from alerting.ruleset import RuleSet
 from carewatch.settings import Settings, load_settings
-from devices.registry import load_site
+from devices.registry import load_sites
 from devices.yamlconf import ConfigError, load_yaml
 
 
 def _file_kind(path: Path) -> str:
+    if path.is_dir():
+        return "sites"
     data, _ = load_yaml(path)
-    if isinstance(data, dict) and "floors" in data:
+    if isinstance(data, dict) and ("floors" in data or "devices" in data or "kind" in data):
         return "site"
     if isinstance(data, dict) and data.keys() & Settings.model_fields.keys():
         return "settings"
@@ -28,22 +30,28 @@ def _file_kind(path: Path) -> str:
 def _check(path: Path, site: Path | None) -> list[str]:
     """Every problem of a site, rules or settings file (a settings file: both it names)."""
     kind = _file_kind(path)
-    if kind == "site":
-        site_registry = load_site(path)
-        print(f"{path}: ok, site {site_registry.site.id}, {len(site_registry)} devices")
+    if kind in ("site", "sites"):
+        reg = load_sites(path)
+        sites = ", ".join(f"{s.id} ({len(reg.devices(s.id))} devices)" for s in reg.sites.values())
+        print(f"{path}: ok, site{'s' if len(reg.sites) > 1 else ''} {sites}")
+        for sid, conf in reg.sites.items():  # a site's own rules file, against that site
+            if conf.rules_file is not None:
+                _, problems = check_file(conf.rules_file, reg.only(sid))
+                if problems:
+                    return problems
         return []
     if kind == "settings":
         settings = load_settings(path)
-        problems = _check(settings.site_file, None)
+        problems = _check(settings.sites, None)
         if problems or settings.rules_file is None:
             return problems
-        return _check(settings.rules_file, settings.site_file)
-    registry = load_site(site) if site else None
+        return _check(settings.rules_file, settings.sites)
+    registry = load_sites(site) if site else None
     f, problems = check_file(path, registry)
     if not problems and f is not None:
         rules = RuleSet.from_file(f)
         enabled = sum(1 for r in rules.rules.values() if r.enabled)
-        against = f", checked against site {registry.site.id}" if registry else ""
+        against = f", checked against {', '.join(registry.sites)}" if registry else ""
         print(f"{path}: ok, {enabled} rules, {len(f.overrides)} overrides{against}")
     return problems
 
@@ -76,7 +84,7 @@ def cmd_mqtt_credentials(args: argparse.Namespace) -> int:
     """Per-device broker passwords, the service's account and an ACL (ingest/mqttauth.py)."""
     from ingest.mqttauth import SERVICE_USER, write_credentials
 
-    registry = load_site(args.site)
+    registry = load_sites(args.site)
     zigbee = any(d.source == "zigbee2mqtt" for d in registry.devices())
     ids = [d.id for d in registry.devices() if d.source == "carewatch"]
     accts = write_credentials(args.out, registry.site.id, ids, zigbee, args.prefix)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.reports.service import ReportService
-from alerting.ruleset import RuleSet
+from alerting.rulebook import Rulebook
 from alerting.store import AlertReader
 from dashboards.auth import RANK, StaffAuth, TokenBook
 from dashboards.schemas import OperatorAction
@@ -33,7 +33,7 @@ class AppRuntime(Protocol):
 
     registry: Registry
     alerts: AlertReader
-    rules: RuleSet
+    rules: Rulebook
     metrics: CollectorRegistry
     hub: ChangeHub
     staff: StaffAuth

@@ -37,7 +37,7 @@ def devices_router(runtime: AppRuntime) -> APIRouter:
                     "floor": d.floor,
                     "bed": d.bed,
                     "label": d.label,
-                    "resident_name": reg.resident_name(d.resident),
+                    "resident_name": reg.resident_name(d.site, d.resident),
                     "online": None if online is None else bool(online),
                     "last_seen": iso(seen),
                     "maintenance_until": iso(m["until"]) if m else None,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -19,6 +19,7 @@ from alerting.views import iso
 from dashboards.auth import LoginError
 from dashboards.deps import AppRuntime, reader
 from dashboards.schemas import Login
+from devices.registry import SITE_PATTERN
 
 STATIC = Path(__file__).parent / "static"
 
@@ -47,21 +48,32 @@ class ScreenFiles(StaticFiles):
 def screen_router(runtime: AppRuntime) -> APIRouter:
     """The screen's routes over `runtime`."""
     reg = runtime.registry
-    rules = runtime.rules.rules
     router = APIRouter(tags=["screen"])
 
     @router.get("/api/meta", dependencies=[Depends(reader)])
-    def meta() -> dict[str, Any]:
-        """What the screen needs once: site, floors and rooms, device types, rule titles,
-        staff (ids and names, never PINs)."""
-        site = reg.site
+    def meta(
+        site_id: Annotated[str | None, Query(alias="site", pattern=SITE_PATTERN)] = None,
+    ) -> dict[str, Any]:
+        """What the screen needs once: its site (the only one, or `?site=` of a service
+        watching several, listed under `sites`), floors and rooms, device types, rule
+        titles, staff (ids and names, never PINs)."""
+        if site_id is None and len(reg.sites) == 1:
+            site_id = reg.site_ids()[0]
+        if site_id is None:
+            raise HTTPException(400, "this service watches several sites: give ?site=")
+        site = reg.sites.get(site_id)
+        if site is None:
+            raise HTTPException(404, f"no site {site_id!r} here")
+        rules = runtime.rules.of(site.id)
         return {
             "site": {
                 "id": site.id,
+                "kind": site.kind,
                 "name": site.name,
                 "address": site.address,
-                "timezone": runtime.rules.tz.key,
+                "timezone": str(runtime.rules.tz(site.id)),
             },
+            "sites": [{"id": s.id, "name": s.name, "kind": s.kind} for s in reg.sites.values()],
             "floors": [f.model_dump() for f in site.floors],
             "device_types": {
                 t.name: {
@@ -72,17 +84,17 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
                         for n, f in t.fields.items()
                     },
                 }
-                for t in {d.type.name: d.type for d in reg.devices()}.values()
+                for t in {d.type.name: d.type for d in reg.devices(site.id)}.values()
             },
             "rules": {
                 r.name: {
-                    "title_zh": runtime.rules.title(r.name, "zh"),
-                    "title_en": runtime.rules.title(r.name, "en"),
+                    "title_zh": rules.title(r.name, "zh"),
+                    "title_en": rules.title(r.name, "en"),
                     "priority": r.priority,
                     "severity": r.severity.value,
                     "fire": r.fire,
                 }
-                for r in rules.values()
+                for r in rules.rules.values()
             },
             "staff": runtime.staff.staff(),
         }

@@ -46,6 +46,7 @@ REASONS = (
     "not_object",
     "bad_topic",
     "unregistered_device",
+    "wrong_site",  # a device registered in one site publishing under another's topic
     "missing_field",
     "wrong_type",
     "not_finite",
@@ -201,8 +202,22 @@ class Decoder:
     ) -> None:
         self._registry = registry
         self._prefix = prefix.rstrip("/") + "/"
-        self._zprefix = zigbee_prefix.rstrip("/") + "/"
-        self._zigbee = {d.friendly_name: d for d in registry.zigbee_devices() if d.friendly_name}
+        # each site's Zigbee2MQTT base topic (its own gateway) or the service's
+        self._zprefixes = {
+            sid: (site.zigbee_prefix or zigbee_prefix).rstrip("/") + "/"
+            for sid, site in registry.sites.items()
+        }
+        # each base topic -> its site when only one site uses it (for rejections)
+        self._zbases: dict[str, str | None] = {}
+        for sid, base in self._zprefixes.items():
+            self._zbases[base] = sid if base not in self._zbases else None
+        # the full Zigbee2MQTT topic of each registered device -> (device, availability?)
+        self._zigbee: dict[str, tuple[Device, bool]] = {}
+        for d in registry.zigbee_devices():
+            if d.friendly_name:
+                base = self._zprefixes[d.site] + d.friendly_name
+                self._zigbee[base] = (d, False)
+                self._zigbee[base + "/availability"] = (d, True)
         self._zstate: dict[str, dict[str, Z2MValue]] = {}
         self._falls = FallWatch(falls)
         self._routes: dict[str, tuple[str, str, str, Device]] = {}
@@ -212,14 +227,17 @@ class Decoder:
         alarms never queue behind telemetry at the broker: "events" has device events and
         Zigbee2MQTT state (where a smoke alarm arrives), "telemetry" readings, status
         and Zigbee2MQTT availability."""
-        events = [f"{self._prefix}+/+/{MessageKind.EVENT.value}"]
+        # the watched sites only: a service never takes another deployment's messages
+        sites = self._registry.site_ids()
+        events = [f"{self._prefix}{site}/+/{MessageKind.EVENT.value}" for site in sites]
         telemetry = [
-            f"{self._prefix}+/+/{MessageKind.TELEMETRY.value}",
-            f"{self._prefix}+/+/{MessageKind.STATUS.value}",
+            f"{self._prefix}{site}/+/{kind.value}"
+            for site in sites
+            for kind in (MessageKind.TELEMETRY, MessageKind.STATUS)
         ]
-        for name in sorted(self._zigbee):  # only registered ones: not the home's light bulbs
-            events.append(f"{self._zprefix}{name}")
-            telemetry.append(f"{self._zprefix}{name}/availability")
+        for topic, (_, availability) in sorted(self._zigbee.items()):
+            # only registered ones: not the home's light bulbs
+            (telemetry if availability else events).append(topic)
         if lane == "events":
             return events
         if lane == "telemetry":
@@ -241,6 +259,14 @@ class Decoder:
             raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}", site, device_id)
         device = self._registry.get(site, device_id)
         if device is None:
+            elsewhere = self._registry.by_id(device_id)
+            if elsewhere is not None:  # a device of one site publishing under another's
+                raise _Bad(
+                    "wrong_site",
+                    f"device is registered in site {elsewhere.site}, not {site}",
+                    site,
+                    device_id,
+                )
             raise _Bad("unregistered_device", "device is not in the site registry", site, device_id)
         route = (site, device_id, kind, device)
         self._routes[topic] = route
@@ -249,8 +275,17 @@ class Decoder:
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
         """One MQTT message as a Reading, DeviceEvent or DeviceStatus, or a Rejection with a stable
         reason; never raises. One thread only: it keeps per-device memory."""
-        if self._zigbee and topic.startswith(self._zprefix):
-            return self._decode_zigbee(topic, payload, received_ms)
+        zigbee = self._zigbee.get(topic) if self._zigbee else None
+        if zigbee is not None:
+            return self._decode_zigbee(topic, zigbee[0], zigbee[1], payload, received_ms)
+        if self._zigbee and not topic.startswith(self._prefix):
+            for base, zsite in self._zbases.items():
+                if topic.startswith(base):
+                    name = topic[len(base) :].removesuffix("/availability")[:64]
+                    detail = "no zigbee2mqtt device of that friendly name"
+                    return Rejection(
+                        "unregistered_device", detail, topic, payload, received_ms, zsite, name
+                    )
         site: str | None = None
         device_id: str | None = None
         try:
@@ -369,15 +404,11 @@ class Decoder:
 
     # --- Zigbee2MQTT (docs/protocol.md, "Zigbee2MQTT") -----------------------------------
 
-    def _decode_zigbee(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
-        site = self._registry.site.id
-        rest = topic[len(self._zprefix) :]
-        availability = rest.endswith("/availability")
-        name = rest[: -len("/availability")] if availability else rest
-        device = self._zigbee.get(name)
+    def _decode_zigbee(
+        self, topic: str, device: Device, availability: bool, payload: bytes, received_ms: int
+    ) -> Decoded:
+        site = device.site
         try:
-            if device is None:
-                raise _Bad("unregistered_device", "no zigbee2mqtt device of that friendly name")
             if len(payload) > MAX_PAYLOAD:
                 raise _Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
             dtype = device.type
@@ -413,5 +444,4 @@ class Decoder:
                 skewed,
             )
         except _Bad as bad:
-            who = device.id if device else name[:64]
-            return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, who)
+            return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device.id)

@@ -1,22 +1,41 @@
-"""The site registry: site, floors, rooms, residents and devices, loaded from a YAML file."""
+"""The site registry: every site one service watches, each with its floors and rooms (a
+nursing home) or its address (a home bed), residents, staff and devices.
+
+A site is one YAML file; a service watches one file (`CAREWATCH_SITE_FILE`) or a folder of
+them (`CAREWATCH_SITES_DIR`, docs/sites.md). Each file is validated alone, then the set:
+site ids and device ids are unique across the service, and Zigbee2MQTT friendly names
+unique per Zigbee2MQTT base topic; every error names file and line."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from devices.profiles import DEVICE_TYPES, DeviceType
-from devices.yamlconf import ConfigError, StrictModel, parse_model
+from devices.yamlconf import (
+    ConfigError,
+    Lines,
+    StrictModel,
+    load_yaml,
+    located,
+    validation_problems,
+)
 from devices.zigbee import profile_for, validate_profiles
 
 SITE_PATTERN = r"^[a-z0-9-]{1,32}$"
 DEVICE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-RESERVED_DEVICE_IDS = frozenset({"alerts"})
+# `alerts` carries the MQTT alert topic, `service` the watch's own status topic
+RESERVED_DEVICE_IDS = frozenset({"alerts", "service"})
+# the site of the watch's own (system) alerts: outside SITE_PATTERN, never a real site
+SYSTEM_SITE = "_system"
+HOME_BED_ROOM = "home"
 # a Zigbee2MQTT friendly name becomes part of a topic we subscribe to: no wildcards, no
 # empty levels, not the bridge's own topics nor a device's command/availability topics
 _FRIENDLY = re.compile(r"^[^+#/\x00]+(/[^+#/\x00]+)*$")
@@ -118,15 +137,37 @@ class DailyReportConfig(StrictModel):
 
 
 class SiteConfig(StrictModel):
-    """The site file (YAML): the home, its floors and rooms, residents, staff, API tokens, devices
-    and shifts, every reference checked on load (`load_site`)."""
+    """The site file (YAML): a nursing home with floors and rooms, or a home bed (an address,
+    one or two residents); residents, staff, API tokens, devices and shifts, every reference
+    checked on load (`load_sites`)."""
 
     id: str = Field(pattern=SITE_PATTERN, description="site id as in MQTT topics")
+    kind: Literal["home", "home_bed"] = Field(
+        "home", description="home: a nursing home; home_bed: a home care bed (家庭养老床位)"
+    )
     name: str = Field(min_length=1, description="the home's name")
     address: str = Field("", description="street address, for the fire brigade")
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    floors: list[FloorConfig] = Field(min_length=1)
+    timezone: str | None = Field(
+        None, description="IANA zone of the site (default: its rules file's timezone)"
+    )
+    rules_file: Path | None = Field(
+        None,
+        description="the site's own rules file, relative to this file (default: the"
+        " service's rules)",
+    )
+    zigbee_prefix: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^+#\x00]+$",
+        description="this site's Zigbee2MQTT base topic (default: the service's)",
+    )
+    floors: list[FloorConfig] = Field(
+        default_factory=list,
+        description="floors and rooms; a home bed without them has one room, `home`",
+    )
     residents: list[ResidentConfig] = Field(default_factory=list)
     staff: list[StaffConfig] = Field(
         default_factory=list, description="who can acknowledge on the screen (PIN login)"
@@ -140,8 +181,28 @@ class SiteConfig(StrictModel):
     )
     daily_report: DailyReportConfig = Field(default_factory=DailyReportConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _home_bed_room(cls, data: object) -> object:
+        """A home bed may leave out floors: it is one home, room `home` on floor 1."""
+        if isinstance(data, dict) and data.get("kind") == "home_bed" and not data.get("floors"):
+            return {**data, "floors": [{"id": "1", "rooms": [{"id": HOME_BED_ROOM, "name": "家"}]}]}
+        return data
+
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
+        if not self.floors:
+            raise ValueError("floors: a home needs at least one floor with its rooms")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone: unknown zone {self.timezone!r}") from None
+        if self.kind == "home_bed":
+            if not self.address.strip():
+                raise ValueError("a home bed needs its address (where help is sent)")
+            if not 1 <= len(self.residents) <= 2:
+                raise ValueError("a home bed has one or two residents")
         starts = [s.start for s in self.shifts]
         if len(set(starts)) != len(starts) or len({s.name for s in self.shifts}) != len(starts):
             raise ValueError("shifts: names and start times must be unique")
@@ -222,15 +283,30 @@ class Device:
 
 
 class Registry:
-    """Registered devices by (site, device id); the only place residents' names live."""
+    """Registered devices by (site, device id) over every watched site; the only place
+    residents' names live."""
 
-    def __init__(self, site: SiteConfig) -> None:
+    def __init__(self, sites: SiteConfig | Sequence[SiteConfig]) -> None:
         problems = validate_profiles()
         if problems:  # the table is code: a broken entry must stop the service at load
             raise ConfigError(problems)
-        self.site = site
-        floor_of = {r.id: f.id for f in site.floors for r in f.rooms}
+        listed = [sites] if isinstance(sites, SiteConfig) else list(sites)
+        if not listed:
+            raise ConfigError(["no site to watch: give a site file or a folder of them"])
+        self.sites: dict[str, SiteConfig] = {}
         self._devices: dict[tuple[str, str], Device] = {}
+        self._resident_names: dict[tuple[str, str], str] = {}
+        for site in listed:
+            if site.id in self.sites:
+                raise ConfigError([f"site id {site.id!r} given twice"])
+            self.sites[site.id] = site
+            self._add(site)
+        self._by_id = {d.id: d for d in self._devices.values()}
+        if len(self._by_id) != len(self._devices):
+            raise ConfigError(["a device id is registered in two sites"])
+
+    def _add(self, site: SiteConfig) -> None:
+        floor_of = {r.id: f.id for f in site.floors for r in f.rooms}
         for d in site.devices:
             dtype = DEVICE_TYPES[d.type]
             profile = profile_for(d.type, d.model) if d.source == "zigbee2mqtt" else None
@@ -249,8 +325,29 @@ class Registry:
                 friendly_name=d.friendly_name,
                 model=d.model,
             )
-        self._by_id = {d.id: d for d in self._devices.values()}
-        self._resident_names = {r.id: r.display_name for r in site.residents}
+        for r in site.residents:
+            self._resident_names[(site.id, r.id)] = r.display_name
+
+    def only(self, site: str) -> Registry:
+        """A registry of one of these sites (its reports, its screen), sharing the devices."""
+        one = object.__new__(Registry)
+        one.sites = {site: self.sites[site]}
+        one._devices = {k: d for k, d in self._devices.items() if k[0] == site}
+        one._resident_names = {k: n for k, n in self._resident_names.items() if k[0] == site}
+        one._by_id = {d.id: d for d in one._devices.values()}
+        return one
+
+    @property
+    def site(self) -> SiteConfig:
+        """The one site of a single-site service; with several, ask `sites` by id (an
+        error here means code that forgot which site it serves)."""
+        if len(self.sites) != 1:
+            raise ValueError(f"this service watches {len(self.sites)} sites: name one")
+        return next(iter(self.sites.values()))
+
+    def site_ids(self) -> list[str]:
+        """The watched sites' ids, in the order they were given."""
+        return list(self.sites)
 
     def get(self, site: str, device_id: str) -> Device | None:
         """The device registered under (site, device id), or None: messages of an unregistered
@@ -258,26 +355,122 @@ class Registry:
         return self._devices.get((site, device_id))
 
     def by_id(self, device_id: str) -> Device | None:
-        """The device by id alone (unique in the site file), or None."""
+        """The device by id alone (unique across the service's sites), or None."""
         return self._by_id.get(device_id)
 
     def zigbee_devices(self) -> list[Device]:
         """Devices read from Zigbee2MQTT topics (by friendly name)."""
         return [d for d in self._devices.values() if d.source == "zigbee2mqtt"]
 
-    def devices(self) -> list[Device]:
-        """Every registered device in the site file's order, as a new list."""
-        return list(self._devices.values())
+    def devices(self, site: str | None = None) -> list[Device]:
+        """Every registered device (of one site, when given) in file order, as a new list."""
+        if site is None:
+            return list(self._devices.values())
+        return [d for (s, _), d in self._devices.items() if s == site]
 
-    def resident_name(self, resident: str | None) -> str | None:
+    def resident_name(self, site: str, resident: str | None) -> str | None:
         """The resident's display name, for the duty screen only: never log it or send it out. None
         without a resident."""
-        return self._resident_names.get(resident) if resident else None
+        return self._resident_names.get((site, resident)) if resident else None
 
     def __len__(self) -> int:
         return len(self._devices)
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    site: SiteConfig
+    path: Path
+    lines: Lines
+
+
+def _read(path: Path) -> _Loaded:
+    data, lines = load_yaml(path)
+    try:
+        site = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(path, exc, lines)) from exc
+    if site.rules_file is not None and not site.rules_file.is_absolute():
+        site = site.model_copy(update={"rules_file": (path.parent / site.rules_file).resolve()})
+    return _Loaded(site, path, lines)
+
+
+def site_files(path: Path) -> list[Path]:
+    """A site file, or every `*.yaml`/`*.yml` of a folder in name order (files whose name
+    starts with `_` or `.` are left out: notes, drafts)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(("_", ".")) and p.is_file()
+    )
+
+
+def load_sites(path: Path, default_zigbee_prefix: str = "zigbee2mqtt") -> Registry:
+    """Load and validate one site file or a folder of them; ConfigError names file, line and
+    field of every problem, including those across files (a site id or a device id used
+    twice, a friendly name used twice under one Zigbee2MQTT base topic)."""
+    files = site_files(path)
+    if not files:
+        raise ConfigError([f"{path}: no site files (*.yaml) in this folder"])
+    problems: list[str] = []
+    loaded: list[_Loaded] = []
+    for f in files:
+        try:
+            loaded.append(_read(f))
+        except ConfigError as exc:
+            problems += exc.problems
+    problems += _across(loaded, default_zigbee_prefix)
+    if problems:
+        raise ConfigError(problems)
+    return Registry([x.site for x in loaded])
+
+
+def _across(loaded: Sequence[_Loaded], default_zigbee_prefix: str) -> list[str]:
+    problems: list[str] = []
+    site_at: dict[str, Path] = {}
+    device_at: dict[str, tuple[str, Path]] = {}
+    names_at: dict[tuple[str, str], str] = {}
+    for x in loaded:
+        s = x.site
+        if s.id in site_at:
+            problems.append(
+                located(x.path, x.lines, ("id",), f"site id {s.id!r} is also {site_at[s.id]}")
+            )
+            continue
+        site_at[s.id] = x.path
+        prefix = s.zigbee_prefix or default_zigbee_prefix
+        for i, d in enumerate(s.devices):
+            if d.id in device_at:
+                other, where = device_at[d.id]
+                problems.append(
+                    located(
+                        x.path,
+                        x.lines,
+                        ("devices", i, "id"),
+                        f"device {d.id!r} is already registered in site {other} ({where})",
+                    )
+                )
+            else:
+                device_at[d.id] = (s.id, x.path)
+            if d.source == "zigbee2mqtt" and d.friendly_name:
+                key = (prefix, d.friendly_name)
+                if key in names_at and names_at[key] != s.id:
+                    problems.append(
+                        located(
+                            x.path,
+                            x.lines,
+                            ("devices", i, "friendly_name"),
+                            f"friendly name {d.friendly_name!r} under {prefix}/ is also a"
+                            f" device of site {names_at[key]}: give this site its own"
+                            " zigbee_prefix",
+                        )
+                    )
+                names_at.setdefault(key, s.id)
+    return problems
+
+
 def load_site(path: Path) -> Registry:
-    """Load and validate a site file; raises ConfigError naming file, line and field."""
-    return Registry(parse_model(SiteConfig, path))
+    """Load and validate a site file (or a folder of them): `load_sites`."""
+    return load_sites(path)

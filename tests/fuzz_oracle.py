@@ -37,7 +37,7 @@ def fresh_decoder() -> Decoder:
     return Decoder(REGISTRY, PREFIX)
 
 
-TOPIC_REASONS = frozenset({"bad_topic", "unregistered_device"})
+TOPIC_REASONS = frozenset({"bad_topic", "unregistered_device", "wrong_site"})
 LOAD_REASONS = frozenset({"too_large", "bad_encoding", "bad_json", "not_object", "not_finite"})
 
 
@@ -59,7 +59,8 @@ def topic_reason(topic: str) -> str | None:
     if not _SITE_ID.fullmatch(site) or not _DEVICE_ID.fullmatch(device_id) or kind not in KINDS:
         return "bad_topic"
     if REGISTRY.get(site, device_id) is None:
-        return "unregistered_device"
+        # a device of another site publishing under this one's topic has its own reason
+        return "wrong_site" if REGISTRY.by_id(device_id) is not None else "unregistered_device"
     return None
 
 

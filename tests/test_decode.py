@@ -75,7 +75,9 @@ BAD = [
     ("bad_topic", "carewatch/v1/Sunrise!/w-101-1/telemetry", b"{}"),
     ("bad_topic", f"{T}/w-101-1/config", b"{}"),
     ("unregistered_device", f"{T}/ghost-1/telemetry", b'{"battery_pct":50}'),
-    ("unregistered_device", "carewatch/v1/other/w-101-1/telemetry", b"{}"),
+    ("unregistered_device", "carewatch/v1/other/ghost-1/telemetry", b"{}"),
+    # a device of site sunrise publishing under another site's topic
+    ("wrong_site", "carewatch/v1/other/w-101-1/telemetry", b"{}"),
     ("unknown_event", f"{T}/w-101-1/event", b'{"event":"explode"}'),
     ("missing_field", f"{T}/w-101-1/event", b'{"id":"x"}'),
     ("missing_field", f"{T}/w-101-1/status", b"{}"),

@@ -20,6 +20,7 @@ import random
 import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,8 +28,9 @@ import orjson
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from devices.decode import REASONS
+from devices.decode import REASONS, Decoder
 from devices.model import DeviceEvent, Rejection
+from devices.registry import load_sites
 from ingest.deadletter import UNKNOWN_DEVICES_KEPT
 from tests.conftest import DEMO_SITE, wait_until
 from tests.fuzz_cases import FLOOD_DEVICES, PROBE, STORE_PROBE, hostile_message, valid_message
@@ -39,7 +41,22 @@ FLOOD = 20_000
 FLOOD_RATE = 4_000  # msg/s
 DUPLICATES = 300
 SPOOFED = 1_500
+WRONG_SITE = 50  # a device of the service's second site publishing under the first's topic
 assert SPOOFED > UNKNOWN_DEVICES_KEPT
+OTHER_SITE = """id: other
+name: The other home
+floors: [{id: "1", rooms: [{id: "1"}]}]
+devices: [{id: other-w-1, type: wearable, room: "1"}]
+"""
+
+
+def two_sites(folder: Path) -> Path:
+    """The demo home and a second site, as the flooded service watches them: a device of
+    one site publishing under the other's topic is `wrong_site`."""
+    folder.mkdir()
+    (folder / "demo.yaml").write_text(DEMO_SITE.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "other.yaml").write_text(OTHER_SITE, encoding="utf-8")
+    return folder
 
 
 # ------------------------------------------------------------------------- the service
@@ -78,7 +95,11 @@ def build_flood(rng: random.Random, now: int) -> list[tuple[str, bytes]]:
     for i in range(SPOOFED):  # one device publishing under ever new made-up ids
         spoof = (f"{PREFIX}/{SITE}/spoof-{i:05d}/telemetry", b'{"battery_pct":50}')
         msgs.insert(rng.randrange(len(msgs)), spoof)
-    assert len(msgs) == FLOOD
+    for _ in range(WRONG_SITE):
+        msgs.insert(
+            rng.randrange(len(msgs)), (f"{PREFIX}/{SITE}/other-w-1/telemetry", b'{"steps":1}')
+        )
+    assert len(msgs) == FLOOD + WRONG_SITE
     assert max(len(t.encode()) + len(p) for t, p in msgs) < 64_000  # mosquitto takes each
     return msgs
 
@@ -87,12 +108,16 @@ def build_flood(rng: random.Random, now: int) -> list[tuple[str, bytes]]:
 def test_a_flood_of_hostile_input_is_counted_blocks_nothing_and_stops_nothing(
     tmp_path, broker, influx, publisher
 ):
-    service = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, influx.url)
+    sites = two_sites(tmp_path / "sites")
+    service = CarewatchProcess(
+        tmp_path / "cw", broker.url, DEMO_SITE, influx.url, settings={"sites_dir": str(sites)}
+    )
     service.start()
     try:
         rng = random.Random(SEED)
         msgs = build_flood(rng, int(time.time() * 1000))
-        predictor = fresh_decoder()  # as the service's: same registry, prefix, no memory
+        # as the service's: the same two sites, prefix, no memory
+        predictor = Decoder(load_sites(sites), PREFIX)
         subs = predictor.subscriptions()
         delivered = [(t, p) for t, p in msgs if any(topic_matches_sub(s, t) for s in subs)]
         expected = Counter[str]()

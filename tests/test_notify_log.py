@@ -40,5 +40,5 @@ def test_each_escalation_step_is_logged_by_ids(tmp_path, registry, caplog):
         ("escalation", "duty_screen", "escalate", "w-101-1"),
         ("escalation", "supervisor", "escalate", "w-101-1"),
     ]
-    name = registry.resident_name(registry.get("sunrise", "w-101-1").resident)
+    name = registry.resident_name("sunrise", registry.get("sunrise", "w-101-1").resident)
     assert name and all(name not in str(r.__dict__) for r in caplog.records)

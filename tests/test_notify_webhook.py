@@ -8,7 +8,7 @@ import pytest
 
 from alerting.notify.receiver import Receiver
 from alerting.notify.sender import DeliveryError
-from alerting.notify.webhook import WebhookPoster, WebhookSender
+from alerting.notify.webhook import Place, WebhookPoster, WebhookSender
 from alerting.outbox import next_pending
 from ingest.broker import free_port
 from tests.outbox_rows import add, table
@@ -65,7 +65,9 @@ def test_the_sender_posts_a_row_as_json_or_cap(receiver, fmt, content_type):
     add(conn, "fire_brigade", alert_id=42)
     row = next_pending(conn, "fire_brigade")
     assert row is not None
-    sender = WebhookSender(WebhookPoster(receiver.url, SECRET), fmt, SITE, "carewatch@sunrise")
+    sender = WebhookSender(
+        WebhookPoster(receiver.url, SECRET), fmt, Place(SITE, sender_id="carewatch@sunrise")
+    )
     assert sender.send(row) == 200
     sender.close()
     [d] = receiver.received

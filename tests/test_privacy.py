@@ -64,7 +64,7 @@ DEAD_LETTER_DEVICE = "w-209-1"
 def resident_of(device_id: str) -> str:
     dev = REGISTRY.by_id(device_id)
     assert dev is not None
-    name = REGISTRY.resident_name(dev.resident)
+    name = REGISTRY.resident_name(dev.site, dev.resident)
     assert name
     return name
 

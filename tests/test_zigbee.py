@@ -343,8 +343,10 @@ def test_friendly_names_are_unique(tmp_path):
 
 def test_alarms_and_telemetry_are_read_in_two_sessions_that_together_cover_every_topic(dec):
     events, telemetry = dec.subscriptions("events"), dec.subscriptions("telemetry")
-    assert "carewatch/v1/+/+/event" in events and "zigbee2mqtt/1F/101/sos" in events
-    assert "carewatch/v1/+/+/telemetry" in telemetry and "carewatch/v1/+/+/status" in telemetry
+    # the watched site only, never every site on the broker
+    assert "carewatch/v1/z1/+/event" in events and "zigbee2mqtt/1F/101/sos" in events
+    assert "carewatch/v1/z1/+/telemetry" in telemetry and "carewatch/v1/z1/+/status" in telemetry
+    assert not any(s.startswith("carewatch/v1/+") for s in events + telemetry)
     assert "zigbee2mqtt/1F/101/sos/availability" in telemetry
     assert not set(events) & set(telemetry)
     assert sorted(events + telemetry) == sorted(dec.subscriptions())

@@ -4,7 +4,8 @@ is a POST signed with HMAC-SHA256 over the body (`X-CareWatch-Signature`) and ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -70,31 +71,43 @@ class WebhookPoster:
             self._client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an alert happened, as a notice tells it: the site's details (name, address,
+    position), the zone its times are written in, and the CAP sender id."""
+
+    site: Mapping[str, Any]
+    tz: tzinfo = UTC
+    sender_id: str = "carewatch"
+
+
 class WebhookSender:
-    """A notification target: versioned JSON or CAP 1.2 through a WebhookPoster."""
+    """A notification target: versioned JSON or CAP 1.2 through a WebhookPoster. `place`
+    gives each alert's site (a service watches several); a Place alone serves one site."""
 
     def __init__(
         self,
         poster: WebhookPoster,
         fmt: str,
-        site: Mapping[str, Any],
-        sender_id: str,
-        tz: tzinfo = UTC,
+        place: Place | Callable[[str], Place],
         texts: CapTexts | None = None,
     ) -> None:
         self._poster = poster
         self._fmt = fmt
-        self._site = site
-        self._sender_id = sender_id
-        self._tz = tz
+        self._place = place
         self._texts = texts
 
     def send(self, row: OutboxRow) -> int:
         """POST the row as the target's format (JSON or CAP 1.2) with the row's key as
         Idempotency-Key; DeliveryError when the receiver did not take it."""
-        n = notice(row, self._site)
+        where = (
+            self._place
+            if isinstance(self._place, Place)
+            else self._place(row.alert.get("site", ""))
+        )
+        n = notice(row, where.site)
         if self._fmt == "cap":
-            body = to_cap(n, self._sender_id, tz=self._tz, texts=self._texts)
+            body = to_cap(n, where.sender_id, tz=where.tz, texts=self._texts)
             ctype = CAP_CONTENT_TYPE + "; charset=utf-8"
         else:
             body, ctype = to_json(n), JSON_CONTENT_TYPE

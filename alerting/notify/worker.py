@@ -50,12 +50,16 @@ class NotYet:
 
 
 def pick_due(
-    conn: sqlite3.Connection, target: str, after_id: int, now_ms: int
+    conn: sqlite3.Connection,
+    target: str,
+    after_id: int,
+    now_ms: int,
+    scope: outbox.Scope | None = None,
 ) -> OutboxRow | NotYet | None:
     """The target's oldest pending row above `after_id` if it is due; NotYet while it backs
     off; None when nothing is pending. Rows go strictly in order: a later row never
     overtakes one backing off."""
-    row = outbox.next_pending(conn, target, after_id)
+    row = outbox.next_pending(conn, target, after_id, scope)
     if row is None:
         return None
     # later than any backoff can put it: the wall clock went back; do not wait it out
@@ -154,8 +158,10 @@ class DeliveryWorker:
         counter: Counter | None = None,
         rng: random.Random | None = None,
         write: Writer | None = None,
+        scope: outbox.Scope | None = None,
     ) -> None:
         self.target = target
+        self.scope = scope  # the sites whose rows it takes (their rules name these targets)
         self._sender = sender
         self._connect = connect
         self._clock = clock
@@ -174,7 +180,9 @@ class DeliveryWorker:
     def deliver_once(self, conn: sqlite3.Connection) -> int | None:
         """Try the target's oldest pending row if it is due. Returns None when nothing
         is pending, else the ms until this worker should look again (0 = at once)."""
-        picked = pick_due(conn, self.target, self._marks.skip_through(), self._clock.now_ms())
+        picked = pick_due(
+            conn, self.target, self._marks.skip_through(), self._clock.now_ms(), self.scope
+        )
         if not isinstance(picked, OutboxRow):
             return None if picked is None else picked.wait_ms
         result = send(self._sender, picked)

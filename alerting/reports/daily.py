@@ -82,6 +82,14 @@ class DailyJob:
         at = self.at or min(s.start for s in self.service.shifts)
         trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=self.service.tz)
         scheduler.add_job(
-            self.run, trigger, id="daily_report", misfire_grace_time=3600, coalesce=True
+            self.run,
+            trigger,
+            id=f"daily_report:{self.service.registry.site.id}",
+            misfire_grace_time=3600,
+            coalesce=True,
         )
-        scheduler.add_job(self.run, id="daily_report_catch_up", misfire_grace_time=None)
+        scheduler.add_job(
+            self.run,
+            id=f"daily_report_catch_up:{self.service.registry.site.id}",
+            misfire_grace_time=None,
+        )

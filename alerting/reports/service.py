@@ -84,12 +84,16 @@ class ReportService:
         stats: SeriesStats | None,
         shifts: Sequence[ShiftDef] | None = None,
         clock: Clock | None = None,
+        site: str | None = None,
     ) -> None:
         self._connect = connect
         self.clock: Clock = clock or SystemClock()  # for the API's "now"; methods take time
         self.registry = registry
         self.rules = rules
         self._stats = stats
+        # in a service of several sites: this site's alerts (and the watch's own) only;
+        # `registry` is then that site's (Registry.only)
+        self.site = site
         self.shifts = list(shifts) if shifts else site_shifts(registry)
         self.tz = rules.tz
 
@@ -101,7 +105,7 @@ class ReportService:
         end_ms = min(end_ms, as_of_ms)
         conn = self._connect()
         try:
-            rows = load_rows(conn, start_ms, end_ms, as_of_ms)
+            rows = load_rows(conn, start_ms, end_ms, as_of_ms, self.site)
         finally:
             conn.close()
         warnings = []

@@ -20,7 +20,7 @@ from alerting.reports.model import (
 from alerting.rules import ThresholdRule
 from alerting.ruleset import RuleSet
 from devices.ports import ReadingsQuery, Series
-from devices.registry import Device, Registry
+from devices.registry import SYSTEM_SITE, Device, Registry
 
 MAINTENANCE_LOOKBACK_MS = 31 * 86_400_000  # maintenance lasts at most 30 days
 
@@ -33,18 +33,23 @@ EQUIPMENT: tuple[tuple[str, str, Literal["min", "max"]], ...] = (
 )
 
 
-def load_rows(conn: sqlite3.Connection, start_ms: int, end_ms: int, as_of_ms: int) -> StoreRows:
+def load_rows(
+    conn: sqlite3.Connection, start_ms: int, end_ms: int, as_of_ms: int, site: str | None = None
+) -> StoreRows:
     """The alerts that touch [start_ms, end_ms) - raised in it, still open, or changed
     since its start - with their audit rows up to `as_of_ms` (renotify rows left out),
-    and the device log rows (maintenance) that may overlap the period."""
+    and the device log rows (maintenance) that may overlap the period. With `site`: that
+    site's alerts and the watch's own (system) alerts, which every site's report shows."""
+    where_site = "" if site is None else " AND site IN (:site, :system)"
     alerts = [
         AlertRow(*r)
         for r in conn.execute(
             "SELECT id, site, device_id, rule, priority, severity, floor, room, raised_at, state,"
             " occurrences, value FROM alerts WHERE raised_at < :end AND (state != 'closed'"
             " OR raised_at >= :start OR id IN (SELECT alert_id FROM audit WHERE at >= :start))"
-            " ORDER BY id",
-            {"start": start_ms, "end": end_ms},
+            + where_site
+            + " ORDER BY id",
+            {"start": start_ms, "end": end_ms, "site": site, "system": SYSTEM_SITE},
         )
     ]
     ids = [a.id for a in alerts]
@@ -66,8 +71,10 @@ def load_rows(conn: sqlite3.Connection, start_ms: int, end_ms: int, as_of_ms: in
         for r in conn.execute(
             "SELECT at, device_id, action, by, note FROM device_log"
             " WHERE at >= ? AND at < ? AND action IN ('maintenance_start', 'maintenance_end')"
-            " ORDER BY id",
-            (start_ms - MAINTENANCE_LOOKBACK_MS, min(end_ms, as_of_ms)),
+            + ("" if site is None else " AND site = ?")
+            + " ORDER BY id",
+            (start_ms - MAINTENANCE_LOOKBACK_MS, min(end_ms, as_of_ms))
+            + (() if site is None else (site,)),
         )
     ]
     return StoreRows(alerts, audit, log)
