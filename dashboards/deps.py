@@ -137,6 +137,16 @@ def reader(request: Request, authorization: Annotated[str | None, Header()] = No
     needs("viewer")(request, authorization)
 
 
+def visible_sites(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> list[str]:
+    """The sites the caller may read, in the registry's order (a read dependency: 401/403
+    as for every read). The district view and every list across sites use it."""
+    reader(request, authorization)
+    runtime: AppRuntime = request.app.state.runtime
+    return runtime.registry.site_ids()
+
+
 Duty = Annotated[Caller, Depends(needs("duty"))]
 Admin = Annotated[Caller, Depends(needs("admin"))]
 
