@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--data-dir", type=Path, help="keep the demo's data here (default: a fresh one, removed)"
     )
+    p.add_argument(
+        "--sites",
+        type=int,
+        default=1,
+        help="1: the demo home; 2-3: a small district (two homes, a home bed; examples/sites)",
+    )
     p.set_defaults(fn=serving.cmd_demo)
     p = sub.add_parser("simulate", help="publish a simulated home to a broker")
     p.add_argument(

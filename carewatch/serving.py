@@ -124,10 +124,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """`carewatch demo`: a private broker, the embedded store and a simulated home, on a
     fresh data dir (removed at exit) unless --data-dir names one to keep."""
+    from carewatch.demo import banner_lines, demo_homes, demo_sites
     from carewatch.runtime import build_runtime
     from ingest.broker import MosquittoProcess, free_port
-    from simulators.home import SimulatedHome
-    from simulators.models import scenario
 
     overrides: dict[str, object] = {}
     if args.port is not None:
@@ -144,39 +143,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.api_token is None:
         settings.api_token = SecretStr(secrets.token_urlsafe(18))
     settings.data_dir = data_dir
+    settings.sites_dir = demo_sites(args.sites, data_dir)
     runtime = build_runtime(settings)
     registry = runtime.registry
-    home = None
-    if not args.no_simulator:
-        home = SimulatedHome(
-            registry,
-            settings.mqtt_url,
-            SystemClock(),
-            scenario(args.scenario),
-            settings.mqtt_prefix,
-        )
+    homes = (
+        [] if args.no_simulator else demo_homes(registry, settings, SystemClock(), args.scenario)
+    )
     url = f"http://{settings.http_host}:{settings.http_port}/"
+    screens = "\n".join(banner_lines(registry, url))
     banner = (
         f"\nCareWatch demo is running.\n"
-        f"  值班屏 / duty screen:  {url}\n"
+        f"{screens}\n"
         f"  登录 / staff login (demo PINs): nurse-li 1234, nurse-wang 2345, supervisor-zhao 3456\n"
         f"  API token (integrations): {settings.api_token.get_secret_value()}\n"
         f"  broker: {settings.mqtt_url}   data: {data_dir}\n"
         f"  Ctrl-C stops it.\n"
     )
 
-    def start_home() -> None:
+    def start_homes() -> None:
         # only once the broker keeps what is published for the service: the first
         # seconds of the simulation are not lost to a subscription still on its way
-        if home is not None and runtime.wait_subscribed(30.0):
-            home.start()
-        elif home is not None:
-            log.error("the service did not subscribe in 30 s; the simulated home stays off")
+        if homes and runtime.wait_subscribed(30.0):
+            for home in homes:
+                home.start()
+        elif homes:
+            log.error("the service did not subscribe in 30 s; the simulated homes stay off")
 
     try:
-        serve_http(settings, runtime, banner, after_start=start_home)
+        serve_http(settings, runtime, banner, after_start=start_homes)
     finally:
-        if home:
+        for home in homes:
             home.stop()
         if broker:
             broker.stop()

@@ -62,3 +62,39 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
         proc.wait(20)
     assert proc.returncode == 0
     assert not data.exists(), "the demo's own data dir is removed when it stops"
+
+
+def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carewatch", "demo", "--port", str(port), "--sites", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    started = time.monotonic()
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "data:" in line:
+                break
+        text = "".join(lines)
+        base = f"http://127.0.0.1:{port}/"
+        assert f"{base}district" in text
+        for site in ("sunrise", "riverside", "hb-wang"):
+            assert f"{base}?site={site}" in text
+        sites: set[str] = set()
+        while time.monotonic() - started < 60 and len(sites) < 3:
+            sites = {a["site"] for a in httpx.get(base + "api/alerts").json()}
+            time.sleep(0.5)
+        assert {"sunrise", "riverside", "hb-wang"} <= sites, sites
+        bed = httpx.get(base + "api/meta", params={"site": "hb-wang"}).json()
+        assert bed["site"]["kind"] == "home_bed"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.returncode == 0

@@ -1,0 +1,81 @@
+"""What `carewatch demo` plays: one home (the default) or a small district of two homes and
+a home bed (`--sites 3`, examples/sites), each site simulated by its own devices, with a
+first incident scripted so every screen has something to show within a minute."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from carewatch.settings import ROOT, Settings
+from devices.ports import Clock
+from devices.registry import Registry
+from simulators.home import SimulatedHome
+from simulators.models import Step, scenario
+
+EXAMPLE_SITES = ROOT / "examples" / "sites"
+MAX_SITES = 3
+
+
+def demo_sites(count: int, data_dir: Path) -> Path | None:
+    """A folder with the first `count` example sites (None for one: the demo home's file
+    alone, as before)."""
+    if count <= 1:
+        return None
+    if count > MAX_SITES:
+        raise SystemExit(f"carewatch demo: --sites takes 1 to {MAX_SITES}")
+    folder = data_dir / "sites"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in EXAMPLE_SITES.iterdir() if p.suffix == ".yaml")[:count]
+    for f in files:
+        shutil.copyfile(f, folder / f.name)  # follows the symlink to demo-site.yaml
+    return folder
+
+
+def first_incident(registry: Registry, site: str) -> list[Step]:
+    """For a site other than the demo home: a call from its first call button soon after
+    the start (a home bed's one-touch terminal), a fall of its first wearable later."""
+    devices = registry.devices(site)
+    call = next((d.id for d in devices if d.type.name == "call_button"), None)
+    band = next((d.id for d in devices if d.type.name == "wearable"), None)
+    steps = []
+    if call is not None:
+        steps.append(Step(15, call, "event", {"event": "press", "button": "pendant"}, "call"))
+    if band is not None and registry.sites[site].kind == "home":
+        steps.append(Step(45, band, "event", {"event": "fall", "confidence": 0.9}, "fall"))
+    return steps
+
+
+def demo_homes(
+    registry: Registry, settings: Settings, clock: Clock, scenario_name: str
+) -> list[SimulatedHome]:
+    """One simulated home per site; the demo home plays the chosen built-in scenario."""
+    assert settings.mqtt_url is not None
+    homes = []
+    for sid, site in registry.sites.items():
+        one = registry.only(sid)
+        known = {d.id for d in one.devices()}
+        steps = scenario(scenario_name)
+        if not {s.device for s in steps} <= known:
+            steps = first_incident(registry, sid)
+        homes.append(
+            SimulatedHome(
+                one,
+                settings.mqtt_url,
+                clock,
+                steps,
+                settings.mqtt_prefix,
+                zigbee_prefix=site.zigbee_prefix or settings.zigbee_prefix,
+            )
+        )
+    return homes
+
+
+def banner_lines(registry: Registry, url: str) -> list[str]:
+    """The screens of each site and the district page, for the banner."""
+    if len(registry.sites) == 1:
+        return [f"  值班屏 / duty screen:  {url}"]
+    lines = [f"  辖区总览 / district view:  {url}district"]
+    for sid, site in registry.sites.items():
+        lines.append(f"  {site.name}:  {url}?site={sid}")
+    return lines
