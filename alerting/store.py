@@ -97,9 +97,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
             "UPDATE alerts SET site = ? WHERE device_id LIKE 'system:%' AND site != ?",
             (SYSTEM_SITE, SYSTEM_SITE),
         )
-        conn.execute(
-            "UPDATE OR REPLACE deadlines SET site = ? WHERE subject LIKE 'system:%' AND site != ?",
-            (SYSTEM_SITE, SYSTEM_SITE),
+        conn.execute(  # their on/off-delays (subject system:...) and timers (subject: id)
+            "UPDATE OR REPLACE deadlines SET site = ? WHERE site != ? AND (subject LIKE"
+            " 'system:%' OR subject IN (SELECT CAST(id AS TEXT) FROM alerts WHERE site = ?))",
+            (SYSTEM_SITE, SYSTEM_SITE, SYSTEM_SITE),
         )
         conn.execute("INSERT INTO meta(key, value) VALUES ('system_site', ?)", (SYSTEM_SITE,))
     old = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone()
