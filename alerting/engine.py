@@ -186,6 +186,32 @@ class Engine:
         dues = [x for x in (self._watch.next_due(), self._deadlines.next_due()) if x is not None]
         return min(dues) if dues else None
 
+    def shift_timers(self, step_ms: int) -> None:
+        """The wall clock stepped by `step_ms` (NTP, an operator): move every timer by the
+        same amount, so each still fires after the time it was armed for, neither an hour
+        late after a step back nor all at once after a step forward. Timers are kept as
+        wall-clock instants (readable, the same after a restart); this keeps them on the
+        monotonic time that really passed. One transaction, then the caches reload."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE deadlines SET due_ms = due_ms + ?", (step_ms,))
+            conn.execute(
+                "UPDATE device_state SET due_ms = due_ms + ? WHERE due_ms IS NOT NULL", (step_ms,)
+            )
+            conn.execute(
+                "UPDATE alerts SET shelved_until = shelved_until + ? WHERE state = 'shelved'"
+                " AND shelved_until IS NOT NULL",
+                (step_ms,),
+            )
+            conn.execute("UPDATE maintenance SET until_ms = until_ms + ?", (step_ms,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._reload()
+
     # --- the batch ---------------------------------------------------------------------
 
     def process(self, batch: Sequence[Item]) -> BatchResult:

@@ -35,6 +35,32 @@ _STOP = object()
 _WAKE = object()  # an urgent item is waiting
 
 
+class ClockSteps:
+    """Notices a step of the wall clock: the wall and the monotonic clock drift apart by
+    more than `threshold_ms` between two looks. Only the service's real clock gets one
+    (a test's fake clock moves on purpose)."""
+
+    def __init__(
+        self,
+        wall: Clock,
+        mono_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000,
+        threshold_ms: int = 2_000,
+    ) -> None:
+        self._wall = wall
+        self._mono = mono_ms
+        self._threshold = threshold_ms
+        self._offset = wall.now_ms() - mono_ms()
+
+    def step_ms(self) -> int:
+        """How far the wall clock stepped since the last look (0: it did not)."""
+        offset = self._wall.now_ms() - self._mono()
+        step = offset - self._offset
+        if abs(step) < self._threshold:
+            return 0
+        self._offset = offset
+        return step
+
+
 class EngineRunner:
     """Feeds the engine from one thread: producers on any thread queue items, and alarms, commands
     and health go ahead of telemetry in a batch of their own. After each commit: hooks, listeners,
@@ -49,8 +75,10 @@ class EngineRunner:
         max_wait_s: float = 0.5,
         gather_s: float = 0.004,
         sleep: Callable[[float], None] = time.sleep,
+        steps: ClockSteps | None = None,
     ) -> None:
         self._sleep = sleep
+        self._steps = steps
         self._engine = engine
         self._clock = clock
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -161,6 +189,7 @@ class EngineRunner:
     def _run(self) -> None:
         stopping = False
         while not stopping:
+            self._follow_clock()
             try:
                 timeout = self._timeout()
             except sqlite3.Error:
@@ -175,6 +204,19 @@ class EngineRunner:
             except Exception:  # the watch must not stop; the batch stays un-acked
                 self.failing = True
                 log.exception("engine loop error")
+
+    def _follow_clock(self) -> None:
+        """A wall-clock step moves every timer with it (Engine.shift_timers)."""
+        if self._steps is None:
+            return
+        step = self._steps.step_ms()
+        if step == 0:
+            return
+        log.warning("wall clock stepped; timers moved with it", extra={"step_ms": step})
+        try:
+            self._engine.shift_timers(step)
+        except sqlite3.Error:
+            log.exception("could not move the timers")
 
     def _take(self, timeout: float) -> list[object]:
         """The next batch: the urgent items if any (telemetry already taken waits in

@@ -30,7 +30,7 @@ from alerting.reports.source import InfluxQLStats, PointStats
 from alerting.rulebook import Rulebook
 from alerting.rulecheck import load_rules
 from alerting.ruleset import RuleSet
-from alerting.runner import EngineRunner
+from alerting.runner import ClockSteps, EngineRunner
 from alerting.store import AlertReader
 from alerting.views import public_alert
 from alerting.watchdog import Probes, Watchdog
@@ -95,7 +95,9 @@ class Runtime:
             skip_stale=settings.ingest_workers > 0,
         )
         engine.setup()
-        self.runner = EngineRunner(engine, clock, self.metrics)
+        # the real clock may be stepped (NTP): timers then move with it (alerting/runner.py)
+        steps = ClockSteps(clock) if isinstance(clock, SystemClock) else None
+        self.runner = EngineRunner(engine, clock, self.metrics, steps=steps)
         self.runner.add_listener(log_escalations)  # who was called about what: ids only
         self.hub = ChangeHub()  # wakes the screen's streams after each commit
         self.runner.add_listener(self.hub.notify)

@@ -149,11 +149,6 @@ def test_clock_jumps_forwards_and_backwards(request, tmp_path, broker, influx, r
 
 
 @real
-@pytest.mark.xfail(
-    strict=True,
-    reason="timers are wall-clock instants: one armed before the clock steps back fires "
-    "that much later (docs/chaos.md, known limits)",
-)
 def test_a_timer_armed_before_the_clock_steps_back_still_fires_on_time(
     request, tmp_path, broker, receiver, registry
 ):
