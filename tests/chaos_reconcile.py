@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,13 +166,17 @@ def census(
     return checks
 
 
-def unescalated(service: ChaosService, slack_ms: int = 5000) -> list[int]:
+def unescalated(
+    service: ChaosService, slack_ms: int = 5000, steps: Sequence[tuple[int, int]] = ()
+) -> list[int]:
     """Calls and falls that stayed unacknowledged past their supervisor step (1 s) plus
     slack without reaching it: a timer lost to the fault. Each time an alert becomes
     `active_unack` (raised, or a new occurrence after an acknowledgement) its escalation
     starts again, so each such stretch is judged on its own, from the audit trail. The
     slack covers an engine seconds behind; stretches a clock jump made negative are not
-    judged."""
+    judged. `steps`: (wall ms just after the step, step ms) of each forward step of the
+    service's wall clock: a stretch across one lasted that much less (timers move with
+    the clock)."""
     now = time.time_ns() // 1_000_000
     rows = service.read(
         "SELECT u.alert_id, u.at, u.action, u.from_state, u.to_state, u.note FROM audit u"
@@ -182,7 +187,8 @@ def unescalated(service: ChaosService, slack_ms: int = 5000) -> list[int]:
 
     def judge(alert_id: int, until: int) -> None:
         start, escalated = since.pop(alert_id)
-        if until - start >= 1000 + slack_ms and not escalated:
+        jumped = sum(step for at, step in steps if step > 0 and start < at <= until)
+        if until - start - jumped >= 1000 + slack_ms and not escalated:
             late.add(alert_id)
 
     for alert_id, at, action, before, after, note in rows:

@@ -70,6 +70,8 @@ class Run:
         self.staff: Staff | None = None
         self.t0 = time.monotonic()
         self.facts: dict[str, Any] = {}
+        # forward steps of the service's wall clock: (wall ms just after, step ms)
+        self.clock_steps: list[tuple[int, int]] = []
 
     @classmethod
     def begin(
@@ -115,7 +117,7 @@ class Run:
         if quiet:  # re-notification policies: acknowledge everything so the count settles
             self.facts["acknowledged at the end"] = ack_all(self.service)
         checks, took = settle(self.service, self.influx, self.receiver, self.stream, SETTLE_S)
-        late = unescalated(self.service)
+        late = unescalated(self.service, steps=self.clock_steps)
         checks.append(Check("calls/falls past their step, never escalated", 0, *[len(late)] * 2))
         self.facts.setdefault("messages sent", self.stream.sent)
         outcome = Outcome(
