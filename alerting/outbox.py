@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -111,6 +111,16 @@ class Scope:
         if self.kind is not None:
             where, args = where + " AND kind = ?", (*args, self.kind)
         return where, args
+
+
+def lanes(scope: Scope | None, exports: bool) -> list[Scope | None]:
+    """The scopes of one target's delivery workers: one for all its rows, or, for a target
+    that gets exports, alerts and exports apart, so a refused export never holds up the
+    alert notifications behind it (a target's rows go strictly in order)."""
+    if not exports:
+        return [scope]
+    base = scope or Scope()
+    return [replace(base, kind=ALERT_KIND), replace(base, kind=EXPORT_KIND)]
 
 
 class Outbox:

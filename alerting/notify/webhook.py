@@ -1,6 +1,7 @@
 """The one HTTP poster of CareWatch: every webhook (notifications, the daily watch report,
-a site's export to the regulator) is a POST signed with HMAC-SHA256 over the body (`X-CareWatch-Signature`) and carries an
-`Idempotency-Key`, so the receiver can check where it came from and drop a retry."""
+a site's export to the regulator) is a POST signed with HMAC-SHA256 over the body
+(`X-CareWatch-Signature`) and carries an `Idempotency-Key`, so the receiver can check where
+it came from and drop a retry."""
 
 from __future__ import annotations
 

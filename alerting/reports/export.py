@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from devices.profiles import DEVICE_TYPES
 
 SCHEMA_ID = "carewatch.site-export"
 EXPORT_VERSION = "1"
+SCHEMA_FILE = Path(__file__).parent / "schemas" / f"site-export-v{EXPORT_VERSION}.schema.json"
 HAZARDS_NOTE = (
     "Hazard reports are not recorded yet (the fire-duty feature is not built): the list"
     " stays empty until it is; a hazard will then be listed here while it is open."
