@@ -34,8 +34,11 @@ KEYED: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
 COUNTED = frozenset({"hazards.open"})  # lists given as their length
 
 
+FLAGS = frozenset({"ok"})  # true/false, empty when unknown
+
+
 def _unit(name: str, value: Any, item: Mapping[str, Any] | None) -> str:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or name in FLAGS:
         return "bool"
     if name.endswith("_s"):
         return "s"
