@@ -106,7 +106,7 @@ def test_exports_reach_the_regulator_once_each_signed_and_valid(
         # read without sending: JSON and CSV, and the schema
         doc = service.get("/api/exports", site="sunrise", date=FRIDAY).json()
         assert not list(VALIDATOR.iter_errors(doc))
-        assert doc["answers"]["emergency"]["median_s"] == 40.0 and doc["fire"]["forwarded"] == 1
+        assert doc["answers"]["emergency"]["median_ack_s"] == 40.0 and doc["fire"]["forwarded"] == 1
         csv_r = service.get("/api/exports", site="sunrise", date=FRIDAY, format="csv")
         assert csv_r.headers["content-type"].startswith("text/csv")
         table = list(csv.reader(io.StringIO(csv_r.content.decode("utf-8-sig"))))

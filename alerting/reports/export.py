@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from alerting import outbox
-from alerting.reports.jsonout import local_iso
-from alerting.reports.model import Responses, WatchReport
+from alerting.reports.jsonout import local_iso, summary
+from alerting.reports.model import WatchReport
 from alerting.reports.service import ReportService
 from alerting.reports.shifts import local_date, local_ms, parse_hhmm
 from devices.ports import Writer
@@ -42,6 +42,7 @@ HAZARDS_NOTE = (
 )
 PRIORITIES = ("emergency", "routine", "trouble")
 REDACTED = "***"
+WRITE_TIMEOUT_S = 10.0  # queueing waits this long for the engine's commit
 
 # (site, device id) -> (last seen in epoch ms, online): AlertReader.device_states
 DeviceStates = Callable[[], Mapping[tuple[str, str], tuple[int | None, int | None]]]
@@ -79,22 +80,6 @@ def utc_iso(ms: int) -> str:
     return (
         datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
-
-
-def _answers(r: Responses) -> dict[str, Any]:
-    return {
-        "alerts": r.alerts,
-        "waits": r.waits,
-        "answered": r.answered,
-        "unanswered": r.unanswered,
-        "pending": r.pending,
-        "within_60s": r.within_60s,
-        "share_within_60s": r.share_within_60s,
-        "late": r.late,
-        "median_s": r.to_ack.median_s,
-        "p90_s": r.to_ack.p90_s,
-        "max_s": r.to_ack.max_s,
-    }
 
 
 def _fire(report: WatchReport) -> dict[str, Any]:
@@ -193,6 +178,7 @@ def document(
     tz = ZoneInfo(report.timezone)
     devices = _devices(report, str(site["id"]), list(site.get("devices", ())), states)
     by_priority = {p: report.responses_for(p).alerts for p in PRIORITIES}
+    figures = summary(report)  # the answer figures as the daily summary gives them
     doc: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "version": EXPORT_VERSION,
@@ -229,10 +215,7 @@ def document(
                 for c in report.by_rule
             ],
         },
-        "answers": {
-            "emergency": _answers(report.responses_for("emergency")),
-            "all": _answers(report.responses_for("all")),
-        },
+        "answers": {g: figures[g] for g in ("emergency", "all")},
         "fire": _fire(report),
         "devices": devices,
         "hazards": {"open": [], "note": HAZARDS_NOTE},
@@ -321,7 +304,8 @@ class Exporter:
         """pending, delivered or failed once queued; None before."""
         conn = self._connect()
         try:
-            return outbox.export_state(conn, self.key(day, revision))
+            key = outbox.export_key(conn, self.site.id, day.isoformat(), self._to(), revision)
+            return outbox.export_state(conn, key)
         finally:
             conn.close()
 
@@ -346,7 +330,10 @@ class Exporter:
                 outbox.queue_export(conn, self.site.id, day_text, target, revision, body, now_ms)
             )
 
-        result = self._write(apply).result(10.0)
+        try:
+            result = self._write(apply).result(WRITE_TIMEOUT_S)
+        except TimeoutError:
+            raise ExportError("the store is busy; try again", 503) from None
         if not getattr(result, "ok", True) or not out:
             raise ExportError("the export could not be written to the outbox", 503)
         key, queued = out[0]

@@ -2,7 +2,7 @@
 regulator's spreadsheet or database takes many sites and days as one table.
 
 Columns (`COLUMNS`): service_id, site_id, date (the watch day), figure (the figure's path
-in the JSON document, e.g. `answers.emergency.median_s`), key (for a figure of a list
+in the JSON document, e.g. `answers.emergency.median_ack_s`), key (for a figure of a list
 item, the item: a rule, a device type, `<device id>.<field>`), value (a number with a `.`
 decimal point, true/false, or empty for none) and unit (count, s, ratio 0..1, bool, or a
 reading's unit such as MPa). Texts (titles, notes) and lists of device ids are in the JSON
