@@ -9,6 +9,12 @@ alert topic gets every change. Each row's key,
 delivery; the install id (random, made with the database) keeps keys unique even when
 alert ids start again after a restore.
 
+A row is of one of two kinds: `alert` (a notification about an alert, as above) or
+`export` (a site's safety figures for one day, alerting/reports/export.py: `alert_id` 0,
+the export document as the body, seq its revision, key
+`<site>:<install id>:export:<date>:<target>:<revision>`). Both go out through the same
+workers, signed alike; an export is queued once per key (`queue_export`).
+
 All SQL on the outbox table is here: routing (`Outbox`), the delivery workers' reads and
 writes (`next_pending`, `mark_delivered`, `mark_retry`, `mark_failed`), the delivery log
 (`delivery_log`) and its pruning (`prune_settled`). The notification side
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -30,6 +36,9 @@ from alerting.ruleset import RuleSet
 from alerting.views import public_alert
 
 MQTT_TARGET = "mqtt"
+ALERT_KIND = "alert"
+EXPORT_KIND = "export"
+EXPORT_ACTION = "export"
 FOLLOW_UPS = frozenset(
     {
         "repeat",
@@ -51,7 +60,8 @@ SCHEMA = [
     " msg_type TEXT NOT NULL, created_ms INTEGER NOT NULL, first_ms INTEGER NOT NULL,"
     " note TEXT, alert BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
     " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, delivered_ms INTEGER,"
-    " last_status INTEGER, last_error TEXT, site TEXT NOT NULL DEFAULT '')",
+    " last_status INTEGER, last_error TEXT, site TEXT NOT NULL DEFAULT '',"
+    " kind TEXT NOT NULL DEFAULT 'alert')",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(target, id) WHERE state = 'pending'",
     "CREATE INDEX IF NOT EXISTS outbox_alert ON outbox(alert_id)",
 ]
@@ -59,32 +69,58 @@ SCHEMA = [
 
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the outbox table and its indexes if missing; in the engine's setup transaction.
-    A table from before `site` was a column gets it, filled from each row's key."""
+    A table from before `site` was a column gets it, filled from each row's key; one from
+    before `kind` was gets it too, every row an alert's (exports came with the column)."""
     for stmt in SCHEMA:
         conn.execute(stmt)
     have = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
     if "site" not in have:  # the site a row is about: its delivery worker's scope
         conn.execute("ALTER TABLE outbox ADD COLUMN site TEXT NOT NULL DEFAULT ''")
         conn.execute("UPDATE outbox SET site = substr(key, 1, instr(key, ':') - 1)")
+    if "kind" not in have:
+        conn.execute(f"ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT '{ALERT_KIND}'")
+
+
+def install_id(conn: sqlite3.Connection) -> str:
+    """This database's install id (meta `install_id`, made with it): part of every key."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()
+    return str(row[0]) if row else "0"
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Which sites' rows one delivery worker takes: `only` these, or all but `not_`. A
-    service whose sites share one set of targets has one worker per target, unscoped."""
+    """Which sites' rows one delivery worker takes: `only` these, or all but `not_`; and of
+    which `kind` (None: both). A service whose sites share one set of targets has one
+    worker per target, unscoped; a target that also gets exports has a second worker for
+    them, so a refused export never holds up the alerts behind it."""
 
     only: frozenset[str] | None = None
     not_: frozenset[str] = frozenset()
+    kind: str | None = None
 
     def sql(self) -> tuple[str, tuple[str, ...]]:
         """The WHERE clause part (starting with AND, or empty) and its arguments."""
+        where = ""
+        args: tuple[str, ...] = ()
         if self.only is not None:
-            only = sorted(self.only)
-            return f" AND site IN ({','.join('?' * len(only))})", tuple(only)
-        if self.not_:
-            not_ = sorted(self.not_)
-            return f" AND site NOT IN ({','.join('?' * len(not_))})", tuple(not_)
-        return "", ()
+            only = tuple(sorted(self.only))
+            where, args = f" AND site IN ({','.join('?' * len(only))})", only
+        elif self.not_:
+            not_ = tuple(sorted(self.not_))
+            where, args = f" AND site NOT IN ({','.join('?' * len(not_))})", not_
+        if self.kind is not None:
+            where, args = where + " AND kind = ?", (*args, self.kind)
+        return where, args
+
+
+def lanes(scope: Scope | None, exports: bool) -> list[Scope | None]:
+    """The scopes of one target's delivery workers: one for all its rows, or, for a target
+    that gets exports, alerts and exports apart, so a refused export never holds up the
+    alert notifications behind it (a target's rows go strictly in order)."""
+    if not exports:
+        return [scope]
+    base = scope or Scope()
+    return [replace(base, kind=ALERT_KIND), replace(base, kind=EXPORT_KIND)]
 
 
 class Outbox:
@@ -107,8 +143,7 @@ class Outbox:
     def load(self) -> None:
         """Read the install id and, per open alert, the targets that heard of it and their last
         sequence numbers: at startup and after a rollback."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()
-        self._install = row[0] if row else "0"
+        self._install = install_id(self._conn)
         rows = self._conn.execute(
             "SELECT o.alert_id, o.target, max(o.seq), min(o.created_ms) FROM outbox o"
             " JOIN alerts a ON a.id = o.alert_id WHERE a.state != 'closed'"
@@ -187,14 +222,16 @@ class OutboxRow:
     created_ms: int
     first_ms: int
     note: str | None
-    alert: Mapping[str, Any]  # the public alert JSON (no resident's name)
+    alert: Mapping[str, Any]  # the public alert JSON (no resident's name); an export's document
     attempts: int
     next_ms: int = 0  # not to be tried before this (backoff)
+    kind: str = ALERT_KIND  # or EXPORT_KIND: `alert` is then the export document
 
 
 _PENDING = (
     "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, first_ms, note,"
-    " alert, attempts, next_ms FROM outbox WHERE target = ? AND state = 'pending' AND id > ?"
+    " alert, attempts, next_ms, kind FROM outbox"
+    " WHERE target = ? AND state = 'pending' AND id > ?"
 )
 
 
@@ -223,6 +260,7 @@ def next_pending(
         alert=orjson.loads(r[10]),
         attempts=r[11],
         next_ms=r[12],
+        kind=r[13],
     )
 
 
@@ -271,6 +309,7 @@ LOG_COLUMNS = (
     "delivered_ms",
     "last_status",
     "last_error",
+    "kind",
 )
 
 
@@ -309,3 +348,52 @@ def pending_count(conn: sqlite3.Connection) -> int:
     """Notifications not yet delivered nor given up (what a backup carries over)."""
     row = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
     return int(row[0]) if row else 0
+
+
+# ------------------------------------------------------------------ exports
+
+
+def export_key(conn: sqlite3.Connection, site: str, day: str, target: str, revision: int) -> str:
+    """The Idempotency-Key of a site's export of one day to one target:
+    `<site>:<install id>:export:<date>:<target>:<revision>`. The same site, day, target and
+    revision is the same key, so the receiver takes it once."""
+    return f"{site}:{install_id(conn)}:{EXPORT_KIND}:{day}:{target}:{revision}"
+
+
+def export_state(conn: sqlite3.Connection, key: str) -> str | None:
+    """pending, delivered or failed for an export queued under `key`; None if it never was
+    (or its row was pruned)."""
+    row = conn.execute("SELECT state FROM outbox WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def queue_export(
+    conn: sqlite3.Connection,
+    site: str,
+    day: str,
+    target: str,
+    revision: int,
+    body: bytes,
+    now_ms: int,
+) -> tuple[str, bool]:
+    """Queue the export document `body` (JSON, no resident's name) for `target`; its key and
+    whether it was queued now (False: that key was queued before and stays as it was)."""
+    key = export_key(conn, site, day, target, revision)
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms,"
+        " first_ms, note, alert, next_ms, site, kind) VALUES (?,?,0,?,?,?,?,?,NULL,?,?,?,?)",
+        (
+            key,
+            target,
+            revision,
+            EXPORT_ACTION,
+            "Export",
+            now_ms,
+            now_ms,
+            body,
+            now_ms,
+            site,
+            EXPORT_KIND,
+        ),
+    )
+    return key, cur.rowcount == 1

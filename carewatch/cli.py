@@ -1,4 +1,4 @@
-"""`carewatch serve|demo|simulate|check-config|backup|restore|...`: the argument parser;
+"""`carewatch serve|demo|simulate|check-config|backup|restore|export|...`: the argument parser;
 each command lives with its kind (serving, simulate, tools)."""
 
 from __future__ import annotations
@@ -99,6 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("archive", type=Path)
     p.add_argument("--data-dir", type=Path, required=True)
     p.set_defaults(fn=tools.cmd_restore)
+    p = sub.add_parser(
+        "export", help="a site's safety figures of one watch day for the regulator (JSON/CSV)"
+    )
+    p.add_argument("--config", type=Path, help="settings file of the service")
+    p.add_argument("--site", help="site id (default: the only site)")
+    p.add_argument("--date", help="YYYY-MM-DD: the watch day starting then (default: the last)")
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--out", type=Path, help="write here (default: stdout)")
+    p.add_argument("--revision", type=int, default=1, help="a new revision is a new key")
+    p.add_argument(
+        "--send", action="store_true", help="queue it for the site's export.notify target"
+    )
+    p.set_defaults(fn=tools.cmd_export)
     args_list = sys.argv[1:] if argv is None else argv
     if args_list[:1] == ["webhook-receiver"]:
         return tools.cmd_webhook_receiver(args_list[1:], os.environ)

@@ -24,7 +24,8 @@ from alerting.notify.sender import Sender
 from alerting.notify.webhook import Place, WebhookPoster, WebhookSender
 from alerting.notify.worker import DeliveryWorker, delivery_counter
 from alerting.outbox import MQTT_TARGET, OutboxRow, Scope
-from alerting.reports.daily import DailyJob
+from alerting.reports.daily import DailyJob, ExportJob
+from alerting.reports.export import Exporter
 from alerting.reports.service import ReportService
 from alerting.reports.source import InfluxQLStats, PointStats
 from alerting.rulebook import Rulebook
@@ -220,6 +221,7 @@ class Runtime:
         stats = InfluxQLStats(self._influx.query) if self._influx else PointStats(self._readings)
         # one report service per site: its alerts (and the watch's own), its rules and zone
         self.site_reports: dict[str, ReportService] = {}
+        self.exporters: dict[str, Exporter] = {}  # each site's export (docs/export.md)
         for (_rs, scope), key in zip(groups, keys, strict=True):
             for sid in registry.sites if scope is None else sorted(scope):
                 if scope is None and sid in rules.own_sites():
@@ -234,6 +236,11 @@ class Runtime:
                     else (settings.data_dir / "reports" / sid)
                 )
                 DailyJob(svc, out, clock.now_ms, key).schedule(self._scheduler)
+                self.exporters[sid] = exporter = Exporter(
+                    svc, self.service_id, self._read_conn, self.runner.write,
+                    self.alerts.device_states,
+                )  # fmt: skip
+                ExportJob(exporter, clock.now_ms).schedule(self._scheduler)
         self.reports = self.site_reports[registry.site_ids()[0]]
         Gauge(
             "carewatch_broker_connected",
@@ -248,12 +255,17 @@ class Runtime:
 
     # wiring -------------------------------------------------------------------------
 
+    @property
+    def service_id(self) -> str:
+        """This deployment's name (settings `service_id`, default the MQTT client id)."""
+        return self.settings.service_id or self.settings.mqtt_client_id
+
     def _place(self, site_id: str) -> Place:
         """Where an alert happened, for a notice: the site's details and zone; the watch's
         own alerts name the service."""
         site = self.registry.sites.get(site_id)
         if site is None:
-            name = self.settings.service_id or self.settings.mqtt_client_id
+            name = self.service_id
             return Place({"id": site_id, "name": name}, self.rules.default.tz, f"carewatch@{name}")
         info = {
             "id": site.id,
@@ -290,12 +302,15 @@ class Runtime:
         own = rules.own_sites()
         for (rs, sites), secrets in zip(rules.groups(), keys, strict=True):
             scope = Scope(only=sites) if sites is not None else Scope(not_=own) if own else None
+            members = sites if sites is not None else set(self.registry.sites) - own
+            exported = {self.registry.sites[s].export.notify for s in members}
             for name, target in rs.notify.targets.items():
-                sender: Sender = LogSender()
-                if target.kind == "webhook" and target.url:
-                    poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
-                    sender = WebhookSender(poster, target.format, place)
-                workers.append(worker(name, sender, target.horizon_s, scope))
+                for lane in outbox.lanes(scope, name in exported):  # exports apart
+                    sender: Sender = LogSender()
+                    if target.kind == "webhook" and target.url:
+                        poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
+                        sender = WebhookSender(poster, target.format, place)
+                    workers.append(worker(name, sender, target.horizon_s, lane))
         if any(rs.notify.mqtt_alerts for rs, _ in rules.groups()) and settings.mqtt_url:
             self._topic = AlertTopicPublisher(
                 settings.mqtt_url,

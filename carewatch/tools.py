@@ -1,19 +1,28 @@
 """The small commands of an installer and IT: check-config, hash-pin, token,
-mqtt-credentials, webhook-receiver, backup and restore."""
+mqtt-credentials, webhook-receiver, backup, restore and export."""
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from alerting.rulecheck import check_file
 from alerting.ruleset import RuleSet
 from carewatch.settings import Settings, load_settings
 from devices.registry import load_sites
 from devices.yamlconf import ConfigError, load_yaml
+
+if TYPE_CHECKING:
+    from alerting.reports.export import Exporter
 
 
 def _file_kind(path: Path) -> str:
@@ -190,4 +199,93 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f"{c.get('outbox_pending', 0)} notifications pending; "
         f"start the service with CAREWATCH_DATA_DIR={args.data_dir}"
     )
+    return 0
+
+
+def _exporter(settings: Settings, site: str | None, send: bool) -> Exporter:
+    """The export of `site` over the service's data dir, as the service makes it: its
+    rules, shifts and readings store; queueing (`send`) writes to the data dir's outbox."""
+    from alerting import outbox
+    from alerting.reports.export import Exporter
+    from alerting.reports.service import ReportService
+    from alerting.reports.source import InfluxQLStats, PointStats, SeriesStats
+    from alerting.store import AlertReader
+    from carewatch.runtime import load_rulebook
+    from ingest.influx import InfluxV1
+    from ingest.spool import EmbeddedReadings
+    from ingest.sqlite import connect
+
+    registry = load_sites(settings.sites, settings.zigbee_prefix)
+    if site is None and len(registry.sites) == 1:
+        site = registry.site_ids()[0]
+    if site not in registry.sites:
+        raise ConfigError([f"--site: one of {', '.join(registry.site_ids())}"])
+    db = settings.data_dir / "carewatch.db"
+    if not db.exists():
+        raise FileNotFoundError(f"no database at {db}: the service has not run on this data dir")
+    rules = load_rulebook(settings.rules_file, registry)
+    stats: SeriesStats = PointStats(EmbeddedReadings(str(db)))
+    if settings.influx_url:
+        token = settings.influx_token.get_secret_value() if settings.influx_token else None
+        stats = InfluxQLStats(InfluxV1(settings.influx_url, settings.influx_db, token).query)
+
+    def read() -> sqlite3.Connection:
+        return connect(db, readonly=True)
+
+    def write(apply: Callable[[sqlite3.Connection], None]) -> Future[Any]:
+        """One transaction of its own (the service, if running, waits for the lock)."""
+        done: Future[Any] = Future()
+        conn = connect(db, synchronous=settings.sqlite_synchronous)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outbox.create_schema(conn)  # a data dir of an older version: its `kind` column
+            apply(conn)
+            conn.execute("COMMIT")
+            done.set_result(None)
+        except sqlite3.Error as exc:
+            conn.rollback()
+            done.set_exception(exc)
+        finally:
+            conn.close()
+        return done
+
+    svc = ReportService(read, registry.only(site), rules.of(site), stats, site=site)
+    service_id = settings.service_id or settings.mqtt_client_id
+    states = AlertReader(read).device_states
+    return Exporter(svc, service_id, read, write if send else None, states)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A site's export of one watch day (docs/export.md): printed (JSON or CSV), or with
+    --send queued in the data dir's outbox for the site's export target (the service
+    delivers it, signed, with retries)."""
+    from alerting.reports.export import ExportError
+    from alerting.reports.export_csv import export_csv
+
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        print(f"carewatch: --date {args.date!r} is no date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    exporter = _exporter(load_settings(args.config), args.site, args.send)
+    now_ms = int(time.time() * 1000)
+    try:
+        if args.send:
+            q = exporter.queue(day, now_ms, args.revision)
+            verb = "queued" if q.queued else "already queued (same key, not sent again)"
+            print(f"{verb}: {q.key} -> {exporter.target} ({q.state})")
+            return 0
+        doc = exporter.document(day, now_ms, args.revision)
+    except ExportError as exc:
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        text = export_csv(doc)
+    else:
+        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(("\ufeff" if args.format == "csv" else "") + text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0

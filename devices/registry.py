@@ -136,6 +136,14 @@ class DailyReportConfig(StrictModel):
     )
 
 
+class ExportConfig(StrictModel):
+    """The site's safety figures sent each day to the regulator's platform (docs/export.md)."""
+
+    notify: str | None = Field(
+        None, description="a webhook target of the site's rules that gets the daily export"
+    )
+
+
 class SiteConfig(StrictModel):
     """The site file (YAML): a nursing home with floors and rooms, or a home bed (an address,
     one or two residents); residents, staff, API tokens, devices and shifts, every reference
@@ -180,6 +188,7 @@ class SiteConfig(StrictModel):
         default_factory=list, description="duty shifts by start time; reports per shift"
     )
     daily_report: DailyReportConfig = Field(default_factory=DailyReportConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,7 @@
-"""The one HTTP poster of CareWatch: every webhook (notifications, the daily watch report)
-is a POST signed with HMAC-SHA256 over the body (`X-CareWatch-Signature`) and carries an
-`Idempotency-Key`, so the receiver can check where it came from and drop a retry."""
+"""The one HTTP poster of CareWatch: every webhook (notifications, the daily watch report,
+a site's export to the regulator) is a POST signed with HMAC-SHA256 over the body
+(`X-CareWatch-Signature`) and carries an `Idempotency-Key`, so the receiver can check where
+it came from and drop a retry."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 import httpx
+import orjson
 
 from alerting.notify.formats import (
     CAP_CONTENT_TYPE,
@@ -23,7 +25,7 @@ from alerting.notify.formats import (
 )
 from alerting.notify.notice import notice
 from alerting.notify.sender import DeliveryError
-from alerting.outbox import OutboxRow
+from alerting.outbox import EXPORT_KIND, OutboxRow
 
 USER_AGENT = "CareWatch/1"
 
@@ -83,7 +85,8 @@ class Place:
 
 class WebhookSender:
     """A notification target: versioned JSON or CAP 1.2 through a WebhookPoster. `place`
-    gives each alert's site (a service watches several); a Place alone serves one site."""
+    gives each alert's site (a service watches several); a Place alone serves one site.
+    An export row goes as its document, JSON whatever the target's format."""
 
     def __init__(
         self,
@@ -100,6 +103,8 @@ class WebhookSender:
     def send(self, row: OutboxRow) -> int:
         """POST the row as the target's format (JSON or CAP 1.2) with the row's key as
         Idempotency-Key; DeliveryError when the receiver did not take it."""
+        if row.kind == EXPORT_KIND:  # the document as queued: a report, not a notice
+            return self._poster.post(orjson.dumps(row.alert), JSON_CONTENT_TYPE, row.key)
         where = (
             self._place
             if isinstance(self._place, Place)

@@ -5,6 +5,12 @@ summary is POSTed there (through the one webhook poster, alerting/notify/webhook
 signed with the target's key, which the composition root resolves and passes in). Also
 run once at start, so a service that was down at report time catches up; a day already
 written is skipped.
+
+The site's export to the regulator (`ExportJob`, alerting/reports/export.py) is a job of
+its own: EXPORT_DELAY_MIN minutes after the watch day ends (so the last minute's calls are
+answered or counted unanswered) the day's export is queued in the outbox for the site's
+`export.notify` target, and once at start for a day not queued yet; the outbox worker
+delivers it, signed, with retries.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from alerting.reports.export import Exporter, Queued
 from alerting.reports.service import ReportService, Webhook
 from alerting.reports.shifts import local_date, parse_hhmm
 from devices.yamlconf import ConfigError
@@ -93,3 +100,57 @@ class DailyJob:
             id=f"daily_report_catch_up:{self.service.registry.site.id}",
             misfire_grace_time=None,
         )
+
+
+EXPORT_DELAY_MIN = 5
+
+
+def check_export_target(service: ReportService) -> str | None:
+    """The webhook target named by the site's `export.notify` (None: not exported);
+    ConfigError if the site's rules have no such webhook target."""
+    name = service.registry.site.export.notify
+    if name is None:
+        return None
+    target = service.rules.notify.targets.get(name)
+    if target is None or target.kind != "webhook" or not target.url:
+        raise ConfigError([f"export.notify: {name!r} is no webhook target of the site's rules"])
+    return name
+
+
+class ExportJob:
+    """The site's daily export as a scheduler job: queues the last whole watch day's export for
+    the site's target unless it is queued already. Built by the composition root."""
+
+    def __init__(self, exporter: Exporter, now_ms: Callable[[], int]) -> None:
+        self.exporter = exporter
+        self.target = check_export_target(exporter.reports)
+        self._now = now_ms
+
+    def run(self) -> Queued | None:
+        """Queue the last whole watch day's export (revision 1) if it never was."""
+        now = self._now()
+        try:
+            day = self.exporter.period(None, now).day
+            if self.exporter.state(day) is not None:
+                return None
+            return self.exporter.queue(day, now)
+        except Exception:  # an export must never take the watch down
+            log.exception("site export failed", extra={"site": self.exporter.site.id})
+            return None
+
+    def schedule(self, scheduler: Any) -> None:
+        """Add the cron job (site time zone, EXPORT_DELAY_MIN after the watch day ends) and a
+        catch-up run now; nothing when the site names no export target."""
+        if self.target is None:
+            return
+        from apscheduler.triggers.cron import CronTrigger
+
+        svc = self.exporter.reports
+        at = self.exporter.boundary
+        minutes = (at.hour * 60 + at.minute + EXPORT_DELAY_MIN) % 1440
+        trigger = CronTrigger(hour=minutes // 60, minute=minutes % 60, timezone=svc.tz)
+        site = self.exporter.site.id
+        scheduler.add_job(
+            self.run, trigger, id=f"export:{site}", misfire_grace_time=3600, coalesce=True
+        )
+        scheduler.add_job(self.run, id=f"export_catch_up:{site}", misfire_grace_time=None)
