@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 
 import pytest
 
@@ -41,13 +42,18 @@ def test_todays_service_carries_on_with_a_data_dir_of_the_release_before_sites(
             "active_unack",
         )
         assert (alerts["2"]["site"], alerts["2"]["device_id"]) == (SYSTEM_SITE, "system:broker")
-        # the notification that was pending goes out once, under the key it was made with
-        assert receiver.wait_for(1, 10)
-        assert receiver.received[0]["key"].startswith("sunrise:") and receiver.keys() == [
-            receiver.received[0]["key"]
+        # the notification that was pending goes out once, under the key it was made with;
+        # the escalation step that fell due while no service ran follows it, once
+        assert receiver.wait_for(2, 10)
+        time.sleep(1)
+        assert receiver.keys() == [
+            "sunrise:3a9f82b6:1:supervisor:1",
+            "sunrise:3a9f82b6:1:supervisor:2",
         ]
+        assert [d["action"] for d in receiver.received] == ["escalate", "escalate"]
         conn = sqlite3.connect(data / "carewatch.db")
-        sites = {r[0] for r in conn.execute("SELECT site FROM outbox")}
+        # the three rows the old release wrote get their site from their key
+        sites = {r[0] for r in conn.execute("SELECT site FROM outbox WHERE id <= 3")}
         timers = conn.execute("SELECT site FROM deadlines WHERE subject = '2'").fetchall()
         conn.close()
         assert sites == {"sunrise"}
