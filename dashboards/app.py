@@ -10,6 +10,7 @@ from dashboards import reports
 from dashboards.alerts import alerts_router
 from dashboards.deps import AppRuntime, reader
 from dashboards.devices import devices_router
+from dashboards.district import district_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
@@ -28,5 +29,6 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(devices_router(runtime))
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))
+    app.include_router(district_router(runtime))
     app.include_router(reports.router, dependencies=[Depends(reader)])
     return app
