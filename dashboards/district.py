@@ -42,6 +42,7 @@ REFRESH_S = 15.0  # and looks again this often without a change (maintenance end
 SEVERITIES = ("critical", "high", "medium", "low")
 # what the page colours a site by, most urgent first
 STATUS = ("alarm", "attention", "open", "ok")
+Sites = Annotated[list[str], Depends(visible_sites)]  # the sites the caller may read
 SORT_ONLY = frozenset({"oldest_unack_ms", "emergency_unack"})  # not sent
 
 
@@ -313,7 +314,6 @@ def district_router(runtime: AppRuntime) -> APIRouter:
         lambda: runtime.health().get("broker", False),
     )
     router = APIRouter(tags=["district"])
-    Sites = Annotated[list[str], Depends(visible_sites)]
 
     @router.get("/api/district")
     def district(sites: Sites) -> dict[str, Any]:

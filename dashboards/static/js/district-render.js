@@ -1,10 +1,10 @@
 /* The district overview's drawing: the totals in the header, one table row per site (most
  * urgent first, as the server sorts them), the banner of the watch's own faults and the
  * connection state. Pure DOM over `view`; district-stream.js fills `view` and calls render().
- * Times are relative ("3分钟前", kept current by dom.js's ticker); hovering one shows the
- * clock time in that site's own zone. */
+ * Times are relative ("3分钟前", kept current by dom.js's ticker) or how long an alert has
+ * waited ("2分5秒", refreshWaits()); hovering one shows the clock time in that site's zone. */
 import { duration, lang, locale, t, tOr } from './i18n.js';
-import { ms, setZone, siteZone } from './format.js';
+import { ms, secondsSince, setZone, siteZone } from './format.js';
 import { $, agoSpan, h } from './dom.js';
 
 export const STATUSES = ['alarm', 'attention', 'open', 'ok'];
@@ -36,13 +36,41 @@ function since(label, iso, tz) {
   return h('span', { class: 'sub' }, label, span);
 }
 
+const waitText = (iso) => duration(secondsSince(iso) || 0);
+
+/** How long the oldest unacknowledged alert has waited, kept current by refreshWaits(). */
+function waited(iso, tz) {
+  const span = h('span', { class: 'wait', data: { since: iso }, title: zoned(iso, tz), text: waitText(iso) });
+  return h('span', { class: 'sub nowrap' }, t('district.longest_wait'), span);
+}
+
+/** Bring every waiting time up to date (once a second). */
+export function refreshWaits() {
+  for (const el of document.querySelectorAll('[data-since]')) {
+    const txt = waitText(el.dataset.since);
+    if (el.textContent !== txt) el.textContent = txt;
+  }
+}
+
 const nil = () => h('span', { class: 'nil', text: t('district.none') });
+
+/** Why the site has its state, in words: what the officer would ask first. */
+function reasons(row) {
+  const out = [];
+  if (num(row.critical_unack)) out.push(t('district.reason.critical_unack'));
+  else if (num(row.unack)) out.push(t('district.reason.unack'));
+  if (num(row.fire_faults)) out.push(t('district.reason.fire'));
+  if (row.link && row.link !== 'ok' && row.link !== 'no_devices') out.push(t('district.reason.link'));
+  if (!out.length && num(row.open)) out.push(t('district.reason.open'));
+  if (num(row.devices_offline)) out.push(t('district.reason.offline'));
+  return out.length ? out : [t('district.reason.ok')];
+}
 
 function statusCell(row) {
   const s = STATUSES.includes(row.status) ? row.status : 'open';
   return h('td', null,
     h('span', { class: 'status-word', text: `${SHAPE[s]} ${t(`district.status.${s}`)}` }),
-    h('span', { class: 'status-hint', text: t(`district.status_hint.${s}`) }));
+    h('span', { class: 'status-hint', text: reasons(row).join(t('screen.list_separator')) }));
 }
 
 function siteCell(row) {
@@ -59,7 +87,7 @@ function unackCell(row) {
   return h('td', null,
     h('span', { class: 'big', text: t('district.count', { n: row.unack }) }),
     over ? h('span', { class: 'sub sub-alert', text: t('district.unack_over', { n: over }) }) : null,
-    row.oldest_unack_at ? since(t('district.waiting_since'), row.oldest_unack_at, row.timezone) : null);
+    row.oldest_unack_at ? waited(row.oldest_unack_at, row.timezone) : null);
 }
 
 function alertsCell(row) {

@@ -11,7 +11,7 @@
 import { nextLanguage, ready, setLanguage, t } from './i18n.js';
 import { $, applyStaticI18n, refreshAgoSpans } from './dom.js';
 import { readToken } from './api.js';
-import { render, renderClock, renderConn, view } from './district-render.js';
+import { refreshWaits, render, renderClock, renderConn, view } from './district-render.js';
 import { connect, load, pollReady } from './district-stream.js';
 
 const CATALOG_WAIT_MS = 5000; // then start anyway: a picture with raw keys beats none
@@ -27,6 +27,7 @@ function relabel() {
 function everySecond() {
   renderClock();
   refreshAgoSpans();
+  refreshWaits();
   if (view.conn === 'lost') renderConn();
 }
 
