@@ -10,6 +10,7 @@ from dashboards import reports
 from dashboards.alerts import alerts_router
 from dashboards.deps import AppRuntime, reader
 from dashboards.devices import devices_router
+from dashboards.district import district_router
 from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
@@ -29,6 +30,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(devices_router(runtime))
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))
+    app.include_router(district_router(runtime))
     app.include_router(reports.router, dependencies=[Depends(reader)])
     app.include_router(exports_router)
     return app

@@ -4,7 +4,8 @@ code, and the service serves the catalog (and the modules, as JavaScript) to the
 
 The keys are found by scanning the module sources: `t('key', {...})` and `tOr('key', ...)`
 calls, any other string literal that names a catalog key (tables of keys), `data-i18n` in
-index.html, and keys built from data (`t(\\`priority.${p}\\`)`), whose prefix must be a table.
+the pages (the duty screen's index.html, the district overview's district.html), and keys
+built from data (`t(\\`priority.${p}\\`)`), whose prefix must be a table.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from devices.catalog import Catalog, load_catalog, read_catalog
 from tests.conftest import DEMO_SITE
 
 JS = STATIC / "js"
-NAMESPACES = "screen|handover|severity|priority|state|device_type|field|rule|target|_meta"
+NAMESPACES = "screen|handover|district|severity|priority|state|device_type|field|rule|target|_meta"
 CALL = re.compile(r"\b(tOr|t)\(\s*(['\"`])")
 KEY_LITERAL = re.compile(rf"""['"]((?:{NAMESPACES})\.[A-Za-z0-9_.]+)['"]""")
 DYNAMIC = re.compile(rf"`((?:{NAMESPACES})\.[A-Za-z0-9_.]*)\$\{{")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 MAX_MODULE_LINES = 400
+PAGES = ("index.html", "district.html")  # the duty screen, the district overview
 
 
 def modules() -> list[Path]:
@@ -123,8 +125,9 @@ def test_every_key_the_screen_uses_is_a_text_in_every_language(catalog: Catalog)
     used = {(mod, key) for mod, key, _ in calls()}
     for path in modules():
         used |= {(path.name, k) for k in KEY_LITERAL.findall(path.read_text(encoding="utf-8"))}
-    html = (STATIC / "index.html").read_text(encoding="utf-8")
-    used |= {("index.html", k) for k in re.findall(r'data-i18n="([^"]+)"', html)}
+    for page in PAGES:
+        html = (STATIC / page).read_text(encoding="utf-8")
+        used |= {(page, k) for k in re.findall(r'data-i18n="([^"]+)"', html)}
     assert len(used) > 100  # the scan found the calls
     assert absent(catalog, used, str) == []
 
@@ -170,11 +173,12 @@ def test_modules_are_small_and_every_import_resolves() -> None:
         assert src.count("\n") <= MAX_MODULE_LINES, path.name
         for target in re.findall(r"^import .* from '(\./[\w.-]+)';$", src, flags=re.M):
             assert (JS / target).exists(), f"{path.name} imports {target}"
-    html = (STATIC / "index.html").read_text(encoding="utf-8")
-    scripts = re.findall(r"<script([^>]*)></script>", html)
-    assert scripts and all('type="module"' in s for s in scripts)
-    for src in re.findall(r'src="/static/([^"]+)"', html):
-        assert (STATIC / src).exists(), src
+    for page in PAGES:
+        html = (STATIC / page).read_text(encoding="utf-8")
+        scripts = re.findall(r"<script([^>]*)></script>", html)
+        assert scripts and all('type="module"' in s for s in scripts)
+        for src in re.findall(r'(?:src|href)="/static/([^"]+)"', html):
+            assert (STATIC / src).exists(), src
 
 
 def asgi_client(app: FastAPI) -> Any:
@@ -229,7 +233,7 @@ def test_a_half_translated_language_is_served_with_the_default_texts(tmp_path: P
 
 
 def test_modules_are_served_as_javascript(client: Any) -> None:
-    for path in [*modules(), STATIC / "index.html", STATIC / "style.css"]:
+    for path in [*modules(), *(STATIC / p for p in PAGES), STATIC / "style.css"]:
         r = client.get(f"/static/{path.relative_to(STATIC).as_posix()}")
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-cache"
