@@ -119,6 +119,11 @@ class Target(StrictModel):
         None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="env variable holding the HMAC key"
     )
     horizon_s: float = Field(86400, ge=60, le=7 * 86400, description="retry for this long")
+    signing: Literal["both", "standard", "legacy"] = Field(
+        "both",
+        description="both: Standard Webhooks headers and X-CareWatch-Signature; standard: the"
+        " former only (replay-proof); legacy: X-CareWatch-Signature only",
+    )
     timeout_s: float = Field(5, gt=0, le=60)
 
     @model_validator(mode="after")

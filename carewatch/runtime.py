@@ -308,7 +308,9 @@ class Runtime:
                 for lane in outbox.lanes(scope, name in exported):  # exports apart
                     sender: Sender = LogSender()
                     if target.kind == "webhook" and target.url:
-                        poster = WebhookPoster(target.url, secrets[name], target.timeout_s)
+                        poster = WebhookPoster(
+                            target.url, secrets[name], target.timeout_s, signing=target.signing
+                        )
                         sender = WebhookSender(poster, target.format, place)
                     workers.append(worker(name, sender, target.horizon_s, lane))
         if any(rs.notify.mqtt_alerts for rs, _ in rules.groups()) and settings.mqtt_url:

@@ -2,8 +2,13 @@
 our tests use it as the real receiver on loopback. Standard library only.
 
 It does what a careful receiver should (PROTOCOL.md, "Alert outputs"):
-- checks `X-CareWatch-Signature` (HMAC-SHA256 over the raw body) and answers 401 to a
-  missing or wrong one (counted in `rejected`);
+- checks the Standard Webhooks headers when they come (`webhook-id`, `webhook-timestamp`,
+  `webhook-signature`): a timestamp more than 5 min from its clock is refused (401: a
+  capture replayed later, or a sender whose clock is wrong); inside those 5 minutes an id
+  it has taken is never taken again (below: a retry and a replay cannot be told apart
+  there, and neither does anything). Without them it checks `X-CareWatch-Signature`
+  (HMAC-SHA256 over the raw body), unless `require_standard` is set. A missing or wrong
+  signature gets 401 (counted in `rejected`);
 - takes each `Idempotency-Key` once: a retry of a delivery it already has gets 200 again
   and is counted in `duplicates`, not recorded twice;
 - accepts `application/json` (versioned JSON) and `application/cap+xml` /
@@ -29,6 +34,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -40,7 +46,11 @@ from alerting.notify.formats import (
     IDEMPOTENCY_HEADER,
     PARAM_PREFIX,
     SIGNATURE_HEADER,
+    WEBHOOK_ID,
+    WEBHOOK_SIGNATURE,
+    WEBHOOK_TIMESTAMP,
     verify,
+    verify_standard,
 )
 
 MAX_BODY = 1 << 20  # 1 MiB: a notice is a few KiB
@@ -199,8 +209,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("Content-Type"),
             self.headers.get(SIGNATURE_HEADER),
             self.headers.get(IDEMPOTENCY_HEADER),
+            Standard(
+                self.headers.get(WEBHOOK_ID),
+                self.headers.get(WEBHOOK_TIMESTAMP),
+                self.headers.get(WEBHOOK_SIGNATURE),
+            ),
         )
         self._answer(status, doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Standard:
+    """The Standard Webhooks headers of one request, as they came (None: absent)."""
+
+    id: str | None
+    timestamp: str | None
+    signature: str | None
 
 
 class Receiver:
@@ -215,12 +239,16 @@ class Receiver:
         secret: bytes = b"carewatch-test-secret",
         fail_with: int | None = None,
         on_accept: Callable[[Delivery], None] | None = None,
+        require_standard: bool = False,
+        now_s: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
         self._port = port
         self.secret = secret
         self.fail_with = fail_with
         self.on_accept = on_accept
+        self.require_standard = require_standard
+        self._now_s = now_s
         self.received: list[Delivery] = []
         self.duplicates = 0
         self.rejected = 0  # bad or missing signature (401)
@@ -310,6 +338,7 @@ class Receiver:
         content_type: str | None,
         signature: str | None,
         key: str | None,
+        standard: Standard | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Status and answer for one POST (the HTTP handler's logic, socket-free)."""
         fail_with = self.fail_with
@@ -317,7 +346,16 @@ class Receiver:
             with self._cond:
                 self.failed += 1
             return fail_with, {"error": "failing on purpose (fail_with)"}
-        if not verify(body, self.secret, signature):
+        std = standard or Standard(None, None, None)
+        if std.id or std.timestamp or std.signature or self.require_standard:
+            now = self._now_s()
+            problem = verify_standard(body, self.secret, std.id, std.timestamp, std.signature, now)
+            if problem is not None:
+                with self._cond:
+                    self.rejected += 1
+                return 401, {"error": problem}
+            key = key or std.id
+        elif not verify(body, self.secret, signature):
             with self._cond:
                 self.rejected += 1
             return 401, {"error": f"bad or missing {SIGNATURE_HEADER}"}
@@ -389,6 +427,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="environment variable holding the shared HMAC secret",
     )
     p.add_argument(
+        "--require-standard",
+        action="store_true",
+        help="refuse deliveries without Standard Webhooks headers (timestamp, id, signature)",
+    )
+    p.add_argument(
         "--fail-with",
         type=int,
         default=None,
@@ -419,7 +462,14 @@ def run(args: argparse.Namespace, secret: bytes) -> int:
             sys.stdout.write(line.decode() + "\n")
             sys.stdout.flush()
 
-    receiver = Receiver(args.host, args.port, secret, fail_with=args.fail_with, on_accept=show)
+    receiver = Receiver(
+        args.host,
+        args.port,
+        secret,
+        fail_with=args.fail_with,
+        on_accept=show,
+        require_standard=args.require_standard,
+    )
     try:
         receiver.start()
     except OSError as exc:

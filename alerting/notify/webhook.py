@@ -5,10 +5,11 @@ it came from and drop a retry."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -20,6 +21,7 @@ from alerting.notify.formats import (
     SIGNATURE_HEADER,
     CapTexts,
     sign,
+    standard_headers,
     to_cap,
     to_json,
 )
@@ -30,9 +32,17 @@ from alerting.outbox import EXPORT_KIND, OutboxRow
 USER_AGENT = "CareWatch/1"
 
 
+Signing = Literal["both", "standard", "legacy"]
+
+
 class WebhookPoster:
     """POSTs bodies to one URL with one key. Any 2xx is delivered; anything else, or no
-    answer, raises DeliveryError (with the status when there was one)."""
+    answer, raises DeliveryError (with the status when there was one).
+
+    `signing`: "both" (default) sends the Standard Webhooks headers and the
+    `X-CareWatch-Signature` of the device contract; "standard" only the former (a receiver
+    that checks timestamps and ids cannot be fooled by a replay); "legacy" only the latter,
+    for receivers built before."""
 
     def __init__(
         self,
@@ -40,27 +50,27 @@ class WebhookPoster:
         secret: bytes,
         timeout_s: float = 5.0,
         client: httpx.Client | None = None,
+        signing: Signing = "both",
+        now_s: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self._secret = secret
         self._timeout_s = timeout_s
         self._client = client
+        self._signing = signing
+        self._now_s = now_s
 
     def post(self, body: bytes, content_type: str, key: str) -> int:
         """The receiver's status (2xx)."""
         if self._client is None:  # made on first use: a poster that never posts holds none
             self._client = httpx.Client(timeout=self._timeout_s)
+        headers = {"Content-Type": content_type, IDEMPOTENCY_HEADER: key, "User-Agent": USER_AGENT}
+        if self._signing != "standard":
+            headers[SIGNATURE_HEADER] = sign(body, self._secret)
+        if self._signing != "legacy":  # signed at each attempt: a fresh timestamp
+            headers.update(standard_headers(key, int(self._now_s()), body, self._secret))
         try:
-            r = self._client.post(
-                self.url,
-                content=body,
-                headers={
-                    "Content-Type": content_type,
-                    SIGNATURE_HEADER: sign(body, self._secret),
-                    IDEMPOTENCY_HEADER: key,
-                    "User-Agent": USER_AGENT,
-                },
-            )
+            r = self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
         if not 200 <= r.status_code < 300:
