@@ -87,7 +87,9 @@ def test_reads_need_a_token_by_default_and_open_reads_are_an_explicit_warned_cho
     finally:
         service.stop()
     # the duty-room LAN may keep reads open: asked for, and warned about at start
-    service = CarewatchProcess(tmp_path / "open", broker.url, site, settings={"read_access": "open"})
+    service = CarewatchProcess(
+        tmp_path / "open", broker.url, site, settings={"read_access": "open"}
+    )
     service.start()
     try:
         assert call(service, "GET", "/api/alerts").status_code == 200
