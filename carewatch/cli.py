@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         " keep the home running this long after their last step",
     )
     p.add_argument("--check-url", help="a running service: judge the scenarios' expected alerts")
-    p.add_argument("--check-token", help="bearer token for reading alerts (read_access: token)")
+    p.add_argument("--check-token", help="bearer token for reading alerts (unless reads are open)")
     p.add_argument(
         "--no-background", action="store_true", help="only the devices the scenarios name"
     )

@@ -116,8 +116,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     line = f"name: {args.name}, role: {args.role}"
     if args.role in ("district", "operator") or args.sites:  # across sites: docs/security.md
         print("add to the access file under users:")
-        if args.sites:
-            line += f", sites: [{', '.join(x.strip() for x in args.sites.split(','))}]"
+        if args.sites or args.role != "district":  # only district may leave them out
+            sites = ", ".join(x.strip() for x in (args.sites or "<site ids>").split(","))
+            line += f", sites: [{sites}]"
     else:
         print("add to the site file under api_tokens:")
     print(f"  - {{{line}, token_sha256: {token_sha256(token)}}}")
