@@ -24,7 +24,7 @@ writes (`next_pending`, `mark_delivered`, `mark_retry`, `mark_failed`), the deli
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -319,13 +319,19 @@ def delivery_log(
     alert_id: int | None,
     state: str | None,
     limit: int,
+    sites: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The delivery log, newest first: LOG_COLUMNS and the alert's `rule`."""
-    where, args = [], []
+    """The delivery log, newest first (of `sites` only, when given): LOG_COLUMNS and the
+    alert's `rule`."""
+    where: list[str] = []
+    args: list[object] = []
     for col, val in (("target", target), ("alert_id", alert_id), ("state", state)):
         if val is not None:
             where.append(f"{col} = ?")
             args.append(val)
+    if sites is not None:
+        where.append(f"site IN ({','.join('?' * len(sites))})")
+        args += sites
     sql = (
         f"SELECT {', '.join(LOG_COLUMNS)}, json_extract(CAST(alert AS TEXT), '$.rule')"
         " FROM outbox"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from alerting.model import Alert, AlertState, Severity
@@ -239,19 +240,27 @@ class AlertReader:
     def __init__(self, connect: Any) -> None:
         self._connect = connect
 
-    def find(self, state: str = "open", limit: int = 500) -> list[Alert]:
-        """Alerts by state ("open", "closed", "all" or an AlertState value), in the duty room's
-        order (ORDER), at most `limit`. An unknown state raises KeyError."""
+    def find(
+        self, state: str = "open", limit: int = 500, sites: Sequence[str] | None = None
+    ) -> list[Alert]:
+        """Alerts by state ("open", "closed", "all" or an AlertState value), of `sites` only
+        when given, in the duty room's order (ORDER), at most `limit`. An unknown state
+        raises KeyError."""
         where = {
             "open": "state != 'closed'",
             "closed": "state = 'closed'",
             "all": "1=1",
             **{s.value: f"state = '{s.value}'" for s in AlertState},
         }[state]
+        args: tuple[object, ...] = ()
+        if sites is not None:
+            where += f" AND site IN ({','.join('?' * len(sites))})"
+            args = tuple(sites)
         conn = self._connect()
         try:
             rows = conn.execute(
-                f"SELECT {COLUMNS} FROM alerts WHERE {where} ORDER BY {ORDER} LIMIT ?", (limit,)
+                f"SELECT {COLUMNS} FROM alerts WHERE {where} ORDER BY {ORDER} LIMIT ?",
+                (*args, limit),
             ).fetchall()
         finally:
             conn.close()

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         " keep the home running this long after their last step",
     )
     p.add_argument("--check-url", help="a running service: judge the scenarios' expected alerts")
-    p.add_argument("--check-token", help="bearer token for reading alerts (read_access: token)")
+    p.add_argument("--check-token", help="bearer token for reading alerts (unless reads are open)")
     p.add_argument(
         "--no-background", action="store_true", help="only the devices the scenarios name"
     )
@@ -83,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="directory to write into")
     p.add_argument("--prefix", default="carewatch/v1")
     p.set_defaults(fn=tools.cmd_mqtt_credentials)
-    p = sub.add_parser("token", help="make an API token (viewer, duty or admin)")
+    p = sub.add_parser("token", help="make an API token (a site's, or across sites)")
     p.add_argument("--name", required=True, help="who holds it, e.g. fire-panel")
-    p.add_argument("--role", required=True, choices=["viewer", "duty", "admin"])
+    p.add_argument(
+        "--role", required=True, choices=["viewer", "duty", "admin", "operator", "district"]
+    )
+    p.add_argument("--sites", help="for the access file: the sites it works for, e.g. a,b")
     p.set_defaults(fn=tools.cmd_token)
     p = sub.add_parser("hash-pin", help="hash a staff PIN for the site file")
     p.add_argument("--pin", help="the PIN (default: asked without echo)")

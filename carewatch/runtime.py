@@ -38,7 +38,8 @@ from alerting.watchdog import Probes, Watchdog
 from carewatch.logs import setup_logging
 from carewatch.secrets import target_secrets
 from carewatch.settings import Settings
-from dashboards.auth import StaffAuth, TokenBook, load_secret
+from dashboards.access import load_access
+from dashboards.auth import StaffAuth, TokenBook, load_secret, site_grants
 from dashboards.stream import ChangeHub
 from devices.decode import Decoder, Lane
 from devices.ports import Clock, ReadingsQuery, SystemClock
@@ -102,14 +103,15 @@ class Runtime:
         self.runner.add_listener(log_escalations)  # who was called about what: ids only
         self.hub = ChangeHub()  # wakes the screen's streams after each commit
         self.runner.add_listener(self.hub.notify)
+        # who may do what where (docs/security.md): site tokens for their site, the access
+        # file's across sites, the service token everywhere; staff at their own site
         admin = settings.api_token.get_secret_value() if settings.api_token else None
         sites = list(registry.sites.values())
-        self.tokens = TokenBook([t for s in sites for t in s.api_tokens], admin)
+        access = load_access(settings.access_file, registry) if settings.access_file else []
+        self.tokens = TokenBook(site_grants(sites) + access, admin)
         self.read_open = settings.read_access == "open"
-        self.staff = StaffAuth(
-            [p for s in sites for p in s.staff],
-            load_secret(settings.data_dir / "session.key"),
-            clock,
+        self.staff = StaffAuth.of_sites(
+            sites, load_secret(settings.data_dir / "session.key"), clock
         )
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
@@ -437,26 +439,33 @@ class Runtime:
             conn.close()
 
     def notifications(
-        self, target: str | None, alert_id: int | None, state: str | None, limit: int
+        self,
+        target: str | None,
+        alert_id: int | None,
+        state: str | None,
+        limit: int,
+        sites: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The delivery log: newest first."""
+        """The delivery log: newest first (of `sites` only, when given)."""
         conn = self._read_conn()
         try:
-            return outbox.delivery_log(conn, target, alert_id, state, limit)
+            return outbox.delivery_log(conn, target, alert_id, state, limit, sites)
         finally:
             conn.close()
 
-    def dead_letters(self, limit: int, reason: str | None) -> list[dict[str, Any]]:
+    def dead_letters(
+        self, limit: int, reason: str | None, sites: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
         conn = self._read_conn()
         try:
-            return [asdict(d) for d in DeadLetterLog.recent(conn, limit, reason)]
+            return [asdict(d) for d in DeadLetterLog.recent(conn, limit, reason, sites)]
         finally:
             conn.close()
 
-    def unknown_devices(self) -> list[dict[str, Any]]:
+    def unknown_devices(self, sites: Sequence[str] | None = None) -> list[dict[str, Any]]:
         conn = self._read_conn()
         try:
-            return [asdict(d) for d in DeadLetterLog.unknown_devices(conn)]
+            return [asdict(d) for d in DeadLetterLog.unknown_devices(conn, sites)]
         finally:
             conn.close()
 

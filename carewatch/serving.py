@@ -64,6 +64,13 @@ def serve_http(
         alive=partial(runtime.alive, timeout_s=min(5.0, (interval or 10.0) / 2)),
         interval_s=interval,
     )
+    if settings.read_access == "open":
+        log.warning(
+            "reads are open: anyone who reaches the HTTP port reads every site's alerts,"
+            " devices and residents' names (read_access: open); keep it on a closed"
+            " duty-room network, or set read_access: token",
+            extra={"read_access": "open", "http_host": settings.http_host},
+        )
     runtime.start()
     sd.start()
     try:
@@ -132,6 +139,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["http_port"] = args.port
     settings = load_settings(None, **overrides)
+    if "read_access" not in settings.model_fields_set:
+        # the demo's screen opens without a token; an explicit choice, warned about below
+        settings.read_access = "open"
     setup_logging(settings.log_level)
     fresh = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="carewatch-demo-")) if fresh else Path(args.data_dir)

@@ -79,9 +79,15 @@ class Settings(BaseSettings):
         None, description="the service's admin bearer token; required by `serve`"
     )
     read_access: Literal["open", "token"] = Field(
-        "open",
-        description="open: anyone who reaches the HTTP port may read (the duty-room LAN);"
-        " token: every API read needs a viewer, duty or admin token",
+        "token",
+        description="token: every API read needs a token (or a staff session), and shows"
+        " the sites it works for; open: anyone who reaches the HTTP port reads every site"
+        " (a closed duty-room LAN; the service warns at start)",
+    )
+    access_file: Path | None = Field(
+        None,
+        description="tokens that work across sites: district, operator (call centre),"
+        " viewer/duty/admin of listed sites (docs/security.md)",
     )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: acked messages survive a power cut, not only a crash"
@@ -134,4 +140,6 @@ def load_settings(config: Path | None = None, **overrides: object) -> Settings:
         settings.mqtt_ca_file = (config.parent / settings.mqtt_ca_file).resolve()
     if settings.rules_file is not None and not settings.rules_file.is_absolute():
         settings.rules_file = (config.parent / settings.rules_file).resolve()
+    if settings.access_file is not None and not settings.access_file.is_absolute():
+        settings.access_file = (config.parent / settings.access_file).resolve()
     return settings

@@ -33,6 +33,8 @@ def _file_kind(path: Path) -> str:
         return "site"
     if isinstance(data, dict) and data.keys() & Settings.model_fields.keys():
         return "settings"
+    if isinstance(data, dict) and data.keys() == {"users"}:
+        return "access"
     return "rules"
 
 
@@ -52,9 +54,19 @@ def _check(path: Path, site: Path | None) -> list[str]:
     if kind == "settings":
         settings = load_settings(path)
         problems = _check(settings.sites, None)
+        if not problems and settings.access_file is not None:
+            problems = _check(settings.access_file, settings.sites)
         if problems or settings.rules_file is None:
             return problems
         return _check(settings.rules_file, settings.sites)
+    if kind == "access":  # tokens across sites, against the sites they name
+        from dashboards.access import load_access
+
+        if site is None:
+            return [f"{path}: an access file is checked against its sites: give --site"]
+        grants = load_access(path, load_sites(site))
+        print(f"{path}: ok, {len(grants)} users")
+        return []
     registry = load_sites(site) if site else None
     f, problems = check_file(path, registry)
     if not problems and f is not None:
@@ -110,8 +122,15 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     token = new_token()
     print(f"token (give it to {args.name}; it is not shown again): {token}", file=sys.stderr)
-    print("add to the site file under api_tokens:")
-    print(f"  - {{name: {args.name}, role: {args.role}, token_sha256: {token_sha256(token)}}}")
+    line = f"name: {args.name}, role: {args.role}"
+    if args.role in ("district", "operator") or args.sites:  # across sites: docs/security.md
+        print("add to the access file under users:")
+        if args.sites or args.role != "district":  # only district may leave them out
+            sites = ", ".join(x.strip() for x in (args.sites or "<site ids>").split(","))
+            line += f", sites: [{sites}]"
+    else:
+        print("add to the site file under api_tokens:")
+    print(f"  - {{{line}, token_sha256: {token_sha256(token)}}}")
     return 0
 
 

@@ -1,49 +1,55 @@
 """/api/alerts: the list, one alert with its history, incidents, the live stream, and
-the operators' actions (ack, resolve, confirm/dismiss a fire, shelve)."""
+the operators' actions (ack, resolve, confirm/dismiss a fire, shelve). Every read shows
+the caller's sites (and the watch's own alerts); an action on another site's alert is 403."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse
 
 from alerting.items import Command
+from alerting.model import Alert
 from alerting.views import AlertView, iso
-from dashboards.deps import AppRuntime, Caller, Duty, reader, run, who
+from dashboards.deps import AppRuntime, Caller, Duty, Reader, Sites, check_site, run, who
 from dashboards.schemas import Dismissal, OperatorAction, ShelveAction
 from dashboards.stream import alert_events
 
 
 def alerts_router(runtime: AppRuntime, alert_json: AlertView) -> APIRouter:
     """The alerts routes over `runtime`; `alert_json` is the one view of an alert."""
-    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(reader)])
+    alerts = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
     @alerts.get("")
     def list_alerts(
+        scope: Sites,
         state: Literal[
             "open", "closed", "all", "active_unack", "active_ack", "cleared_unack", "shelved"
         ] = "open",
         limit: int = Query(500, ge=1, le=5000),
     ) -> list[dict[str, Any]]:
-        return [alert_json(a) for a in runtime.alerts.find(state, limit)]
+        return [alert_json(a) for a in runtime.alerts.find(state, limit, scope.of_alerts())]
 
     @alerts.get("/stream")
     async def stream(
+        scope: Sites,
         last_event_id: Annotated[str | None, Header()] = None,
         since: Annotated[str | None, Query(alias="last_event_id", pattern=r"^\d{1,18}$")] = None,
     ) -> EventSourceResponse:
-        """Every alert change as Server-Sent Events; resumable with the Last-Event-ID header
-        (EventSource's own reconnect) or ?last_event_id= (a page opening a new stream)."""
+        """Every alert change of the caller's sites as Server-Sent Events; resumable with
+        the Last-Event-ID header (EventSource's own reconnect) or ?last_event_id= (a page
+        opening a new stream)."""
         resume = last_event_id or since
-        events = alert_events(runtime.alerts, runtime.hub, resume, alert_json, iso)
+        sites = scope.of_alerts()
+        events = alert_events(runtime.alerts, runtime.hub, resume, alert_json, iso, sites)
         return EventSourceResponse(events, ping=15)
 
     @alerts.get("/groups")
-    def groups() -> list[dict[str, Any]]:
+    def groups(scope: Sites) -> list[dict[str, Any]]:
         """Open alerts as incidents: one group per room (residents) or floor (fire)."""
         out: dict[str, dict[str, Any]] = {}
-        for a in runtime.alerts.find("open", 5000):  # already in screen order
+        for a in runtime.alerts.find("open", 5000, scope.of_alerts()):  # in screen order
             g = out.setdefault(
                 a.group_key,
                 {"group": a.group_key, "floor": a.floor, "priority": a.priority, "alerts": []},
@@ -51,11 +57,17 @@ def alerts_router(runtime: AppRuntime, alert_json: AlertView) -> APIRouter:
             g["alerts"].append(alert_json(a))
         return list(out.values())
 
-    @alerts.get("/{alert_id}")
-    def get_alert(alert_id: int) -> dict[str, Any]:
+    def alert_of(alert_id: int, caller: Caller) -> Alert:
+        """The alert, if the caller works on its site: 404 unknown, 403 another site's."""
         a = runtime.alerts.get(alert_id)
         if a is None:
             raise HTTPException(404, "no such alert")
+        check_site(caller, a.site)
+        return a
+
+    @alerts.get("/{alert_id}")
+    def get_alert(alert_id: int, caller: Reader) -> dict[str, Any]:
+        a = alert_of(alert_id, caller)
         return {
             **alert_json(a),
             "history": [{**h, "at": iso(h["at"])} for h in runtime.alerts.audit(alert_id)],
@@ -68,6 +80,7 @@ def alerts_router(runtime: AppRuntime, alert_json: AlertView) -> APIRouter:
         identity: Caller,
         seconds: float | None = None,
     ) -> Any:
+        alert_of(alert_id, identity)
         result = run(runtime, Command(action, alert_id, who(identity, body), body.note, seconds))
         if result.alert is None:
             raise HTTPException(500, "command failed")

@@ -1,14 +1,15 @@
 """create_app(runtime): the PROTOCOL.md HTTP API and the screen, one router per domain
-(alerts, devices, operations, screen, reports, i18n), each in its own module."""
+(alerts, devices, operations, screen, reports, i18n), each in its own module. Every read
+route takes its caller's sites from dashboards.deps (tests/test_site_roles.py walks them)."""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from alerting.views import AlertView
 from dashboards import reports
 from dashboards.alerts import alerts_router
-from dashboards.deps import AppRuntime, reader
+from dashboards.deps import AppRuntime
 from dashboards.devices import devices_router
 from dashboards.district import district_router
 from dashboards.exports import router as exports_router
@@ -31,6 +32,6 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))
     app.include_router(district_router(runtime))
-    app.include_router(reports.router, dependencies=[Depends(reader)])
+    app.include_router(reports.router)
     app.include_router(exports_router)
     return app

@@ -1,6 +1,9 @@
-"""Who is at the screen: staff log in with a PIN (site file) and get a signed session
-token for the shift; `by` in the audit log is then the staff id, not whatever a client
-claims. PINs are stored as PBKDF2 hashes only; failed attempts are limited per staff id.
+"""Who is calling and for which sites. Staff log in with a PIN (their site file) and get
+a signed session token for the shift; `by` in the audit log is then the staff id, not
+whatever a client claims, and the session works for her own site only. Bearer tokens are
+grants: a site file's `api_tokens` for that site, the access file's for the sites it
+lists (dashboards/access.py), the service token for every site. PINs and tokens are
+stored as hashes only; failed PIN attempts are limited per staff id.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import hashlib
 import hmac
 import secrets
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from devices.ports import Clock
-from devices.registry import ApiTokenConfig, StaffConfig
+from devices.registry import SiteConfig, StaffConfig
 
 ITERATIONS = 200_000
 SHIFT_MS = 12 * 3600 * 1000
@@ -59,17 +64,44 @@ class Session:
     staff_id: str
     name: str
     expires_ms: int
+    site: str | None = None  # the site she works at (her site file)
 
 
 class StaffAuth:
-    def __init__(self, staff: list[StaffConfig], secret: bytes, clock: Clock) -> None:
+    """PIN log-in and session tokens; `site_of` maps each staff id to her site (staff ids
+    are unique across the service, devices/registry.py), so a session names its site."""
+
+    def __init__(
+        self,
+        staff: Sequence[StaffConfig],
+        secret: bytes,
+        clock: Clock,
+        site_of: Mapping[str, str] | None = None,
+    ) -> None:
         self._staff = {s.id: s for s in staff}
+        self._site_of = dict(site_of or {})
         self._secret = secret
         self._clock = clock
         self._failures: dict[str, deque[int]] = {}
 
-    def staff(self) -> list[dict[str, str]]:
-        return [{"id": s.id, "name": s.name} for s in self._staff.values()]
+    @classmethod
+    def of_sites(cls, sites: Iterable[SiteConfig], secret: bytes, clock: Clock) -> StaffAuth:
+        """Every site's staff, each bound to her site."""
+        listed = list(sites)
+        staff = [p for s in listed for p in s.staff]
+        return cls(staff, secret, clock, {p.id: s.id for s in listed for p in s.staff})
+
+    def site_of(self, staff_id: str) -> str | None:
+        """The site a staff member works at; None for staff given without one."""
+        return self._site_of.get(staff_id)
+
+    def staff(self, site: str | None = None) -> list[dict[str, str]]:
+        """Ids and names (never PINs): of one site's staff when given, else everybody's."""
+        return [
+            {"id": s.id, "name": s.name}
+            for s in self._staff.values()
+            if site is None or self._site_of.get(s.id) == site
+        ]
 
     def login(self, staff_id: str, pin: str) -> Session:
         now = self._clock.now_ms()
@@ -90,7 +122,7 @@ class StaffAuth:
         sig = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
         token = "s." + base64.urlsafe_b64encode(body.encode()).decode().rstrip("=") + "."
         token += base64.urlsafe_b64encode(sig).decode().rstrip("=")
-        return Session(token, staff_id, member.name, expires)
+        return Session(token, staff_id, member.name, expires, self._site_of.get(staff_id))
 
     def verify(self, token: str) -> str | None:
         """The staff id a session token belongs to, or None (forged, expired, unknown)."""
@@ -111,8 +143,12 @@ class StaffAuth:
         return staff_id if staff_id in self._staff else None
 
 
-Role = str  # "viewer" < "duty" < "admin"
-RANK = {"viewer": 0, "duty": 1, "admin": 2}
+Role = Literal["viewer", "duty", "admin", "operator", "district"]
+# what each role may do on its sites: viewer reads; duty answers alerts (ack, resolve,
+# shelve, confirm, dismiss); admin also takes devices out of service. operator (a call
+# centre) is duty on the sites assigned to it; district reads its sites and changes nothing.
+RANK = {"viewer": 0, "district": 0, "duty": 1, "operator": 1, "admin": 2}
+READ_ONLY: frozenset[str] = frozenset({"district"})
 
 
 def token_sha256(token: str) -> str:
@@ -124,20 +160,44 @@ def new_token() -> str:
     return "cw_" + secrets.token_urlsafe(32)
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one bearer token may do: its holder's name, its role and its sites (None:
+    every site of the service). The token itself is kept only as its SHA-256."""
+
+    name: str
+    role: Role
+    sites: frozenset[str] | None
+    token_sha256: str
+
+
+def site_grants(sites: Iterable[SiteConfig]) -> list[Grant]:
+    """The site files' `api_tokens`: each works for its own site only."""
+    return [
+        Grant(t.name, t.role, frozenset({s.id}), t.token_sha256)
+        for s in sites
+        for t in s.api_tokens
+    ]
+
+
+SERVICE_TOKEN_NAME = "api-token"  # noqa: S105 (a holder name, not a secret)
+
+
 class TokenBook:
-    """Bearer tokens and their roles: the site file's `api_tokens` (hashed) and the
-    service's own admin token (CAREWATCH_API_TOKEN). Staff sessions are `duty`."""
+    """Bearer tokens and their grants: the site files' `api_tokens`, the access file's
+    users, and the service's own admin token (CAREWATCH_API_TOKEN), admin of every site."""
 
-    def __init__(self, tokens: list[ApiTokenConfig], admin_token: str | None) -> None:
-        self._by_hash = {t.token_sha256: (t.name, t.role) for t in tokens}
+    def __init__(self, grants: Sequence[Grant], admin_token: str | None) -> None:
+        self._by_hash = {g.token_sha256: g for g in grants}
         if admin_token:
-            self._by_hash[token_sha256(admin_token)] = ("api-token", "admin")
+            digest = token_sha256(admin_token)
+            self._by_hash[digest] = Grant(SERVICE_TOKEN_NAME, "admin", None, digest)
 
-    def role_of(self, token: str) -> tuple[str, Role] | None:
-        """(holder name, role) of a token, or None. Compared by hash, in constant time."""
+    def grant_of(self, token: str) -> Grant | None:
+        """The grant of a token, or None. Compared by hash, in constant time."""
         digest = token_sha256(token)
         found = None
-        for known, who in self._by_hash.items():
+        for known, grant in self._by_hash.items():
             if hmac.compare_digest(known, digest):
-                found = who
+                found = grant
         return found

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from alerting.reports.export import SCHEMA_FILE, Exporter, ExportError
 from alerting.reports.export_csv import export_csv
-from dashboards.deps import Admin, reader, visible_sites
+from dashboards.deps import Admin, check_site, reader, visible_sites
 from devices.registry import SITE_PATTERN
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
@@ -39,10 +39,11 @@ def _exporter(request: Request, site: str | None, sites: list[str]) -> Exporter:
         site = sites[0]
     if site is None:
         raise HTTPException(400, "this service watches several sites: give ?site=")
-    exporter = runtime.exporters.get(site) if site in sites else None
-    if exporter is None:
+    if site not in sites:
+        if site in runtime.exporters:  # a site of this service, but not the caller's
+            raise HTTPException(403, f"site {site!r} is not one of this caller's sites")
         raise HTTPException(404, "no such site")
-    return exporter
+    return runtime.exporters[site]
 
 
 def _day(value: str | None) -> date | None:
@@ -97,6 +98,7 @@ def send_export(
     target; its Idempotency-Key. Asked again for the same day and revision, it is the same
     key and nothing new is queued (`queued: false`): the receiver sees one export."""
     exporter = _exporter(request, site, sites)
+    check_site(caller, exporter.site.id)
     try:
         q = exporter.queue(_day(day), exporter.reports.clock.now_ms(), revision)
     except ExportError as exc:

@@ -1,14 +1,15 @@
 """The watch report over HTTP (docs/reports.md): JSON, printable HTML, CSV, and the shift
-handover summary the screen shows. Reads only; no names of residents in any of it."""
+handover summary the screen shows, of one site (`?site=`, or the caller's only one; each
+site's report service, runtime.site_reports). Reads only; no names of residents in any."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from alerting.reports.jsonout import report_dict
@@ -16,6 +17,7 @@ from alerting.reports.render_csv import table_csv
 from alerting.reports.render_html import render_html
 from alerting.reports.service import ReportService
 from alerting.reports.shifts import local_date, local_ms
+from dashboards.deps import Sites
 
 MAX_DAYS = 366
 DAY_MS = 86_400_000
@@ -27,9 +29,14 @@ FROM = Query(None, alias="from", description="RFC 3339, epoch ms, or local time 
 TO = Query(None, description="as `from`; default now")
 
 
-def _service(request: Request) -> ReportService:
-    svc: ReportService = request.app.state.runtime.reports
-    return svc
+def site_report(request: Request, scope: Sites) -> ReportService:
+    """The report service of the one site asked for (400 for a caller of several sites
+    without `?site=`, 403 for a site not the caller's)."""
+    reports: dict[str, ReportService] = request.app.state.runtime.site_reports
+    return reports[scope.one()]
+
+
+SiteReport = Annotated[ReportService, Depends(site_report)]
 
 
 def parse_local(value: str | None, default_ms: int, svc: ReportService) -> int:
@@ -77,14 +84,13 @@ def period(
 
 @router.get("/watch")
 def watch_json(
-    request: Request,
+    svc: SiteReport,
     from_: str | None = FROM,
     to: str | None = TO,
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS, description="last N whole watch days"),
 ) -> Response:
     """The watch report over [from, to): response times, alarm load, devices, fire."""
-    svc = _service(request)
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     body = orjson.dumps(report_dict(svc.report(start, end, now)))
@@ -93,7 +99,7 @@ def watch_json(
 
 @router.get("/watch.csv")
 def watch_csv(
-    request: Request,
+    svc: SiteReport,
     from_: str | None = FROM,
     to: str | None = TO,
     shift: Shift | None = None,
@@ -102,7 +108,6 @@ def watch_csv(
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
     offline episodes."""
-    svc = _service(request)
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)
@@ -117,6 +122,7 @@ def watch_csv(
 @router.get("/watch.html", response_class=HTMLResponse)
 def watch_html(
     request: Request,
+    svc: SiteReport,
     from_: str | None = FROM,
     to: str | None = TO,
     shift: Shift | None = None,
@@ -124,7 +130,6 @@ def watch_html(
     lang: Literal["zh", "en"] = "zh",
 ) -> HTMLResponse:
     """The printable report (zh-CN or English) with inline SVG charts."""
-    svc = _service(request)
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)
@@ -132,9 +137,11 @@ def watch_html(
     base = "/api/reports/watch"
 
     token = request.query_params.get("access_token")  # a viewer token in the URL: keep it
+    site = request.query_params.get("site")  # and the site asked for
 
     def url(path: str, **q: str) -> str:
-        return f"{path}?{urlencode({**q, 'access_token': token} if token else q)}"
+        keep = {"site": site, "access_token": token}
+        return f"{path}?{urlencode({**q, **{k: v for k, v in keep.items() if v}})}"
 
     links = {
         "self": base + ".html",
@@ -154,7 +161,6 @@ def watch_html(
 
 
 @router.get("/handover")
-def handover(request: Request) -> Response:
+def handover(svc: SiteReport) -> Response:
     """The shift handover summary: this shift so far, the last shift, open now."""
-    svc = _service(request)
     return Response(orjson.dumps(svc.handover(svc.clock.now_ms())), media_type="application/json")

@@ -1,13 +1,14 @@
-"""The duty screen: its page and static modules, what it loads once (/api/meta: site,
-floors, device types, rule titles, staff) and the staff PIN login."""
+"""The duty screen: its page and static modules, the caller's sites (/api/sites: the
+screen of a caller of several offers a choice), what it loads once for one site
+(/api/meta: site, floors, device types, rule titles, staff) and the staff PIN login."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -17,9 +18,8 @@ from starlette.types import Scope
 
 from alerting.views import iso
 from dashboards.auth import LoginError
-from dashboards.deps import AppRuntime, reader
+from dashboards.deps import AppRuntime, Sites, sites_of
 from dashboards.schemas import Login
-from devices.registry import SITE_PATTERN
 
 STATIC = Path(__file__).parent / "static"
 
@@ -50,20 +50,21 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
     reg = runtime.registry
     router = APIRouter(tags=["screen"])
 
-    @router.get("/api/meta", dependencies=[Depends(reader)])
-    def meta(
-        site_id: Annotated[str | None, Query(alias="site", pattern=SITE_PATTERN)] = None,
-    ) -> dict[str, Any]:
-        """What the screen needs once: its site (the only one, or `?site=` of a service
-        watching several, listed under `sites`), floors and rooms, device types, rule
-        titles, staff (ids and names, never PINs)."""
-        if site_id is None and len(reg.sites) == 1:
-            site_id = reg.site_ids()[0]
-        if site_id is None:
-            raise HTTPException(400, "this service watches several sites: give ?site=")
-        site = reg.sites.get(site_id)
-        if site is None:
-            raise HTTPException(404, f"no site {site_id!r} here")
+    @router.get("/api/sites")
+    def sites(scope: Sites) -> list[dict[str, Any]]:
+        """The sites this caller may read, in the service's order: one, or the screen's
+        choice of several."""
+        return site_list(scope.ids)
+
+    def site_list(ids: list[str]) -> list[dict[str, Any]]:
+        return [{"id": s.id, "name": s.name, "kind": s.kind} for s in (reg.sites[i] for i in ids)]
+
+    @router.get("/api/meta")
+    def meta(scope: Sites) -> dict[str, Any]:
+        """What the screen needs once: its site (`?site=`, or the caller's only one; the
+        caller's sites are listed under `sites`), floors and rooms, device types, rule
+        titles, that site's staff (ids and names, never PINs)."""
+        site = reg.sites[scope.one()]
         rules = runtime.rules.of(site.id)
         return {
             "site": {
@@ -73,7 +74,7 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
                 "address": site.address,
                 "timezone": str(runtime.rules.tz(site.id)),
             },
-            "sites": [{"id": s.id, "name": s.name, "kind": s.kind} for s in reg.sites.values()],
+            "sites": site_list(sites_of(reg, scope.caller)),
             "floors": [f.model_dump() for f in site.floors],
             "device_types": {
                 t.name: {
@@ -96,12 +97,12 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
                 }
                 for r in rules.rules.values()
             },
-            "staff": runtime.staff.staff(),
+            "staff": runtime.staff.staff(site.id),
         }
 
     @router.post("/api/session")
     def login(body: Login) -> dict[str, Any]:
-        """A staff member's PIN -> a session token for the shift (12 h)."""
+        """A staff member's PIN -> a session token for the shift (12 h), for her own site."""
         try:
             s = runtime.staff.login(body.staff_id, body.pin)
         except LoginError as exc:
@@ -110,6 +111,7 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
             "token": s.token,
             "staff_id": s.staff_id,
             "name": s.name,
+            "site": s.site,
             "expires_at": iso(s.expires_ms),
         }
 

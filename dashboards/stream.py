@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -65,13 +65,15 @@ async def alert_events(
     last_event_id: str | None,
     alert_json: Callable[[Alert], dict[str, Any]],
     iso: Callable[[int | None], str | None],
+    sites: Sequence[str] | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """A snapshot of the open alerts, what the client missed (if it says what it saw
-    last), then every change as it commits."""
+    last), then every change as it commits; of `sites` only, when given (the caller's)."""
     wake = hub.subscribe()  # before reading: nothing committed in between is missed
+    shown = None if sites is None else frozenset(sites)
     try:
         cursor = await run_in_threadpool(reader.last_change_id)
-        alerts = await run_in_threadpool(reader.find, "open", 5000)
+        alerts = await run_in_threadpool(reader.find, "open", 5000, sites)
         snapshot = {"last_id": cursor, "alerts": [alert_json(a) for a in alerts]}
         yield ServerSentEvent(_data(snapshot), event="snapshot", id=str(cursor), retry=RETRY_MS)
         seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else cursor
@@ -84,7 +86,9 @@ async def alert_events(
             else:
                 rows = reader.changes_since(seen)
             for row, alert in rows:
-                seen = row["id"]
+                seen = row["id"]  # the cursor passes other sites' changes unseen
+                if shown is not None and alert.site not in shown:
+                    continue
                 yield ServerSentEvent(
                     _data(
                         {

@@ -3,8 +3,9 @@ nursing home) or its address (a home bed), residents, staff and devices.
 
 A site is one YAML file; a service watches one file (`CAREWATCH_SITE_FILE`) or a folder of
 them (`CAREWATCH_SITES_DIR`, docs/sites.md). Each file is validated alone, then the set:
-site ids and device ids are unique across the service, and Zigbee2MQTT friendly names
-unique per Zigbee2MQTT base topic; every error names file and line."""
+site ids, device ids, staff ids and API tokens are unique across the service, and
+Zigbee2MQTT friendly names unique per Zigbee2MQTT base topic; every error names file and
+line."""
 
 from __future__ import annotations
 
@@ -430,7 +431,7 @@ def load_sites(path: Path, default_zigbee_prefix: str = "zigbee2mqtt") -> Regist
             loaded.append(_read(f))
         except ConfigError as exc:
             problems += exc.problems
-    problems += _across(loaded, default_zigbee_prefix)
+    problems += _across(loaded, default_zigbee_prefix) + _people_across(loaded)
     if problems:
         raise ConfigError(problems)
     return Registry([x.site for x in loaded])
@@ -477,6 +478,26 @@ def _across(loaded: Sequence[_Loaded], default_zigbee_prefix: str) -> list[str]:
                         )
                     )
                 names_at.setdefault(key, s.id)
+    return problems
+
+
+def _people_across(loaded: Sequence[_Loaded]) -> list[str]:
+    """Staff ids and API tokens belong to one site each: a PIN log-in names only the staff
+    id and a token only itself, so one in two site files could not say which site it
+    works for (docs/security.md)."""
+    problems: list[str] = []
+    for field, key, what in (
+        ("staff", "id", "staff ids are unique across the service"),
+        ("api_tokens", "token_sha256", "a site's token works there only (access file: more)"),
+    ):
+        seen: dict[str, tuple[str, Path]] = {}
+        for x in loaded:
+            for i, item in enumerate(getattr(x.site, field)):
+                value = getattr(item, key)
+                other, where = seen.setdefault(value, (x.site.id, x.path))
+                if other != x.site.id:
+                    msg = f"also in site {other} ({where}): {what}"
+                    problems.append(located(x.path, x.lines, (field, i, key), msg))
     return problems
 
 

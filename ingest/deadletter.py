@@ -118,23 +118,39 @@ class DeadLetterLog:
 
     @staticmethod
     def recent(
-        conn: sqlite3.Connection, limit: int = 100, reason: str | None = None
+        conn: sqlite3.Connection,
+        limit: int = 100,
+        reason: str | None = None,
+        sites: Sequence[str] | None = None,
     ) -> list[DeadLetter]:
-        """The newest rejections first, at most `limit`, of one reason if given; on the caller's
-        (read) connection."""
-        sql = "SELECT * FROM dead_letters"
-        args: tuple[object, ...] = ()
+        """The newest rejections first, at most `limit`, of one reason and of `sites` if
+        given; on the caller's (read) connection."""
+        where, args = _sites(sites)
         if reason:
-            sql += " WHERE reason = ?"
-            args = (reason,)
+            where.append("reason = ?")
+            args.append(reason)
+        sql = "SELECT * FROM dead_letters" + (" WHERE " + " AND ".join(where) if where else "")
         rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [DeadLetter(*row) for row in rows]
 
     @staticmethod
-    def unknown_devices(conn: sqlite3.Connection) -> list[UnknownDevice]:
-        """The unregistered devices, most recently heard first (at most UNKNOWN_DEVICES_KEPT)."""
+    def unknown_devices(
+        conn: sqlite3.Connection, sites: Sequence[str] | None = None
+    ) -> list[UnknownDevice]:
+        """The unregistered devices (of `sites` if given), most recently heard first (at
+        most UNKNOWN_DEVICES_KEPT)."""
+        where, args = _sites(sites)
         rows = conn.execute(
-            "SELECT * FROM unknown_devices ORDER BY last_seen_ms DESC LIMIT ?",
-            (UNKNOWN_DEVICES_KEPT,),
+            "SELECT * FROM unknown_devices"
+            + (" WHERE " + where[0] if where else "")
+            + " ORDER BY last_seen_ms DESC LIMIT ?",
+            (*args, UNKNOWN_DEVICES_KEPT),
         ).fetchall()
         return [UnknownDevice(*row) for row in rows]
+
+
+def _sites(sites: Sequence[str] | None) -> tuple[list[str], list[object]]:
+    """The WHERE part that keeps rows of `sites` (none: every row) and its arguments."""
+    if sites is None:
+        return [], []
+    return [f"site IN ({','.join('?' * len(sites))})"], list(sites)

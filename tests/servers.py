@@ -142,6 +142,17 @@ class CarewatchProcess(Proc):
         return (self.dir / "carewatch.log").read_text(errors="replace")
 
     def get(self, path: str, **params: object) -> httpx.Response:
+        """A read with the service's token, as an integration reads (reads need a token
+        unless a test's settings say `read_access: open`)."""
+        return httpx.get(
+            self.url + path,
+            params=params,  # type: ignore[arg-type]
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+
+    def get_anonymous(self, path: str, **params: object) -> httpx.Response:
+        """A read without any token (what a browser without one gets)."""
         return httpx.get(self.url + path, params=params, timeout=10)  # type: ignore[arg-type]
 
     def post(self, path: str, body: dict[str, object], token: str | None = None) -> httpx.Response:

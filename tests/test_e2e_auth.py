@@ -1,8 +1,10 @@
 """API roles against the real service: viewer, duty, admin tokens from the site file
 (stored hashed), staff sessions, 401 without credentials, 403 below the role, and reads
-behind a token when the home asks for it."""
+behind a token unless the home asks for them open (tests/test_site_roles.py: per site)."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
@@ -73,11 +75,28 @@ def test_roles_decide_who_may_do_what_and_reads_can_require_a_token(
         service.stop()
 
 
-def test_reads_are_open_by_default_on_the_duty_room_network(tmp_path, broker, site):
+def test_reads_need_a_token_by_default_and_open_reads_are_an_explicit_warned_choice(
+    tmp_path, broker, site
+):
     service = CarewatchProcess(tmp_path / "cw", broker.url, site)
+    service.start()
+    try:
+        assert call(service, "GET", "/api/alerts").status_code == 401
+        assert call(service, "GET", "/api/alerts", TOKENS["viewer"]).status_code == 200
+        assert "reads are open" not in service.log()
+    finally:
+        service.stop()
+    # the duty-room LAN may keep reads open: asked for, and warned about at start
+    service = CarewatchProcess(
+        tmp_path / "open", broker.url, site, settings={"read_access": "open"}
+    )
     service.start()
     try:
         assert call(service, "GET", "/api/alerts").status_code == 200
         assert call(service, "POST", "/api/alerts/1/ack", body={"by": "x"}).status_code == 401
+        [warning] = [
+            json.loads(line) for line in service.log().splitlines() if "reads are open" in line
+        ]
+        assert warning["level"] == "warning" and warning["read_access"] == "open"
     finally:
         service.stop()

@@ -67,7 +67,8 @@ def test_pin_login_puts_the_staff_id_in_the_audit_log(service, publisher):
 
 def test_stream_is_live_within_a_second_and_resumes_with_last_event_id(service, publisher):
     url = service.url + "/api/alerts/stream"
-    with httpx.stream("GET", url, timeout=10) as resp:
+    auth = {"Authorization": f"Bearer {service.token}"}  # reads need a token
+    with httpx.stream("GET", url, headers=auth, timeout=10) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         it = events(resp)
         snap = next(it)
@@ -87,7 +88,7 @@ def test_stream_is_live_within_a_second_and_resumes_with_last_event_id(service, 
     assert service.post(f"/api/alerts/{alert_id}/ack", {}, token).status_code == 200
     publisher.publish_all([(f"{T}/w-102-1/event", b'{"event":"fall","id":"f-9"}')], 10)
     time.sleep(0.5)
-    headers = {"Last-Event-ID": change["id"]}
+    headers = {**auth, "Last-Event-ID": change["id"]}
     with httpx.stream("GET", url, headers=headers, timeout=10) as resp:
         it = events(resp)
         snap = next(it)

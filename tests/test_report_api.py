@@ -48,7 +48,8 @@ def service(tmp_path_factory, registry):
     root = tmp_path_factory.mktemp("api")
     broker = MosquittoProcess(root / "mosquitto")
     broker.start()
-    cw = CarewatchProcess(root / "cw", broker.url, DEMO_SITE)
+    # the screen's handover panel below opens without a token: reads open, explicitly
+    cw = CarewatchProcess(root / "cw", broker.url, DEMO_SITE, settings={"read_access": "open"})
     simulate_week(cw.dir / "carewatch.db", registry, OFFSET_DAYS).conn.close()
     cw.start()
     yield cw

@@ -200,6 +200,7 @@ def test_reports_follow_the_read_access_and_keep_a_url_token(week_db, registry):
             lambda: sqlite3.connect(week_db), registry, rules, None, SHIFTS, clock=clock
         ),
     )
+    runtime.site_reports = {registry.site.id: runtime.reports}  # one per site
     app = create_app(runtime)  # type: ignore[arg-type]
 
     class Client:

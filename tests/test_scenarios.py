@@ -268,7 +268,7 @@ def test_the_shipped_scenarios_pass_against_a_running_service(tmp_path, broker):
     try:
         files = scenario_files()
         argv = [sys.executable, "-m", "carewatch", "simulate", "--mqtt-url", broker.url]
-        argv += ["--check-url", service.url, "--speed", "60"]
+        argv += ["--check-url", service.url, "--check-token", service.token, "--speed", "60"]
         for f in files:
             argv += ["--scenario", str(f)]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)

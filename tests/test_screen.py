@@ -37,9 +37,14 @@ class Page(BrowserPage):
         self.page.wait_for_selector("#conn-banner", state="hidden", timeout=timeout_s * 1000)
 
 
+# the screens of these tests open without a token: reads open, as the service allows
+# when asked (read_access: open); the viewer-token screen is tested below
+OPEN_READS = {"read_access": "open"}
+
+
 @pytest.fixture
 def service(tmp_path, broker) -> Iterator[CarewatchProcess]:
-    s = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE)
+    s = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, settings=OPEN_READS)
     s.start()
     yield s
     s.stop()
@@ -56,7 +61,9 @@ notify:
 @pytest.fixture
 def home(tmp_path, broker) -> Iterator[CarewatchProcess]:
     """A service whose fire brigade and supervisor targets are logged (delivered at once)."""
-    s = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, rules=LOG_TARGETS)
+    s = CarewatchProcess(
+        tmp_path / "cw", broker.url, DEMO_SITE, rules=LOG_TARGETS, settings=OPEN_READS
+    )
     s.start()
     yield s
     s.stop()

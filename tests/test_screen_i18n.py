@@ -253,10 +253,10 @@ def test_the_service_serves_the_catalog_without_a_token_where_reads_need_one(
     s = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE, settings={"read_access": "token"})
     s.start()
     try:
-        assert s.get("/api/meta").status_code == 401
-        r = s.get("/api/i18n/en")
+        assert s.get_anonymous("/api/meta").status_code == 401
+        r = s.get_anonymous("/api/i18n/en")
         assert r.status_code == 200 and r.json()["screen"]["app_name"] == "CareWatch duty screen"
-        js = s.get("/static/js/main.js")
+        js = s.get_anonymous("/static/js/main.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     finally:
         s.stop()

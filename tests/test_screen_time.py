@@ -23,7 +23,10 @@ BROWSER_TZ = "America/New_York"  # 12 or 13 hours away: no time can match by cha
 def test_the_screen_shows_the_sites_time_in_a_browser_of_another_zone(
     tmp_path, broker, publisher, open_page
 ):
-    service = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE)
+    # the page opens without a token: reads open, explicitly
+    service = CarewatchProcess(
+        tmp_path / "cw", broker.url, DEMO_SITE, settings={"read_access": "open"}
+    )
     service.start()
     try:
         assert service.get("/api/meta").json()["site"]["timezone"] == "Asia/Shanghai"

@@ -1,21 +1,38 @@
-/* Talking to the service: JSON requests that never throw, the home's viewer token, and the
- * staff session (log-in with a PIN, kept for the shift in this tab's sessionStorage).
- * Shared by the duty screen and the handover panel. */
+/* Talking to the service: JSON requests that never throw, the screen's read token and
+ * site (?site=, sent with every call), and the staff session (log-in with a PIN, kept for
+ * the shift in this tab's sessionStorage). Shared by the duty screen and the handover panel. */
 import { readStorage, writeStorage } from './storage.js';
 
 const READ_TOKEN = 'carewatch.readToken';
 const SESSION = 'carewatch.session';
 const LAST_STAFF = 'carewatch.lastStaff';
 
-/** A viewer token for homes that keep reads behind a token (CAREWATCH_READ_ACCESS=token):
- *  opened once as /?token=..., then kept by this screen's browser. */
+/** A read token (reads need one unless the service keeps them open): opened once as
+ *  /?token=..., then kept by this screen's browser. */
 export function readToken() {
-  const fromUrl = new URLSearchParams(location.search).get('token');
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('token');
   if (fromUrl) {
     writeStorage(localStorage, READ_TOKEN, fromUrl);
-    history.replaceState(null, '', location.pathname); // not left in the address bar
+    params.delete('token'); // not left in the address bar; ?site= stays
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : ''));
   }
   return readStorage(localStorage, READ_TOKEN);
+}
+
+/** The site this screen shows: ?site=<id> in the address (kept there); '' when the page
+ *  has none (the caller's only site, which the service picks itself). */
+export function siteId() {
+  return new URLSearchParams(location.search).get('site') || '';
+}
+
+/** `url` with the screen's site: every API call, the stream and the report link carry it,
+ *  so a screen of a service of several sites shows its own site's alerts only. */
+export function withSite(url) {
+  const site = siteId();
+  if (!site || !url.startsWith('/api/')) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}site=${encodeURIComponent(site)}`;
 }
 
 /** Keep a token typed in when the service asked for one. */
@@ -42,7 +59,7 @@ function detailOf(data) {
 export async function getJson(url, options = {}) {
   try {
     const headers = { ...readHeaders(), ...(options.headers || {}) };
-    const resp = await fetch(url, { cache: 'no-store', ...options, headers });
+    const resp = await fetch(withSite(url), { cache: 'no-store', ...options, headers });
     let data = null;
     const text = await resp.text();
     if (text) { try { data = JSON.parse(text); } catch (_e) { data = null; } }

@@ -1,10 +1,12 @@
 /* CareWatch shift handover panel, its own entry module (index.html): the last shift's
  * figures, this shift so far, and what is still open, from GET /api/reports/handover; a
  * link opens the printable report of the last shift. It shares the screen's i18n module
- * (language, catalog texts under `handover`) and api.js (the viewer token).
+ * (language, catalog texts under `handover`), api.js (the read token, the site) and
+ * sites.js (which site).
  * Test hook: window.carewatchHandover = {refresh(), data()}. */
 import { lang, ready, t } from './i18n.js';
-import { getJson, readToken } from './api.js';
+import { getJson, readToken, withSite } from './api.js';
+import { siteReady } from './sites.js';
 
 const TARGET = 0.985; // share of emergency calls answered within 60 s
 const REFRESH_MS = 60000;
@@ -67,7 +69,7 @@ function reportLink() {
   // a plain link cannot send the viewer token as a header: it rides in the URL, as the
   // screen's own event stream does
   const token = readToken();
-  link.href = `/api/reports/watch.html?shift=previous&lang=${lang()}`
+  link.href = withSite(`/api/reports/watch.html?shift=previous&lang=${lang()}`)
     + (token ? `&access_token=${encodeURIComponent(token)}` : '');
   link.target = '_blank';
   link.rel = 'noopener';
@@ -107,6 +109,7 @@ async function refresh() {
 
 async function start() {
   await ready();
+  if (!(await siteReady())) return; // the screen's site is being chosen
   refresh();
   setInterval(refresh, REFRESH_MS);
   document.addEventListener('carewatch:lang', render);

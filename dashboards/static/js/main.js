@@ -3,7 +3,8 @@
  * from the catalog (i18n.js). It wires the parts together: one render pass in page order,
  * the tabs, the language, the page-wide click handling, the timers, the idle return.
  *
- * Modules: i18n (texts) · storage · api (fetch, tokens, session) · format · state (state
+ * Modules: i18n (texts) · storage · api (fetch, tokens, site, session) · sites (which
+ * site: ?site=, or a chooser for a caller of several) · format · state (state
  * and alert order) · labels (names of things) · dom · render (batched redraw) · cards ·
  * alerts · floors (with the room dialog) · devices · history + chart · notifications ·
  * login · actions · sound · stream (SSE, /readyz) · banners · handover (its own entry).
@@ -14,7 +15,7 @@
  * Stable DOM: .alert-card[data-alert-id][data-state], button[data-action], #conn-banner,
  * #system-banner, .tab[data-view], #lang-toggle, #login-dialog, #confirm-submit,
  * #sound-enable, #mute, .room-tile[data-room], #alerts-view, #floors-view, #devices-view,
- * #history-view, #replay-notice.
+ * #history-view, #replay-notice, #site-chooser a[data-site].
  */
 import { nextLanguage, ready, setLanguage, t } from './i18n.js';
 import { compareAlerts, sortedAlerts, state } from './state.js';
@@ -35,6 +36,7 @@ import {
 } from './sound.js';
 import { connect, pollReady } from './stream.js';
 import { renderClock, renderConn, renderSite, renderSystemBanner } from './banners.js';
+import { siteReady } from './sites.js';
 
 const VIEWS = ['alerts', 'floors', 'devices', 'notifications'];
 const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog'];
@@ -183,6 +185,7 @@ async function start() {
   renderClock();
   bindEvents();
   renderAll();
+  if (!(await siteReady())) return; // a caller of several sites picks one first
   connect();
   loadMeta();
   refreshDevices();

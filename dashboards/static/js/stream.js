@@ -5,7 +5,7 @@
 import { t } from './i18n.js';
 import { DEVICE_RULES, state, upsertAlert } from './state.js';
 import { $ } from './dom.js';
-import { getJson, readToken } from './api.js';
+import { getJson, readToken, withSite } from './api.js';
 import { scheduleRender } from './render.js';
 import { soundTick, unmute } from './sound.js';
 import { renderConn, renderSystemBanner } from './banners.js';
@@ -88,7 +88,7 @@ export function connect(resume = false) {
   if (resume && state.lastId) params.set('last_event_id', state.lastId);
   const token = readToken();
   if (token) params.set('access_token', token);
-  const url = `/api/alerts/stream${params.toString() ? `?${params}` : ''}`;
+  const url = withSite(`/api/alerts/stream${params.toString() ? `?${params}` : ''}`);
   const es = new EventSource(url);
   source = es;
   es.onopen = () => { if (source === es) setConn('open'); };

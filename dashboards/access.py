@@ -1,0 +1,92 @@
+"""The access file (setting `access_file`): bearer tokens that work across sites, kept
+outside any one site's file because they belong to none. A district office reads every
+site (or those listed) and changes nothing; a call centre (`operator`) answers alerts of
+the sites assigned to it; viewer, duty and admin may be granted on a list of sites.
+
+    users:
+      - {name: district-office, role: district, token_sha256: ...}   # every site
+      - {name: call-centre, role: operator, sites: [sunrise, hb-wang], token_sha256: ...}
+
+Checked like the site files (devices.yamlconf): unknown keys, a site this service does not
+watch, a name or token given twice, a token that is also a site's are errors that name
+file and line; the service refuses to start with any of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from dashboards.auth import Grant
+from devices.registry import SITE_PATTERN, Registry
+from devices.yamlconf import ConfigError, StrictModel, load_yaml, located, validation_problems
+
+SiteId = Annotated[str, Field(pattern=SITE_PATTERN)]
+
+
+class AccessUser(StrictModel):
+    """One token's grant: who holds it, its role and the sites it works for."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="who holds it")
+    role: Literal["viewer", "duty", "admin", "operator", "district"] = Field(
+        description="district: reads, writes nothing; operator: duty on its sites"
+    )
+    sites: list[SiteId] | None = Field(
+        None, min_length=1, description="the sites it works for; only district may omit (all)"
+    )
+    token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="from `carewatch token`; the token is never stored"
+    )
+
+    @model_validator(mode="after")
+    def _sites_named(self) -> AccessUser:
+        if self.sites is None and self.role != "district":
+            raise ValueError(
+                f"sites: a {self.role} works on the sites listed here (only district may"
+                " leave them out: every site)"
+            )
+        if self.sites is not None and len(set(self.sites)) != len(self.sites):
+            raise ValueError("sites: a site listed twice")
+        return self
+
+
+class AccessFile(StrictModel):
+    """The access file: its users (tokens that work across sites)."""
+
+    users: list[AccessUser] = Field(default_factory=list)
+
+
+def load_access(path: Path, registry: Registry) -> list[Grant]:
+    """The grants of an access file checked against the sites `registry` watches;
+    ConfigError names file, line and field of every problem."""
+    data, lines = load_yaml(path)
+    try:
+        access = AccessFile.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(path, exc, lines)) from exc
+    known = registry.site_ids()
+    site_token = {t.token_sha256: s.id for s in registry.sites.values() for t in s.api_tokens}
+    problems: list[str] = []
+    names: set[str] = set()
+    hashes: set[str] = set()
+    for i, u in enumerate(access.users):
+        for j, sid in enumerate(u.sites or []):
+            if sid not in known:
+                msg = f"unknown site {sid!r}: this service watches {', '.join(known)}"
+                problems.append(located(path, lines, ("users", i, "sites", j), msg))
+        if u.name in names:
+            problems.append(located(path, lines, ("users", i, "name"), f"{u.name!r} twice"))
+        if u.token_sha256 in hashes:
+            problems.append(located(path, lines, ("users", i, "token_sha256"), "token twice"))
+        elif u.token_sha256 in site_token:
+            msg = f"this token is an api_token of site {site_token[u.token_sha256]} too"
+            problems.append(located(path, lines, ("users", i, "token_sha256"), msg))
+        names.add(u.name)
+        hashes.add(u.token_sha256)
+    if problems:
+        raise ConfigError(problems)
+    return [
+        Grant(u.name, u.role, None if u.sites is None else frozenset(u.sites), u.token_sha256)
+        for u in access.users
+    ]
