@@ -24,7 +24,7 @@ from alerting.store import AlertReader
 from dashboards.auth import RANK, READ_ONLY, Role, StaffAuth, TokenBook
 from dashboards.schemas import OperatorAction
 from dashboards.stream import ChangeHub
-from devices.ports import ReadingsQuery
+from devices.ports import Clock, ReadingsQuery
 from devices.registry import SITE_PATTERN, SYSTEM_SITE, Registry
 
 COMMAND_TIMEOUT_S = 5.0
@@ -32,6 +32,8 @@ COMMAND_TIMEOUT_S = 5.0
 
 class AppRuntime(Protocol):
     """What the routers need of the service (carewatch/runtime.py implements it)."""
+
+    clock: Clock  # the service's clock: "now" for ages and periods
 
     registry: Registry
     alerts: AlertReader

@@ -32,7 +32,7 @@ from alerting.views import iso
 from dashboards.deps import AppRuntime, visible_sites
 from dashboards.screen import STATIC
 from dashboards.stream import RETRY_MS, ChangeHub
-from devices.ports import Clock, SystemClock
+from devices.ports import Clock
 from devices.registry import SYSTEM_SITE, Registry
 
 UNACK_AFTER_MS = 60_000  # unacknowledged longer than this: someone should have answered
@@ -304,8 +304,7 @@ async def district_events(
 
 def district_router(runtime: AppRuntime) -> APIRouter:
     """The district view's routes over `runtime`."""
-    # the service's clock (Runtime.clock); AppRuntime does not name one: the wall clock then
-    clock: Clock = getattr(runtime, "clock", None) or SystemClock()
+    clock: Clock = runtime.clock
     summary = DistrictSummary(
         runtime.registry,
         runtime.rules,

@@ -63,7 +63,8 @@ def test_the_page_lists_every_site_most_urgent_first_and_updates_live(
         )
         assert wait_until(lambda: len(service.get("/api/alerts").json()) >= 3, 10)
         p = open_page(1600, 1000, "zh-CN")
-        p.page.goto(service.url + "/district")
+        # as a district office opens it: its token given once in the address (then kept)
+        p.page.goto(service.url + f"/district?token={service.token}")
         p.page.wait_for_function(
             "window.carewatchDistrict && window.carewatchDistrict.conn() === 'open'"
         )

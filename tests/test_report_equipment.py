@@ -192,6 +192,7 @@ def test_reports_follow_the_read_access_and_keep_a_url_token(week_db, registry):
         rules=rules,
         metrics=CollectorRegistry(),
         hub=ChangeHub(),
+        clock=clock,
         alerts=AlertReader(lambda: sqlite3.connect(week_db)),
         staff=StaffAuth([], b"k" * 32, clock),
         read_open=False,

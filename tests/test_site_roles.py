@@ -26,6 +26,7 @@ from carewatch.cli import main as cli
 from dashboards.access import load_access
 from dashboards.app import create_app
 from dashboards.auth import token_sha256
+from devices.ports import SystemClock
 from devices.registry import SYSTEM_SITE, load_sites
 from devices.yamlconf import ConfigError
 from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
@@ -195,11 +196,13 @@ class World:
     def get(self, path: str, caller: str, **params: Any) -> httpx.Response:
         return self.request("GET", path, caller, **params)
 
-    def snapshot(self, caller: str, **params: Any) -> tuple[int, Any]:
+    def snapshot(
+        self, caller: str, path: str = "/api/alerts/stream", **params: Any
+    ) -> tuple[int, Any]:
         """The stream's status and its first event's data (the snapshot) when 200."""
         token = self.token(caller)
         q = {**params, **({"access_token": token} if token else {})}
-        url = self.service.url + "/api/alerts/stream"
+        url = self.service.url + path
         with httpx.stream("GET", url, params=q, timeout=10) as resp:
             if resp.status_code != 200:
                 return resp.status_code, None
@@ -367,6 +370,16 @@ def open_to_all(concrete: str) -> Check:
     return check
 
 
+def any_reader(concrete: str) -> Check:
+    """Nothing of a site's (a schema): every caller with a token, 401 without."""
+
+    def check(w: World, _path: str, caller: str) -> None:
+        r = w.get(concrete, caller)
+        assert r.status_code == (401 if caller == "anonymous" else 200), (concrete, caller)
+
+    return check
+
+
 def login(w: World, _path: str, caller: str) -> None:
     """The PIN log-in needs no token; the session is for the staff member's own site."""
     for staff, site in (("nurse-li", A), ("nurse-chen", B)):
@@ -389,6 +402,41 @@ class Write:
 
 def alert_rows(body: Any) -> list[str]:
     return [a["site"] for a in body]
+
+
+def district(w: World, path: str, caller: str) -> None:
+    """The district view (and its stream): a row for each of the caller's sites, no other;
+    the watch's own alerts once, for every caller; 401 without a token."""
+    if path.endswith("/stream"):
+        status, body = w.snapshot(caller, path)
+    else:
+        r = w.get(path, caller)
+        status, body = r.status_code, r.json() if r.status_code == 200 else r.text
+    if caller == "anonymous":
+        assert status == 401, (path, status)
+        return
+    assert status == 200, (path, caller, status, body)
+    assert {row["id"] for row in body["sites"]} == READS[caller], (path, caller)
+    assert body["system"], (path, caller, "the watch's own alerts are every caller's")
+
+
+def send_export(w: World, path: str, caller: str) -> None:
+    """Queueing a site's export is an admin's act on that site: 202 for an admin of the
+    site (or of every site), 403 for anyone else with a token, 401 without; a site that
+    does not exist is 404."""
+    for site in (A, B):
+        r = w.request("POST", path, caller, None, site=site)
+        want = (
+            401 if caller == "anonymous" else 202 if site in ADMINISTERS.get(caller, set()) else 403
+        )
+        # a site without an export target says so (409/422) after the role check passes
+        if want == 202:
+            assert r.status_code in (202, 409, 422), (path, caller, site, r.status_code, r.text)
+        else:
+            assert r.status_code == want, (path, caller, site, r.status_code, r.text)
+    if caller == "service":
+        r = w.request("POST", path, caller, None, site="nowhere")
+        assert r.status_code in (404, 422), r.text
 
 
 ROUTES: dict[tuple[str, str], Check | Write] = {
@@ -437,6 +485,12 @@ ROUTES: dict[tuple[str, str], Check | Write] = {
     ("GET", "/docs/oauth2-redirect"): open_to_all("/docs/oauth2-redirect"),
     ("GET", "/redoc"): open_to_all("/redoc"),
     ("GET", "/static"): open_to_all("/static/js/main.js"),
+    ("GET", "/api/district"): district,
+    ("GET", "/api/district/stream"): district,
+    ("GET", "/district"): open_to_all("/district"),
+    ("GET", "/api/exports"): one_site(lambda r: str(r.json()["site"]["id"])),
+    ("POST", "/api/exports"): send_export,
+    ("GET", "/api/exports/schema"): any_reader("/api/exports/schema"),
 }
 
 
@@ -447,6 +501,8 @@ def app_routes() -> set[tuple[str, str]]:
 
     runtime = SimpleNamespace(registry=load_sites(ROOT / "examples" / "sites"))
     runtime.rules = RuleSet.defaults()
+    runtime.alerts = None  # the district summary keeps a reader; no route is called here
+    runtime.clock = SystemClock()
     app = create_app(runtime)  # type: ignore[arg-type]
     out = set()
     for r in iter_route_contexts(app.routes):

@@ -23,9 +23,9 @@ function showChooser(sites) {
   };
   const nav = h('nav', {
     id: 'site-chooser',
-    'aria-label': t('screen.unregistered.site'),
+    'aria-label': t('screen.sites.choose'),
     style: 'position:fixed;inset:0;z-index:100;overflow:auto;padding:3em;background:Canvas;color:CanvasText',
-  }, h('h2', { text: t('screen.unregistered.site') }), sites.map(link));
+  }, h('h2', { text: t('screen.sites.choose') }), sites.map(link));
   document.body.append(nav);
 }
 
