@@ -196,6 +196,9 @@ class EngineRunner:
                 log.exception("cannot read deadlines")
                 timeout = self._max_wait_s
             raw = self._take(timeout)
+            # again now, right before the batch reads the clock: a step during the wait
+            # must move the timers before anything is judged against the new time
+            self._follow_clock()
             if any(x is _STOP for x in raw):
                 stopping = True
                 raw = [x for x in raw if x is not _STOP]

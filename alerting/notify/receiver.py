@@ -46,6 +46,7 @@ from alerting.notify.formats import (
     IDEMPOTENCY_HEADER,
     PARAM_PREFIX,
     SIGNATURE_HEADER,
+    TOLERANCE_S,
     WEBHOOK_ID,
     WEBHOOK_SIGNATURE,
     WEBHOOK_TIMESTAMP,
@@ -241,6 +242,7 @@ class Receiver:
         on_accept: Callable[[Delivery], None] | None = None,
         require_standard: bool = False,
         now_s: Callable[[], float] = time.time,
+        tolerance_s: int = TOLERANCE_S,
     ) -> None:
         self.host = host
         self._port = port
@@ -249,6 +251,7 @@ class Receiver:
         self.on_accept = on_accept
         self.require_standard = require_standard
         self._now_s = now_s
+        self.tolerance_s = tolerance_s  # how far a sender's clock may be from ours
         self.received: list[Delivery] = []
         self.duplicates = 0
         self.rejected = 0  # bad or missing signature (401)
@@ -349,7 +352,9 @@ class Receiver:
         std = standard or Standard(None, None, None)
         if std.id or std.timestamp or std.signature or self.require_standard:
             now = self._now_s()
-            problem = verify_standard(body, self.secret, std.id, std.timestamp, std.signature, now)
+            problem = verify_standard(
+                body, self.secret, std.id, std.timestamp, std.signature, now, self.tolerance_s
+            )
             if problem is not None:
                 with self._cond:
                     self.rejected += 1
