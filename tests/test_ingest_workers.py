@@ -1,5 +1,5 @@
 """Ingest workers (docs/scaling.md): telemetry read by worker processes sharing
-`$share/carewatch/...`, the engine one writer in the parent."""
+`$share/<service id>/...`, the engine one writer in the parent."""
 
 from __future__ import annotations
 
@@ -236,7 +236,9 @@ def test_a_retired_session_hands_over_what_it_holds_and_then_takes_nothing(broke
     from devices.model import Decoded
     from devices.ports import SystemClock
     from ingest.mqtt import MqttSource
-    from ingest.workers import SHARE_GROUP
+    from ingest.sessions import shared
+
+    group = "old-service"
 
     decoder = Decoder(load_site(DEMO_SITE))
     got: list[Decoded] = []
@@ -254,7 +256,8 @@ def test_a_retired_session_hands_over_what_it_holds_and_then_takes_nothing(broke
             deliver,
             SystemClock(),
             lane="telemetry",
-            share=SHARE_GROUP,
+            share=group,
+            stale=shared(decoder.subscriptions("telemetry"), group) if retire else (),
             retire=retire,
         )
 
