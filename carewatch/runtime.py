@@ -46,7 +46,7 @@ from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
 from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
-from ingest.intake import Intake, IntakeConfig
+from ingest.intake import Intake
 from ingest.sessions import SessionBook
 from ingest.spool import EmbeddedReadings, Spool
 from ingest.sqlite import connect
@@ -117,7 +117,7 @@ class Runtime:
             decoder = Decoder(
                 registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls
             )
-            worker = WorkerConfig(
+            mqtt = WorkerConfig(
                 site_file=settings.sites,
                 mqtt_url=settings.mqtt_url,
                 client_id=settings.mqtt_client_id,
@@ -130,20 +130,14 @@ class Runtime:
                 log_setup=setup_logging,
             )
             self.intake = Intake(
-                IntakeConfig(
-                    url=settings.mqtt_url,
-                    client_id=settings.mqtt_client_id,
-                    prefix=settings.mqtt_prefix,
-                    event_session=settings.mqtt_event_session,
-                    ca_file=settings.mqtt_ca_file,
-                    workers=settings.ingest_workers,
-                    worker=worker,
-                ),
+                mqtt,
                 decoder,
                 self._deliver,
                 clock,
                 self.metrics,
                 SessionBook(settings.data_dir),
+                workers=settings.ingest_workers,
+                event_session=settings.mqtt_event_session,
             )
             for hook in self.intake.ack_hooks():  # the PUBACKs of each committed batch
                 self.runner.after_acks(hook)

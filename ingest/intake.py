@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
 
@@ -25,58 +24,47 @@ from ingest.sessions import QUIET_S, Retirement, Session, SessionBook, legacy_se
 from ingest.workers import WorkerConfig, WorkerPool
 
 
-@dataclass(frozen=True, slots=True)
-class IntakeConfig:
-    """The settings the MQTT side is built from (carewatch.settings.Settings)."""
-
-    url: str
-    client_id: str
-    prefix: str
-    event_session: bool = True
-    ca_file: Path | None = None
-    workers: int = 0
-    # the workers' configuration (its `share` is the service id) when workers > 0
-    worker: WorkerConfig | None = None
-
-
 class Intake:
     """The live sessions, the worker pool and the retirements of one service."""
 
     def __init__(
         self,
-        cfg: IntakeConfig,
+        cfg: WorkerConfig,
         decoder: Decoder,
         deliver: Deliver,
         clock: Clock,
         metrics: CollectorRegistry,
         book: SessionBook,
+        workers: int = 0,
+        event_session: bool = True,
         quiet_s: float = QUIET_S,
     ) -> None:
+        """`cfg`: the broker, client id, share group (the service id) and, for `workers`
+        > 0, what the worker processes load; `event_session`: Settings.mqtt_event_session."""
         cid = cfg.client_id
         lanes: list[tuple[str, Lane]] = [(cid, "all")]
-        if cfg.event_session:
+        if event_session:
             lanes = [(cid, "telemetry"), (f"{cid}-events", "events")]
         worker_ids: list[str] = []
-        current = []
-        if cfg.workers > 0 and cfg.worker is not None:
+        if workers > 0:
             # telemetry in N processes; the events lane (alarms) stays here, unshared
             lanes = [(f"{cid}-events", "events")]
-            worker_ids = [f"{cid}-w{k}" for k in range(cfg.workers)]
-            telemetry = shared(decoder.subscriptions("telemetry"), cfg.worker.share)
-            current = [Session(w, telemetry) for w in worker_ids]
+            worker_ids = [f"{cid}-w{k}" for k in range(workers)]
+        telemetry = shared(decoder.subscriptions("telemetry"), cfg.share)
+        current = [Session(w, telemetry) for w in worker_ids]
         current += [Session(c, shared(decoder.subscriptions(lane), None)) for c, lane in lanes]
         legacy = legacy_sessions(
             cid,
-            cfg.prefix,
+            cfg.mqtt_prefix,
             decoder.subscriptions("events"),
             decoder.subscriptions("telemetry"),
-            max(book.legacy_workers(), cfg.workers),
+            max(book.legacy_workers(), workers),
         )
         plan = book.plan(current, legacy)
 
         def source(client_id: str, lane: Lane, stale: tuple[str, ...], retire: bool) -> MqttSource:
             return MqttSource(
-                cfg.url, client_id, decoder, deliver, clock,
+                cfg.mqtt_url, client_id, decoder, deliver, clock,
                 ca_file=cfg.ca_file, lane=lane, stale=stale, retire=retire,
             )  # fmt: skip
 
@@ -84,10 +72,9 @@ class Intake:
         retiring = [source(s.client_id, "all", s.filters, True) for s in plan.retire]
         self.retirement = Retirement(retiring, book, metrics, quiet_s)
         self.pool: WorkerPool | None = None
-        if worker_ids and cfg.worker is not None:
+        if worker_ids:
             stale = {w: plan.stale[w] for w in worker_ids}
-            worker = replace(cfg.worker, stale=stale)
-            self.pool = WorkerPool(worker, cfg.workers, deliver, metrics)
+            self.pool = WorkerPool(replace(cfg, stale=stale), workers, deliver, metrics)
         self._ack_hooks: list[Callable[[], None]] = [s.flush_acks for s in self.sources]
         self._ack_hooks += [s.flush_acks for s in retiring]
         if self.pool is not None:

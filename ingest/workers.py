@@ -59,7 +59,8 @@ _STATE = "C"
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """What a child needs (picklable: it crosses the spawn)."""
+    """The MQTT side's configuration (ingest/intake.py): the broker, client id and share
+    group of every session, and what a child needs (picklable: it crosses the spawn)."""
 
     site_file: Path  # a site file or a folder of them, as the service's
     mqtt_url: str
