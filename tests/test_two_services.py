@@ -22,7 +22,7 @@ from devices.model import Decoded
 from devices.ports import SystemClock
 from devices.registry import load_sites
 from ingest.mqtt import MqttSource
-from ingest.sessions import BOOK_FILE, Retirement, SessionBook, shared
+from ingest.sessions import BOOK_FILE, LEGACY_SHARE, Retirement, SessionBook, shared
 from tests.conftest import DEMO_SITE, ROOT, wait_until
 from tests.servers import CarewatchProcess
 
@@ -122,6 +122,48 @@ def test_a_departed_member_keeps_its_share_until_its_session_is_retired(
         assert not _session_present(broker.port, "home-a-w1")  # mosquitto forgot it
     finally:
         live.stop()
+
+
+@pytest.mark.integration
+def test_a_worker_leaves_the_fixed_carewatch_group_of_earlier_versions(broker, publisher):
+    """Earlier versions put every service's workers in the group `carewatch`: a worker
+    session kept from then drops that membership when it connects in its own group."""
+    decoder = Decoder(load_sites(DEMO_SITE))
+    old = shared(decoder.subscriptions("telemetry"), LEGACY_SHARE)
+    got: dict[str, list[Decoded]] = {"other": [], "ours": []}
+    sources: dict[str, MqttSource] = {}
+
+    def member(client_id: str, key: str, share: str, stale: tuple[str, ...] = ()) -> MqttSource:
+        def deliver(d: Decoded, ack: object) -> None:
+            got[key].append(d)
+            if callable(ack):
+                ack()
+                sources[key].flush_acks()
+
+        sources[key] = MqttSource(
+            broker.url, client_id, decoder, deliver, SystemClock(),
+            lane="telemetry", share=share, stale=stale,
+        )  # fmt: skip
+        sources[key].start()
+        assert sources[key].subscribed.wait(5)
+        return sources[key]
+
+    other = member("other-w0", "other", LEGACY_SHARE)  # another service's old worker
+    before = member("cw-w0", "ours", LEGACY_SHARE)
+    before.stop()
+    ours = member("cw-w0", "ours", "home-a", stale=old)  # this version, same client id
+    try:
+        assert ours.unsubscribed.wait(5)
+        msgs = [_reading("sunrise", "w-101-2", i) for i in range(100)]
+        publisher.publish_all(msgs, rate=2000)
+        assert publisher.wait_acked(100, 5)
+        assert wait_until(lambda: len(got["other"]) == 100 and len(got["ours"]) == 100, 5)
+        time.sleep(0.3)
+        # every message once to each group; none of the old group's to our session
+        assert (len(got["other"]), len(got["ours"])) == (100, 100)
+    finally:
+        ours.stop()
+        other.stop()
 
 
 # --- two services, one broker ---------------------------------------------------------------
