@@ -77,11 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(fn=None)
     p = sub.add_parser(
-        "mqtt-credentials", help="per-device broker passwords and an ACL for mosquitto"
+        "mqtt-credentials",
+        help="broker accounts (devices, gateways, the service) and an ACL per site for mosquitto",
     )
-    p.add_argument("--site", type=Path, required=True)
+    p.add_argument(
+        "--site",
+        "--sites",
+        dest="site",
+        type=Path,
+        required=True,
+        help="the service's site file or folder of site files",
+    )
     p.add_argument("--out", type=Path, required=True, help="directory to write into")
     p.add_argument("--prefix", default="carewatch/v1")
+    p.add_argument(
+        "--service-id",
+        help="the service's CAREWATCH_SERVICE_ID: its account is carewatch-<id>"
+        " (default: carewatch-engine)",
+    )
+    p.add_argument(
+        "--zigbee-prefix", default="zigbee2mqtt", help="the service's CAREWATCH_ZIGBEE_PREFIX"
+    )
     p.set_defaults(fn=tools.cmd_mqtt_credentials)
     p = sub.add_parser("token", help="make an API token (a site's, or across sites)")
     p.add_argument("--name", required=True, help="who holds it, e.g. fire-panel")

@@ -6,7 +6,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -41,7 +40,7 @@ from carewatch.settings import Settings
 from dashboards.access import load_access
 from dashboards.auth import StaffAuth, TokenBook, load_secret, site_grants
 from dashboards.stream import ChangeHub
-from devices.decode import Decoder, Lane
+from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
 from devices.yamlconf import ConfigError
@@ -49,10 +48,11 @@ from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
 from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
-from ingest.mqtt import MqttSource
+from ingest.intake import Intake
+from ingest.sessions import SessionBook
 from ingest.spool import EmbeddedReadings, Spool
 from ingest.sqlite import connect
-from ingest.workers import SHARE_GROUP, WorkerConfig, WorkerPool
+from ingest.workers import WorkerConfig
 
 log = logging.getLogger("carewatch.runtime")
 
@@ -115,66 +115,37 @@ class Runtime:
         )
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
-        # the MQTT sessions: one, or telemetry and events apart (Settings.mqtt_event_session)
-        self.sources: list[MqttSource] = []
-        self.ingest: WorkerPool | None = None  # telemetry in worker processes
-        retired: list[tuple[str, str | None]] = []  # sessions to empty: (client id, share)
+        # the MQTT side (ingest/intake.py): one session, or telemetry and events apart, or
+        # telemetry in worker processes; sessions of an earlier setting are retired
+        self.intake: Intake | None = None
         if settings.mqtt_url:
             decoder = Decoder(
                 registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls
             )
-            lanes: list[tuple[str, Lane]] = [(settings.mqtt_client_id, "all")]
-            if settings.mqtt_event_session:
-                lanes = [
-                    (settings.mqtt_client_id, "telemetry"),
-                    (f"{settings.mqtt_client_id}-events", "events"),
-                ]
-            if settings.ingest_workers > 0:
-                # telemetry in N processes; the events lane (alarms) stays here, unshared
-                lanes = [(f"{settings.mqtt_client_id}-events", "events")]
-                # the single process's session, if it exists: its queue is taken and its
-                # subscriptions removed, else the broker fills it for days
-                retired.append((settings.mqtt_client_id, None))
-                self.ingest = WorkerPool(
-                    WorkerConfig(
-                        site_file=settings.sites,
-                        mqtt_url=settings.mqtt_url,
-                        client_id=settings.mqtt_client_id,
-                        mqtt_prefix=settings.mqtt_prefix,
-                        zigbee_prefix=settings.zigbee_prefix,
-                        falls=settings.falls,
-                        ca_file=settings.mqtt_ca_file,
-                        log_level=settings.log_level,
-                        log_setup=setup_logging,
-                    ),
-                    settings.ingest_workers,
-                    self._deliver,
-                    self.metrics,
-                )
-                self.runner.after_acks(self.ingest.flush_acks)
-            url = settings.mqtt_url
-
-            def make_source(client_id: str, lane: Lane, **kw: Any) -> MqttSource:
-                return MqttSource(
-                    url, client_id, decoder, self._deliver, clock,
-                    ca_file=settings.mqtt_ca_file, lane=lane, **kw,
-                )  # fmt: skip
-
-            self.sources = [make_source(client_id, lane) for client_id, lane in lanes]
-            # workers of an earlier, larger setting: mosquitto keeps giving an absent member
-            # of the share group its turn, so their sessions are emptied the same way
-            retired += [
-                (f"{settings.mqtt_client_id}-w{k}", SHARE_GROUP)
-                for k in range(settings.ingest_workers, _most_workers(settings))
-            ]
-            self.sources += [
-                make_source(
-                    client_id, "all" if share is None else "telemetry", share=share, retire=True
-                )
-                for client_id, share in retired
-            ]
-        for source in self.sources:  # the PUBACKs of each committed batch, together
-            self.runner.after_acks(source.flush_acks)
+            mqtt = WorkerConfig(
+                site_file=settings.sites,
+                mqtt_url=settings.mqtt_url,
+                client_id=settings.mqtt_client_id,
+                share=settings.service_id,
+                mqtt_prefix=settings.mqtt_prefix,
+                zigbee_prefix=settings.zigbee_prefix,
+                falls=settings.falls,
+                ca_file=settings.mqtt_ca_file,
+                log_level=settings.log_level,
+                log_setup=setup_logging,
+            )
+            self.intake = Intake(
+                mqtt,
+                decoder,
+                self._deliver,
+                clock,
+                self.metrics,
+                SessionBook(settings.data_dir),
+                workers=settings.ingest_workers,
+                event_session=settings.mqtt_event_session,
+            )
+            for hook in self.intake.ack_hooks():  # the PUBACKs of each committed batch
+                self.runner.after_acks(hook)
         groups = rules.groups()
         keys = [secrets] * len(groups) if isinstance(secrets, Mapping) else list(secrets)
         self.workers = self._delivery_workers(keys)
@@ -201,7 +172,7 @@ class Runtime:
         self._last_message_ms: int | None = None
         self.watchdog = Watchdog(
             Probes(
-                broker_connected=(lambda: self.broker_connected()) if self.sources else None,
+                broker_connected=(lambda: self.broker_connected()) if self.intake else None,
                 store_healthy=self.drainer.healthy if self.drainer else None,
                 last_message_ms=lambda: self._last_message_ms,
                 spool_backlog=self._spool_rows if self.drainer else None,
@@ -356,10 +327,8 @@ class Runtime:
             w.start()
         if self.drainer:
             self.drainer.start()
-        for source in self.sources:
-            source.start()
-        if self.ingest is not None:
-            self.ingest.start()
+        if self.intake is not None:
+            self.intake.start()
         self._scheduler.start()
         self._watch_thread.start()
         log.info(
@@ -378,10 +347,8 @@ class Runtime:
         self.runner.stop()
         if self._topic is not None:
             self._topic.stop()
-        for source in self.sources:
-            source.stop()
-        if self.ingest is not None:  # after the engine's last acks
-            self.ingest.stop()
+        if self.intake is not None:  # after the engine's last acks
+            self.intake.stop()
         if self.drainer:
             self.drainer.stop()
         if self._scheduler.running:
@@ -422,11 +389,7 @@ class Runtime:
         return self._readings
 
     def broker_connected(self) -> bool:
-        return (
-            bool(self.sources)
-            and all(s.connected for s in self.sources)
-            and (self.ingest is None or self.ingest.connected())
-        )
+        return self.intake is not None and self.intake.connected()
 
     def spool_backlog(self) -> float:
         return float(self._spool_rows()) if self.drainer else 0.0
@@ -482,16 +445,12 @@ class Runtime:
             return False
         if not done.ok:
             return False
-        return all(s.alive() for s in self.sources) and (self.ingest is None or self.ingest.alive())
+        return self.intake is None or self.intake.alive()
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         """Until the broker has acknowledged this process's subscriptions (so what is
         published from now on is kept for the service); False after `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        for s in self.sources:
-            if not s.retiring and not s.subscribed.wait(max(0.0, deadline - time.monotonic())):
-                return False
-        return True
+        return self.intake is None or self.intake.wait_subscribed(timeout_s)
 
     def ready(self) -> bool:
         """What makes /readyz answer 200: broker, store and engine."""
@@ -503,20 +462,6 @@ class Runtime:
             "store": self.drainer.healthy() if self.drainer else True,
             "engine": self.runner.alive() and self.runner.queue_depth() < ENGINE_QUEUE_LIMIT,
         }
-
-
-def _most_workers(settings: Settings) -> int:
-    """The most ingest workers this data directory has run with (their sessions may hold
-    messages); remembered in `ingest-workers` next to the database."""
-    path = settings.data_dir / "ingest-workers"
-    try:
-        most = int(path.read_text().strip() or 0)
-    except (OSError, ValueError):
-        most = 0
-    if settings.ingest_workers > most:
-        path.write_text(f"{settings.ingest_workers}\n")
-        most = settings.ingest_workers
-    return most
 
 
 class _TopicSender:

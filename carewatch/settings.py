@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -30,12 +31,6 @@ class Settings(BaseSettings):
         None,
         description="a folder of site files, one site each (docs/sites.md); replaces site_file",
     )
-    service_id: str | None = Field(
-        None,
-        pattern=r"^[a-z0-9-]{1,32}$",
-        description="this deployment's name: its MQTT share group and broker account"
-        " (default: the client id); two services on one broker need two names",
-    )
     rules_file: Path | None = Field(
         None, description="the site's rule set (YAML); unset = the default rules"
     )
@@ -46,6 +41,13 @@ class Settings(BaseSettings):
         None, description="CA certificate for mqtts:// (a private CA); unset = system CAs"
     )
     mqtt_client_id: str = Field("carewatch-engine", description="persistent-session client id")
+    service_id: str = Field(
+        default_factory=lambda data: service_id_from(data["mqtt_client_id"]),
+        pattern=r"^[a-z0-9-]{1,32}$",
+        description="this deployment's name: its MQTT share group (`$share/<service_id>/...`)"
+        " and broker account (`carewatch-<service_id>`); default: the client id in"
+        " [a-z0-9-]; two services on one broker need two names (docs/scaling.md)",
+    )
     mqtt_event_session: bool = Field(
         True,
         description="a second session (client id + '-events') for device events and"
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
         ge=0,
         le=64,
         description="0: telemetry read in the service's own process; N: N worker processes"
-        " share it (`$share/carewatch/...`, client ids + '-w<k>'), the engine stays one"
+        " share it (`$share/<service_id>/...`, client ids + '-w<k>'), the engine stays one"
         " (docs/scaling.md)",
     )
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
@@ -121,6 +123,14 @@ class Settings(BaseSettings):
         if cls.yaml_file is None:
             return init_settings, env_settings
         return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, cls.yaml_file)
+
+
+def service_id_from(client_id: str) -> str:
+    """The default service id: the MQTT client id lower-cased, other characters than
+    [a-z0-9-] as `-`, at most 32 characters; a share group's name must not hold `/`, `+`
+    or `#`, and the broker account's name is built from it."""
+    sid = re.sub(r"[^a-z0-9-]+", "-", client_id.lower())[:32].strip("-")
+    return sid or "carewatch"
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> Settings:

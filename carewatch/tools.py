@@ -102,17 +102,31 @@ def cmd_hash_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_mqtt_credentials(args: argparse.Namespace) -> int:
-    """Per-device broker passwords, the service's account and an ACL (ingest/mqttauth.py)."""
-    from ingest.mqttauth import SERVICE_USER, write_credentials
+    """Broker accounts for one service's sites: a password per device, per Zigbee2MQTT
+    gateway and for the service, and an ACL per site and service (ingest/mqttauth.py)."""
+    import re
 
-    registry = load_sites(args.site)
-    zigbee = any(d.source == "zigbee2mqtt" for d in registry.devices())
-    ids = [d.id for d in registry.devices() if d.source == "carewatch"]
-    accts = write_credentials(args.out, registry.site.id, ids, zigbee, args.prefix)
-    service = next(a for a in accts if a.username == SERVICE_USER)
+    from ingest.mqttauth import grants_for, write_credentials
+
+    if args.service_id is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", args.service_id):
+        print("carewatch: --service-id is 1-32 of a-z, 0-9 and -", file=sys.stderr)
+        return 2
+    registry = load_sites(args.site, args.zigbee_prefix)
+    grants = grants_for(registry, args.service_id, args.prefix, args.zigbee_prefix)
+    try:
+        accts = write_credentials(args.out, grants)
+    except ValueError as exc:
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+    service = accts[0]
     print(f"wrote {args.out}/passwd, acl, mosquitto-auth.conf, credentials.csv (mode 600)")
-    print(f"{len(ids)} device accounts; the service connects as {SERVICE_USER}:")
-    print(f"  CAREWATCH_MQTT_URL=mqtt://{SERVICE_USER}:{service.password}@<broker>:1883")
+    print(
+        f"{len(grants.devices)} device accounts, {len(grants.zigbee)} Zigbee2MQTT gateway"
+        f" accounts for {', '.join(grants.sites)}; the service connects as {service.username}:"
+    )
+    print(f"  CAREWATCH_MQTT_URL=mqtt://{service.username}:{service.password}@<broker>:1883")
+    if args.service_id is not None:
+        print(f"  CAREWATCH_SERVICE_ID={args.service_id}")
     return 0
 
 

@@ -2,13 +2,19 @@
 
 Each message is decoded on paho's thread and handed on with an `ack` callable; the engine
 calls it only after the message's effects are committed, so nothing acked is lost.
+
+A source may also retire a session the service no longer runs (ingest/sessions.py): it
+connects it once more, takes what the broker queued for it, unsubscribes it and, once
+everything taken is committed and acked, ends it (session expiry 0), so that mosquitto
+stops giving it a share of a group.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,13 +79,23 @@ class MqttSource:
         ca_file: Path | None = None,
         lane: Lane = "all",
         share: str | None = None,
+        stale: Sequence[str] = (),
         retire: bool = False,
     ) -> None:
         self._addr = parse_mqtt_url(url)
+        self.client_id = client_id
         # a shared-subscription group: `$share/<share>/<topic>` (ingest/workers.py)
         self._share = share
-        # a session no longer used: take what it holds, unsubscribe its lane's topics
+        # filters the session may still hold from an earlier setting (another share group,
+        # lane or set of sites): removed when the broker still has the session
+        self._stale = list(stale)
+        # a session no longer used: take what it holds, unsubscribe `stale`, end it
         self._retire = retire
+        self.unsubscribed = threading.Event()  # this connection's stale filters are gone
+        self.taken = 0  # messages received
+        self._owed = 0  # QoS 1 messages received (an ack is owed), paho's thread
+        self._settled = 0  # of those, acked (or of a past connection), the engine's thread
+        self._last = time.monotonic()  # last message, connect or UNSUBACK
         self._decoder = decoder
         self._deliver = deliver
         self._clock = clock
@@ -106,6 +122,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_publish_fast = self._on_publish
         self._client = client
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -138,6 +155,25 @@ class MqttSource:
         """An old session being emptied: it unsubscribes instead of subscribing."""
         return self._retire
 
+    def drained(self, quiet_s: float) -> bool:
+        """A retiring session has nothing left: connected, its filters removed, every
+        message taken acked after its commit, and none for `quiet_s` (the broker sends
+        what it queued at once, up to its in-flight limit, and the rest as acks return)."""
+        return (
+            self.connected
+            and self.unsubscribed.is_set()
+            and self._settled >= self._owed
+            and time.monotonic() - self._last >= quiet_s
+        )
+
+    def end_session(self) -> None:
+        """Disconnect with session expiry 0: the broker forgets the session, its queue and
+        its memberships of share groups. Only once `drained`: what it still held is lost."""
+        props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
+        self._client.loop_stop()
+
     def alive(self) -> bool:
         """paho's network thread runs (connected or reconnecting): the service watchdog's
         test of ingest. A broker that is down is not a dead thread."""
@@ -158,19 +194,23 @@ class MqttSource:
         with self._lock:
             self._generation += 1
         self.connected = True
-        log.info("broker connected", extra={"session_present": flags.session_present})
-        topics = [self._shared(t) for t in self._decoder.subscriptions(self._lane)]
+        self._last = time.monotonic()
+        log.info(
+            "broker connected",
+            extra={"client_id": self.client_id, "session_present": flags.session_present},
+        )
+        self.unsubscribed.clear()
+        if flags.session_present and self._stale:
+            # what the broker queued for it still comes; a filter it does not hold is
+            # answered "no subscription existed"
+            client.unsubscribe(self._stale)
+        else:  # a new session holds nothing
+            self.unsubscribed.set()
         if self._retire:
-            client.unsubscribe(topics)  # what the broker queued for it still comes
             return
         self.subscribed.clear()
+        topics = [self._shared(t) for t in self._decoder.subscriptions(self._lane)]
         client.subscribe([(topic, 1) for topic in topics])
-        if flags.session_present and self._lane != "all":
-            # a session kept from a single-session setup: its other topics now belong to
-            # the other lane's session (an unknown one is answered "no subscription")
-            other = [t for t in map(self._shared, self._decoder.subscriptions()) if t not in topics]
-            if other:
-                client.unsubscribe(other)
 
     def _on_subscribe(
         self, _c: paho.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object
@@ -179,6 +219,12 @@ class MqttSource:
             log.error("broker refused a subscription", extra={"reasons": [str(c) for c in codes]})
             return
         self.subscribed.set()
+
+    def _on_unsubscribe(
+        self, _c: paho.Client, _u: object, _mid: int, _codes: object, _p: object
+    ) -> None:
+        self._last = time.monotonic()
+        self.unsubscribed.set()
 
     def _shared(self, topic: str) -> str:
         return f"$share/{self._share}/{topic}" if self._share else topic
@@ -204,6 +250,7 @@ class MqttSource:
         """Send the PUBACKs the engine recorded (its thread, after a commit), together."""
         acks, self._acks = self._acks, []
         if acks:
+            self._settled += len(acks)
             # an ack for a message of a previous connection could hit a reused packet id
             current = self._generation
             self._client.ack_many([mid for mid, gen in acks if gen == current])
@@ -214,7 +261,12 @@ class MqttSource:
 
     def _on_publish(self, raw_topic: bytes, payload: bytes, mid: int, qos: int) -> None:
         now = self._clock.now_ms()
-        ack = self._ack_fn(mid, self._generation) if qos > 0 else None
+        self.taken += 1
+        self._last = time.monotonic()
+        ack = None
+        if qos > 0:
+            self._owed += 1
+            ack = self._ack_fn(mid, self._generation)
         try:
             try:
                 topic = raw_topic.decode("utf-8")

@@ -2,8 +2,10 @@
 
 With `ingest_workers: N` the telemetry lane is read by N child processes (multiprocessing,
 "spawn"), each one persistent MQTT session `<client id>-w<k>` subscribed to the telemetry
-topics as the shared subscription `$share/carewatch/<topic>`: the broker gives each
-message to one member of the group, and the GIL is per process. A child decodes and sends
+topics as the shared subscription `$share/<service id>/<topic>`: the broker gives each
+message to one member of the group, and the GIL is per process. The group is named for
+the deployment (`Settings.service_id`), so the workers of two services on one broker are
+never members of one group. A child decodes and sends
 what it decoded to the parent in batches (up to `MAX_ITEMS`, or every `FLUSH_S`) over a
 pipe, each item with the child's sequence number; the parent hands them to the engine
 (`deliver(decoded, ack)`). The engine's ack only records the sequence number; after the
@@ -30,8 +32,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -43,12 +45,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from devices.decode import Decoder
 from devices.model import Decoded
 from devices.ports import SystemClock
-from devices.registry import load_site
+from devices.registry import load_sites
 from ingest.mqtt import Ack, Deliver, MqttSource
 
 log = logging.getLogger("carewatch.ingest.workers")
 
-SHARE_GROUP = "carewatch"
 MAX_ITEMS = 500  # items per batch to the parent
 FLUSH_S = 0.002  # a batch waits at most this long for more items
 RESTART_DELAY_S = 1.0  # between restarts of one worker slot
@@ -58,15 +59,19 @@ _STATE = "C"
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """What a child needs (picklable: it crosses the spawn)."""
+    """The MQTT side's configuration (ingest/intake.py): the broker, client id and share
+    group of every session, and what a child needs (picklable: it crosses the spawn)."""
 
-    site_file: Path
+    site_file: Path  # a site file or a folder of them, as the service's
     mqtt_url: str
     client_id: str  # the service's; a worker connects as `<client_id>-w<k>`
+    share: str  # the share group: the service id
     mqtt_prefix: str
     zigbee_prefix: str
     falls: Any  # devices.falls.FallSettings
     ca_file: Path | None = None
+    # per worker client id: filters of an earlier setting to remove (ingest/sessions.py)
+    stale: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     log_level: str = "INFO"
     log_setup: Callable[[str], None] | None = None  # carewatch.logs.setup_logging
 
@@ -156,7 +161,8 @@ def _die_with_parent() -> None:
 
 
 def worker_main(cfg: WorkerConfig, index: int, data: Connection, acks: Connection) -> None:
-    """The child process: registry, decoder, one shared-subscription MQTT session."""
+    """The child process: the service's registry and decoder (a device of another site is
+    `wrong_site` here too), one shared-subscription MQTT session."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us in order
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -164,7 +170,7 @@ def worker_main(cfg: WorkerConfig, index: int, data: Connection, acks: Connectio
         cfg.log_setup(cfg.log_level)
     gc.disable()  # as cli._built: the registry's objects are kept, collections only cost
     try:
-        registry = load_site(cfg.site_file)
+        registry = load_sites(cfg.site_file, cfg.zigbee_prefix)
     finally:
         gc.enable()
         gc.collect()
@@ -180,7 +186,8 @@ def worker_main(cfg: WorkerConfig, index: int, data: Connection, acks: Connectio
         SystemClock(),
         ca_file=cfg.ca_file,
         lane="telemetry",
-        share=SHARE_GROUP,
+        share=cfg.share,
+        stale=cfg.stale.get(client_id, ()),
     )
     source.start()
     threading.Thread(target=collector.flush_loop, args=(source,), name="flush", daemon=True).start()

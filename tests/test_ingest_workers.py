@@ -1,5 +1,5 @@
 """Ingest workers (docs/scaling.md): telemetry read by worker processes sharing
-`$share/carewatch/...`, the engine one writer in the parent."""
+`$share/<service id>/...`, the engine one writer in the parent."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from alerting.ruleset import RuleSet
 from devices.registry import Registry, load_site
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool
-from tests.conftest import DEMO_SITE, running, wait_until
+from tests.conftest import DEMO_SITE, ROOT, running, wait_until
 from tests.engine_harness import Harness
 from tests.servers import CarewatchProcess
 
@@ -236,7 +236,9 @@ def test_a_retired_session_hands_over_what_it_holds_and_then_takes_nothing(broke
     from devices.model import Decoded
     from devices.ports import SystemClock
     from ingest.mqtt import MqttSource
-    from ingest.workers import SHARE_GROUP
+    from ingest.sessions import shared
+
+    group = "old-service"
 
     decoder = Decoder(load_site(DEMO_SITE))
     got: list[Decoded] = []
@@ -254,7 +256,8 @@ def test_a_retired_session_hands_over_what_it_holds_and_then_takes_nothing(broke
             deliver,
             SystemClock(),
             lane="telemetry",
-            share=SHARE_GROUP,
+            share=group,
+            stale=shared(decoder.subscriptions("telemetry"), group) if retire else (),
             retire=retire,
         )
 
@@ -279,3 +282,45 @@ def test_a_retired_session_hands_over_what_it_holds_and_then_takes_nothing(broke
         assert len(got) == 5
     finally:
         new.stop()
+
+
+@pytest.mark.integration
+def test_a_device_under_another_sites_topic_is_refused_by_a_worker_as_wrong_site(
+    tmp_path, broker, publisher
+):
+    """A worker decodes with the service's registry (every site of its folder): a device of
+    riverside under sunrise's topic is dead-lettered as `wrong_site`, counted, raises nothing."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    for f in (ROOT / "examples" / "sites").iterdir():
+        (sites / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    service = CarewatchProcess(
+        tmp_path / "cw",
+        broker.url,
+        DEMO_SITE,
+        settings={"sites_dir": str(sites), "ingest_workers": "2"},
+    )
+    for svc in running(service):
+        now = int(time.time() * 1000)
+        body = orjson.dumps({"ts": now, "heart_rate_bpm": 190, "battery_pct": 80})
+        publisher.publish_all(
+            [
+                ("carewatch/v1/sunrise/rv-w-101-1/telemetry", body),  # riverside's wearable
+                ("carewatch/v1/riverside/rv-w-101-1/telemetry", body),  # under its own site
+            ],
+            rate=100,
+        )
+        assert publisher.wait_acked(2, 5)
+        wrong = 'carewatch_messages_total{outcome="rejected",reason="wrong_site"}'
+        assert wait_until(lambda: _metric(svc, wrong) == 1, 10), svc.log()[-2000:]
+        accepted = 'carewatch_messages_total{outcome="accepted",reason=""}'
+        assert wait_until(lambda: _metric(svc, accepted) == 1, 5)
+        [dead] = svc.get("/api/dead-letters").json()
+        assert (dead["reason"], dead["site"], dead["device_id"]) == (
+            "wrong_site",
+            "sunrise",
+            "rv-w-101-1",
+        )
+        alerts = svc.get("/api/alerts").json()
+        assert all(a["site"] != "sunrise" for a in alerts), alerts  # the spoof raised nothing
+        assert svc.get("/readyz").status_code == 200
