@@ -36,6 +36,9 @@ from alerting import outbox
 FORMAT = 1
 DB_NAME = "carewatch.db"
 KEY_NAME = "session.key"
+# the MQTT sessions this data dir ran (ingest/sessions.py): a restored service retires
+# the ones it no longer runs, so none keeps taking a share of the traffic
+SESSIONS_NAME = "mqtt-sessions.json"
 REPORTS = "reports"
 MANIFEST = "manifest.json"
 
@@ -134,9 +137,9 @@ def backup(data_dir: Path, archive: Path, now_ms: int) -> Manifest:
             dst.close()
             src.close()
         files: dict[Path, str] = {copy: DB_NAME}
-        key = data_dir / KEY_NAME
-        if key.is_file():
-            files[key] = KEY_NAME
+        for name in (KEY_NAME, SESSIONS_NAME):
+            if (data_dir / name).is_file():
+                files[data_dir / name] = name
         reports = data_dir / REPORTS
         if reports.is_dir():
             for p in sorted(reports.rglob("*")):
@@ -166,7 +169,9 @@ def _safe_name(name: str) -> bool:
     p = PurePosixPath(name)
     if p.is_absolute() or ".." in p.parts or not p.parts:
         return False
-    return name in (MANIFEST, DB_NAME, KEY_NAME) or (p.parts[0] == REPORTS and len(p.parts) >= 2)
+    return name in (MANIFEST, DB_NAME, KEY_NAME, SESSIONS_NAME) or (
+        p.parts[0] == REPORTS and len(p.parts) >= 2
+    )
 
 
 def read_manifest(archive: Path) -> Manifest:

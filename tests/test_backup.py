@@ -26,6 +26,7 @@ def make_db(data: Path) -> None:
     conn.execute("INSERT INTO outbox(key, state) VALUES ('s:aaaa0001:1:fire:1', 'pending')")
     conn.close()
     (data / "session.key").write_bytes(b"k" * 32)
+    (data / "mqtt-sessions.json").write_text('{"sessions": []}')
     (data / "reports").mkdir()
     (data / "reports" / "watch-2026-12-01.json").write_text("{}")
 
@@ -73,10 +74,16 @@ def test_restore_brings_back_every_file_with_a_new_install_id(tmp_path: Path) ->
     a = tmp_path / "b.tar.gz"
     m = backup(data, a, now_ms=1_795_300_000_000)
     assert m.install_id == "aaaa0001"
-    assert set(m.files) == {"carewatch.db", "session.key", "reports/watch-2026-12-01.json"}
+    assert set(m.files) == {
+        "carewatch.db",
+        "session.key",
+        "mqtt-sessions.json",
+        "reports/watch-2026-12-01.json",
+    }
     new = tmp_path / "new"
     restore(a, new)
     assert (new / "session.key").read_bytes() == b"k" * 32
+    assert (new / "mqtt-sessions.json").read_text() == '{"sessions": []}'
     assert (new / "reports" / "watch-2026-12-01.json").read_text() == "{}"
     conn = sqlite3.connect(new / "carewatch.db")
     install = conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()[0]
