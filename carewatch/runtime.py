@@ -292,6 +292,7 @@ class Runtime:
                 settings.mqtt_client_id + "-alerts",
                 settings.mqtt_prefix,
                 ca_file=settings.mqtt_ca_file,
+                service_id=self.service_id,
             )
             workers.append(worker(MQTT_TARGET, _TopicSender(self._topic), 7 * 86400))
         return workers

@@ -15,7 +15,14 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from devices.registry import SYSTEM_SITE
 from ingest.mqtt import parse_mqtt_url
+
+
+def system_topic_site(service_id: str) -> str:
+    """The topic level of a service's own alerts: `_system-<service id>` (outside the site
+    pattern, so never a site's)."""
+    return f"{SYSTEM_SITE}-{service_id}"
 
 
 class AlertTopicPublisher:
@@ -29,9 +36,13 @@ class AlertTopicPublisher:
         prefix: str,
         timeout_s: float = 5.0,
         ca_file: Path | None = None,
+        service_id: str = "carewatch",
     ) -> None:
         addr = parse_mqtt_url(url)
         self._prefix = prefix.rstrip("/")
+        # the watch's own alerts are this service's: two services on one broker must not
+        # overwrite each other's retained states (their alert ids overlap)
+        self._system = system_topic_site(service_id)
         self._timeout_s = timeout_s
         self._connected = threading.Event()
         client = paho.Client(
@@ -59,8 +70,10 @@ class AlertTopicPublisher:
         self._client.loop_stop()
 
     def topic(self, site: str, alert_id: int | str) -> str:
-        """The alert's topic: {prefix}/{site}/alerts/{alert_id}."""
-        return f"{self._prefix}/{site}/alerts/{alert_id}"
+        """The alert's topic: {prefix}/{site}/alerts/{alert_id}; the watch's own alerts
+        under {prefix}/_system-<service id>/alerts/{alert_id}."""
+        level = self._system if site == SYSTEM_SITE else site
+        return f"{self._prefix}/{level}/alerts/{alert_id}"
 
     def publish(self, site: str, alert_id: int | str, alert: Mapping[str, Any]) -> None:
         """Retained state while open; an empty retained message once closed."""

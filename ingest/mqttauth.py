@@ -29,11 +29,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.registry import SYSTEM_SITE, Registry
+from devices.registry import Registry
+from ingest.alerttopic import system_topic_site
 
 SERVICE_USER = "carewatch-engine"  # the service's account when no service id is given
 ZIGBEE_USER = "zigbee2mqtt"  # the gateway's account under the default base topic
 KINDS = ("telemetry", "event", "status")
+
+
+# the service id of a service whose settings name none: its default client id
+DEFAULT_SERVICE_ID = "carewatch-engine"
 
 
 def service_user(service_id: str | None) -> str:
@@ -56,6 +61,8 @@ class Grants:
     devices: tuple[tuple[str, str], ...]  # (site, device id) of devices publishing themselves
     zigbee: tuple[tuple[str, str], ...] = ()  # (account, base topic) per Zigbee2MQTT gateway
     prefix: str = "carewatch/v1"
+    # the service's own alerts' topic level (ingest/alerttopic.py system_topic_site)
+    system_site: str = system_topic_site(DEFAULT_SERVICE_ID)
 
 
 def grants_for(
@@ -78,6 +85,7 @@ def grants_for(
         devices,
         tuple((user, base) for base, user in bases.items()),
         prefix,
+        system_topic_site(service_id or DEFAULT_SERVICE_ID),
     )
 
 
@@ -120,7 +128,7 @@ def acl_text(grants: Grants) -> str:
     for site in grants.sites:
         lines += [f"topic read {p}/{site}/+/{kind}" for kind in KINDS]
         lines += [f"topic write {p}/{site}/alerts/#", f"topic write {p}/{site}/service/status"]
-    lines.append(f"topic write {p}/{SYSTEM_SITE}/alerts/#")
+    lines.append(f"topic write {p}/{grants.system_site}/alerts/#")
     lines += [f"topic read {base}/#" for _, base in grants.zigbee]
     for user, base in grants.zigbee:
         lines += ["", f"# the Zigbee2MQTT gateway under {base}/", f"user {user}"]
