@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -59,6 +60,8 @@ log = logging.getLogger("carewatch.runtime")
 EVENT_LOG_DAYS = 7
 OUTBOX_DAYS = 30
 ENGINE_QUEUE_LIMIT = 100_000
+# the watchdog gives the broker link this long to come up at start (ingest workers)
+BROKER_GRACE_S = 30.0
 
 
 class Runtime:
@@ -170,9 +173,11 @@ class Runtime:
         else:
             self._readings = EmbeddedReadings(str(self.db_path))
         self._last_message_ms: int | None = None
+        self._started_mono: float | None = None
+        self._broker_was_up = False
         self.watchdog = Watchdog(
             Probes(
-                broker_connected=(lambda: self.broker_connected()) if self.intake else None,
+                broker_connected=self._broker_seen_connected if self.intake else None,
                 store_healthy=self.drainer.healthy if self.drainer else None,
                 last_message_ms=lambda: self._last_message_ms,
                 spool_backlog=self._spool_rows if self.drainer else None,
@@ -316,6 +321,7 @@ class Runtime:
     # lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._started_mono = time.monotonic()
         if self._influx is not None and self.settings.influx_api == "v1":
             try:
                 self._influx.create_database()
@@ -391,6 +397,18 @@ class Runtime:
 
     def broker_connected(self) -> bool:
         return self.intake is not None and self.intake.connected()
+
+    def _broker_seen_connected(self) -> bool:
+        """The watchdog's view of the broker link: while the service starts (its ingest
+        workers may take seconds to connect) the link counts as up until it first came up
+        or BROKER_GRACE_S passed; after that, as it is. A broker down at boot is still
+        raised, BROKER_GRACE_S later."""
+        if self.broker_connected():
+            self._broker_was_up = True
+            return True
+        if self._broker_was_up or self._started_mono is None:
+            return False
+        return time.monotonic() - self._started_mono < BROKER_GRACE_S
 
     def spool_backlog(self) -> float:
         return float(self._spool_rows()) if self.drainer else 0.0
