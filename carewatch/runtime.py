@@ -406,6 +406,8 @@ class Runtime:
         if self.broker_connected():
             self._broker_was_up = True
             return True
+        if self.intake is not None and self.intake.ever_connected():
+            self._broker_was_up = True  # it came up, between two looks, and went again
         if self._broker_was_up or self._started_mono is None:
             return False
         return time.monotonic() - self._started_mono < BROKER_GRACE_S

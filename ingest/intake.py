@@ -106,6 +106,13 @@ class Intake:
             self.pool is None or self.pool.connected()
         )
 
+    def ever_connected(self) -> bool:
+        """The broker took every live session at least once, the workers' too (the
+        watchdog's start-up grace ends there)."""
+        return all(s.ever_connected for s in self.sources if not s.retiring) and (
+            self.pool is None or self.pool.ever_connected()
+        )
+
     def alive(self) -> bool:
         """The network threads run and the worker pool is supervised."""
         return all(s.alive() for s in self.sources) and (self.pool is None or self.pool.alive())

@@ -103,6 +103,7 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = False
+        self.ever_connected = False  # the broker took this session at least once
         # set by the SUBACK of this connection's subscribe: the broker now queues what is
         # published (the demo starts its simulated home only then)
         self.subscribed = threading.Event()
@@ -194,6 +195,7 @@ class MqttSource:
         with self._lock:
             self._generation += 1
         self.connected = True
+        self.ever_connected = True
         self._last = time.monotonic()
         log.info(
             "broker connected",

@@ -229,6 +229,7 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker | None] = [None] * count
         self._stopping = threading.Event()
+        self._ever_connected: set[int] = set()
         self._supervisor: threading.Thread | None = None
         self._restarts = Counter(
             "carewatch_ingest_worker_restarts",
@@ -244,6 +245,11 @@ class WorkerPool:
     def connected(self) -> bool:
         """Every worker is up and connected to the broker (readiness)."""
         return all(w is not None and w.connected and not w.dead for w in self._workers)
+
+    def ever_connected(self) -> bool:
+        """Every worker slot has been connected at least once since the start (the
+        watchdog's start-up grace ends there)."""
+        return len(self._ever_connected) == self._count
 
     def start(self) -> None:
         """Spawn the worker processes and the supervisor thread that restarts a worker that died."""
@@ -321,6 +327,8 @@ class WorkerPool:
                     deliver(decoded, partial(append, seq) if seq >= 0 else None)
             elif kind == _STATE:
                 w.connected = bool(payload)
+                if w.connected:
+                    self._ever_connected.add(w.index)
         w.connected = False
         w.data.close()  # here, not by another thread: its descriptor may be reused at once
 
