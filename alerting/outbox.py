@@ -342,11 +342,13 @@ def delivery_log(
     return [dict(zip((*LOG_COLUMNS, "rule"), r, strict=True)) for r in rows]
 
 
-def prune_settled(conn: sqlite3.Connection, before_ms: int) -> int:
-    """Delete delivered and failed rows created before `before_ms`; how many went. Pending
-    rows stay whatever their age: they are still owed."""
+def prune_settled(conn: sqlite3.Connection, before_ms: int, limit: int = -1) -> int:
+    """Delete delivered and failed rows created before `before_ms` (at most `limit`; -1:
+    all); how many went. Pending rows stay whatever their age: they are still owed."""
     return conn.execute(
-        "DELETE FROM outbox WHERE state != 'pending' AND created_ms < ?", (before_ms,)
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state != 'pending'"
+        " AND created_ms < ? ORDER BY id LIMIT ?)",
+        (before_ms, limit),
     ).rowcount
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from alerting.defaults import default_policies, default_rules
+from alerting.rulebook import Rulebook
 from alerting.rules import (
     AnyRule,
     CorrelationRule,
@@ -214,3 +215,26 @@ def load_rules(path: Path | None, registry: Registry | None = None) -> RuleSet:
     if problems or f is None:
         raise ConfigError(problems)
     return RuleSet.from_file(f)
+
+
+def load_rulebook(default_file: Path | None, registry: Registry) -> Rulebook:
+    """The service's rules for every site, and each site's own rules file (read once per
+    file, shared by the sites naming it); every problem of every file at once."""
+    default = load_rules(default_file, registry)
+    own: dict[str, RuleSet] = {}
+    by_file: dict[Path, RuleSet] = {}
+    problems: list[str] = []
+    for sid, site in registry.sites.items():
+        if site.rules_file is None:
+            continue
+        if site.rules_file not in by_file:
+            try:
+                by_file[site.rules_file] = load_rules(site.rules_file, registry.only(sid))
+            except ConfigError as exc:
+                problems += exc.problems
+                continue
+        own[sid] = by_file[site.rules_file]
+    if problems:
+        raise ConfigError(problems)
+    zones = {sid: s.timezone for sid, s in registry.sites.items() if s.timezone}
+    return Rulebook(default, own, zones)

@@ -333,3 +333,41 @@ class AlertReader:
             return {(s, d): (seen, online) for s, d, seen, online in rows}
         finally:
             conn.close()
+
+
+def prune_closed(conn: sqlite3.Connection, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` closed alerts whose last change is before `before_ms`, with their
+    audit rows; how many alerts went. Open alerts stay whatever their age (they are still
+    someone's work). Run in chunks by the retention job, each in the engine's transaction."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM alerts WHERE state = 'closed'"
+            " AND COALESCE(cleared_at, last_at, raised_at) < ? ORDER BY id LIMIT ?",
+            (before_ms, limit),
+        )
+    ]
+    if not ids:
+        return 0
+    marks = ",".join("?" * len(ids))
+    conn.execute(f"DELETE FROM audit WHERE alert_id IN ({marks})", ids)
+    conn.execute(f"DELETE FROM alerts WHERE id IN ({marks})", ids)
+    return len(ids)
+
+
+def prune_device_log(conn: sqlite3.Connection, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` maintenance log rows from before `before_ms` (the alerts' age)."""
+    return conn.execute(
+        "DELETE FROM device_log WHERE id IN (SELECT id FROM device_log WHERE at < ? LIMIT ?)",
+        (before_ms, limit),
+    ).rowcount
+
+
+def prune_event_log(conn: sqlite3.Connection, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` event keys received before `before_ms`: they only recognise a
+    redelivered event, which comes within minutes, never weeks."""
+    return conn.execute(
+        "DELETE FROM event_log WHERE (site, device_id, key) IN"
+        " (SELECT site, device_id, key FROM event_log WHERE received_ms < ? LIMIT ?)",
+        (before_ms, limit),
+    ).rowcount

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,20 @@ from prometheus_client import CollectorRegistry, Gauge
 from alerting import outbox
 from alerting.engine import Engine
 from alerting.items import Command, CommandResult, DeviceCommand
-from alerting.notify.log import LogSender, log_escalations
-from alerting.notify.sender import Sender
-from alerting.notify.webhook import Place, WebhookPoster, WebhookSender
-from alerting.notify.worker import DeliveryWorker, delivery_counter
-from alerting.outbox import MQTT_TARGET, OutboxRow, Scope
+from alerting.notify.log import log_escalations
 from alerting.reports.daily import DailyJob, ExportJob
 from alerting.reports.export import Exporter
 from alerting.reports.service import ReportService
 from alerting.reports.source import InfluxQLStats, PointStats
 from alerting.rulebook import Rulebook
-from alerting.rulecheck import load_rules
+from alerting.rulecheck import load_rulebook
 from alerting.ruleset import RuleSet
 from alerting.runner import ClockSteps, EngineRunner
 from alerting.store import AlertReader
-from alerting.views import public_alert
 from alerting.watchdog import Probes, Watchdog
+from carewatch.delivery import DeliveryWiring, delivery_workers
 from carewatch.logs import setup_logging
+from carewatch.retention import RetentionJob
 from carewatch.secrets import target_secrets
 from carewatch.settings import Settings
 from dashboards.access import load_access
@@ -44,11 +42,10 @@ from dashboards.stream import ChangeHub
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
-from devices.yamlconf import ConfigError
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
-from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
+from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter, StoreError, set_bucket_retention
 from ingest.intake import Intake
 from ingest.sessions import SessionBook
 from ingest.spool import EmbeddedReadings, Spool
@@ -57,8 +54,6 @@ from ingest.workers import WorkerConfig
 
 log = logging.getLogger("carewatch.runtime")
 
-EVENT_LOG_DAYS = 7
-OUTBOX_DAYS = 30
 ENGINE_QUEUE_LIMIT = 100_000
 # the watchdog gives the broker link this long to come up at start (ingest workers)
 BROKER_GRACE_S = 30.0
@@ -151,7 +146,14 @@ class Runtime:
                 self.runner.after_acks(hook)
         groups = rules.groups()
         keys = [secrets] * len(groups) if isinstance(secrets, Mapping) else list(secrets)
-        self.workers = self._delivery_workers(keys)
+        self._topic, self.workers = delivery_workers(
+            settings,
+            registry,
+            rules,
+            keys,
+            DeliveryWiring(self._write_conn, clock, self.runner.write, self.metrics),
+            self.service_id,
+        )
         for w in self.workers:
             self.runner.after_commit(w.wake)
         self.drainer: SpoolDrainer | None = None
@@ -190,7 +192,23 @@ class Runtime:
             self.runner.observe,
         )
         self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._scheduler.add_job(self._maintain, "interval", minutes=10, id="maintain")
+        # retention (carewatch/retention.py): daily, the first pass 10 minutes after start
+        self.retention = RetentionJob(
+            self.runner.write,
+            settings.retention,
+            clock.now_ms,
+            reports_dir=settings.data_dir / "reports",
+            embedded=self.drainer is None,
+        )
+        self._scheduler.add_job(
+            self.retention.run,
+            "interval",
+            days=1,
+            id="retention",
+            next_run_time=datetime.now(UTC) + timedelta(minutes=10),
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
         self._watch_stop = threading.Event()
@@ -238,70 +256,6 @@ class Runtime:
         """This deployment's name (settings `service_id`, default the MQTT client id)."""
         return self.settings.service_id or self.settings.mqtt_client_id
 
-    def _place(self, site_id: str) -> Place:
-        """Where an alert happened, for a notice: the site's details and zone; the watch's
-        own alerts name the service."""
-        site = self.registry.sites.get(site_id)
-        if site is None:
-            name = self.service_id
-            return Place({"id": site_id, "name": name}, self.rules.default.tz, f"carewatch@{name}")
-        info = {
-            "id": site.id,
-            "name": site.name,
-            "address": site.address,
-            "latitude": site.latitude,
-            "longitude": site.longitude,
-        }
-        return Place(info, self.rules.tz(site.id), f"carewatch@{site.id}")
-
-    def _delivery_workers(self, keys: Sequence[Mapping[str, bytes]]) -> list[DeliveryWorker]:
-        """One worker per notification target of each set of targets (the service's rules,
-        a site's own rules file), scoped to the sites that use it; plus the MQTT alert
-        topic for every site."""
-        settings, rules = self.settings, self.rules
-        counter = delivery_counter(self.metrics)
-        places: dict[str, Place] = {}
-
-        def place(site_id: str) -> Place:
-            found = places.get(site_id)
-            if found is None:
-                found = places[site_id] = self._place(site_id)
-            return found
-
-        def worker(
-            name: str, sender: Sender, horizon_s: float, scope: Scope | None = None
-        ) -> DeliveryWorker:
-            return DeliveryWorker(
-                name, sender, self._write_conn, self.clock, horizon_s, counter,
-                write=self.runner.write, scope=scope,
-            )  # fmt: skip
-
-        workers = []
-        own = rules.own_sites()
-        for (rs, sites), secrets in zip(rules.groups(), keys, strict=True):
-            scope = Scope(only=sites) if sites is not None else Scope(not_=own) if own else None
-            members = sites if sites is not None else set(self.registry.sites) - own
-            exported = {self.registry.sites[s].export.notify for s in members}
-            for name, target in rs.notify.targets.items():
-                for lane in outbox.lanes(scope, name in exported):  # exports apart
-                    sender: Sender = LogSender()
-                    if target.kind == "webhook" and target.url:
-                        poster = WebhookPoster(
-                            target.url, secrets[name], target.timeout_s, signing=target.signing
-                        )
-                        sender = WebhookSender(poster, target.format, place)
-                    workers.append(worker(name, sender, target.horizon_s, lane))
-        if any(rs.notify.mqtt_alerts for rs, _ in rules.groups()) and settings.mqtt_url:
-            self._topic = AlertTopicPublisher(
-                settings.mqtt_url,
-                settings.mqtt_client_id + "-alerts",
-                settings.mqtt_prefix,
-                ca_file=settings.mqtt_ca_file,
-                service_id=self.service_id,
-            )
-            workers.append(worker(MQTT_TARGET, _TopicSender(self._topic), 7 * 86400))
-        return workers
-
     def _write_conn(self) -> sqlite3.Connection:
         return connect(self.db_path, synchronous=self.settings.sqlite_synchronous)
 
@@ -327,6 +281,7 @@ class Runtime:
                 self._influx.create_database()
             except Exception as exc:  # 2.x/3.x map databases themselves
                 log.warning("could not create influx database", extra={"error": str(exc)})
+        self._influx_retention()
         self.runner.start()
         if self._topic is not None:
             self._topic.start()
@@ -371,21 +326,23 @@ class Runtime:
             except Exception:
                 log.exception("watchdog check failed")
 
-    def _maintain(self) -> None:
-        now = self.clock.now_ms()
-        conn = connect(self.db_path, synchronous=self.settings.sqlite_synchronous)
+    def _influx_retention(self) -> None:
+        """InfluxDB keeps readings `retention.readings_days`: the default retention policy
+        (1.x) or the bucket's expire rule (2.x). A refusal is logged, never fatal: the watch
+        runs on; the operator sets it by hand (docs/operations.md)."""
+        s = self.settings
+        days = s.retention.readings_days
         try:
-            conn.execute(
-                "DELETE FROM event_log WHERE received_ms < ?", (now - EVENT_LOG_DAYS * 86_400_000,)
-            )
-            if self.drainer is None:
-                Spool.prune(conn, now - self.settings.embedded_retention_days * 86_400_000)
-            # the delivery log keeps settled notifications 30 days
-            outbox.prune_settled(conn, now - OUTBOX_DAYS * 86_400_000)
-        except sqlite3.Error as exc:
-            log.error("maintenance failed", extra={"error": str(exc)})
-        finally:
-            conn.close()
+            if s.influx_url and s.influx_api == "v2":
+                token = s.influx_token.get_secret_value() if s.influx_token else None
+                set_bucket_retention(s.influx_url, s.influx_org, s.influx_db, token, days)
+            elif self._influx is not None:
+                self._influx.set_retention(days)
+        except StoreError as exc:
+            log.warning("influx retention not set", extra={"days": days, "error": str(exc)})
+            return
+        if s.influx_url:
+            log.info("influx retention set", extra={"days": days})
 
     # what the API needs ---------------------------------------------------------------
 
@@ -485,18 +442,6 @@ class Runtime:
         }
 
 
-class _TopicSender:
-    """The MQTT alert topic as a delivery target."""
-
-    def __init__(self, publisher: AlertTopicPublisher) -> None:
-        self._pub = publisher
-
-    def send(self, row: OutboxRow) -> int:
-        # residents' names stay on the duty screen: the topic may have many readers
-        self._pub.publish(str(row.alert.get("site", "")), row.alert_id, public_alert(row.alert))
-        return 0
-
-
 def build_runtime(
     settings: Settings, clock: Clock | None = None, env: Mapping[str, str] | None = None
 ) -> Runtime:
@@ -508,26 +453,3 @@ def build_runtime(
     environ = os.environ if env is None else env
     secrets = [target_secrets(rs.notify.targets, environ) for rs, _ in rules.groups()]
     return Runtime(settings, registry, rules, clock or SystemClock(), secrets)
-
-
-def load_rulebook(default_file: Path | None, registry: Registry) -> Rulebook:
-    """The service's rules for every site, and each site's own rules file (read once per
-    file, shared by the sites naming it); every problem of every file at once."""
-    default = load_rules(default_file, registry)
-    own: dict[str, RuleSet] = {}
-    by_file: dict[Path, RuleSet] = {}
-    problems: list[str] = []
-    for sid, site in registry.sites.items():
-        if site.rules_file is None:
-            continue
-        if site.rules_file not in by_file:
-            try:
-                by_file[site.rules_file] = load_rules(site.rules_file, registry.only(sid))
-            except ConfigError as exc:
-                problems += exc.problems
-                continue
-        own[sid] = by_file[site.rules_file]
-    if problems:
-        raise ConfigError(problems)
-    zones = {sid: s.timezone for sid, s in registry.sites.items() if s.timezone}
-    return Rulebook(default, own, zones)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,26 @@ from devices.falls import FallSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.yaml"
+
+
+class Retention(BaseModel):
+    """How long each kind of data is kept, in days (docs/configuration.md says why each
+    default). The daily job deletes what is older; open alerts and notifications still owed
+    are never deleted, whatever their age."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts_days: int = Field(
+        1095, ge=30, description="closed alerts with their audit trail and maintenance log"
+    )
+    events_days: int = Field(7, ge=1, description="event ids kept to recognise a redelivery")
+    dead_letters_days: int = Field(30, ge=1, description="rejected messages (and the cap)")
+    spool_days: int = Field(30, ge=1, description="readings of the embedded store (no InfluxDB)")
+    outbox_days: int = Field(90, ge=7, description="delivered and given-up notifications")
+    reports_days: int = Field(1095, ge=30, description="the daily report files")
+    readings_days: int = Field(
+        365, ge=0, description="InfluxDB: the retention policy (1.x) or bucket (2.x); 0: for ever"
+    )
 
 
 class Settings(BaseSettings):
@@ -94,7 +114,10 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="FULL: acked messages survive a power cut, not only a crash"
     )
-    embedded_retention_days: int = Field(30, ge=1, description="embedded store keeps this long")
+    retention: Retention = Field(
+        default_factory=lambda: Retention(),
+        description="how long each kind of data is kept (CAREWATCH_RETENTION__ALERTS_DAYS=...)",
+    )
     dead_letter_capacity: int = Field(10_000, ge=100, description="dead-letter rows kept")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

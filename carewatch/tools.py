@@ -242,8 +242,8 @@ def _exporter(settings: Settings, site: str | None, send: bool) -> Exporter:
     from alerting.reports.export import Exporter
     from alerting.reports.service import ReportService
     from alerting.reports.source import InfluxQLStats, PointStats, SeriesStats
+    from alerting.rulecheck import load_rulebook
     from alerting.store import AlertReader
-    from carewatch.runtime import load_rulebook
     from ingest.influx import InfluxV1
     from ingest.spool import EmbeddedReadings
     from ingest.sqlite import connect

@@ -154,3 +154,13 @@ def _sites(sites: Sequence[str] | None) -> tuple[list[str], list[object]]:
     if sites is None:
         return [], []
     return [f"site IN ({','.join('?' * len(sites))})"], list(sites)
+
+
+def prune_dead_letters(conn: sqlite3.Connection, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` dead letters received before `before_ms` (besides the log's
+    capacity: an old rejection is no longer worth an installer's look)."""
+    return conn.execute(
+        "DELETE FROM dead_letters WHERE id IN"
+        " (SELECT id FROM dead_letters WHERE received_ms < ? ORDER BY id LIMIT ?)",
+        (before_ms, limit),
+    ).rowcount

@@ -90,6 +90,33 @@ class InfluxV1:
         """InfluxDB 1.x needs the database created; 2.x/3.x map it themselves (errors ignored)."""
         self._http.post("/query", data={"q": f"CREATE DATABASE {_quote_ident(self._db)}"})
 
+    def set_retention(self, days: int) -> None:
+        """Keep the database's points `days` days (0: for ever): the default retention policy
+        (`autogen`, made with the database) gets that duration, so writes and queries need
+        no policy name. InfluxDB 1.x; StoreError when refused (2.x: set the bucket's)."""
+        duration = "INF" if days == 0 else f"{days}d"
+        q = f"ALTER RETENTION POLICY autogen ON {_quote_ident(self._db)} DURATION {duration}"
+        try:
+            resp = self._http.post("/query", data={"q": q})
+        except httpx.HTTPError as exc:
+            raise StoreError(f"influx unreachable: {type(exc).__name__}", retry=True) from exc
+        error = resp.json().get("results", [{}])[0].get("error") if resp.is_success else None
+        if not resp.is_success or error:
+            raise StoreError(f"retention refused: {error or resp.status_code}", retry=False)
+
+    def retention_days(self) -> int | None:
+        """The default retention policy's duration in whole days (0: for ever), None if
+        there is none to read."""
+        rows = self.query(f"SHOW RETENTION POLICIES ON {_quote_ident(self._db)}")
+        for series in rows[0].get("series", []) if rows else []:
+            cols = series["columns"]
+            for v in series["values"]:
+                row = dict(zip(cols, v, strict=False))
+                if row.get("default"):
+                    text = str(row["duration"])  # "8760h0m0s", or "0s" for ever
+                    return int(text.split("h")[0]) // 24 if "h" in text else 0
+        return None
+
     def write(self, lines: list[str]) -> None:
         """Write line protocol (ns precision). StoreError: `retry` False for 400 (some points
         refused, the rest written), True otherwise; a missing database is created for the retry."""
@@ -185,3 +212,35 @@ class InfluxV2Writer:
     def close(self) -> None:
         """Close influxdb-client at shutdown."""
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+def set_bucket_retention(
+    url: str,
+    org: str,
+    bucket: str,
+    token: str | None,
+    days: int,
+    client: httpx.Client | None = None,
+) -> None:
+    """Keep a 2.x bucket's points `days` days (0: for ever) through /api/v2/buckets: find the
+    bucket by name and org, set its expire rule. StoreError when it cannot."""
+    http = client or httpx.Client(base_url=url.rstrip("/"), timeout=10)
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    try:
+        found = http.get("/api/v2/buckets", params={"name": bucket, "org": org}, headers=headers)
+        if not found.is_success:
+            raise StoreError(f"bucket lookup refused: {found.status_code}", retry=False)
+        buckets = found.json().get("buckets", [])
+        if not buckets:
+            raise StoreError(f"no bucket {bucket!r} in org {org!r}", retry=False)
+        rules = [] if days == 0 else [{"type": "expire", "everySeconds": days * 86_400}]
+        done = http.patch(
+            f"/api/v2/buckets/{buckets[0]['id']}", json={"retentionRules": rules}, headers=headers
+        )
+        if not done.is_success:
+            raise StoreError(f"bucket retention refused: {done.status_code}", retry=False)
+    except httpx.HTTPError as exc:
+        raise StoreError(f"influx unreachable: {type(exc).__name__}", retry=True) from exc
+    finally:
+        if client is None:
+            http.close()

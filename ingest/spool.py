@@ -110,10 +110,13 @@ class Spool:
         return int(row[0])
 
     @staticmethod
-    def prune(conn: sqlite3.Connection, older_than_ms: int) -> int:
-        """Delete rows older than `older_than_ms` (epoch ms), the embedded store's retention;
-        returns how many went."""
-        cur = conn.execute("DELETE FROM points WHERE ts_ms < ?", (older_than_ms,))
+    def prune(conn: sqlite3.Connection, older_than_ms: int, limit: int = -1) -> int:
+        """Delete rows older than `older_than_ms` (epoch ms), at most `limit` (-1: all): the
+        embedded store's retention; returns how many went."""
+        cur = conn.execute(
+            "DELETE FROM points WHERE rowid IN (SELECT rowid FROM points WHERE ts_ms < ? LIMIT ?)",
+            (older_than_ms, limit),
+        )
         return cur.rowcount
 
 
