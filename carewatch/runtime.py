@@ -50,6 +50,7 @@ from ingest.intake import Intake
 from ingest.sessions import SessionBook
 from ingest.spool import EmbeddedReadings, Spool
 from ingest.sqlite import connect
+from ingest.status import ServiceStatus
 from ingest.workers import WorkerConfig
 
 log = logging.getLogger("carewatch.runtime")
@@ -144,6 +145,20 @@ class Runtime:
             )
             for hook in self.intake.ack_hooks():  # the PUBACKs of each committed batch
                 self.runner.after_acks(hook)
+        # carewatch/v1/<site>/service/status, retained, with a last will per site
+        self.status = (
+            ServiceStatus(
+                settings.mqtt_url,
+                settings.mqtt_client_id,
+                settings.mqtt_prefix,
+                registry.site_ids(),
+                self.service_id,
+                settings.mqtt_ca_file,
+                keepalive_s=settings.status_keepalive_s,
+            )
+            if settings.mqtt_url
+            else None
+        )
         groups = rules.groups()
         keys = [secrets] * len(groups) if isinstance(secrets, Mapping) else list(secrets)
         self._topic, self.workers = delivery_workers(
@@ -291,6 +306,8 @@ class Runtime:
             self.drainer.start()
         if self.intake is not None:
             self.intake.start()
+        if self.status is not None:
+            self.status.start()
         self._scheduler.start()
         self._watch_thread.start()
         log.info(
@@ -304,6 +321,8 @@ class Runtime:
     def stop(self) -> None:
         """Stop taking messages, commit and ack what was taken, flush, disconnect."""
         self._paused = True
+        if self.status is not None:  # offline is said first: the watch is going
+            self.status.stop()
         for w in self.workers:  # first: the rows they marked delivered commit below
             w.stop()
         self.runner.stop()

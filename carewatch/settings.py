@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         " (docs/scaling.md)",
     )
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
+    status_keepalive_s: int = Field(
+        15,
+        ge=5,
+        le=300,
+        description="keepalive of the per-site status connections: the broker announces a"
+        " dead watch offline after 1.5 times this",
+    )
     zigbee_prefix: str = Field("zigbee2mqtt", description="Zigbee2MQTT's base topic")
     falls: FallSettings = Field(
         default_factory=FallSettings,

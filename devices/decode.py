@@ -244,6 +244,14 @@ class Decoder:
             return telemetry
         return [*events, *telemetry]
 
+    def is_own(self, topic: str) -> bool:
+        """The watch's own status topic of a watched site (`<prefix>/<site>/service/status`,
+        ingest/status.py): it matches the device status subscription, and is no device's."""
+        if not topic.endswith("/service/status") or not topic.startswith(self._prefix):
+            return False
+        site = topic[len(self._prefix) : -len("/service/status")]
+        return site in self._registry.sites
+
     def _route(self, topic: str) -> tuple[str, str, str, Device]:
         """A topic's site, device, kind and registered device; remembered (a registered
         device's topics only, so at most three per device)."""

@@ -277,6 +277,10 @@ class MqttSource:
                     "bad_topic", "topic is not UTF-8", repr(raw_topic)[:200], payload, now
                 )
             else:
+                if self._decoder.is_own(topic):  # the watch's own status: not a device's
+                    if ack is not None:
+                        ack()
+                    return
                 decoded = self._decoder.decode(topic, payload, now)
         except Exception as exc:  # a decoder bug must not stop the watch
             log.exception("decoder failed")
