@@ -34,6 +34,28 @@ from paho.mqtt.exception import MalformedPacket
 
 CHUNK = 65536
 
+# Every private name of paho-mqtt this module (and ingest/mqtt.py) relies on: methods it
+# overrides or calls, and attributes it reads. tests/test_fastpaho.py checks each against the
+# installed paho, and that this list names every one the code uses; paho is pinned to the
+# minor version these were checked on (pyproject.toml).
+PAHO_PRIVATE_METHODS = (
+    "_create_socket",
+    "_handle_publish",
+    "_send_puback",
+    "_call_socket_register_write",
+)
+PAHO_PRIVATE_ATTRIBUTES = (
+    "_in_packet",
+    "_out_packet",
+    "_sockpairW",
+    "_protocol",
+    "_manual_ack",
+    "_transport",
+    "_sock",
+    "_thread",  # ingest/mqtt.py MqttSource.alive: paho's network thread
+)
+PAHO_PRIVATE_MODULE_NAMES = ("sockpair_data",)  # paho.mqtt.client's wake-up byte
+
 # (topic as bytes, payload, packet id, QoS)
 PublishHandler = Callable[[bytes, bytes, int, int], None]
 

@@ -49,6 +49,45 @@ def test_the_installed_paho_still_has_the_hooks_the_buffer_uses():
     )
 
 
+def test_every_private_name_of_paho_we_use_is_there_and_listed():
+    """paho's internals are no contract: each one the code touches is listed in
+    ingest/fastpaho.py and checked here against the installed paho, so an upgrade that
+    moves one fails this test, not the watch."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from ingest import fastpaho
+
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    for name in fastpaho.PAHO_PRIVATE_METHODS:
+        assert callable(getattr(paho.Client, name, None)), f"paho.Client.{name} is gone"
+    for name in fastpaho.PAHO_PRIVATE_ATTRIBUTES:
+        assert name in vars(client) or hasattr(paho.Client, name), f"paho: no {name}"
+    for name in fastpaho.PAHO_PRIVATE_MODULE_NAMES:
+        assert hasattr(paho, name), f"paho.mqtt.client.{name} is gone"
+    # the other way round: every private attribute the code reads on a paho client (self in
+    # BufferedClient, `_client` in MqttSource) is in the lists
+    listed = set(fastpaho.PAHO_PRIVATE_METHODS) | set(fastpaho.PAHO_PRIVATE_ATTRIBUTES)
+    own = {n for n, _ in inspect.getmembers(fastpaho.BufferedClient) if n not in vars(paho.Client)}
+    used: set[str] = set()
+    tree = ast.parse(Path(fastpaho.__file__).read_text())
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        if cls.name != "BufferedClient":
+            continue
+        for node in ast.walk(cls):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name | ast.Call)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                used.add(node.attr)
+    mqtt_src = Path(fastpaho.__file__).with_name("mqtt.py").read_text()
+    used |= {n for n in fastpaho.PAHO_PRIVATE_ATTRIBUTES if f'"{n}"' in mqtt_src}
+    assert used - own - listed == set(), "a paho internal the code uses is not listed"
+
+
 @pytest.mark.parametrize("lean", [False, True], ids=["paho-path", "lean-path"])
 def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker, publisher, lean):
     got: list[bytes] = []
