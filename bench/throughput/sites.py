@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,16 @@ def subscribe_bytes(sites: Path) -> dict[str, dict[str, int]]:
     return out
 
 
-def pick_falls(devs: list[Publishing], n: int, seed: int) -> list[tuple[str, str]]:
-    """`n` different wearables, each of a site drawn at random (sites with no wearable left
-    are drawn again)."""
+def pick_falls(
+    devs: list[Publishing], n: int, seed: int, taken: set[str] | None = None
+) -> list[tuple[str, str]]:
+    """`n` different wearables (none of `taken`: a fall alert is latched, a second fall
+    of the same wearable raises no new one), each of a site drawn at random (sites with
+    no wearable left are drawn again)."""
     rng = random.Random(seed)  # noqa: S311 - which wearable falls, not a secret
     left: dict[str, list[str]] = {}
     for d in devs:
-        if d.type == "wearable":
+        if d.type == "wearable" and d.device not in (taken or set()):
             left.setdefault(d.site, []).append(d.device)
     out: list[tuple[str, str]] = []
     while len(out) < n and left:
@@ -93,15 +97,15 @@ def load_window(args: argparse.Namespace, stack: Stack, sites: Path, n: int) -> 
 
 
 def falls(
-    args: argparse.Namespace, stack: Stack, sites: Path, devs: list[Publishing], n: int, seed: int
+    args: argparse.Namespace, stack: Stack, sites: Path, alarms: list[tuple[str, str]], n: int
 ) -> dict[str, Any]:
-    """Falls of `n` wearables of random sites under --sites-rate msg/s over every device."""
-    port, count = stack.broker.port, len(devs)
+    """Falls of the (site, wearable) `alarms` under --sites-rate msg/s over all `n` devices
+    of the sites."""
+    port = stack.broker.port
 
     def background(seconds: float) -> Load:
-        return Load(port, args.sites_rate, count, duration_s=seconds, sites=sites)
+        return Load(port, args.sites_rate, n, duration_s=seconds, sites=sites)
 
-    alarms = pick_falls(devs, n, seed)
     return alarm_run(args, stack, alarms, background) | {"sites_hit": len({s for s, _ in alarms})}
 
 
@@ -112,9 +116,34 @@ def watched(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return r | {"others_cpu": others.summary()}
 
 
-def district_part(
-    args: argparse.Namespace, sites: Path, devs: list[Publishing], n: int, seed: int
+def settle(stack: Stack, ready_wall: float, max_s: float = 300) -> dict[str, Any]:
+    """After a first start the service catches up: each site's daily report of the last
+    watch day (alerting/reports/daily.py, once at start). Wait until its CPU is quiet
+    (under 0.1 cores for 2 s); the catch-up took from ready to the last report file
+    written."""
+    svc = stack.service
+    t0, quiet = time.monotonic(), 0
+    while time.monotonic() - t0 < max_s and quiet < 2:
+        c = svc.cpu_s()
+        time.sleep(1)
+        quiet = quiet + 1 if svc.cpu_s() - c < 0.1 else 0
+    folder = svc.dir / "data" / "reports"
+    files = list(folder.rglob("*.json")) if folder.exists() else []
+    last = max((f.stat().st_mtime for f in files), default=ready_wall)
+    return {"reports_written": len(files), "busy_s": max(0.0, last - ready_wall)}
+
+
+def half(
+    args: argparse.Namespace,
+    sites: Path,
+    devs: list[Publishing],
+    n: int,
+    seed: int,
+    burst: bool,
 ) -> dict[str, Any]:
+    """One service over `sites` on a fresh stack: first start (with `burst`: falls right
+    after ready, while the sites' daily reports are written), the catch-up, the load
+    window, the falls, restarts."""
     options = {"max_packet_size": str(args.sites_max_packet)}
     with (
         fresh() as tmp,
@@ -123,9 +152,16 @@ def district_part(
         svc = stack.service
         svc.start()
         ready = svc.wait_ready(args.start_timeout)
+        ready_wall = time.time()
         out: dict[str, Any] = {"first_ready_s": ready, "peak_rss_at_ready_mb": svc.peak_rss_mb()}
+        alarms = pick_falls(devs, n, seed)
+        if burst:
+            during = pick_falls(devs, n, seed, taken={d for _, d in alarms})
+            quick = argparse.Namespace(**vars(args) | {"warmup": 0.5})
+            out["latency_catch_up"] = falls(quick, stack, sites, during, len(devs))
+        out["catch_up"] = settle(stack, ready_wall)
         out["window"] = load_window(args, stack, sites, len(devs))
-        out["latency"] = falls(args, stack, sites, devs, n, seed)
+        out["latency"] = falls(args, stack, sites, alarms, len(devs))
         out["peak_rss_mb"] = svc.peak_rss_mb()  # the whole life: start, window, falls
         restarts = []
         for _ in range(args.sites_restarts):
@@ -137,30 +173,14 @@ def district_part(
         return out
 
 
-def one_site_part(
-    args: argparse.Namespace, devs: list[Publishing], n: int, seed: int
-) -> dict[str, Any]:
-    options = {"max_packet_size": str(args.sites_max_packet)}
-    with (
-        fresh() as tmp,
-        Stack(tmp, 0, webhook=True, sites=DEMO_SITE, broker_options=options) as stack,
-    ):
-        svc = stack.service
-        svc.start()
-        out: dict[str, Any] = {"first_ready_s": svc.wait_ready(args.start_timeout)}
-        out["latency"] = falls(args, stack, DEMO_SITE, devs, n, seed)
-        out["peak_rss_mb"] = svc.peak_rss_mb()
-        return out
-
-
 def sites_run(
     args: argparse.Namespace, sites: Path, devs: list[Publishing], seed: int
 ) -> dict[str, Any]:
     """The district, then the demo home alone, each on a fresh stack."""
     demo = publishing(DEMO_SITE)
     n = min(args.alarms, sum(d.type == "wearable" for d in demo))
-    district = watched(lambda: district_part(args, sites, devs, n, seed))
-    one = watched(lambda: one_site_part(args, demo, n, seed))
+    district = watched(lambda: half(args, sites, devs, n, seed, burst=True))
+    one = watched(lambda: half(args, DEMO_SITE, demo, n, seed, burst=False))
     return {"district": district, "one_site": one}
 
 
@@ -185,32 +205,44 @@ def run_sites(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.runs):
             r = measured(args, sites_run, sites, devs, i + 1)
             runs.append(r)
-            d, o = r["district"], r["one_site"]
-            log(
-                f"sites run {i + 1}: first start {d['first_ready_s']:.1f} s, peak RSS"
-                f" {d['peak_rss_mb']:.0f} MB, {d['window']['cpu_s_per_1000']:.3f} CPU s / 1000"
-                f" msg, restarts {', '.join(f'{x:.2f}' for x in d['restart_ready_s'])} s"
-            )
-            log(f"  district falls: {describe(d['latency'])}")
-            log(f"  one site falls: {describe(o['latency'])}")
-    dist = [r["district"] for r in runs]
-    one = [r["one_site"] for r in runs]
+            for part in ("district", "one_site"):
+                h = r[part]
+                log(
+                    f"sites run {i + 1}, {part}: first start {h['first_ready_s']:.1f} s"
+                    f" (then busy {h['catch_up']['busy_s']:.0f} s), peak RSS"
+                    f" {h['peak_rss_mb']:.0f} MB, {h['window']['cpu_s_per_1000']:.3f} CPU s"
+                    f" / 1000 msg, restarts"
+                    f" {', '.join(f'{x:.2f}' for x in h['restart_ready_s'])} s;"
+                    f" falls: {describe(h['latency'])}"
+                )
     return {
         "shape": shape,
         "rate": args.sites_rate,
         "broker_max_packet_size": args.sites_max_packet,
         "runs": runs,
-        "first_ready_s": fig([d["first_ready_s"] for d in dist]),
-        "restart_ready_s": fig([statistics.median(d["restart_ready_s"]) for d in dist]),
-        "peak_rss_mb": fig([d["peak_rss_mb"] for d in dist]),
-        "window_peak_rss_mb": fig([d["window"]["peak_rss_mb"] for d in dist]),
-        "cpu_s_per_1000": fig([d["window"]["cpu_s_per_1000"] for d in dist]),
-        "all_committed": all(d["window"]["all_committed"] for d in dist),
-        "one_site_peak_rss_mb": fig([o["peak_rss_mb"] for o in one]),
-        "one_site_first_ready_s": fig([o["first_ready_s"] for o in one]),
-        "latency": {
-            "district": summarize([d["latency"] for d in dist]),
-            "one_site": summarize([o["latency"] for o in one]),
-        },
+        **{part: summary([r[part] for r in runs]) for part in ("district", "one_site")},
         "paths": list(PATHS),
+    }
+
+
+def summary(halves: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's figures over runs: median [min-max]; a run's restart is the median of
+    its restarts."""
+    return {
+        "first_ready_s": fig([h["first_ready_s"] for h in halves]),
+        "catch_up_s": fig([h["catch_up"]["busy_s"] for h in halves]),
+        "reports_written": fig([h["catch_up"]["reports_written"] for h in halves]),
+        "restart_ready_s": fig([statistics.median(h["restart_ready_s"]) for h in halves]),
+        "peak_rss_mb": fig([h["peak_rss_mb"] for h in halves]),
+        "window_peak_rss_mb": fig([h["window"]["peak_rss_mb"] for h in halves]),
+        "cpu_s_per_1000": fig([h["window"]["cpu_s_per_1000"] for h in halves]),
+        "all_committed": all(h["window"]["all_committed"] for h in halves),
+        "rejected": sum(h["window"]["rejected"] for h in halves),
+        "others_cores": fig([h["others_cpu"]["mean_cores"] for h in halves]),
+        "latency": summarize([h["latency"] for h in halves]),
+        **(
+            {"latency_catch_up": summarize([h["latency_catch_up"] for h in halves])}
+            if all("latency_catch_up" in h for h in halves)
+            else {}
+        ),
     }
