@@ -73,6 +73,7 @@ def load_window(args: argparse.Namespace, stack: Stack, sites: Path, n: int) -> 
     svc = stack.service
     m0 = svc.metrics()
     c0, r0, cpu0 = svc.committed(m0), svc.rejected(m0), svc.cpu_s()
+    b0, i0 = stack.broker_cpu_s(), stack.influx_cpu_s()
     load = Load(stack.broker.port, args.sites_rate, n, duration_s=args.sites_duration, sites=sites)
     res = load.wait(args.sites_duration + 120)
     ok = wait_until(lambda: svc.committed() - c0 >= res["published"], 120, 0.2)
@@ -90,7 +91,9 @@ def load_window(args: argparse.Namespace, stack: Stack, sites: Path, n: int) -> 
         "rejected_by_reason": {
             k: v for k, v in m.items() if 'outcome="rejected"' in k and v > m0.get(k, 0)
         },
-        "cpu_s_per_1000": (svc.cpu_s() - cpu0) / max(1, committed) * 1000,
+        "cpu_s_per_1000": (svc.cpu_s() - cpu0) / committed * 1000,
+        "broker_cpu_s_per_1000": (stack.broker_cpu_s() - b0) / committed * 1000,
+        "influxd_cpu_s_per_1000": (stack.influx_cpu_s() - i0) / committed * 1000,
         "peak_rss_mb": svc.peak_rss_mb(),
         "rss_mb": svc.rss_mb(),
     }
@@ -235,7 +238,10 @@ def summary(halves: list[dict[str, Any]]) -> dict[str, Any]:
         "restart_ready_s": fig([statistics.median(h["restart_ready_s"]) for h in halves]),
         "peak_rss_mb": fig([h["peak_rss_mb"] for h in halves]),
         "window_peak_rss_mb": fig([h["window"]["peak_rss_mb"] for h in halves]),
-        "cpu_s_per_1000": fig([h["window"]["cpu_s_per_1000"] for h in halves]),
+        **{
+            k: fig([h["window"][k] for h in halves])
+            for k in ("cpu_s_per_1000", "broker_cpu_s_per_1000", "influxd_cpu_s_per_1000")
+        },
         "all_committed": all(h["window"]["all_committed"] for h in halves),
         "rejected": sum(h["window"]["rejected"] for h in halves),
         "others_cores": fig([h["others_cpu"]["mean_cores"] for h in halves]),
