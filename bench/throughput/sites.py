@@ -1,14 +1,22 @@
 """Many sites: one service watching a district (50 nursing homes of 200 devices and 450
-home beds of 8, bench/district.py) against the same service watching the demo home alone.
+home beds of 8, bench/district.py, a generated `sites_dir`) against the same service
+watching the demo home alone, each on a fresh stack, measured alike (docs/performance.md,
+"Many sites"):
 
-Per run, the district: first start to /readyz; --sites-rate msg/s of telemetry over every
-device of every site for --sites-duration s (peak RSS, CPU per 1,000 messages, every
-message committed); falls from wearables of random sites under the same background rate
-(publish -> the commit, -> `change` on /api/alerts/stream, and the other paths of the
-latency phase); --sites-restarts restarts (stop, start, /readyz). Then the demo home alone:
-first start, the same falls procedure at the same rate over its devices. Both halves of a
-run take the same number of falls (at most the demo home's wearables: one fall alert per
-wearable, it is latched)."""
+1. first start to /readyz; in the district, falls right away, while every site writes
+   its daily report of the last watch day (the catch-up of a first start);
+2. the catch-up: how many reports, the last one how long after ready;
+3. --sites-rate msg/s of telemetry over every device of every site for --sites-duration
+   s: every message committed, none rejected, CPU per 1,000 messages, peak RSS;
+4. falls from wearables of random sites under the same background rate (publish -> the
+   commit, -> `change` on /api/alerts/stream, and the other paths of the latency phase);
+   both sides take the same number (at most the demo home's 74 wearables: a fall alert
+   is latched, one per wearable);
+5. --sites-restarts restarts: stop, start, /readyz.
+
+The broker runs with max_packet_size --sites-max-packet (1 MiB): the district's
+SUBSCRIBE packets are larger than the 64 KiB of ingest/broker.py's mosquitto.
+"""
 
 from __future__ import annotations
 
