@@ -5,7 +5,11 @@ bounded window of un-acked messages.
 
 Devices `w-<start>` .. `w-<end - 1>` of site `bench` take turns, each message a JSON
 reading with the device's own `ts` (epoch ms, strictly increasing per device, so every
-message is its own InfluxDB point). `--count N` publishes exactly N messages instead of
+message is its own InfluxDB point). With `--sites PATH` (a site file or a folder of them,
+e.g. the district of bench/district.py) the devices are those of the sites instead, in a
+shuffled order that is the same in every process (`--devices` takes a stretch of it), each
+publishing what its type sends (bench/district.py; Zigbee2MQTT devices their state on
+their gateway's topic). `--count N` publishes exactly N messages instead of
 running for a duration. Prints a JSON line every 0.25 s (`{"t": wall, "acked": n}`) and a
 last line with `"done": true`, the totals and the CPU seconds this process used, so the
 harness can check that the publisher side kept the offered rate.
@@ -31,31 +35,36 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+from bench.district import Payload, publishing, wearable
 from simulators.publisher import Publisher
 
 SITE = "bench"
 
 
+def devices(start: int, end: int, sites: Path | None) -> list[tuple[str, Payload]]:
+    """The topics and readings of devices `start`..`end - 1`: the bench site's wearables
+    `w-<i>`, or the stretch of the sites' shuffled devices."""
+    if sites is None:
+        return [(f"carewatch/v1/{SITE}/w-{i}/telemetry", wearable) for i in range(start, end)]
+    return [(p.topic, p.payload) for p in publishing(sites)[start:end]]
+
+
 def readings(
-    start: int, end: int, stop_at: float, count: int | None
+    devs: list[tuple[str, Payload]], stop_at: float, count: int | None
 ) -> Iterator[tuple[str, bytes]]:
-    """Telemetry as a wearable sends it, round robin over the devices, until `stop_at`
-    (monotonic) or `count` messages."""
-    n_dev = end - start
+    """Telemetry round robin over the devices, until `stop_at` (monotonic) or `count`
+    messages."""
+    n_dev = len(devs)
     last_ts = [0] * n_dev
-    topics = [f"carewatch/v1/{SITE}/w-{i}/telemetry" for i in range(start, end)]
     n = 0
     while (count is None or n < count) and (count is not None or time.monotonic() < stop_at):
         k = n % n_dev
         ts = max(int(time.time() * 1000), last_ts[k] + 1)
         last_ts[k] = ts
-        rounds = n // n_dev
-        payload = (
-            f'{{"ts":{ts},"heart_rate_bpm":{62 + (n * 7) % 30},"spo2_pct":{95 + n % 4},'
-            f'"steps":{rounds},"worn":true,"battery_pct":{80 - rounds % 40}}}'
-        )
-        yield topics[k], payload.encode()
+        topic, payload = devs[k]
+        yield topic, payload(ts, n, n // n_dev)
         n += 1
 
 
@@ -214,11 +223,13 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--count", type=int, default=None, help="exactly this many, then stop")
     ap.add_argument("--devices", default="0:1000", help="START:END device numbers")
+    ap.add_argument("--sites", type=Path, default=None, help="the devices of these sites")
     ap.add_argument("--id", default="lg0", help="MQTT client id")
     ap.add_argument("--window", type=int, default=1000, help="un-acked messages at most")
     ap.add_argument("--client", choices=["raw", "paho"], default="raw")
     args = ap.parse_args()
     start, end = (int(x) for x in args.devices.split(":"))
+    devs = devices(start, end, args.sites)
     pub: RawPublisher | Publisher
     if args.client == "raw":
         pub = RawPublisher("127.0.0.1", args.port, args.id, window=args.window)
@@ -232,7 +243,7 @@ def main() -> None:
 
     threading.Thread(target=progress, daemon=True).start()
     t0_wall, t0 = time.time(), time.monotonic()
-    sent = pub.publish_all(readings(start, end, t0 + args.duration, args.count), args.rate)
+    sent = pub.publish_all(readings(devs, t0 + args.duration, args.count), args.rate)
     elapsed = time.monotonic() - t0
     complete = pub.wait_acked(sent, 60)
     stop.set()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
@@ -56,7 +57,8 @@ class _Lines:
 
 
 class Load:
-    """`procs` load-generator processes sharing `rate` msg/s and the devices 0..devices-1."""
+    """`procs` load-generator processes sharing `rate` msg/s and the devices 0..devices-1
+    (the bench site's wearables, or the devices of `sites`: bench/loadgen.py --sites)."""
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class Load:
         procs: int = 2,
         tag: str = "lg",
         client: str | None = None,
+        sites: Path | None = None,
     ) -> None:
         self.rate = rate
         self.t0 = time.time()
@@ -89,6 +92,8 @@ class Load:
                 "--client",
                 client or LOADGEN_CLIENT,
             ]
+            if sites is not None:
+                argv += ["--sites", str(sites)]
             if count is not None:
                 argv += ["--count", str(count // procs + (1 if i < count % procs else 0))]
             else:

@@ -135,8 +135,10 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 class Service:
-    """`python -m carewatch serve --config FILE` with a generated site, against a broker and
-    (optionally) InfluxDB; the figures the benchmarks read from it."""
+    """`python -m carewatch serve --config FILE` with a generated site (or the site file or
+    folder `sites`: its `sites_dir`, CAREWATCH_SITES_DIR), against a broker and (optionally)
+    InfluxDB; the figures the benchmarks read from it. Its HTTP client sends the service's
+    admin token: reads may need one (`read_access: token`)."""
 
     def __init__(
         self,
@@ -146,14 +148,19 @@ class Service:
         influx_url: str | None,
         webhook_url: str | None = None,
         workers: int = 0,
+        sites: Path | None = None,
     ) -> None:
         self.dir = tmp
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        (tmp / "site.yaml").write_text(site_yaml(wearables), encoding="utf-8")
+        if sites is None:
+            (tmp / "site.yaml").write_text(site_yaml(wearables), encoding="utf-8")
+            where = "site_file: site.yaml"
+        else:
+            where = f"{'sites_dir' if sites.is_dir() else 'site_file'}: {sites.resolve()}"
         (tmp / "rules.yaml").write_text(rules_yaml(webhook_url), encoding="utf-8")
         lines = [
-            "site_file: site.yaml",
+            where,
             "rules_file: rules.yaml",
             f"mqtt_url: {mqtt_url}",
             f"data_dir: {tmp / 'data'}",
@@ -170,11 +177,16 @@ class Service:
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
-        self._http = httpx.Client(timeout=10)
+        self._http = httpx.Client(timeout=10, headers=self.auth)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The admin token's header: every read and write of the API takes it."""
+        return {"Authorization": f"Bearer {TOKEN}"}
 
     @property
     def pid(self) -> int:

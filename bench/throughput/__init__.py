@@ -26,6 +26,13 @@ restart     --restart-devices (50,000): a first start, then per run: stop, --bac
             (100,000) messages queued at the broker in the service's persistent session,
             start: time to /readyz 200, to the backlog committed, to the spool empty; then
             the resources window with 50,000 devices.
+sites       one service watching a district: --sites-homes (50) nursing homes of
+            --sites-home-devices (200) and --sites-beds (450) home beds of 8 devices
+            (bench/district.py, a generated sites_dir), --sites-rate (1,000) msg/s over
+            every device of every site: first start, peak RSS and CPU over a
+            --sites-duration s window, falls of wearables of random sites -> the commit
+            and -> /api/alerts/stream, --sites-restarts restarts to /readyz; then the
+            demo home alone at the same rate, the same falls: side by side.
 
 Figures are medians of `--runs` runs with min-max; targets are goals, printed next to
 the figures, never asserted. The machine may be shared: each run records the CPU other
@@ -34,6 +41,6 @@ draws the latency plot from it.
 """
 
 # One module per phase: ceiling.py, sustained.py (both through rates.py: one rate step and
-# the search), latency.py, resources.py, restart.py; stack.py the processes of a run,
+# the search), latency.py, resources.py, restart.py, sites.py; stack.py the processes of a run,
 # runs.py what the phases share, report.py the goals and the table, __main__.py the
 # arguments and the JSON document. (This docstring is `--help`.)

@@ -23,6 +23,7 @@ from bench.throughput.report import (
 from bench.throughput.resources import run_resources
 from bench.throughput.restart import run_restart
 from bench.throughput.runs import log
+from bench.throughput.sites import run_sites
 from bench.throughput.sustained import run_sustained
 
 
@@ -66,6 +67,19 @@ def main() -> None:
     ap.add_argument("--restart-devices", type=int, default=50_000)
     ap.add_argument("--start-timeout", type=float, default=900, help="seconds to /readyz")
     ap.add_argument("--backlog", type=int, default=100_000)
+    ap.add_argument("--sites-homes", type=int, default=50, help="nursing homes of the district")
+    ap.add_argument("--sites-home-devices", type=int, default=200, help="devices per home")
+    ap.add_argument("--sites-beds", type=int, default=450, help="home beds (8 devices each)")
+    ap.add_argument("--sites-rate", type=int, default=1000, help="telemetry over all sites")
+    ap.add_argument("--sites-duration", type=float, default=60, help="seconds of the window")
+    ap.add_argument("--sites-restarts", type=int, default=3, help="restarts per run")
+    ap.add_argument(
+        "--sites-max-packet",
+        type=int,
+        default=1 << 20,
+        help="the broker's max_packet_size for the sites phase (ingest/broker.py: 65536, too"
+        " small for the district's SUBSCRIBE: docs/performance.md)",
+    )
     ap.add_argument(
         "--workers",
         type=int,
@@ -80,8 +94,9 @@ def main() -> None:
         args.alarms, args.res_duration, args.idle = 50, 10, 2
         # a first start with 50,000 devices alone takes about a minute (docs/performance.md)
         args.restart_devices, args.backlog = 10_000, 20_000
+        args.sites_duration, args.sites_restarts = 15, 1
     loads.LOADGEN_CLIENT = args.client
-    phases = args.only or ["ceiling", "sustained", "latency", "resources", "restart"]
+    phases = args.only or ["ceiling", "sustained", "latency", "resources", "restart", "sites"]
     name = args.name or f"throughput-{time.strftime('%Y%m%dT%H%M%S')}"
     doc: dict[str, Any] = {
         "bench": "throughput",
@@ -93,6 +108,9 @@ def main() -> None:
             "latency_p99_ms": {str(k): v for k, v in TARGET_P99_MS.items()},
             "rss_mb_50k": TARGET_RSS_MB,
             "ready_s_50k": TARGET_READY_S,
+            "sites_rss_mb": TARGET_RSS_MB,
+            "sites_ready_s": TARGET_READY_S,
+            "sites_p99": "alarm -> screen (sse) p99 with the district no worse than one site",
         },
         "paths": PATH_NAMES,
     }
@@ -102,6 +120,7 @@ def main() -> None:
         "latency": run_latency,
         "resources": run_resources,
         "restart": run_restart,
+        "sites": run_sites,
     }
     t0 = time.monotonic()
     for phase in phases:

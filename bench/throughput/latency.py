@@ -8,6 +8,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -33,8 +34,8 @@ PATH_NAMES = {
 
 
 class AlertClients:
-    """The watchers of a raised alert: a reader polling the database, the MQTT alert topic,
-    an SSE client, the webhook receiver."""
+    """The watchers of a raised alert: a reader polling the database, the MQTT alert topic
+    (every site's), an SSE client (with the service's token), the webhook receiver."""
 
     def __init__(self, stack: Stack) -> None:
         self.arrived: dict[str, dict[str, float]] = {
@@ -50,7 +51,7 @@ class AlertClients:
         )
         c.on_message = self._on_topic
         c.connect("127.0.0.1", stack.broker.port, keepalive=30)
-        c.subscribe(f"carewatch/v1/{SITE}/alerts/#", qos=1)
+        c.subscribe("carewatch/v1/+/alerts/#", qos=1)
         c.loop_start()
         self._mqtt = c
         assert stack.receiver is not None
@@ -107,7 +108,12 @@ class AlertClients:
     def _stream(self) -> None:
         url = self._stack.service.url + "/api/alerts/stream"
         timeout = httpx.Timeout(10, read=None)
-        with httpx.Client(timeout=timeout) as client, client.stream("GET", url) as resp:
+        svc = self._stack.service
+        with (
+            httpx.Client(timeout=timeout, headers=svc.auth) as client,
+            client.stream("GET", url) as resp,
+        ):
+            resp.raise_for_status()
             event = ""
             for line in resp.iter_lines():
                 if self._stop.is_set():
@@ -132,64 +138,109 @@ class AlertClients:
         self._mqtt.loop_stop()
 
 
+def alarm_run(
+    args: argparse.Namespace,
+    stack: Stack,
+    alarms: list[tuple[str, str]],
+    background: Callable[[float], Load] | None,
+) -> dict[str, Any]:
+    """A fall from each (site, wearable) of `alarms`, one every --alarm-interval s, while
+    `background(seconds)` publishes telemetry (after --warmup s); the latency of each path."""
+    svc = stack.service
+    watch = AlertClients(stack)
+    pub = Publisher("127.0.0.1", stack.broker.port, "bench-alarms")
+    load = None
+    try:
+        span = len(alarms) * args.alarm_interval
+        c0 = svc.committed()
+        if background is not None:
+            load = background(args.warmup + span + 1)
+            time.sleep(args.warmup)
+        sent_mono: dict[str, float] = {}
+        sent_wall: dict[str, float] = {}
+        lags = []
+        start = time.monotonic()
+        for k, (site, dev) in enumerate(alarms):
+            body = f'{{"event":"fall","id":"bench-fall-{k}","confidence":0.93}}'.encode()
+            sent_wall[dev] = time.time() * 1000
+            sent_mono[dev] = time.monotonic()
+            pub.publish_all([(f"carewatch/v1/{site}/{dev}/event", body)], rate=1000)
+            if load is not None and k % 10 == 0:
+                lags.append(load.acked() - (svc.committed() - c0))
+            time.sleep(max(0.0, start + (k + 1) * args.alarm_interval - time.monotonic()))
+        published = load.wait() if load is not None else None
+        devices = list(sent_mono)
+        complete = wait_until(lambda: watch.complete(devices), args.latency_timeout, 0.2)
+        raised = dict(watch.raised_at)
+    finally:
+        if load is not None:
+            load.stop()
+        pub.close()
+        watch.close()
+    out: dict[str, Any] = {
+        "alarms": len(alarms),
+        "complete": complete,
+        "background_published_rate": published["achieved_rate"] if published else 0.0,
+        "max_backlog_at_alarms": max(lags, default=0),
+    }
+    ms: dict[str, list[float]] = {
+        "engine": [raised[d] - sent_wall[d] for d in devices if d in raised],
+    }
+    for path, arrived in watch.arrived.items():
+        ms[path] = [(arrived[d] - sent_mono[d]) * 1000 for d in devices if d in arrived]
+    for path, xs in ms.items():
+        out[path] = {
+            "n": len(xs),
+            "missing": len(alarms) - len(xs),
+            "p50_ms": percentile(xs, 50) if xs else None,
+            "p99_ms": percentile(xs, 99) if xs else None,
+            "max_ms": max(xs) if xs else None,
+            "ms": [round(x, 2) for x in xs],
+        }
+    return out
+
+
 def latency_run(args: argparse.Namespace, load_rate: int) -> dict[str, Any]:
     with fresh() as tmp, Stack(tmp, 10_000, webhook=True, workers=args.workers) as stack:
-        svc = stack.service
-        svc.start()
-        svc.wait_ready(args.start_timeout)
-        watch = AlertClients(stack)
-        pub = Publisher("127.0.0.1", stack.broker.port, "bench-alarms")
-        load = None
-        try:
-            span = args.alarms * args.alarm_interval
-            c0 = svc.committed()
-            if load_rate:
-                load = Load(stack.broker.port, load_rate, 10_000, duration_s=args.warmup + span + 1)
-                time.sleep(args.warmup)
-            sent_mono: dict[str, float] = {}
-            sent_wall: dict[str, float] = {}
-            lags = []
-            start = time.monotonic()
-            for k in range(args.alarms):
-                dev = f"w-{k}"
-                body = f'{{"event":"fall","id":"bench-fall-{k}","confidence":0.93}}'.encode()
-                sent_wall[dev] = time.time() * 1000
-                sent_mono[dev] = time.monotonic()
-                pub.publish_all([(f"carewatch/v1/{SITE}/{dev}/event", body)], rate=1000)
-                if load is not None and k % 10 == 0:
-                    lags.append(load.acked() - (svc.committed() - c0))
-                time.sleep(max(0.0, start + (k + 1) * args.alarm_interval - time.monotonic()))
-            published = load.wait() if load is not None else None
-            devices = list(sent_mono)
-            complete = wait_until(lambda: watch.complete(devices), args.latency_timeout, 0.2)
-            raised = dict(watch.raised_at)
-        finally:
-            if load is not None:
-                load.stop()
-            pub.close()
-            watch.close()
-        out: dict[str, Any] = {
-            "load": load_rate,
-            "alarms": args.alarms,
-            "complete": complete,
-            "background_published_rate": published["achieved_rate"] if published else 0.0,
-            "max_backlog_at_alarms": max(lags, default=0),
+        stack.service.start()
+        stack.service.wait_ready(args.start_timeout)
+        port = stack.broker.port
+
+        def background(seconds: float) -> Load:
+            return Load(port, load_rate, 10_000, duration_s=seconds)
+
+        alarms = [(SITE, f"w-{k}") for k in range(args.alarms)]
+        load = background if load_rate else None
+        return {"load": load_rate, **alarm_run(args, stack, alarms, load)}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each path's p50 / p99 / max over runs (median and range), and over all alarms."""
+    summary: dict[str, Any] = {"runs": runs}
+    for p in PATHS:
+        summary[p] = {
+            q: fig([r[p][q] for r in runs if r[p][q] is not None])
+            for q in ("p50_ms", "p99_ms", "max_ms")
+            if any(r[p][q] is not None for r in runs)
         }
-        ms: dict[str, list[float]] = {
-            "engine": [raised[d] - sent_wall[d] for d in devices if d in raised],
-        }
-        for path, arrived in watch.arrived.items():
-            ms[path] = [(arrived[d] - sent_mono[d]) * 1000 for d in devices if d in arrived]
-        for path, xs in ms.items():
-            out[path] = {
-                "n": len(xs),
-                "missing": args.alarms - len(xs),
-                "p50_ms": percentile(xs, 50) if xs else None,
-                "p99_ms": percentile(xs, 99) if xs else None,
-                "max_ms": max(xs) if xs else None,
-                "ms": [round(x, 2) for x in xs],
+        pooled = [x for r in runs for x in r[p]["ms"]]
+        if pooled:
+            summary[p]["pooled"] = {
+                "n": len(pooled),
+                "p50_ms": percentile(pooled, 50),
+                "p99_ms": percentile(pooled, 99),
+                "max_ms": max(pooled),
             }
-        return out
+    return summary
+
+
+def describe(r: dict[str, Any]) -> str:
+    """One run's figures for the log."""
+    return ", ".join(
+        f"{p} p50 {r[p]['p50_ms']:.1f} p99 {r[p]['p99_ms']:.1f} ms"
+        for p in PATHS
+        if r[p]["p50_ms"] is not None
+    )
 
 
 def run_latency(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,28 +250,6 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.runs if load in args.main_loads else args.extra_runs):
             r = measured(args, latency_run, load)
             runs.append(r)
-            log(
-                f"latency @{load} msg/s run {i + 1}: "
-                + ", ".join(
-                    f"{p} p50 {r[p]['p50_ms']:.1f} p99 {r[p]['p99_ms']:.1f} ms"
-                    for p in PATHS
-                    if r[p]["p50_ms"] is not None
-                )
-            )
-        summary: dict[str, Any] = {"runs": runs}
-        for p in PATHS:
-            summary[p] = {
-                q: fig([r[p][q] for r in runs if r[p][q] is not None])
-                for q in ("p50_ms", "p99_ms", "max_ms")
-                if any(r[p][q] is not None for r in runs)
-            }
-            pooled = [x for r in runs for x in r[p]["ms"]]
-            if pooled:
-                summary[p]["pooled"] = {
-                    "n": len(pooled),
-                    "p50_ms": percentile(pooled, 50),
-                    "p99_ms": percentile(pooled, 99),
-                    "max_ms": max(pooled),
-                }
-        out[str(load)] = summary
+            log(f"latency @{load} msg/s run {i + 1}: {describe(r)}")
+        out[str(load)] = summarize(runs)
     return out

@@ -89,4 +89,59 @@ def table(doc: dict[str, Any]) -> str:
         )
         row("  backlog committed after ready", _f(rs["drain_s"], "{:.1f}", " s"))
         row("  drain rate", _f(rs["drain_rate"], unit=" msg/s"))
+    if doc.get("sites"):
+        lines += sites_rows(doc["sites"])
     return "\n".join(lines)
+
+
+def sites_rows(st: dict[str, Any]) -> list[str]:
+    """The many-sites phase: the district beside the demo home alone. "No worse" is read
+    against run-to-run noise: the district's median p99 at most the highest p99 of the
+    one-site runs."""
+    sh, d, o = st["shape"], st["district"], st["one_site"]
+    lines = [
+        f"many sites: {sh['sites']} sites ({sh['homes']} homes, {sh['home_beds']} home beds,"
+        f" {sh['devices']:,} devices) | the demo home alone; {st['rate']:,} msg/s",
+    ]
+
+    def row(what: str, key: str, fmt: str, unit: str = "", target: str = "") -> None:
+        lines.append(
+            f"  {what:<36} {_f(d[key], fmt, unit):<26} {_f(o[key], fmt, unit):<26} {target}"
+        )
+
+    row("first start to /readyz", "first_ready_s", "{:.1f}", " s")
+    row("  daily reports caught up at start", "reports_written", "{:,.0f}")
+    row("  ... the last written after ready", "catch_up_s", "{:.1f}", " s")
+    met = _met(d["peak_rss_mb"]["median"] <= TARGET_RSS_MB)
+    row("peak RSS (start, window, falls)", "peak_rss_mb", "{:,.0f}", " MB", f"<= 300 MB: {met}")
+    row("CPU s per 1,000 msg", "cpu_s_per_1000", "{:.3f}")
+    row("  ... mosquitto", "broker_cpu_s_per_1000", "{:.3f}")
+    met = _met(d["restart_ready_s"]["median"] <= TARGET_READY_S)
+    row("restart to /readyz", "restart_ready_s", "{:.2f}", " s", f"<= 5 s: {met}")
+    for p in ("commit", "sse"):
+        dp, op = d["latency"].get(p, {}), o["latency"].get(p, {})
+        for q in ("p50_ms", "p99_ms", "max_ms"):
+            if q not in dp or q not in op:
+                continue
+            target = ""
+            if p == "sse" and q == "p99_ms":
+                met = _met(dp[q]["median"] <= op[q]["max"])
+                target = f"no worse than one site: {met}"
+            lines.append(
+                f"  {f'alarm -> {p} {q[:-3]}':<36} {_f(dp[q], '{:.1f}', ' ms'):<26}"
+                f" {_f(op[q], '{:.1f}', ' ms'):<26} {target}"
+            )
+    burst = d.get("latency_catch_up", {})
+    for p in ("commit", "sse"):
+        if "p99_ms" in burst.get(p, {}):
+            b = burst[p]
+            lines.append(
+                f"  {f'  ... while reports are written, {p}':<36}"
+                f" {_f(b['p50_ms'], '{:.0f}')} / {_f(b['p99_ms'], '{:.0f}')} ms (p50 / p99)"
+            )
+    row("others' CPU (cores)", "others_cores", "{:.2f}")
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"

@@ -22,13 +22,15 @@ class Stack:
     influx: bool = True
     webhook: bool = False
     workers: int = 0
+    sites: Path | None = None  # a site file or folder instead of `wearables` generated ones
+    broker_options: dict[str, str] | None = None  # mosquitto.conf lines over ingest.broker's
     broker: MosquittoProcess = field(init=False)
     db: Influx | None = field(init=False, default=None)
     receiver: Receiver | None = field(init=False, default=None)
     service: Service = field(init=False)
 
     def __enter__(self) -> Stack:
-        self.broker = MosquittoProcess(self.tmp / "mosquitto")
+        self.broker = MosquittoProcess(self.tmp / "mosquitto", extra=self.broker_options)
         self.broker.start()
         if self.influx:
             self.db = Influx(self.tmp / "influx")
@@ -42,6 +44,7 @@ class Stack:
             self.db.url if self.db else None,
             self.receiver.url.rstrip("/") if self.receiver else None,
             workers=self.workers,
+            sites=self.sites,
         )
         return self
 
