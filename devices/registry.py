@@ -342,7 +342,7 @@ class Registry:
         """A registry of one of these sites (its reports, its screen), sharing the devices."""
         one = object.__new__(Registry)
         one.sites = {site: self.sites[site]}
-        one._devices = {k: d for k, d in self._devices.items() if k[0] == site}
+        one._devices = {(site, d.id): self._devices[(site, d.id)] for d in self.sites[site].devices}
         one._resident_names = {k: n for k, n in self._resident_names.items() if k[0] == site}
         one._by_id = {d.id: d for d in one._devices.values()}
         return one

@@ -63,6 +63,24 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
+PACKET_BUDGET = 16_384  # bytes of topic filters in one SUBSCRIBE / UNSUBSCRIBE
+
+
+def packet_chunks(topics: list[str], budget: int = PACKET_BUDGET) -> list[list[str]]:
+    """The filters in groups whose SUBSCRIBE packet stays under `budget` bytes (each filter
+    costs its UTF-8 length, 2 length bytes and an options byte); never an empty group."""
+    chunks: list[list[str]] = []
+    size = 0
+    for t in topics:
+        cost = len(t.encode()) + 3
+        if not chunks or size + cost > budget:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(t)
+        size += cost
+    return chunks
+
+
 class MqttSource:
     """One MQTT session (persistent, QoS 1, manual ack) that decodes each message on paho's thread
     and delivers it with its ack; PUBACKs go out only via `flush_acks`."""
@@ -107,6 +125,8 @@ class MqttSource:
         # set by the SUBACK of this connection's subscribe: the broker now queues what is
         # published (the demo starts its simulated home only then)
         self.subscribed = threading.Event()
+        self._subacks_due = 0  # SUBACKs still to come for the current connection's chunks
+        self._unsubacks_due = 0
         self._acks: list[tuple[int, int]] = []  # (packet id, connection) the engine acked
         client = BufferedClient(
             CallbackAPIVersion.VERSION2,
@@ -205,14 +225,23 @@ class MqttSource:
         if flags.session_present and self._stale:
             # what the broker queued for it still comes; a filter it does not hold is
             # answered "no subscription existed"
-            client.unsubscribe(self._stale)
+            chunks = packet_chunks(list(self._stale))
+            self._unsubacks_due = len(chunks)
+            for chunk in chunks:
+                client.unsubscribe(chunk)
         else:  # a new session holds nothing
             self.unsubscribed.set()
         if self._retire:
             return
         self.subscribed.clear()
         topics = [self._shared(t) for t in self._decoder.subscriptions(self._lane)]
-        client.subscribe([(topic, 1) for topic in topics])
+        # a service of hundreds of sites has thousands of filters: one SUBSCRIBE of them
+        # all would pass the broker's packet limit (mosquitto's max_packet_size) and the
+        # broker would drop the connection, again and again
+        chunks = packet_chunks(topics)
+        self._subacks_due = len(chunks)
+        for chunk in chunks:
+            client.subscribe([(topic, 1) for topic in chunk])
 
     def _on_subscribe(
         self, _c: paho.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object
@@ -220,13 +249,17 @@ class MqttSource:
         if any(c.is_failure for c in codes):
             log.error("broker refused a subscription", extra={"reasons": [str(c) for c in codes]})
             return
-        self.subscribed.set()
+        self._subacks_due -= 1
+        if self._subacks_due <= 0:  # every chunk's SUBACK: the broker keeps all of them
+            self.subscribed.set()
 
     def _on_unsubscribe(
         self, _c: paho.Client, _u: object, _mid: int, _codes: object, _p: object
     ) -> None:
         self._last = time.monotonic()
-        self.unsubscribed.set()
+        self._unsubacks_due -= 1
+        if self._unsubacks_due <= 0:
+            self.unsubscribed.set()
 
     def _shared(self, topic: str) -> str:
         return f"$share/{self._share}/{topic}" if self._share else topic
