@@ -6,16 +6,11 @@ app in-process. The screen in Chromium: tests/test_screen_override.py."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-import warnings
-from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from alerting.bedside import OVERRIDE_RESET, resets_at_bedside, sends
@@ -25,11 +20,10 @@ from alerting.model import AlertState
 from alerting.rulebook import Rulebook
 from alerting.rules import EventRule
 from alerting.ruleset import Override, RuleSet
-from alerting.store import AlertReader
 from alerting.views import AlertView
 from dashboards.auth import StaffAuth, TokenBook, token_sha256
-from dashboards.stream import ChangeHub
 from devices.registry import Registry, load_sites
+from tests.app_harness import harness_runtime, request
 from tests.conftest import ROOT
 from tests.engine_harness import Harness
 
@@ -161,49 +155,21 @@ class Api:
         from dashboards.app import create_app
         from dashboards.auth import Grant
 
-        def submit(cmd: Any) -> Future[CommandResult]:
-            r = h.engine.process([cmd])
-            h.changes += r.changes
-            fut: Future[CommandResult] = Future()
-            fut.set_result(r.results[0])
-            return fut
-
         site = h.registry.site
         self.staff = StaffAuth.of_sites([site], b"k" * 32, h.clock)
         grants = [
             Grant(n, role, frozenset({site.id}), token_sha256(t))  # type: ignore[arg-type]
             for n, role, t in (("desk", "admin", ADMIN), ("ward", "duty", DUTY))
         ]
-        runtime = SimpleNamespace(
-            registry=h.registry,
-            rules=Rulebook.of_one(h.rules),
-            metrics=CollectorRegistry(),
-            hub=ChangeHub(),
-            alerts=AlertReader(lambda: sqlite3.connect(h.path)),
-            staff=self.staff,
-            read_open=False,
-            tokens=TokenBook(grants, None),
-            clock=h.clock,
-            submit=submit,
-        )
+        runtime = harness_runtime(h, self.staff, TokenBook(grants, None), read_open=False)
         self.app = create_app(runtime)  # type: ignore[arg-type]
 
     def session(self, staff_id: str, pin: str) -> str:
         return self.staff.login(staff_id, pin).token
 
     def resolve(self, alert_id: int, token: str, **body: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://cw") as c:
-                return await c.post(
-                    f"/api/alerts/{alert_id}/resolve",
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return asyncio.run(go())
+        auth = {"Authorization": f"Bearer {token}"}
+        return request(self.app, "POST", f"/api/alerts/{alert_id}/resolve", json=body, headers=auth)
 
 
 def test_the_api_refuses_a_remote_resolve_and_lets_a_supervisor_override(h: Harness) -> None:
