@@ -2,15 +2,24 @@
 resolve, fire confirm/dismiss, shelve and unshelve; a device's maintenance start and end.
 
 Each answers with a CommandResult whose `error` names why it was refused (the API turns
-it into 404/409), so a refused command changes nothing.
+it into 404/409), so a refused command changes nothing. A call reset at the bedside
+(alerting/bedside.py) is resolved only with `override`, a supervisor's (the API checks who).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from alerting.bedside import resets_at_bedside
 from alerting.firepolicy import FirePolicy
-from alerting.items import MAX_MAINTENANCE_S, MAX_SHELVE_S, Command, CommandResult, DeviceCommand
+from alerting.items import (
+    MAX_MAINTENANCE_S,
+    MAX_SHELVE_S,
+    Command,
+    CommandResult,
+    DeviceCommand,
+    ErrorCode,
+)
 from alerting.lifecycle import Lifecycle
 from alerting.model import Alert, AlertState
 from alerting.rulebook import Rulebook
@@ -51,7 +60,15 @@ class Commands:
         if cmd.action == "ack":
             self._life.ack(alert, now, cmd.by, cmd.note)
         elif cmd.action == "resolve":
-            self._life.resolve(alert, now, cmd.by, cmd.note)
+            dev = self._registry.get(alert.site, alert.device_id)
+            bedside = resets_at_bedside(self._rules, alert, dev)
+            if bedside != cmd.override:  # a call without override, or override of no call
+                error: ErrorCode = "not_bedside" if cmd.override else "bedside_reset"
+                return CommandResult(False, error, alert.snapshot())
+            if cmd.override:
+                self._life.override_reset(alert, now, cmd.by, cmd.note)
+            else:
+                self._life.resolve(alert, now, cmd.by, cmd.note)
         elif cmd.action == "confirm":
             if not self._fire.confirm(alert, now, cmd.by, cmd.note):
                 return CommandResult(False, "not_fire", alert.snapshot())

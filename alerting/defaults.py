@@ -64,6 +64,7 @@ def _rules() -> list[AnyRule]:
             latched=True,
             clear_events=["cancel"],
             clear_resets=True,
+            reset="bedside",  # presence in the room resets a call, not a screen
         ),
         EventRule(
             name="sos",

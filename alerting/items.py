@@ -20,6 +20,8 @@ ErrorCode = Literal[
     "unknown_device",
     "not_in_maintenance",
     "not_fire",
+    "bedside_reset",
+    "not_bedside",
 ]
 MAX_SHELVE_S = 24 * 3600
 MAX_MAINTENANCE_S = 30 * 86400
@@ -43,6 +45,7 @@ class Command:
     by: str
     note: str | None = None
     duration_s: float | None = None  # shelve only
+    override: bool = False  # resolve only: a supervisor's remote reset of a bedside call
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from alerting import store
+from alerting.bedside import OVERRIDE_RESET
 from alerting.deadlines import ESC, OFF, SHELVE, Deadline, Deadlines
 from alerting.model import Alert, AlertState, Change, Severity
 from alerting.rulebook import Rulebook
@@ -279,8 +280,13 @@ class Lifecycle:
         """A person ends the alert, whatever its state (the `resolve` action)."""
         self.close(alert, now, by, note, "resolve")
 
+    def override_reset(self, alert: Alert, now: int, by: str, note: str | None) -> None:
+        """A supervisor resets a bedside call from afar (`override_reset`, with the reason):
+        closed like a resolve, so follow-ups and the MQTT topic see it end, but audited apart."""
+        self.close(alert, now, by, note, OVERRIDE_RESET)
+
     def close(self, alert: Alert, now: int, by: str, note: str | None, action: str) -> None:
-        """A person ends the alert (resolve, or a fire alarm dismissed as false)."""
+        """A person ends the alert (resolve, an override, a fire alarm dismissed as false)."""
         before = alert.state
         if alert.acknowledged_at is None:
             alert.acknowledged_at = now

@@ -47,6 +47,7 @@ FOLLOW_UPS = frozenset(
         "condition_cleared",
         "resolve",
         "reset",
+        "override_reset",  # a supervisor's remote reset of a bedside call (bedside.py)
         "dismiss",
         "shelve",
         "unshelve",

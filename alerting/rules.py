@@ -64,6 +64,19 @@ class EventRule(_DeviceRule):
     clear_resets: bool = Field(
         False, description="a clear event is a reset at the origin (closes even if latched)"
     )
+    reset: Literal["remote", "bedside"] = Field(
+        "remote",
+        description="bedside: only the clear event at the origin closes the alert; a remote"
+        " resolve is a supervisor's override with a reason (nurse-call practice, DIN VDE 0834)",
+    )
+
+    @model_validator(mode="after")
+    def _bedside(self) -> EventRule:
+        if self.reset == "bedside" and not (self.clear_resets and self.clear_events):
+            raise ValueError(
+                "reset: bedside needs the reset at the origin: clear_events and clear_resets: true"
+            )
+        return self
 
 
 class ThresholdRule(_DeviceRule):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from alerting.bedside import resets_at_bedside
 from alerting.model import Alert
 from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
@@ -79,5 +80,7 @@ class AlertView:
             "escalation_level": a.escalation_level,
             "forwarded_at": iso(a.forwarded_at),
             "fire": rule.fire if rule else None,
+            # bedside: closed by the reset at its origin, remotely only by a supervisor
+            "reset": "bedside" if resets_at_bedside(self._rules, a, dev) else "remote",
             "resident_name": self._reg.resident_name(dev.site, dev.resident) if dev else None,
         }

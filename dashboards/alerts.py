@@ -1,6 +1,7 @@
 """/api/alerts: the list, one alert with its history, incidents, the live stream, and
 the operators' actions (ack, resolve, confirm/dismiss a fire, shelve). Every read shows
-the caller's sites (and the watch's own alerts); an action on another site's alert is 403."""
+the caller's sites (and the watch's own alerts); an action on another site's alert is 403,
+a supervisor's override of a call's bedside reset by anyone else too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from alerting.items import Command
 from alerting.model import Alert
 from alerting.views import AlertView, iso
 from dashboards.deps import AppRuntime, Caller, Duty, Reader, Sites, check_site, run, who
-from dashboards.schemas import Dismissal, OperatorAction, ShelveAction
+from dashboards.schemas import Dismissal, OperatorAction, ResolveAction, ShelveAction
 from dashboards.stream import alert_events
 
 
@@ -79,20 +80,40 @@ def alerts_router(runtime: AppRuntime, alert_json: AlertView) -> APIRouter:
         body: OperatorAction,
         identity: Caller,
         seconds: float | None = None,
+        override: bool = False,
     ) -> Any:
-        alert_of(alert_id, identity)
-        result = run(runtime, Command(action, alert_id, who(identity, body), body.note, seconds))
+        a = alert_of(alert_id, identity)
+        by = supervisor(identity, body, a.site) if override else who(identity, body)
+        result = run(runtime, Command(action, alert_id, by, body.note, seconds, override))
         if result.alert is None:
             raise HTTPException(500, "command failed")
         return alert_json(result.alert)
+
+    def supervisor(caller: Caller, body: OperatorAction, site: str) -> str:
+        """The supervisor an override is recorded under, or 403: a supervisor's own session,
+        or an admin token whose `by` names a supervisor of the alert's site."""
+        by = who(caller, body)
+        staff = runtime.staff
+        if staff.role_of(by) == "supervisor" and (
+            caller.staff or (caller.role == "admin" and staff.site_of(by) == site)
+        ):
+            return by  # a session is for her own site already (alert_of checked it)
+        raise HTTPException(
+            403,
+            "only a supervisor overrides a bedside reset: her session, or an admin token"
+            " with `by` naming a supervisor of the alert's site",
+        )
 
     @alerts.post("/{alert_id}/ack")
     def ack(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
         return command("ack", alert_id, body, identity)
 
     @alerts.post("/{alert_id}/resolve")
-    def resolve(alert_id: int, body: OperatorAction, identity: Duty) -> Any:
-        return command("resolve", alert_id, body, identity)
+    def resolve(alert_id: int, body: ResolveAction, identity: Duty) -> Any:
+        """End the alert. A call reset at the bedside (docs/rules.md, `reset: bedside`) is
+        refused (409) unless a supervisor overrides: `override: true` with the reason in
+        `note`, audited as `override_reset`."""
+        return command("resolve", alert_id, body, identity, override=body.override)
 
     @alerts.post("/{alert_id}/confirm")
     def confirm(alert_id: int, body: OperatorAction, identity: Duty) -> Any:

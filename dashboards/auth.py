@@ -65,6 +65,7 @@ class Session:
     name: str
     expires_ms: int
     site: str | None = None  # the site she works at (her site file)
+    role: str = "carer"  # carer or supervisor (her site file)
 
 
 class StaffAuth:
@@ -95,6 +96,12 @@ class StaffAuth:
         """The site a staff member works at; None for staff given without one."""
         return self._site_of.get(staff_id)
 
+    def role_of(self, staff_id: str) -> str | None:
+        """A staff member's role (carer or supervisor); None for an id nobody has: only a
+        supervisor overrides a call's bedside reset (dashboards/alerts.py)."""
+        member = self._staff.get(staff_id)
+        return member.role if member else None
+
     def staff(self, site: str | None = None) -> list[dict[str, str]]:
         """Ids and names (never PINs): of one site's staff when given, else everybody's."""
         return [
@@ -122,7 +129,8 @@ class StaffAuth:
         sig = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
         token = "s." + base64.urlsafe_b64encode(body.encode()).decode().rstrip("=") + "."
         token += base64.urlsafe_b64encode(sig).decode().rstrip("=")
-        return Session(token, staff_id, member.name, expires, self._site_of.get(staff_id))
+        site = self._site_of.get(staff_id)
+        return Session(token, staff_id, member.name, expires, site, member.role)
 
     def verify(self, token: str) -> str | None:
         """The staff id a session token belongs to, or None (forged, expired, unknown)."""

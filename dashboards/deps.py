@@ -87,6 +87,12 @@ ERRORS = {
     "unknown_device": (404, "no such device"),
     "not_in_maintenance": (409, "device is not in maintenance"),
     "not_fire": (409, "not a fire alarm"),
+    "bedside_reset": (
+        409,
+        "reset it at the bedside: press cancel on the call button;"
+        " a supervisor may override with a reason",
+    ),
+    "not_bedside": (409, "this alert is not reset at the bedside: resolve it without override"),
 }
 
 

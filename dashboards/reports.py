@@ -104,10 +104,10 @@ def watch_csv(
     to: str | None = TO,
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS),
-    table: Literal["alerts", "shifts", "devices"] = "alerts",
+    table: Literal["alerts", "shifts", "devices", "overrides"] = "alerts",
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
-    offline episodes."""
+    offline episodes; overrides = supervisors' remote resets of calls."""
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)
@@ -153,6 +153,7 @@ def watch_html(
         "csv_alerts": url(base + ".csv", **exact, table="alerts"),
         "csv_shifts": url(base + ".csv", **exact, table="shifts"),
         "csv_devices": url(base + ".csv", **exact, table="devices"),
+        "csv_overrides": url(base + ".csv", **exact, table="overrides"),
         "json": url(base, **exact),
         "other_lang": url(base + ".html", **exact, lang="en" if lang == "zh" else "zh"),
     }

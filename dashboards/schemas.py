@@ -3,7 +3,9 @@ client may send, with limits and descriptions that show in /api/docs."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+OVERRIDE_REASON_MIN = 4  # characters: a reason a reader of the audit log can follow
 
 
 class OperatorAction(BaseModel):
@@ -14,6 +16,23 @@ class OperatorAction(BaseModel):
         description="staff member id; required with the API token, taken from a session",
     )
     note: str | None = Field(None, max_length=500)
+
+
+class ResolveAction(OperatorAction):
+    override: bool = Field(
+        False,
+        description="a supervisor's remote reset of a call that is reset at the bedside"
+        " (its rule says `reset: bedside`); `note` is then the reason, required",
+    )
+
+    @model_validator(mode="after")
+    def _reason(self) -> ResolveAction:
+        if self.override and len((self.note or "").strip()) < OVERRIDE_REASON_MIN:
+            raise ValueError(
+                f"an override needs its reason in `note` (at least {OVERRIDE_REASON_MIN}"
+                " characters)"
+            )
+        return self
 
 
 class Dismissal(OperatorAction):

@@ -112,6 +112,7 @@ def screen_router(runtime: AppRuntime) -> APIRouter:
             "staff_id": s.staff_id,
             "name": s.name,
             "site": s.site,
+            "role": s.role,  # the screen offers a supervisor the override of a call's reset
             "expires_at": iso(s.expires_ms),
         }
 

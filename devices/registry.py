@@ -79,6 +79,9 @@ class StaffConfig(StrictModel):
         pattern=r"^pbkdf2_sha256\$\d+\$[0-9a-f]+\$[0-9a-f]+$",
         description="from `carewatch hash-pin`; the PIN itself is never stored",
     )
+    role: Literal["carer", "supervisor"] = Field(
+        "carer", description="a supervisor may override a call's bedside reset, with a reason"
+    )
 
 
 class ApiTokenConfig(StrictModel):

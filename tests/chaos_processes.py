@@ -273,7 +273,7 @@ class Stream:
 
 class Staff:
     """Nurses at the screen: every `period_s` one unacknowledged call or fall is
-    acknowledged and one resolved, through the API. A failing request (the service
+    acknowledged and one fall resolved, through the API. A failing request (the service
     killed, the engine holding a batch) is simply tried again on the next round."""
 
     def __init__(self, service: CarewatchProcess, period_s: float = 0.5, seed: int = 6) -> None:
@@ -289,9 +289,12 @@ class Staff:
         alerts = self._service.get("/api/alerts", state="active_unack", limit=200).json()
         mine = [a for a in alerts if a["rule"] in ("call", "fall")]
         for action in ("ack", "resolve"):
-            if not mine:
+            # a call is reset at the bedside (docs/rules.md): the screen resolves falls only
+            pool = [a for a in mine if action == "ack" or a["rule"] == "fall"]
+            if not pool:
                 return
-            a = mine.pop(self._rng.randrange(len(mine)))
+            a = pool[self._rng.randrange(len(pool))]
+            mine.remove(a)
             r = self._service.post(f"/api/alerts/{a['id']}/{action}", {"by": "nurse-chaos"})
             if r.status_code == 200:
                 self.done += 1

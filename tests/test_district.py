@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import warnings
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 
 from alerting import store
 from alerting.items import Incoming
@@ -37,6 +34,7 @@ from dashboards.district import (
 from dashboards.stream import ChangeHub
 from devices.ports import FakeClock
 from devices.registry import SYSTEM_SITE, Registry, SiteConfig, load_sites
+from tests.app_harness import harness_runtime, request
 from tests.conftest import ROOT
 from tests.engine_harness import Harness
 
@@ -342,30 +340,14 @@ def _client(h: Harness, read_open: bool) -> Any:
 
     from dashboards.app import create_app
 
-    runtime = SimpleNamespace(
-        registry=h.registry,
-        rules=Rulebook.of_one(h.rules),
-        metrics=CollectorRegistry(),
-        hub=ChangeHub(),
-        alerts=AlertReader(lambda: sqlite3.connect(h.path)),
-        staff=StaffAuth([], b"k" * 32, h.clock),
-        read_open=read_open,
-        tokens=TokenBook([], TOKEN),
-        clock=h.clock,
-        health=lambda: {"broker": True, "store": True, "engine": True},
-    )
+    staff = StaffAuth([], b"k" * 32, h.clock)
+    health = {"broker": True, "store": True, "engine": True}
+    runtime = harness_runtime(h, staff, TokenBook([], TOKEN), read_open, health=lambda: health)
     app = create_app(runtime)  # type: ignore[arg-type]
 
     class Client:
         def get(self, path: str, **kw: Any) -> httpx.Response:
-            async def go() -> httpx.Response:
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://cw") as c:
-                    return await c.get(path, **kw)
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return asyncio.run(go())
+            return request(app, "GET", path, **kw)
 
     return Client()
 

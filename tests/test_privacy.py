@@ -54,6 +54,7 @@ SECRET = "privacy-hmac-key-5b9d02e7c4a1f3"
 TOKEN = "privacy-api-token-8f3c61d2e9a4b7"
 WRONG_TOKEN = "privacy-wrong-token-1c7e4a90d3"
 PIN = "1234"  # nurse-li's demo PIN (examples/demo-site.yaml)
+BOSS, BOSS_PIN = "supervisor-zhao", "3456"  # the demo's supervisor
 WRONG_PIN = "73915046"
 REGISTRY = load_site(DEMO_SITE)
 NAMES = sorted({r.display_name for r in REGISTRY.site.residents})
@@ -271,9 +272,16 @@ def test_names_stay_on_the_screen_and_secrets_stay_out_of_everything(
         assert r.status_code in (401, 403)
         r = service.post(f"/api/alerts/{call['id']}/ack", {"by": "nurse-wang"})
         assert r.status_code == 200, r.text
-        for alert in (fall, call):
-            r = service.post(f"/api/alerts/{alert['id']}/resolve", {"note": "ok"}, token=session)
-            assert r.status_code == 200, r.text
+        r = service.post(f"/api/alerts/{fall['id']}/resolve", {"note": "ok"}, token=session)
+        assert r.status_code == 200, r.text
+        # a call is reset at the bedside: from the screen only a supervisor's override
+        r = service.post(f"/api/alerts/{call['id']}/resolve", {"note": "ok"}, token=session)
+        assert r.status_code == 409, r.text
+        r = httpx.post(service.url + "/api/session", json={"staff_id": BOSS, "pin": BOSS_PIN})
+        boss = r.json()["token"]
+        why = {"override": True, "note": "button stuck, checked in the room"}
+        r = service.post(f"/api/alerts/{call['id']}/resolve", why, token=boss)
+        assert r.status_code == 200, r.text
 
         # --- everything settles: deliveries, the alert topic, the store -------------------
         def settled() -> list[dict[str, Any]] | None:
@@ -281,7 +289,11 @@ def test_names_stay_on_the_screen_and_secrets_stay_out_of_everything(
             webhooks = [n for n in rows if n["target"] in ("supervisor", "fire_brigade")]
             done = all(n["state"] == "delivered" for n in rows)
             actions = {(n["target"], n["action"]) for n in webhooks}
-            enough = {("supervisor", "escalate"), ("supervisor", "resolve")} <= actions
+            enough = {
+                ("supervisor", "escalate"),
+                ("supervisor", "resolve"),
+                ("supervisor", "override_reset"),  # the call: a follow-up like a resolve
+            } <= actions
             forwarded = any(n["target"] == "fire_brigade" for n in webhooks)
             return rows if done and enough and forwarded else None
 
@@ -299,7 +311,7 @@ def test_names_stay_on_the_screen_and_secrets_stay_out_of_everything(
         )
 
         # --- the scan --------------------------------------------------------------------
-        secrets = [TOKEN, WRONG_TOKEN, session, SECRET, WRONG_PIN]
+        secrets = [TOKEN, WRONG_TOKEN, session, boss, SECRET, WRONG_PIN]
         pin_forms = [f'"{PIN}"', f"'{PIN}'", f"pin={PIN}", f"pin: {PIN}"]
         hashes = [s.pin_hash.split("$")[-1] for s in REGISTRY.site.staff]
 

@@ -52,6 +52,7 @@ READS: dict[str, set[str]] = {
 ANSWERS = {A: {A, SYS}, B: {B, SYS}, "operator": {B, SYS}, "service": {A, B, SYS}}
 ADMINISTERS = {A: {A}, B: {B}, "service": {A, B}}
 DEVICE = {A: "w-101-1", B: "rv-w-101-1"}
+SUPERVISOR = {A: "supervisor-zhao", B: "supervisor-he"}
 ACCESS = {
     "users": [
         {"name": "district-office", "role": "district", "token_sha256": "<district>"},
@@ -69,6 +70,8 @@ def site_dir(folder: Path) -> Path:
         data["api_tokens"] = [
             {"name": f"{sid}-desk", "role": "admin", "token_sha256": token_sha256(TOKENS[sid])}
         ]
+        if sid == B:  # riverside's supervisor (PIN 1234, as nurse-chen's)
+            data["staff"].append({**data["staff"][0], "id": SUPERVISOR[B], "role": "supervisor"})
         (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return folder
 
@@ -601,7 +604,8 @@ def fresh_alerts(w: World) -> dict[str, dict[str, str]]:
     watch's own."""
     subjects = {
         "ack": ({"event": "fall", "id": "w-ack"}, "w-102-1", "rv-w-102-1", "fall"),
-        "resolve": ({"event": "press", "id": "w-res"}, "cb-102-1", "rv-cb-102-1", "call"),
+        # a call is reset at the bedside, not resolved: a fall (overrides: below)
+        "resolve": ({"event": "fall", "id": "w-res"}, "w-103-1", "rv-w-103-1", "fall"),
         "confirm": ({"event": "smoke_alarm", "id": "w-con"}, "sd-101", "rv-sd-101", "smoke"),
         "dismiss": ({"event": "smoke_alarm", "id": "w-dis"}, "sd-202", "rv-sd-202", "smoke"),
         "shelve": ({"event": "tamper", "id": "w-she"}, "sd-103", "rv-sd-103", "tamper"),
@@ -651,3 +655,48 @@ def test_writes_need_the_role_on_the_alerts_or_devices_site(world: World) -> Non
                 want = (case.again if done else (case.first,)) if site != SYS else (200, 409)
                 assert r.status_code in want, (url, caller, r.status_code, r.text)
                 done = True
+
+
+@pytest.mark.integration
+def test_a_calls_override_needs_a_supervisor_of_the_alerts_site(world: World) -> None:
+    """A call is reset at the bedside: resolving it is 409 for everyone allowed to answer;
+    the override is 403 unless a supervisor's session, or an admin token of the site whose
+    `by` names a supervisor of that site."""
+    w = world
+    publish(w.broker_port, [event(A, "cb-103-1", {"event": "press", "id": "o-a"}),
+                            event(B, "rv-cb-103-1", {"event": "press", "id": "o-b"})])  # fmt: skip
+    devices = {A: "cb-103-1", B: "rv-cb-103-1"}
+    calls: dict[str, str] = {}
+
+    def raised() -> bool:
+        calls.update({a["site"]: a["id"] for a in w.service.get("/api/alerts").json()
+                      if a["device_id"] in devices.values()})  # fmt: skip
+        return len(calls) == 2
+
+    assert wait_until(raised, 10), calls
+    carer = {A: "nurse-li", B: "nurse-chen"}
+    for site, call in calls.items():
+        url, other = f"/api/alerts/{call}/resolve", B if site == A else A
+        why = {"override": True, "note": "按钮卡住 stuck button"}
+        for caller in CALLERS:
+            r = w.request("POST", url, caller, {"by": SUPERVISOR[site]})
+            want = 401 if caller == "anonymous" else 409 if site in ANSWERS.get(caller, ()) else 403
+            assert r.status_code == want, (site, caller, r.status_code, r.text)
+            if caller not in (site, "service"):  # those two may: below
+                r = w.request("POST", url, caller, {**why, "by": SUPERVISOR[site]})
+                want = 401 if caller == "anonymous" else 403
+                assert r.status_code == want, (site, caller, r.status_code, r.text)
+        for caller, by in ((site, carer[site]), ("service", SUPERVISOR[other])):
+            r = w.request("POST", url, caller, {**why, "by": by})
+            assert r.status_code == 403, (site, caller, by, r.text)
+        if site == A:  # the site's admin token naming its supervisor
+            r = w.request("POST", url, A, {**why, "by": SUPERVISOR[A]})
+        else:  # the supervisor's own session
+            login = {"staff_id": SUPERVISOR[B], "pin": "1234"}
+            session = httpx.post(w.service.url + "/api/session", json=login, timeout=10).json()
+            assert session["role"] == "supervisor"
+            r = httpx.post(w.service.url + url, json=why, timeout=10,
+                           headers={"Authorization": f"Bearer {session['token']}"})  # fmt: skip
+        assert r.status_code == 200 and r.json()["state"] == "closed", (site, r.text)
+        history = w.get(f"/api/alerts/{call}", "service").json()["history"]
+        assert (history[-1]["action"], history[-1]["by"]) == ("override_reset", SUPERVISOR[site])

@@ -27,7 +27,8 @@ class Finding:
 
 def findings(w: Words, r: WatchReport) -> list[Finding]:
     """What a manager must look at first: unanswered emergencies, the 60-second standard,
-    fire equipment out of limits or silent, floods, chattering, stale and offline."""
+    fire equipment out of limits or silent, supervisors' overrides of a call's bedside
+    reset, floods, chattering, stale and offline."""
     out: list[Finding] = []
 
     def add(level: Literal["bad", "warn"], key: str, **values: object) -> None:
@@ -63,6 +64,8 @@ def findings(w: Words, r: WatchReport) -> list[Finding]:
         add("warn", "silent", devices=w.join(silent))
     if r.fire.forwarded_auto:
         add("warn", "forwarded_auto", n=r.fire.forwarded_auto)
+    if r.overrides.count:  # calls reset from afar: the bedside reset was skipped
+        add("warn", "overrides", n=r.overrides.count, people=w.tally(r.overrides.by_person, w.who))
     for f in r.load.floods:
         add(
             "warn",

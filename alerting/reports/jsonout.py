@@ -97,6 +97,7 @@ def summary(report: WatchReport) -> dict[str, Any]:
         "offline_episodes": len(report.devices.episodes),
         "fire_alarms": fire.alarms,
         "fire_forwarded": fire.forwarded,
+        "overrides": report.overrides.count,  # calls reset from afar by a supervisor
         "fire_equipment_below_limit": [
             f"{s.device_id}.{s.field}" for s in fire.equipment if s.ok is False
         ],

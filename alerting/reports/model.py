@@ -416,6 +416,32 @@ class FireFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A call a supervisor reset from afar in the period (`override_reset`): where, who, why."""
+
+    alert_id: int
+    rule: str
+    device_id: str
+    floor: str | None
+    room: str | None
+    bed: str | None
+    raised_ms: int
+    at_ms: int
+    by: str | None  # the supervisor's staff id
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Supervisors' overrides of a call's bedside reset in the period, per room and person."""
+
+    count: int
+    by_room: dict[str, int]  # room id -> overrides
+    by_person: dict[str, int]  # staff id -> overrides
+    items: list[OverrideRow]
+
+
+@dataclass(frozen=True, slots=True)
 class Bucket:
     """Alerts raised per priority in one hour or day from `start_ms`: one bar of the timeline
     chart."""
@@ -471,6 +497,7 @@ class WatchReport:
     load: AlarmLoad
     devices: DeviceFigures
     fire: FireFigures
+    overrides: Overrides  # calls reset from afar, not at the bedside
     timeline_step: Literal["hour", "day"]
     timeline: list[Bucket]
     ack_histogram: list[Bin]  # emergency waits

@@ -1,7 +1,7 @@
-"""CSV export: one row per wait (every time staff had to answer an alert), per shift, or
-per device that was offline. Times are local (the site's time zone), seconds as numbers.
-Written with a UTF-8 byte-order mark by the callers that save files, so spreadsheet
-programs read the Chinese titles."""
+"""CSV export: one row per wait (every time staff had to answer an alert), per shift, per
+device that was offline, or per supervisor's override of a call's bedside reset. Times
+are local (the site's time zone), seconds as numbers. Written with a UTF-8 byte-order mark
+by the callers that save files, so spreadsheet programs read the Chinese titles."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from alerting.reports.model import WatchReport
 from alerting.reports.shifts import local_text
 from alerting.ruleset import RuleSet
 
-TABLES = ("alerts", "shifts", "devices")
+TABLES = ("alerts", "shifts", "devices", "overrides")
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -100,11 +100,31 @@ def devices_csv(report: WatchReport) -> str:
     return _write(header, rows)
 
 
+def overrides_csv(report: WatchReport, rules: RuleSet) -> str:
+    """One row per supervisor's override in the period: the call, where, who and why."""
+    tz = ZoneInfo(report.timezone)
+    header = [
+        "alert_id", "rule", "title_zh", "title_en", "floor", "room", "bed", "device_id",
+        "raised_local", "override_local", "by", "reason",
+    ]  # fmt: skip
+    rows = [
+        [
+            o.alert_id, o.rule, rules.title(o.rule, "zh"), rules.title(o.rule, "en"), o.floor,
+            o.room, o.bed, o.device_id, local_text(o.raised_ms, tz), local_text(o.at_ms, tz),
+            o.by, o.reason,
+        ]
+        for o in report.overrides.items
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
 def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
-    """The API's CSV export by `table`: "shifts", "devices", anything else the waits
-    (alerts_csv)."""
+    """The API's CSV export by `table`: "shifts", "devices", "overrides", anything else the
+    waits (alerts_csv)."""
     if table == "shifts":
         return shifts_csv(report)
     if table == "devices":
         return devices_csv(report)
+    if table == "overrides":
+        return overrides_csv(report, rules)
     return alerts_csv(report, rules)

@@ -9,7 +9,7 @@ the template escapes. Residents are never named: places are floor, room and bed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,10 @@ class Words:
     def join(self, items: list[str]) -> str:
         """A list in running text (、 in Chinese, a comma in English)."""
         return self.t("list_sep").join(items)
+
+    def tally(self, counts: Mapping[str, int], label: Callable[[str], str]) -> str:
+        """Counts as running text, each key as `label` names it: "room 204 ×2, room 305 ×1"."""
+        return self.join([f"{label(k)} ×{n}" for k, n in counts.items()])
 
     def rule(self, name: str) -> str:
         """A rule's title in the reader's language (RuleSet.title)."""

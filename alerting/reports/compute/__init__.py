@@ -5,7 +5,9 @@ Definitions (docs/reports.md says the same for readers of the report):
 - A *wait* is a time staff had to answer an alert: it starts when the alert is raised, or
   when it comes back (a new occurrence) after someone acknowledged it, and ends at the
   first staff response: acknowledge, resolve, reset at the bedside (`cancel` from the
-  call button), dismiss or confirm a fire alarm, shelve. Time to acknowledge is that wait.
+  call button), a supervisor's override of that reset, dismiss or confirm a fire alarm,
+  shelve. Time to acknowledge is that wait.
+- Overrides: calls a supervisor reset from afar (audit `override_reset`) in the period.
 - Time to resolve: raise to closed, for alerts raised in the period.
 - Within 60 s: answered in 60 s or less (the careline standard: 98.5 % of emergency calls).
   Waits unanswered but younger than 60 s when the report is made are *pending* and left
@@ -39,6 +41,7 @@ from alerting.reports.compute.history import (
     read_alerts,
 )
 from alerting.reports.compute.load import alarm_load
+from alerting.reports.compute.overrides import override_figures
 from alerting.reports.compute.per_shift import shift_figures, shift_totals
 from alerting.reports.model import SeriesFigure, StoreRows, WatchReport
 from alerting.reports.shifts import ShiftDef, shift_spans
@@ -115,6 +118,7 @@ def build_report(
         load=alarm_load(ctx, alerts, annunciations, start_ms, end_ms),
         devices=device_figures(ctx, alerts, rows, start_ms, end_ms),
         fire=fire_figures(ctx, raised, waits, equipment),
+        overrides=override_figures(alerts.values(), start_ms, end_ms),
         timeline_step=step,
         timeline=timeline_of(raised, start_ms, end_ms, HOUR_MS if step == "hour" else DAY_MS),
         ack_histogram=ack_histogram([w for w in waits if w.priority == "emergency"]),

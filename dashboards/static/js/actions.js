@@ -1,7 +1,8 @@
 /* What staff do to an alert: acknowledge, resolve/reset, shelve, unshelve, confirm a fire
- * (forward to the brigade) or dismiss it as false; the confirmation dialog for those that
- * need one; and acknowledging all recovered trouble alerts at once. An action without a
- * valid session asks for a log-in and then carries on. */
+ * (forward to the brigade) or dismiss it as false, and a supervisor's override of a call's
+ * bedside reset (resolve with `override` and the reason); the confirmation dialog for
+ * those that need one; and acknowledging all recovered trouble alerts at once. An action
+ * without a valid session asks for a log-in and then carries on. */
 import { t } from './i18n.js';
 import { state, upsertAlert } from './state.js';
 import { $, closeDialog, openDialog, toast } from './dom.js';
@@ -12,11 +13,14 @@ import { setButtonsBusy } from './cards.js';
 import { recoveredTroubleIds } from './alerts.js';
 import { currentSession, endSession, openLogin } from './login.js';
 
-const CONFIRMED = new Set(['resolve', 'shelve', 'confirm', 'dismiss']);
+const CONFIRMED = new Set(['resolve', 'shelve', 'confirm', 'dismiss', 'override']);
+const REASONED = new Set(['dismiss', 'override']); // these need the reason in the note
+const REASON_MIN = 4; // an override's reason, as the server asks (dashboards/schemas.py)
 let confirmContext = null;
 
 const refused = (res) => res.status === 401 || res.status === 403;
-const actionUrl = (alertId, action) => `/api/alerts/${encodeURIComponent(alertId)}/${action}`;
+const ROUTE = { override: 'resolve' }; // an override is a resolve with `override: true`
+const actionUrl = (alertId, action) => `/api/alerts/${encodeURIComponent(alertId)}/${ROUTE[action] || action}`;
 
 async function performAction(req) {
   const session = currentSession();
@@ -80,6 +84,7 @@ const CONFIRM = {
   shelve: ['screen.confirm.shelve', 'screen.button.shelve'],
   confirm: ['screen.confirm.fire', 'screen.button.fire'],
   dismiss: ['screen.confirm.dismiss', 'screen.button.dismiss'],
+  override: ['screen.confirm.override', 'screen.button.override'],
 };
 
 function openConfirm(action, a, alertId) {
@@ -89,6 +94,9 @@ function openConfirm(action, a, alertId) {
   $('confirm-subject').textContent = a
     ? [alertTitle(a), ...whereParts(a), a.resident_name || ''].filter(Boolean).join(' · ') : `#${alertId}`;
   $('confirm-minutes').hidden = action !== 'shelve';
+  const label = $('confirm-note-label'); // a reason the action needs, or a note it may have
+  label.dataset.i18n = REASONED.has(action) ? 'screen.confirm.reason_required' : 'screen.confirm.note_optional';
+  label.textContent = t(label.dataset.i18n);
   $('confirm-note').value = '';
   $('confirm-submit').textContent = t(button);
   openDialog($('confirm-dialog'));
@@ -103,10 +111,16 @@ function submitConfirm() {
     $('confirm-note').focus();
     return;
   }
+  if (ctx && ctx.action === 'override' && (note || '').length < REASON_MIN) {
+    toast(t('screen.confirm.override_reason', { n: REASON_MIN }), 'error');
+    $('confirm-note').focus();
+    return;
+  }
   confirmContext = null;
   closeDialog($('confirm-dialog'));
   if (!ctx) return;
   const body = { note };
+  if (ctx.action === 'override') body.override = true;
   if (ctx.action === 'shelve') {
     const checked = document.querySelector('#confirm-minutes input[name="minutes"]:checked');
     body.minutes = Number(checked ? checked.value : 30) || 30;

@@ -21,6 +21,25 @@ function actionButton(action, label, cls) {
   return h('button', { type: 'button', class: `btn ${cls}`, data: { action }, text: label });
 }
 
+/** A supervisor is logged in: she may override a call's bedside reset, with a reason. */
+const supervisorOnDuty = () => !!(state.session && state.session.role === 'supervisor');
+
+/** A call is reset at the bedside (rule `reset: bedside`): the card says so instead of a
+ *  resolve button; a supervisor gets the override. */
+function resetButtons(a) {
+  if (a.reset !== 'bedside') {
+    return [actionButton('resolve',
+      a.latched ? t('screen.button.reset') : t('screen.button.resolve'), 'btn-resolve')];
+  }
+  return [
+    h('span', {
+      class: 'bedside-reset', data: { reset: 'bedside' },
+      text: t('screen.card.bedside_reset'), title: t('screen.card.bedside_reset_title'),
+    }),
+    supervisorOnDuty() ? actionButton('override', t('screen.button.override'), 'btn-override') : null,
+  ];
+}
+
 function cardActions(a) {
   const buttons = [];
   if (a.state === 'active_unack' || a.state === 'cleared_unack') {
@@ -30,8 +49,7 @@ function cardActions(a) {
     buttons.push(actionButton('confirm', t('screen.button.fire'), 'btn-fire'));
     buttons.push(actionButton('dismiss', t('screen.button.dismiss'), 'btn-secondary'));
   }
-  buttons.push(actionButton('resolve',
-    a.latched ? t('screen.button.reset') : t('screen.button.resolve'), 'btn-resolve'));
+  buttons.push(...resetButtons(a));
   if (a.state === 'shelved') {
     buttons.push(actionButton('unshelve', t('screen.button.unshelve'), 'btn-secondary'));
   } else if (!a.latched) {
@@ -81,7 +99,8 @@ function badges(a) {
 }
 
 function cardSignature(a) {
-  return `${lang()}|${state.meta ? 1 : 0}|${state.devices ? 1 : 0}|${JSON.stringify(a)}`;
+  const boss = supervisorOnDuty() ? 1 : 0;
+  return `${lang()}|${state.meta ? 1 : 0}|${state.devices ? 1 : 0}|${boss}|${JSON.stringify(a)}`;
 }
 
 /** One alert as a card (article.alert-card[data-alert-id][data-state]). */

@@ -5,6 +5,7 @@ import { state } from './state.js';
 import { $, closeDialog, h, openDialog } from './dom.js';
 import { staffName } from './labels.js';
 import { lastStaff, loadSession, login, saveSession, sessionExpired } from './api.js';
+import { scheduleRender } from './render.js';
 
 let pending = null; // what to do once logged in
 
@@ -19,6 +20,7 @@ function setSession(s) {
   state.session = s;
   saveSession(s);
   renderStaff();
+  scheduleRender(); // a supervisor's cards offer the override of a call's bedside reset
 }
 
 /** Forget the session (log-out, or the service refused it). */
@@ -76,6 +78,7 @@ async function submitLogin() {
     setSession({
       token: res.data.token, staff_id: res.data.staff_id || staffId,
       name: res.data.name || staffName(staffId), expires_at: res.data.expires_at || null,
+      role: res.data.role || 'carer',
     });
     closeDialog($('login-dialog'));
     const next = pending;

@@ -12,7 +12,8 @@
  * Test hooks: window.carewatch = {state, alerts(), soundPattern(), muted(), audioRunning(),
  * showView(v), setLang(l)}. soundPattern() is what the alarm wants to play from the open
  * alerts ('emergency'|'routine'|'trouble'|null), whether or not audio is enabled or muted.
- * Stable DOM: .alert-card[data-alert-id][data-state], button[data-action], #conn-banner,
+ * Stable DOM: .alert-card[data-alert-id][data-state], button[data-action] (a supervisor's
+ * override: data-action="override"), [data-reset="bedside"] (a call's card), #conn-banner,
  * #system-banner, .tab[data-view], #lang-toggle, #login-dialog, #confirm-submit,
  * #sound-enable, #mute, .room-tile[data-room], #alerts-view, #floors-view, #devices-view,
  * #history-view, #replay-notice, #site-chooser a[data-site].
