@@ -119,9 +119,10 @@ class EngineRunner:
     # producers (any thread) ----------------------------------------------------------
 
     def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
-        """Queue a decoded message from ingest (any thread); device events go ahead of telemetry.
-        `ack` runs only after the batch commits, so nothing acked is lost."""
-        if isinstance(decoded, DeviceEvent):
+        """Queue a decoded message from ingest (any thread); device events and a Zigbee
+        gateway's state go ahead of telemetry. `ack` runs only after the batch commits, so
+        nothing acked is lost."""
+        if isinstance(decoded, DeviceEvent | BridgeState):
             self._put_urgent(Incoming(decoded, ack))
         else:
             self._queue.put(Incoming(decoded, ack))
