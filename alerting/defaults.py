@@ -296,6 +296,13 @@ def _rules() -> list[AnyRule]:
             fire_safety_severity=H,
             priority="trouble",
         ),
+        SystemRule(  # the gateway's last will: every Zigbee device of the site is blind
+            name="zigbee_bridge_offline",
+            component="zigbee_bridge",
+            for_s=0,
+            severity=H,
+            priority="trouble",
+        ),
         # --- the watch itself ---------------------------------------------------------
         SystemRule(
             name="broker_disconnected",

@@ -44,6 +44,8 @@ from alerting.supervision import Supervision
 from alerting.views import AlertView
 from devices.model import (
     AlertTransition,
+    BridgeDevices,
+    BridgeState,
     Decoded,
     DeviceEvent,
     DeviceStatus,
@@ -248,7 +250,10 @@ class Engine:
                         continue
                     accepted.append(d)
                     result.accepted += 1
-                    self._evaluate(d, now)
+                    if isinstance(d, BridgeState):
+                        self._gateway(d, now)
+                    elif not isinstance(d, BridgeDevices):  # a sink keeps those
+                        self._evaluate(d, now)
             self._serve_due(now)
             self._fire.observe(result.changes, 0, now)
             self._outbox.route(result.changes, now)
@@ -353,6 +358,18 @@ class Engine:
             0,
             None,
         )
+
+    def _gateway(self, g: BridgeState, now: int) -> None:
+        """A Zigbee2MQTT gateway offline (its last will) or back: every Zigbee device of
+        its sites is blind meanwhile, an alert of each site (not the watch's own)."""
+        for site in g.sites:
+            rule = self._rules.of(site).system.get("zigbee_bridge")
+            if rule is not None:
+                text = f"{g.base}/bridge/state: {'online' if g.online else 'offline'}"
+                subject = "system:zigbee_bridge"
+                self._cond.level(
+                    rule, site, subject, not g.online, g.online, text, now, rule.for_s, 0, None
+                )
 
     # --- raising ---------------------------------------------------------------------------
 

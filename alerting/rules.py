@@ -16,7 +16,8 @@ from devices.yamlconf import StrictModel
 Priority = Literal["emergency", "routine", "trouble"]
 PRIORITY_RANK: dict[str, int] = {"emergency": 0, "routine": 1, "trouble": 2}
 Scope = Literal["room", "floor", "site"]
-Component = Literal["broker", "store", "ingest", "spool", "engine"]
+# the watch's own parts, and a site's Zigbee2MQTT gateway (its bridge/state)
+Component = Literal["broker", "store", "ingest", "spool", "engine", "zigbee_bridge"]
 SYSTEM_TYPE = "system"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -227,7 +228,8 @@ class RepetitionRule(_Rule):
 
 
 class SystemRule(_Rule):
-    """The watch watching itself: `component` unhealthy for `for_s` seconds."""
+    """The watch watching itself: `component` unhealthy for `for_s` seconds (the
+    `zigbee_bridge` component is a site's own: an alert of that site)."""
 
     kind: Literal["system"] = "system"
     component: Component

@@ -25,7 +25,7 @@ from alerting.items import (
     StoreWrite,
 )
 from alerting.model import Change
-from devices.model import Decoded, DeviceEvent, Rejection
+from devices.model import BridgeDevices, BridgeState, Decoded, DeviceEvent, Rejection
 from devices.ports import Clock
 
 log = logging.getLogger("carewatch.alerting.runner")
@@ -119,9 +119,10 @@ class EngineRunner:
     # producers (any thread) ----------------------------------------------------------
 
     def deliver(self, decoded: Decoded, ack: Callable[[], None] | None) -> None:
-        """Queue a decoded message from ingest (any thread); device events go ahead of telemetry.
-        `ack` runs only after the batch commits, so nothing acked is lost."""
-        if isinstance(decoded, DeviceEvent):
+        """Queue a decoded message from ingest (any thread); device events and a Zigbee
+        gateway's state go ahead of telemetry. `ack` runs only after the batch commits, so
+        nothing acked is lost."""
+        if isinstance(decoded, DeviceEvent | BridgeState):
             self._put_urgent(Incoming(decoded, ack))
         else:
             self._queue.put(Incoming(decoded, ack))
@@ -348,15 +349,21 @@ class EngineRunner:
                         raise  # even a dead letter cannot be written: let the loop hold it
                     d = item.decoded
                     log.exception("message failed; kept as a dead letter")
+                    site: str | None
+                    device: str | None
+                    if isinstance(d, BridgeState | BridgeDevices):  # a gateway's: no device
+                        where, site, device = f"{d.base}/bridge", None, None
+                    else:
+                        where, site, device = f"{d.site}/{d.device_id}", d.site, d.device_id
                     item = Incoming(
                         Rejection(
                             "internal_error",
                             f"{type(exc).__name__}: {exc}"[:200],
-                            f"{d.site}/{d.device_id}",
+                            where,
                             b"",
                             d.received_ms,
-                            d.site,
-                            d.device_id,
+                            site,
+                            device,
                         ),
                         item.ack,
                     )

@@ -41,6 +41,7 @@ from carewatch.settings import Settings
 from dashboards.access import load_access
 from dashboards.auth import StaffAuth, TokenBook, load_secret, site_grants
 from dashboards.stream import ChangeHub
+from devices.bridge import ZigbeeCheck
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
@@ -54,6 +55,7 @@ from ingest.spool import EmbeddedReadings, Spool
 from ingest.sqlite import connect
 from ingest.status import ServiceStatus
 from ingest.workers import WorkerConfig
+from ingest.zigbee import ZigbeeBook
 
 log = logging.getLogger("carewatch.runtime")
 
@@ -87,12 +89,13 @@ class Runtime:
         self._spool = Spool(embedded=embedded)
         self._dead = DeadLetterLog(settings.dead_letter_capacity)
         self._conn = connect(self.db_path, synchronous=settings.sqlite_synchronous)
+        self._zigbee = ZigbeeBook(registry, settings.zigbee_prefix)  # levels, gateways
         engine = Engine(
             self._conn,
             registry,
             rules,
             clock,
-            [self._spool, self._dead],
+            [self._spool, self._dead, self._zigbee],
             self.metrics,
             # workers: two readings of a device may reach the engine out of order
             skip_stale=settings.ingest_workers > 0,
@@ -120,9 +123,11 @@ class Runtime:
         # telemetry in worker processes; sessions of an earlier setting are retired
         self.intake: Intake | None = None
         if settings.mqtt_url:
+            # Zigbee levels as last committed: a standing alarm is no new one after a restart
             decoder = Decoder(
-                registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls
-            )
+                registry, settings.mqtt_prefix, settings.zigbee_prefix, settings.falls,
+                ZigbeeBook.levels(self._conn),
+            )  # fmt: skip
             mqtt = WorkerConfig(
                 site_file=settings.sites,
                 mqtt_url=settings.mqtt_url,
@@ -438,6 +443,10 @@ class Runtime:
             return [asdict(d) for d in DeadLetterLog.unknown_devices(conn, sites)]
         finally:
             conn.close()
+
+    def zigbee(self, site: str) -> ZigbeeCheck:
+        """The site's Zigbee devices against its gateway's state and list (GET /api/zigbee)."""
+        return self._zigbee.check(self._read_conn, site)
 
     def alive(self, timeout_s: float = 5.0) -> bool:
         """The watch works, for systemd's watchdog (carewatch/systemd.py): a no-op goes

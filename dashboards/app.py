@@ -16,6 +16,7 @@ from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
+from dashboards.zigbee import zigbee_router
 from devices.catalog import load_catalog
 
 
@@ -29,6 +30,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(catalog_router(load_catalog()))
     app.include_router(alerts_router(runtime, AlertView(runtime.registry, runtime.rules)))
     app.include_router(devices_router(runtime))
+    app.include_router(zigbee_router(runtime))
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))
     app.include_router(district_router(runtime))

@@ -24,6 +24,7 @@ from alerting.store import AlertReader
 from dashboards.auth import RANK, READ_ONLY, Role, StaffAuth, TokenBook
 from dashboards.schemas import OperatorAction
 from dashboards.stream import ChangeHub
+from devices.bridge import ZigbeeCheck
 from devices.ports import Clock, ReadingsQuery
 from devices.registry import SITE_PATTERN, SYSTEM_SITE, Registry
 
@@ -58,6 +59,7 @@ class AppRuntime(Protocol):
         sites: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]: ...
     def unknown_devices(self, sites: Sequence[str] | None = None) -> list[dict[str, Any]]: ...
+    def zigbee(self, site: str) -> ZigbeeCheck: ...  # the site's gateway (dashboards/zigbee.py)
     def health(self) -> dict[str, bool]: ...
 
     tokens: TokenBook

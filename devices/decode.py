@@ -3,21 +3,25 @@
 Pure: no I/O, the receive time is passed in. Every bad input becomes a Rejection with a
 stable reason (counted in /metrics, kept in the dead-letter log); nothing raises.
 
-Also read: Zigbee2MQTT topics of registered devices (devices/zigbee.py maps them), and raw
-acceleration in wearables' telemetry (devices/falls.py finds falls in it). Both keep a
-little memory per device (the last level values, the last seconds of acceleration); it is
-only ever touched from the one thread that decodes.
+Also read: Zigbee2MQTT topics of registered devices (devices/zigbee.py maps them) and of
+their gateways (devices/bridge.py), and raw acceleration in wearables' telemetry
+(devices/falls.py finds falls in it). Both keep a little memory per device (the last level
+values, the last seconds of acceleration); it is only ever touched from the one thread
+that decodes. The level values go out with each message (`zigbee_levels`), are stored
+with its batch and seed the next decoder (`levels`), so a restart remembers them.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 
+from devices.bridge import DEVICES, STATE, decode_bridge, zigbee_bases
 from devices.falls import AccelError, FallSettings, FallWatch, parse_accel
 from devices.model import (
     Decoded,
@@ -199,7 +203,10 @@ class Decoder:
         prefix: str = "carewatch/v1",
         zigbee_prefix: str = "zigbee2mqtt",
         falls: FallSettings | None = None,
+        levels: Mapping[str, Mapping[str, Z2MValue]] | None = None,
     ) -> None:
+        """`levels`: each Zigbee device's last level values by device id, as stored
+        (ingest/zigbee.py), so a level still standing after a restart is no new event."""
         self._registry = registry
         self._prefix = prefix.rstrip("/") + "/"
         # each site's Zigbee2MQTT base topic (its own gateway) or the service's
@@ -218,15 +225,24 @@ class Decoder:
                 base = self._zprefixes[d.site] + d.friendly_name
                 self._zigbee[base] = (d, False)
                 self._zigbee[base + "/availability"] = (d, True)
-        self._zstate: dict[str, dict[str, Z2MValue]] = {}
+        known = levels or {}
+        self._zstate: dict[str, dict[str, Z2MValue]] = {
+            d.id: dict(known[d.id]) for d in registry.zigbee_devices() if d.id in known
+        }
+        # each gateway's own topics -> (base topic, the sites it carries, bridge/state?)
+        self._bridges: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+        for base, zsites in zigbee_bases(registry, zigbee_prefix).items():
+            self._bridges[f"{base}/{STATE}"] = (base, zsites, True)
+            self._bridges[f"{base}/{DEVICES}"] = (base, zsites, False)
         self._falls = FallWatch(falls)
         self._routes: dict[str, tuple[str, str, str, Device]] = {}
 
     def subscriptions(self, lane: Lane = "all") -> list[str]:
         """The topics to subscribe to. Lanes split them over two MQTT sessions so that
-        alarms never queue behind telemetry at the broker: "events" has device events and
-        Zigbee2MQTT state (where a smoke alarm arrives), "telemetry" readings, status
-        and Zigbee2MQTT availability."""
+        alarms never queue behind telemetry at the broker: "events" has device events,
+        Zigbee2MQTT state (where a smoke alarm arrives) and the gateways' bridge/state and
+        bridge/devices (retained: never a shared subscription), "telemetry" readings,
+        status and Zigbee2MQTT availability."""
         # the watched sites only: a service never takes another deployment's messages
         sites = self._registry.site_ids()
         events = [f"{self._prefix}{site}/+/{MessageKind.EVENT.value}" for site in sites]
@@ -238,6 +254,7 @@ class Decoder:
         for topic, (_, availability) in sorted(self._zigbee.items()):
             # only registered ones: not the home's light bulbs
             (telemetry if availability else events).append(topic)
+        events += sorted(self._bridges)
         if lane == "events":
             return events
         if lane == "telemetry":
@@ -287,6 +304,9 @@ class Decoder:
         if zigbee is not None:
             return self._decode_zigbee(topic, zigbee[0], zigbee[1], payload, received_ms)
         if self._zigbee and not topic.startswith(self._prefix):
+            bridge = self._bridges.get(topic)
+            if bridge is not None:
+                return decode_bridge(topic, *bridge, payload, received_ms)
             for base, zsite in self._zbases.items():
                 if topic.startswith(base):
                     name = topic[len(base) :].removesuffix("/availability")[:64]
@@ -438,8 +458,12 @@ class Decoder:
             assert profile is not None, "the registry checked it at load"
             mapped = map_state(profile, dtype, body, self._zstate.get(device.id, {}))
             self._zstate[device.id] = mapped.state
+            levels = mapped.state or None  # every message: a commit lost on the way heals
             if mapped.event is None:
-                return Reading(site, device.id, dtype.name, ts, mapped.fields, received_ms, skewed)
+                return Reading(
+                    site, device.id, dtype.name, ts, mapped.fields, received_ms, skewed,
+                    zigbee_levels=levels,
+                )  # fmt: skip
             return DeviceEvent(
                 site,
                 device.id,
@@ -450,6 +474,7 @@ class Decoder:
                 received_ms,
                 {**mapped.fields, **mapped.attrs},
                 skewed,
+                zigbee_levels=levels,
             )
         except _Bad as bad:
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device.id)

@@ -32,6 +32,9 @@ class Reading:
     received_ms: int
     clock_skewed: bool = False
     seq: int | None = None
+    # a Zigbee2MQTT device's level keys after this message (devices/zigbee.py): stored
+    # with the batch, so a restart does not take a standing `smoke: true` for a new alarm
+    zigbee_levels: dict[str, str | bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class DeviceEvent:
     attrs: dict[str, Scalar] = field(default_factory=dict)
     clock_skewed: bool = False
     seq: int | None = None
+    zigbee_levels: dict[str, str | bool] | None = None  # as Reading.zigbee_levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,43 @@ class DeviceStatus:
     online: bool
     received_ms: int
     clock_skewed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeState:
+    """A Zigbee2MQTT gateway's own state (`<base>/bridge/state`, retained, its last will):
+    for every watched site whose Zigbee devices it carries, all of them are blind while
+    it is offline."""
+
+    base: str  # its base topic (a site's zigbee_prefix), e.g. zigbee2mqtt-riverside
+    sites: tuple[str, ...]
+    online: bool
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDevice:
+    """One entry of a gateway's `bridge/devices` list, the fields the check reads."""
+
+    friendly_name: str
+    ieee_address: str
+    type: str  # Coordinator, Router, EndDevice (or Unknown)
+    supported: bool
+    interview_completed: bool
+    disabled: bool = False
+    model: str | None = None  # definition.model; None: no definition (unsupported)
+    vendor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDevices:
+    """A gateway's `<base>/bridge/devices` (retained): every device it has paired, to be
+    checked against the devices the sites registered under that base topic."""
+
+    base: str
+    sites: tuple[str, ...]
+    devices: tuple[BridgeDevice, ...]
+    received_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +138,7 @@ class AlertTransition:
 
 
 Message = Reading | DeviceEvent | DeviceStatus
-Decoded = Reading | DeviceEvent | DeviceStatus | Rejection
+Decoded = Reading | DeviceEvent | DeviceStatus | BridgeState | BridgeDevices | Rejection
 
 
 def as_json_scalar(value: Any) -> Scalar:

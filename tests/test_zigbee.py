@@ -212,7 +212,9 @@ def test_only_registered_friendly_names_are_subscribed_and_others_are_unregister
     subs = dec.subscriptions()
     assert "zigbee2mqtt/1F/101/sos" in subs and "zigbee2mqtt/1F/101/sos/availability" in subs
     assert not any("+" in s or "#" in s for s in subs if s.startswith(Z))
-    assert len([s for s in subs if s.startswith(Z)]) == 2 * 8
+    # each registered device's two topics, and its gateway's own two (devices/bridge.py)
+    assert len([s for s in subs if s.startswith(Z)]) == 2 * 8 + 2
+    assert f"{Z}/bridge/state" in subs and f"{Z}/bridge/devices" in subs
     m = z(dec, "kitchen_bulb", b'{"state":"ON"}')
     assert isinstance(m, Rejection) and m.reason == "unregistered_device"
     assert (m.site, m.device_id) == ("z1", "kitchen_bulb")
