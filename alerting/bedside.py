@@ -5,7 +5,10 @@ action (OVERRIDE_RESET) and counted in the watch report.
 
 A rule says so as data (`reset: bedside`, alerting/rules.py); it holds for a device only
 when that device can send the rule's reset: a Zigbee SOS button maps only `press`, so its
-calls are resolved as any other alert rather than left to an override."""
+calls are resolved as any other alert rather than left to an override. And only in a
+nursing home: at a home bed nobody of the watch is at the bedside, the call centre closes
+a call once someone answered (by phone, family, a community worker), so its calls are
+resolved remotely (`home_bed`)."""
 
 from __future__ import annotations
 
@@ -29,10 +32,13 @@ def sends(dev: Device, event: str) -> bool:
     return any(em.event == event or (not em.event and event in em.values) for em in profile.events)
 
 
-def resets_at_bedside(rules: Rulebook, alert: Alert, dev: Device | None) -> bool:
+def resets_at_bedside(
+    rules: Rulebook, alert: Alert, dev: Device | None, home_bed: bool = False
+) -> bool:
     """True when `alert` closes only at its origin: its rule, as it applies to the device,
-    says `reset: bedside` and the device can send one of the rule's clear events."""
-    if dev is None:
+    says `reset: bedside`, the device can send one of the rule's clear events, and the
+    site is a nursing home (`home_bed` False)."""
+    if dev is None or home_bed:
         return False
     rule = rules.rule(alert.rule, dev, alert.site) or rules.named(alert.site, alert.rule)
     if not isinstance(rule, EventRule) or rule.reset != "bedside":

@@ -61,7 +61,9 @@ class Commands:
             self._life.ack(alert, now, cmd.by, cmd.note)
         elif cmd.action == "resolve":
             dev = self._registry.get(alert.site, alert.device_id)
-            bedside = resets_at_bedside(self._rules, alert, dev)
+            site = self._registry.sites.get(alert.site)
+            home_bed = site is not None and site.kind == "home_bed"
+            bedside = resets_at_bedside(self._rules, alert, dev, home_bed)
             if bedside != cmd.override:  # a call without override, or override of no call
                 error: ErrorCode = "not_bedside" if cmd.override else "bedside_reset"
                 return CommandResult(False, error, alert.snapshot())

@@ -44,6 +44,11 @@ class AlertView:
         self._reg = registry
         self._rules = Rulebook.of_one(rules)
 
+    def _home_bed(self, a: Alert) -> bool:
+        """The alert's site is a home bed (its calls are resolved remotely)."""
+        site = self._reg.sites.get(a.site)
+        return site is not None and site.kind == "home_bed"
+
     def __call__(self, a: Alert) -> dict[str, Any]:
         """The full alert JSON; device fields are None once the device left the registry, titles
         fall back to the rule name once the rule left the set."""
@@ -81,6 +86,8 @@ class AlertView:
             "forwarded_at": iso(a.forwarded_at),
             "fire": rule.fire if rule else None,
             # bedside: closed by the reset at its origin, remotely only by a supervisor
-            "reset": "bedside" if resets_at_bedside(self._rules, a, dev) else "remote",
+            "reset": "bedside"
+            if resets_at_bedside(self._rules, a, dev, self._home_bed(a))
+            else "remote",
             "resident_name": self._reg.resident_name(dev.site, dev.resident) if dev else None,
         }

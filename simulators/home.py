@@ -101,7 +101,11 @@ class SimulatedHome:
         zigbee = [m for m in self._models if m.zigbee]
         if zigbee:
             self._bridge = self._client(f"sim-zigbee2mqtt-{self._registry.site.id}")
+            # as Zigbee2MQTT: its own state retained, offline as its last will
+            state = f"{self._zprefix}/bridge/state"
+            self._bridge.will_set(state, b'{"state":"offline"}', qos=1, retain=True)
             self._bridge.connect(self._host, self._port, keepalive=30)
+            self._bridge.publish(state, b'{"state":"online"}', qos=1, retain=True)
             for m in zigbee:
                 self._send(m.device.id, Out("availability", {"state": "online"}, True))
         for m in self._models:

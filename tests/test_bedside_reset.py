@@ -206,3 +206,16 @@ def test_an_admin_token_naming_a_supervisor_overrides_and_a_fall_needs_none(h: H
     r = api.resolve(fall.id, ADMIN, override=True, note=REASON, by="supervisor-zhao")
     assert r.status_code == 409 and "not reset at the bedside" in r.json()["detail"]
     assert api.resolve(fall.id, api.session("nurse-li", "1234")).status_code == 200
+
+
+def test_a_home_beds_call_is_resolved_remotely_by_the_call_centre(h) -> None:
+    """At a home bed nobody of the watch is at the bedside: the call centre closes a call
+    once someone answered, so `reset: bedside` holds in nursing homes only."""
+    from alerting.rulebook import Rulebook
+
+    book = Rulebook.of_one(h.rules)
+    dev = h.registry.get("sunrise", "cb-101-1")
+    h.send("cb-101-1", "event", '{"event":"press","id":"hb-1"}')
+    alert = h.one("call")
+    assert resets_at_bedside(book, alert, dev, home_bed=False)
+    assert not resets_at_bedside(book, alert, dev, home_bed=True)
