@@ -53,7 +53,8 @@ from devices.model import (
     Rejection,
 )
 from devices.ports import BatchItem, BatchSink, Clock
-from devices.registry import SYSTEM_SITE, Device, Registry
+from devices.registry import Device, Registry
+from devices.siteconfig import SYSTEM_SITE
 
 log = logging.getLogger("carewatch.alerting.engine")
 

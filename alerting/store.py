@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerting.model import Alert, AlertState, Severity
-from devices.registry import SYSTEM_SITE
+from devices.siteconfig import SYSTEM_SITE
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS alerts ("

@@ -25,7 +25,8 @@ from alerting.items import Incoming
 from alerting.ruleset import RuleSet
 from devices.decode import Decoder
 from devices.ports import FakeClock
-from devices.registry import Registry, SiteConfig
+from devices.registry import Registry
+from devices.siteconfig import SiteConfig
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool
 from ingest.sqlite import connect

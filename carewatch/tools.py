@@ -151,7 +151,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_webhook_receiver(argv: list[str], env: Mapping[str, str]) -> int:
     """`carewatch webhook-receiver`: its options are the receiver's own; the shared key is
     read here, from the variable `--secret-env` names."""
-    from alerting.notify import receiver
+    from alerting.notify import receiver_cli as receiver
     from carewatch.secrets import env_secret
 
     args = receiver.parse_args(argv)

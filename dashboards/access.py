@@ -19,7 +19,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from dashboards.auth import Grant
-from devices.registry import SITE_PATTERN, Registry
+from devices.registry import Registry
+from devices.siteconfig import SITE_PATTERN
 from devices.yamlconf import ConfigError, StrictModel, load_yaml, located, validation_problems
 
 SiteId = Annotated[str, Field(pattern=SITE_PATTERN)]

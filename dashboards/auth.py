@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from devices.ports import Clock
-from devices.registry import SiteConfig, StaffConfig
+from devices.siteconfig import SiteConfig, StaffConfig
 
 ITERATIONS = 200_000
 SHIFT_MS = 12 * 3600 * 1000

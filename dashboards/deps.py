@@ -26,7 +26,8 @@ from dashboards.schemas import OperatorAction
 from dashboards.stream import ChangeHub
 from devices.bridge import ZigbeeCheck
 from devices.ports import Clock, ReadingsQuery
-from devices.registry import SITE_PATTERN, SYSTEM_SITE, Registry
+from devices.registry import Registry
+from devices.siteconfig import SITE_PATTERN, SYSTEM_SITE
 
 COMMAND_TIMEOUT_S = 5.0
 

@@ -33,7 +33,8 @@ from dashboards.deps import AppRuntime, visible_sites
 from dashboards.screen import STATIC
 from dashboards.stream import RETRY_MS, ChangeHub
 from devices.ports import Clock
-from devices.registry import SYSTEM_SITE, Registry
+from devices.registry import Registry
+from devices.siteconfig import SYSTEM_SITE
 
 UNACK_AFTER_MS = 60_000  # unacknowledged longer than this: someone should have answered
 OPEN_LIMIT = 1_000_000  # open alerts read per summary (the store holds far fewer)

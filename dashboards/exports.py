@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from alerting.reports.export import SCHEMA_FILE, Exporter, ExportError
 from alerting.reports.export_csv import export_csv
 from dashboards.deps import Admin, check_site, reader, visible_sites
-from devices.registry import SITE_PATTERN
+from devices.siteconfig import SITE_PATTERN
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 

@@ -34,7 +34,8 @@ from devices.model import (
     as_json_scalar,
 )
 from devices.profiles import DeviceType, FieldKind
-from devices.registry import DEVICE_PATTERN, SITE_PATTERN, Device, Registry
+from devices.registry import Device, Registry
+from devices.siteconfig import DEVICE_PATTERN, SITE_PATTERN
 from devices.zigbee import Z2MValue, map_state, parse_availability, profile_for
 
 MAX_PAYLOAD = 8 * 1024

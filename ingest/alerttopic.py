@@ -15,7 +15,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from devices.registry import SYSTEM_SITE
+from devices.siteconfig import SYSTEM_SITE
 from ingest.mqtt import parse_mqtt_url
 
 

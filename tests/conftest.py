@@ -14,7 +14,7 @@ from tests.engine_harness import Harness
 
 # shared fixtures of test families: the chaos tests (`receiver`, `chaos_outcomes`) and the
 # report tests over the known week (`week_db`, `report`)
-pytest_plugins = ["tests.chaos_run", "tests.report_week"]
+pytest_plugins = ["tests.chaos_run", "tests.report_week", "tests.site_roles_world"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.yaml"

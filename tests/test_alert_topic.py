@@ -3,7 +3,7 @@ never overwrite each other's retained system alerts (their alert ids overlap).""
 
 from __future__ import annotations
 
-from devices.registry import SYSTEM_SITE
+from devices.siteconfig import SYSTEM_SITE
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.mqttauth import Grants, acl_text
 

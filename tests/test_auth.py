@@ -6,7 +6,7 @@ import pytest
 
 from dashboards.auth import LoginError, StaffAuth, hash_pin, load_secret, pin_matches
 from devices.ports import FakeClock
-from devices.registry import StaffConfig
+from devices.siteconfig import StaffConfig
 
 STAFF = [
     StaffConfig(id="nurse-li", name="李护士", pin_hash=hash_pin("1234", iterations=1000)),

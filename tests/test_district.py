@@ -33,7 +33,8 @@ from dashboards.district import (
 )
 from dashboards.stream import ChangeHub
 from devices.ports import FakeClock
-from devices.registry import SYSTEM_SITE, Registry, SiteConfig, load_sites
+from devices.registry import Registry, load_sites
+from devices.siteconfig import SYSTEM_SITE, SiteConfig
 from tests.app_harness import harness_runtime, request
 from tests.conftest import ROOT
 from tests.engine_harness import Harness

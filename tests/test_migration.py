@@ -13,7 +13,7 @@ import pytest
 
 from alerting import outbox, store
 from alerting.notify.receiver import Receiver
-from devices.registry import SYSTEM_SITE
+from devices.siteconfig import SYSTEM_SITE
 from ingest.broker import free_port
 from tests.conftest import DEMO_SITE, ROOT
 from tests.servers import CarewatchProcess

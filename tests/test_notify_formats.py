@@ -23,12 +23,11 @@ from alerting.notify.formats import (
     cap_safe,
     cap_texts,
     description,
-    sign,
     to_cap,
     to_json,
-    verify,
 )
 from alerting.notify.receiver import parse_cap
+from alerting.notify.signing import sign, verify
 from devices.catalog import Catalog, load_catalog
 
 XSD = Path(__file__).parent / "data" / "CAP-v1.2.xsd"

@@ -13,16 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from alerting.notify.formats import (
-    CAP_CONTENT_TYPE,
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
-    Notice,
-    sign,
-    to_cap,
-    to_json,
-)
+from alerting.notify.formats import CAP_CONTENT_TYPE, Notice, to_cap, to_json
 from alerting.notify.receiver import Receiver
+from alerting.notify.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from carewatch.cli import main as carewatch_main
 
 ROOT = Path(__file__).resolve().parent.parent

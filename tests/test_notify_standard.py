@@ -10,7 +10,9 @@ import time
 import httpx
 import pytest
 
-from alerting.notify.formats import (
+from alerting.notify.receiver import Receiver, Standard
+from alerting.notify.sender import DeliveryError
+from alerting.notify.signing import (
     SIGNATURE_HEADER,
     WEBHOOK_ID,
     WEBHOOK_SIGNATURE,
@@ -20,8 +22,6 @@ from alerting.notify.formats import (
     standard_signature,
     verify_standard,
 )
-from alerting.notify.receiver import Receiver, Standard
-from alerting.notify.sender import DeliveryError
 from alerting.notify.webhook import WebhookPoster
 
 SECRET = b"standard-webhooks-secret-0123"

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 
-from alerting.notify.formats import verify
+from alerting.notify.signing import verify
 from alerting.reports.daily import DailyJob
 from alerting.reports.service import ReportService, Webhook
 from alerting.reports.source import PointStats

@@ -8,7 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from devices.registry import SYSTEM_SITE, load_sites
+from devices.registry import load_sites
+from devices.siteconfig import SYSTEM_SITE
 from devices.yamlconf import ConfigError
 from tests.conftest import ROOT, wait_until
 from tests.servers import CarewatchProcess

@@ -29,7 +29,8 @@ from devices.model import (
     Rejection,
 )
 from devices.ports import FakeClock
-from devices.registry import SYSTEM_SITE, Registry, load_sites
+from devices.registry import Registry, load_sites
+from devices.siteconfig import SYSTEM_SITE
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool
 from ingest.sqlite import connect

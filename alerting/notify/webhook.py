@@ -14,19 +14,10 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from alerting.notify.formats import (
-    CAP_CONTENT_TYPE,
-    IDEMPOTENCY_HEADER,
-    JSON_CONTENT_TYPE,
-    SIGNATURE_HEADER,
-    CapTexts,
-    sign,
-    standard_headers,
-    to_cap,
-    to_json,
-)
+from alerting.notify.formats import CAP_CONTENT_TYPE, JSON_CONTENT_TYPE, CapTexts, to_cap, to_json
 from alerting.notify.notice import notice
 from alerting.notify.sender import DeliveryError
+from alerting.notify.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, standard_headers
 from alerting.outbox import EXPORT_KIND, OutboxRow
 
 USER_AGENT = "CareWatch/1"

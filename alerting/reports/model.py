@@ -1,5 +1,5 @@
-"""The watch report as typed data: what it reads (rows of the alert store, readings
-statistics) and what it says (WatchReport). Times are epoch milliseconds (`*_ms`),
+"""The watch report as typed data: what it says (WatchReport and its figures); what it
+reads is in rows.py. Times are epoch milliseconds (`*_ms`),
 durations seconds (`*_s`), shares fractions 0..1.
 
 No residents' names anywhere: alerts are placed by floor, room, bed and device id.
@@ -8,79 +8,8 @@ No residents' names anywhere: alerts are placed by floor, room, bed and device i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
-
-# --- inputs ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    """One alert as the report reads it from `alerts` (source.load_rows); `raised_at` in epoch ms,
-    `state` as stored."""
-
-    id: int
-    site: str
-    device_id: str
-    rule: str
-    priority: str
-    severity: str
-    floor: str | None
-    room: str | None
-    raised_at: int
-    state: str
-    occurrences: int
-    value: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit row of an alert (source.load_rows, renotify rows left out): the history every wait,
-    episode and fire figure is computed from."""
-
-    alert_id: int
-    at: int
-    action: str
-    from_state: str | None
-    to_state: str
-    by: str | None
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceLogRow:
-    """One maintenance start or end from `device_log` (source.load_rows), for the maintenance
-    windows."""
-
-    at: int
-    device_id: str
-    action: str
-    by: str | None
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoreRows:
-    """What the alert store holds about a period (store.load_rows reads it)."""
-
-    alerts: Sequence[AlertRow]
-    audit: Sequence[AuditRow]  # in the order written
-    device_log: Sequence[DeviceLogRow] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FieldStats:
-    """Minimum and maximum of one field of one device over the period."""
-
-    count: int
-    min: float
-    min_at_ms: int
-    max: float
-    max_at_ms: int
-
-
-# --- the result ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

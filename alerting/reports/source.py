@@ -9,18 +9,13 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from alerting.reports.model import (
-    AlertRow,
-    AuditRow,
-    DeviceLogRow,
-    FieldStats,
-    SeriesFigure,
-    StoreRows,
-)
+from alerting.reports.model import SeriesFigure
+from alerting.reports.rows import AlertRow, AuditRow, DeviceLogRow, FieldStats, StoreRows
 from alerting.rules import ThresholdRule
 from alerting.ruleset import RuleSet
 from devices.ports import ReadingsQuery, Series
-from devices.registry import SYSTEM_SITE, Device, Registry
+from devices.registry import Device, Registry
+from devices.siteconfig import SYSTEM_SITE
 
 MAINTENANCE_LOOKBACK_MS = 31 * 86_400_000  # maintenance lasts at most 30 days
 

@@ -43,7 +43,8 @@ from alerting.reports.compute.history import (
 from alerting.reports.compute.load import alarm_load
 from alerting.reports.compute.overrides import override_figures
 from alerting.reports.compute.per_shift import shift_figures, shift_totals
-from alerting.reports.model import SeriesFigure, StoreRows, WatchReport
+from alerting.reports.model import SeriesFigure, WatchReport
+from alerting.reports.rows import StoreRows
 from alerting.reports.shifts import ShiftDef, shift_spans
 from alerting.ruleset import RuleSet
 from devices.registry import Registry

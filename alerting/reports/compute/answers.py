@@ -12,13 +12,8 @@ from alerting.reports.compute.history import (
     Alert,
     share,
 )
-from alerting.reports.model import (
-    AuditRow,
-    Bin,
-    Durations,
-    Responses,
-    Wait,
-)
+from alerting.reports.model import Bin, Durations, Responses, Wait
+from alerting.reports.rows import AuditRow
 
 ANSWER_WITHIN_S = 60.0  # careline standard: 98.5 % of emergency calls within 60 s
 CARELINE_TARGET = 0.985

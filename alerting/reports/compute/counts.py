@@ -16,12 +16,7 @@ from alerting.reports.compute.history import (
     Context,
     prank,
 )
-from alerting.reports.model import (
-    Bucket,
-    PlaceCount,
-    RuleCount,
-    Wait,
-)
+from alerting.reports.model import Bucket, PlaceCount, RuleCount, Wait
 
 
 def rule_counts(

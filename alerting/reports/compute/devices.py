@@ -17,9 +17,9 @@ from alerting.reports.model import (
     DeviceFigures,
     MaintenanceRow,
     OfflineEpisode,
-    StoreRows,
     TypeAvailability,
 )
+from alerting.reports.rows import StoreRows
 from alerting.rules import AbsenceRule, EventRule, ThresholdRule
 
 

@@ -9,13 +9,8 @@ from alerting.reports.compute.history import (
     Alert,
     Context,
 )
-from alerting.reports.model import (
-    AuditRow,
-    FireAlarm,
-    FireFigures,
-    SeriesFigure,
-    Wait,
-)
+from alerting.reports.model import FireAlarm, FireFigures, SeriesFigure, Wait
+from alerting.reports.rows import AuditRow
 
 FIRE_ACK_S = 15.0  # NFPA 72 positive alarm sequence
 

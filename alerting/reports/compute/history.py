@@ -7,11 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from alerting.reports.model import (
-    AlertRow,
-    AuditRow,
-    StoreRows,
-)
+from alerting.reports.rows import AlertRow, AuditRow, StoreRows
 from alerting.ruleset import RuleSet
 from devices.registry import Device, Registry
 

@@ -14,13 +14,7 @@ from alerting.reports.compute.history import (
     Context,
     share,
 )
-from alerting.reports.model import (
-    AlarmLoad,
-    ChatterRow,
-    Flood,
-    Noisy,
-    StaleRow,
-)
+from alerting.reports.model import AlarmLoad, ChatterRow, Flood, Noisy, StaleRow
 
 FLOOD_COUNT = 10  # ISA-18.2: more than 10 alarms in 10 minutes
 TEN_MIN_MS = 600_000

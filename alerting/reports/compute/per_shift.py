@@ -10,12 +10,7 @@ from alerting.reports.compute.answers import (
 from alerting.reports.compute.history import (
     Alert,
 )
-from alerting.reports.model import (
-    ShiftFigures,
-    ShiftSpan,
-    ShiftTotal,
-    Wait,
-)
+from alerting.reports.model import ShiftFigures, ShiftSpan, ShiftTotal, Wait
 from alerting.reports.shifts import ShiftDef
 
 
