@@ -18,17 +18,23 @@ from ingest.broker import free_port
 pytestmark = pytest.mark.integration
 
 
-def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
-    port = free_port()
+def demo(port: int, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`carewatch demo` as a new user runs it: none of this shell's CAREWATCH_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    env["CAREWATCH_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "carewatch", "demo", "--port", str(port)],
+    env.update(env_extra or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "carewatch", "demo", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
         text=True,
     )
+
+
+def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
+    port = free_port()
+    # a data dir in the environment is not the demo's: it starts on a fresh one
+    proc = demo(port, env_extra={"CAREWATCH_DATA_DIR": str(tmp_path)})
     started = time.monotonic()
     try:
         url = data = None
@@ -64,16 +70,9 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
     assert not data.exists(), "the demo's own data dir is removed when it stops"
 
 
-def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed(tmp_path):
+def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "carewatch", "demo", "--port", str(port), "--sites", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
+    proc = demo(port, "--sites", "3")
     started = time.monotonic()
     try:
         assert proc.stdout is not None

@@ -8,7 +8,7 @@
  * Stable DOM: tr.site-row[data-site][data-status], a.site-link, #totals, #system-banner,
  * #conn-banner, #lang-toggle.
  */
-import { nextLanguage, ready, setLanguage, t } from './i18n.js';
+import { nextLanguage, readyOrStart, setLanguage, t } from './i18n.js';
 import { $, applyStaticI18n, refreshAgoSpans } from './dom.js';
 import { readToken } from './api.js';
 import { refreshWaits, render, renderClock, renderConn, view } from './district-render.js';
@@ -31,13 +31,10 @@ function everySecond() {
   if (view.conn === 'lost') renderConn();
 }
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
-
 async function start() {
   readToken(); // a ?token= leaves the address bar at once, before anything waits
-  const loaded = await Promise.race([ready().then(() => true), sleep(CATALOG_WAIT_MS).then(() => false)]);
+  await readyOrStart(CATALOG_WAIT_MS, relabel);
   document.addEventListener('carewatch:lang', relabel);
-  if (!loaded) ready().then(relabel);
   relabel();
   $('lang-toggle').addEventListener('click', () => setLanguage(nextLanguage().code));
   await load(); // first: a token asked for here is the stream's too

@@ -114,6 +114,15 @@ export function ready() {
   return loading;
 }
 
+/** Wait for the texts at most `waitMs`, then start anyway (a page with raw keys beats no
+ *  page: an alarm must show): true when they came in time. If they come later,
+ *  `relabel` runs then. */
+export async function readyOrStart(waitMs, relabel) {
+  const loaded = await Promise.race([ready().then(() => true), sleep(waitMs).then(() => false)]);
+  if (!loaded) ready().then(relabel);
+  return loaded;
+}
+
 /** Switch to `code` (unknown codes give the default), remember it in this browser, and
  *  tell the page's parts ('carewatch:lang' event) once the texts are loaded. */
 export async function setLanguage(code) {

@@ -18,7 +18,7 @@
  * #sound-enable, #mute, .room-tile[data-room], #alerts-view, #floors-view, #devices-view,
  * #history-view, #replay-notice, #site-chooser a[data-site].
  */
-import { nextLanguage, ready, setLanguage, t } from './i18n.js';
+import { nextLanguage, readyOrStart, setLanguage, t } from './i18n.js';
 import { compareAlerts, sortedAlerts, state } from './state.js';
 import { $, applyStaticI18n, closeDialog, refreshAgoSpans } from './dom.js';
 import { setZone } from './format.js';
@@ -172,13 +172,10 @@ function everySecond() {
   soundTick();
 }
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
-
 async function start() {
   readToken(); // a ?token= leaves the address bar at once, before anything waits
-  const loaded = await Promise.race([ready().then(() => true), sleep(CATALOG_WAIT_MS).then(() => false)]);
+  await readyOrStart(CATALOG_WAIT_MS, relabel);
   document.addEventListener('carewatch:lang', relabel);
-  if (!loaded) ready().then(relabel);
   restoreSession();
   applyStaticI18n();
   renderSoundUi();
