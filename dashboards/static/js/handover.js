@@ -36,6 +36,9 @@ function shiftLines(s) {
       answered: e.within_60s, counted, share: `${(share * 100).toFixed(0)}%`,
     })));
     if (e.median_ack_s !== null) first.append(` · ${t('handover.median', { time: seconds(e.median_ack_s) })}`);
+  } else if (e.pending > 0) {
+    // emergencies all still waiting: "none" would read as "no emergency" to a carer
+    first.append(el('span', 'ho-bad', t('handover.emergency_waiting', { n: e.pending })));
   } else {
     first.append(t('handover.no_emergency'));
   }
