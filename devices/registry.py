@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from devices.profiles import DEVICE_TYPES, DeviceType
 from devices.siteconfig import (  # the site file's model, re-exported for readers
+    ResidentConfig,
     SiteConfig,
 )
 from devices.yamlconf import (
@@ -137,6 +138,15 @@ class Registry:
         """The resident's display name, for the duty screen only: never log it or send it out. None
         without a resident."""
         return self._resident_names.get((site, resident)) if resident else None
+
+    def resident(self, site: str, resident: str | None) -> ResidentConfig | None:
+        """The resident's entry (name, care notes, contacts): personal data for the screen, the
+        call-centre console and the gateway that dials a contact, never for logs. None when
+        unknown."""
+        conf = self.sites.get(site)
+        if conf is None or resident is None:
+            return None
+        return next((r for r in conf.residents if r.id == resident), None)
 
     def __len__(self) -> int:
         return len(self._devices)

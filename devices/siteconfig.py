@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from devices.profiles import DEVICE_TYPES
 from devices.yamlconf import StrictModel
@@ -46,14 +46,118 @@ class FloorConfig(StrictModel):
     rooms: list[RoomConfig] = Field(description="rooms on this floor")
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHours(StrictModel):
+    """Hours (local time, may span midnight) in which a contact gets no routine notices; an
+    emergency still reaches them (docs/home-beds.md)."""
+
+    start: str = Field(pattern=HHMM, description="HH:MM local time")
+    end: str = Field(pattern=HHMM, description="HH:MM local time")
+
+
+Channel = Literal["sms", "voice"]
+
+
+def _both_channels() -> list[Channel]:
+    return ["voice", "sms"]
+
+
+class ContactConfig(StrictModel):
+    """Someone the call centre and the escalation reach for a resident: family in the order
+    listed, a community worker, a family doctor. Name and phone are personal data: shown on
+    the call-centre console, given to the SMS/voice gateway, never logged."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="contact reference, e.g. daughter")
+    role: Literal["family", "community", "doctor"] = Field(description="who they are")
+    name: str = Field(min_length=1, max_length=32, description="shown on the console only")
+    relation: str | None = Field(None, max_length=16, description="e.g. 女儿 (daughter)")
+    phone: str = Field(description="mobile or landline: +86 13812345678, 0571-88886666, E.164")
+    channels: list[Channel] = Field(
+        default_factory=_both_channels, min_length=1, description="how to reach them"
+    )
+    quiet_hours: QuietHours | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        if e164(v) is None:
+            raise ValueError(
+                f"phone {v!r} is not a phone number (a Chinese mobile 1xxxxxxxxxx, a landline"
+                " 0571-88886666, or +<country><number>)"
+            )
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[Channel]) -> list[Channel]:
+        if len(set(v)) != len(v):
+            raise ValueError("channels: a channel listed twice")
+        return v
+
+    @property
+    def e164(self) -> str:
+        """The number as +<country><digits>, what a gateway dials."""
+        number = e164(self.phone)
+        assert number is not None  # checked on load
+        return number
+
+
+_MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
+_LANDLINE_CN = re.compile(r"^0[1-9][0-9]{1,2}[0-9]{7,8}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def e164(phone: str) -> str | None:
+    """A phone number as written in a site file as E.164 (`+8613812345678`), or None when it
+    is not one: spaces, dashes and brackets are ignored; a Chinese mobile or landline may
+    omit +86."""
+    raw = re.sub(r"[\s()\-]", "", phone)
+    if raw.startswith("0086"):
+        raw = "+86" + raw[4:]
+    if raw.startswith("+86"):
+        rest = raw[3:]
+        if _MOBILE_CN.match(rest) or _LANDLINE_CN.match("0" + rest.lstrip("0")):
+            return "+86" + rest.lstrip("0")
+        return None
+    if _MOBILE_CN.match(raw) or _LANDLINE_CN.match(raw):
+        return "+86" + raw.lstrip("0")
+    return raw if _E164.match(raw) else None
+
+
 class ResidentConfig(StrictModel):
-    """A resident of the site file; devices refer to the id. The display name is for the duty screen
-    only: never in logs, reports or notifications."""
+    """A resident of the site file; devices refer to the id. The display name, care notes
+    and contacts are for the duty screen and the call-centre console only: never in logs,
+    reports or notifications' bodies."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="resident reference")
     display_name: str = Field(
         min_length=1, max_length=64, description="shown on the duty screen only"
     )
+    care_notes: str = Field(
+        "", max_length=500, description="for the call-centre operator, e.g. 'hard of hearing'"
+    )
+    contacts: list[ContactConfig] = Field(
+        default_factory=list, description="family in order, community worker, family doctor"
+    )
+    no_activity_h: float | None = Field(
+        None, ge=1, le=48, description="daytime hours without activity before a welfare check"
+    )
+    checkin_by: str | None = Field(
+        None, pattern=HHMM, description="HH:MM local: no check-in by then raises a welfare alert"
+    )
+
+    @model_validator(mode="after")
+    def _contact_ids(self) -> ResidentConfig:
+        ids = [c.id for c in self.contacts]
+        if len(set(ids)) != len(ids):
+            raise ValueError("contacts: an id used twice")
+        return self
+
+    def family(self) -> list[ContactConfig]:
+        """The family contacts in the order they are called."""
+        return [c for c in self.contacts if c.role == "family"]
 
 
 class StaffConfig(StrictModel):
@@ -103,9 +207,6 @@ class DeviceConfig(StrictModel):
     )
 
 
-HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
-
 class ShiftConfig(StrictModel):
     """A duty shift of the site file: from its start (local time) to the next shift's start; the
     reports count per shift."""
@@ -133,6 +234,15 @@ class ExportConfig(StrictModel):
     notify: str | None = Field(
         None, description="a webhook target of the site's rules that gets the daily export"
     )
+
+
+class VisitPlan(StrictModel):
+    """Scheduled welfare visits (巡访) of a home bed by a community worker (a `workers` entry of
+    the access file): one at least every `every_days`; a visit not recorded by then is an
+    alert."""
+
+    worker: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="the community worker's id")
+    every_days: int = Field(7, ge=1, le=31, description="days between visits")
 
 
 class SiteConfig(StrictModel):
@@ -180,6 +290,7 @@ class SiteConfig(StrictModel):
     )
     daily_report: DailyReportConfig = Field(default_factory=DailyReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    visits: VisitPlan | None = Field(None, description="a home bed's scheduled welfare visits")
 
     @model_validator(mode="before")
     @classmethod
@@ -203,6 +314,8 @@ class SiteConfig(StrictModel):
                 raise ValueError("a home bed needs its address (where help is sent)")
             if not 1 <= len(self.residents) <= 2:
                 raise ValueError("a home bed has one or two residents")
+        elif self.visits is not None:
+            raise ValueError("visits: scheduled welfare visits are for home beds (kind: home_bed)")
         starts = [s.start for s in self.shifts]
         if len(set(starts)) != len(starts) or len({s.name for s in self.shifts}) != len(starts):
             raise ValueError("shifts: names and start times must be unique")
