@@ -148,6 +148,23 @@ class Registry:
             return None
         return next((r for r in conf.residents if r.id == resident), None)
 
+    def resident_subject(self, site: str, resident: str) -> Device | None:
+        """The device an alert about a resident rather than a device (no activity, no
+        check-in, a missed visit) is filed under, so the screen and the console place it: the
+        resident's one-touch terminal, else a device of theirs, else the home's terminal.
+        None when the site has no device to file it under."""
+        mine = [d for d in self.devices(site) if d.resident == resident]
+        terminals = [d for d in self.devices(site) if d.type.name == "home_terminal"]
+        for pick in (
+            [d for d in mine if d.type.name == "home_terminal"],
+            mine,
+            terminals,
+            self.devices(site),
+        ):
+            if pick:
+                return pick[0]
+        return None
+
     def __len__(self) -> int:
         return len(self._devices)
 
