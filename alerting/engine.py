@@ -30,6 +30,7 @@ from alerting.items import (
     Health,
     Incoming,
     Item,
+    Observed,
     StoreWrite,
 )
 from alerting.lifecycle import CALM, Lifecycle, Where
@@ -38,6 +39,7 @@ from alerting.outbox import Outbox
 from alerting.rulebook import Rulebook
 from alerting.rules import (
     AnyRule,
+    ObservedRule,
 )
 from alerting.ruleset import RuleSet
 from alerting.supervision import Supervision
@@ -235,6 +237,9 @@ class Engine:
                     result.results[i] = self._commands.alert(item, now)
                 elif isinstance(item, DeviceCommand):
                     result.results[i] = self._commands.device(item, now)
+                elif isinstance(item, Observed):
+                    self._observed(item, now)
+                    result.results[i] = _WRITTEN
                 elif isinstance(item, Health):
                     self._health(item, now)
                 elif isinstance(item, StoreWrite):
@@ -359,6 +364,16 @@ class Engine:
             0,
             None,
         )
+
+    def _observed(self, o: Observed, now: int) -> None:
+        """An outside check's verdict on an `observed` rule: raise (or refresh) while it
+        holds, clear when it no longer does; unknown or disabled rules do nothing."""
+        rule = self._rules.of(o.site).rules.get(o.rule)
+        if not isinstance(rule, ObservedRule) or not rule.enabled:
+            return
+        dev = self._registry.get(o.site, o.device_id)
+        text = o.value or o.rule
+        self._cond.level(rule, o.site, o.device_id, o.holds, not o.holds, text, now, 0, 0, dev)
 
     def _gateway(self, g: BridgeState, now: int) -> None:
         """A Zigbee2MQTT gateway offline (its last will) or back: every Zigbee device of

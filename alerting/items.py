@@ -60,6 +60,20 @@ class DeviceCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class Observed:
+    """A check outside the message stream (the day's check-in not made, a welfare visit
+    missed) saying whether an `observed` rule holds for a subject now: the engine raises or
+    clears its alert in its own transaction, so the alert is audited, escalated and routed
+    like any other."""
+
+    site: str
+    rule: str
+    device_id: str  # the subject, e.g. Registry.resident_subject
+    holds: bool
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     """The watch's own observation of one of its parts (see watchdog.py)."""
 
@@ -77,7 +91,7 @@ class StoreWrite:
     apply: Callable[[sqlite3.Connection], None]
 
 
-Item = Incoming | Command | DeviceCommand | Health | StoreWrite
+Item = Incoming | Command | DeviceCommand | Observed | Health | StoreWrite
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,6 +236,14 @@ class SystemRule(_Rule):
     for_s: float = Field(0, ge=0, le=86400)
 
 
+class ObservedRule(_Rule):
+    """Raised and cleared by a check outside the message stream (the day's check-in not
+    made, a welfare visit missed): the check says whether it holds for a subject, the rule
+    gives severity, priority and escalation like any other."""
+
+    kind: Literal["observed"] = "observed"
+
+
 AnyRule = (
     EventRule
     | ThresholdRule
@@ -245,10 +253,11 @@ AnyRule = (
     | CorrelationRule
     | RepetitionRule
     | SystemRule
+    | ObservedRule
 )
 Rule = Annotated[AnyRule, Field(discriminator="kind")]
 DeviceRuleT = EventRule | ThresholdRule | RateRule | AbsenceRule | TimeWindowRule
-LevelRule = ThresholdRule | RateRule | TimeWindowRule | SystemRule
+LevelRule = ThresholdRule | RateRule | TimeWindowRule | SystemRule | ObservedRule
 
 
 class EscalationStep(BaseModel):

@@ -24,6 +24,7 @@ from alerting.rules import (
     DeviceRuleT,
     EscalationPolicy,
     EventRule,
+    ObservedRule,
     RateRule,
     RepetitionRule,
     Rule,
@@ -36,7 +37,17 @@ from devices.registry import Device
 from devices.yamlconf import StrictModel
 
 KINDS = frozenset(
-    {"event", "threshold", "rate", "absence", "time_window", "correlation", "repetition", "system"}
+    {
+        "event",
+        "threshold",
+        "rate",
+        "absence",
+        "time_window",
+        "correlation",
+        "repetition",
+        "system",
+        "observed",
+    }
 )
 _FIXED = frozenset({"name", "kind"})
 
@@ -308,7 +319,9 @@ class RuleSet:
     def rule(self, name: str, dev: Device | None) -> AnyRule | None:
         """The rule as it applies to `dev` (None: site-level rules); None if disabled."""
         if dev is not None:
-            return self.for_device(dev).by_name.get(name)
+            found = self.for_device(dev).by_name.get(name)
+            if found is not None or not isinstance(self.rules.get(name), ObservedRule):
+                return found  # an observed rule is site-wide, whatever device it is filed under
         r = self.rules.get(name)
         return r if r is not None and r.enabled else None
 

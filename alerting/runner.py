@@ -22,6 +22,7 @@ from alerting.items import (
     Health,
     Incoming,
     Item,
+    Observed,
     StoreWrite,
 )
 from alerting.model import Change
@@ -131,7 +132,7 @@ class EngineRunner:
         """The watchdog's observation of a part of the service (system alerts)."""
         self._put_urgent(health)
 
-    def submit(self, command: Command | DeviceCommand) -> Future[CommandResult]:
+    def submit(self, command: Command | DeviceCommand | Observed) -> Future[CommandResult]:
         """Queue an operator's command ahead of telemetry. The future resolves after its batch
         commits, with the engine's answer (ok, or why it was refused)."""
         fut: Future[CommandResult] = Future()
@@ -341,7 +342,7 @@ class EngineRunner:
                         log.exception("health observation failed")
                         r = BatchResult()
                         break
-                    if isinstance(item, Command | DeviceCommand | StoreWrite):
+                    if isinstance(item, Command | DeviceCommand | Observed | StoreWrite):
                         log.exception("operator command or store write failed")
                         r = BatchResult(results={0: CommandResult(False, "internal", None)})
                         break
