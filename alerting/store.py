@@ -55,6 +55,13 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS device_log ("
     " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
     " action TEXT NOT NULL, by TEXT, note TEXT)",
+    # community workers' welfare visits (巡访) of home beds: alerting/visits.py writes them,
+    # the report counts them (visit rate); `outcome` ok | follow_up, `at_ms` when visited
+    "CREATE TABLE IF NOT EXISTS visits ("
+    " id INTEGER PRIMARY KEY, site TEXT NOT NULL, resident TEXT NOT NULL, worker TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " note TEXT)",
+    "CREATE INDEX IF NOT EXISTS visits_site_at ON visits(site, at_ms)",
 ]
 
 # columns added after the first release: (name, declaration)
