@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--loss", type=float, default=0.0, help="share of periodic messages lost")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--clock-env",
+        action="store_true",
+        help="print the libfaketime environment that sets the site's clock just before the"
+        " scenario's start (for `eval`, before serve and simulate; docs/simulator.md)",
+    )
     p.set_defaults(fn=simulate.cmd_simulate)
     p = sub.add_parser(
         "check-config", help="validate a site, rules or settings file; print every problem"

@@ -9,11 +9,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from carewatch.logs import setup_logging
 from carewatch.settings import DEMO_SITE
 from devices.ports import SystemClock
-from devices.registry import load_site
+from devices.registry import Registry, load_site
+
+if TYPE_CHECKING:
+    from simulators.judge import Report
+    from simulators.play import AlertSource
+    from simulators.scenario import Loaded
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -58,22 +64,61 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clock_env(loaded: list[Loaded], registry: Registry) -> int:
+    """Print the libfaketime environment that puts the site's clock just before the
+    scenario's start (docs/simulator.md): for `eval` before starting serve and simulate."""
+    from simulators import siteclock
+
+    library = siteclock.faketime_library()
+    tz = registry.site.timezone
+    if library is None or tz is None:
+        why = "libfaketime is not installed (Debian: faketime)" if library is None else ""
+        print(f"carewatch: {why or 'the site file names no timezone'}", file=sys.stderr)
+        return 2
+    shift = siteclock.offset_s(SystemClock().now_ms(), loaded[0].scenario.start, tz)
+    print(siteclock.shell_exports(siteclock.clock_env(shift, library)), flush=True)
+    return 0
+
+
 def _simulate_files(args: argparse.Namespace, files: list[Path]) -> int:
-    """Scenario files: play them together; with --check-url, judge their expected alerts
-    against the running service (exit 1 if one fails)."""
+    """Scenario files: play them together; with --check-url, play the operators' actions
+    and judge their expected alerts and escalation steps against the running service
+    (exit 1 if one fails)."""
+    from simulators import play
     from simulators import scenario as sc
 
     setup_logging("WARNING")
     loaded = [sc.load(f) for f in files]
     registry = load_site(args.site or loaded[0].site_file or DEMO_SITE)
+    if args.clock_env:
+        return _clock_env(loaded, registry)
     problems = [p for one in loaded for p in sc.problems(one, registry)]
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         return 2
     token = args.check_token or os.environ.get("CAREWATCH_API_TOKEN")
-    check = sc.AlertSource(args.check_url, token) if args.check_url else None
-    reports = sc.run(
+    check = play.AlertSource(args.check_url, token) if args.check_url else None
+    try:
+        reports = _play(args, loaded, registry, check)
+    except ValueError as exc:  # the site's clock is not at the start, operators w/o service
+        print(f"carewatch: {exc}", file=sys.stderr)
+        return 2
+    for r in reports:
+        print("\n".join(r.lines()), flush=True)
+    if check is not None:
+        passed = sum(r.passed for r in reports)
+        print(f"{passed} of {len(reports)} scenarios passed", flush=True)
+        return 0 if passed == len(reports) else 1
+    return 0
+
+
+def _play(
+    args: argparse.Namespace, loaded: list[Loaded], registry: Registry, check: AlertSource | None
+) -> list[Report]:
+    from simulators import play
+
+    return play.run(
         loaded,
         registry,
         args.mqtt_url,
@@ -87,10 +132,3 @@ def _simulate_files(args: argparse.Namespace, files: list[Path]) -> int:
         linger_s=args.duration or 0.0,
         say=lambda line: print(line, flush=True),
     )
-    for r in reports:
-        print("\n".join(r.lines()), flush=True)
-    if check is not None:
-        passed = sum(r.passed for r in reports)
-        print(f"{passed} of {len(reports)} scenarios passed", flush=True)
-        return 0 if passed == len(reports) else 1
-    return 0

@@ -19,6 +19,7 @@ from devices.decode import Decoder
 from devices.model import DeviceEvent, Rejection
 from devices.registry import Registry, load_site
 from devices.yamlconf import ConfigError
+from simulators import judge as jg
 from simulators import scenario as sc
 from simulators.models import DeviceModel, Out, actions_for
 from tests.conftest import ROOT
@@ -232,7 +233,7 @@ expect:
         _alert("call", "cb-101-1", T0 + 3_000),  # not this scenario's device
         _alert("fall", "w-204-1", T0 - 3_600_000, T0 - 3_000_000),  # before the run
     ]
-    [report] = sc.judge([(loaded, played)], alerts, start)
+    [report] = jg.judge([(loaded, played)], alerts, start)
     assert [o.ok for o in report.outcomes] == [True, False, False, False]
     assert report.outcomes[0].latency_s == 1.5
     assert report.unexpected == ["tamper on p-b1-main"]
