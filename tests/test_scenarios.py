@@ -36,7 +36,12 @@ def home() -> Registry:
 
 
 def scenario_files() -> list[Path]:
-    return sorted(p for p in SCENARIOS.glob("*.yaml") if not p.name.endswith(".site.yaml"))
+    """The nursing-home scenarios (the home-bed ones: tests/test_home_scenarios.py)."""
+    return sorted(
+        p
+        for p in SCENARIOS.glob("*.yaml")
+        if not p.name.endswith((".site.yaml", ".rules.yaml")) and not p.name.startswith("home")
+    )
 
 
 def model(home: Registry, device_id: str, start_hour: float = 0.0, seed: int = 3) -> DeviceModel:
