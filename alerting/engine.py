@@ -317,9 +317,12 @@ class Engine:
             if rs.absence and not out_of_service:
                 self._raise(rs.absence, dev.site, dev.id, now, "last will: offline", dev)
             return
-        self._watch.heard(key, now)
-        if rs.absence:
-            self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
+        # a redelivery (broker DUP flag) is an old message held over an outage of our link:
+        # taking it as a sign of life now would push the device's deadline out by the outage
+        if not d.redelivered:
+            self._watch.heard(key, now)
+            if rs.absence:
+                self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
         if out_of_service:
             return  # maintenance: stored, supervised on return, but raises nothing
         if isinstance(d, DeviceEvent):
