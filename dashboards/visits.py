@@ -44,7 +44,7 @@ class VisitRecord(BaseModel):
     outcome: Literal["visited", "not_home", "refused"] = Field(
         "visited", description="visited; not_home (nobody opened); refused (she said no)"
     )
-    at: str | None = Field(
+    at: str | int | None = Field(
         None, description="when (RFC 3339 or epoch ms); default now. Not in the future"
     )
     note: str | None = Field(None, max_length=500)
@@ -111,6 +111,9 @@ def visits_router(runtime: AppRuntime, service: VisitService) -> APIRouter:
             "worker": d.worker,
             "every_days": d.every_days,
             "last_visit_at": iso(d.last_ms),
+            "last_visit_date": None
+            if d.last_ms is None
+            else datetime.fromtimestamp(d.last_ms / 1000, tz).date().isoformat(),
             "due_at": iso(d.due_ms),
             "due_date": datetime.fromtimestamp(d.due_ms / 1000, tz).date().isoformat(),
             "status": d.status,
@@ -159,7 +162,7 @@ def visits_router(runtime: AppRuntime, service: VisitService) -> APIRouter:
             if not body.worker:
                 raise HTTPException(422, "`worker` (the worker's id) is required with a token")
             worker_id = body.worker
-        at_ms = parse_time(body.at, runtime.clock.now_ms())
+        at_ms = parse_time(None if body.at is None else str(body.at), runtime.clock.now_ms())
         try:
             visit, new = desk.record(body.site, body.resident, worker_id, at_ms,
                                      body.outcome, body.note)  # fmt: skip
