@@ -53,7 +53,13 @@ class Visiting:
             log.info("visits missed", extra={"subjects": missed})
 
     def recorded(self, site: str) -> None:
-        self.check([site])
+        """A visit of `site` was saved: its alert clears now. A check that fails here
+        (the engine busy) is logged, never the visit's answer: the visit is saved, and the
+        next periodic check clears the alert."""
+        try:
+            self.check([site])
+        except Exception:
+            log.exception("visits check after a visit failed", extra={"site": site})
 
 
 def wire_visits(
