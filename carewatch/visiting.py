@@ -16,7 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from alerting.items import CommandResult, Observed
 from alerting.rulebook import Rulebook
 from alerting.visits import VisitDesk, Write
-from dashboards.access import Worker
+from dashboards.access import Worker, unplanned_workers
 from dashboards.workers import WorkerAuth
 from devices.ports import Clock
 from devices.registry import Registry
@@ -74,15 +74,18 @@ def wire_visits(
     scheduler: BaseScheduler,
 ) -> Visiting:
     """The visits of a service, their check scheduled on `scheduler` (first run as it
-    starts). Sites that plan visits without an access file of workers are logged: the
-    visits fall due and are raised missed, but nobody can record one."""
+    starts). Sites whose plan names a worker not in the access file for them are logged:
+    the visits fall due and are raised missed, but nobody can record one."""
     auth = WorkerAuth(workers, secret, clock)
     desk = VisitDesk(registry, auth.assigned(), read, write, clock, rules.tz)
     visiting = Visiting(desk, auth, write, submit)
-    if desk.planned_sites() and not workers:
+    unplanned = [
+        s.id for s in registry.sites.values() if unplanned_workers(registry.only(s.id), workers)
+    ]
+    if unplanned:  # docs/home-beds.md: their visits fall due, nobody can record one
         log.warning(
-            "visits planned but no workers in the access file: nobody can record them",
-            extra={"sites": ",".join(desk.planned_sites())},
+            "visits planned by a worker not in the access file: nobody can record them",
+            extra={"sites": ",".join(unplanned)},
         )
     if desk.planned_sites():
         scheduler.add_job(

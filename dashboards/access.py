@@ -14,12 +14,15 @@ A worker logs in on the phone page (/visit) with a PIN, hashed like the staff's 
 plain hash); a worker is no user: her session records visits and nothing else.
 
 Checked like the site files (devices.yamlconf): unknown keys, a site this service does not
-watch, a name, token or worker id given twice, a token that is also a site's, a site's
-visit plan naming a worker not listed for that site are errors that name file and line;
-the service refuses to start with any of them."""
+watch (for a worker: or no home bed), a name, token or worker id given twice, a token that
+is also a site's are errors that name file and line; the service refuses to start with any
+of them. A site's visit plan naming a worker not listed for it is a warning
+(`unplanned_workers`: check-config prints it, the service logs it): the watch runs, its
+visits fall due and are raised missed, but nobody can record one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -110,7 +113,7 @@ def load_access(path: Path, registry: Registry) -> list[Grant]:
     return load_access_file(path, registry).grants
 
 
-def unplanned_workers(registry: Registry, workers: list[Worker]) -> list[str]:
+def unplanned_workers(registry: Registry, workers: Sequence[Worker]) -> list[str]:
     """The sites whose visit plan names a worker who is not listed for that site: nobody
     could record those visits, so every one of them would be raised as missed."""
     mine = {w.id: w.sites for w in workers}
@@ -124,8 +127,7 @@ def unplanned_workers(registry: Registry, workers: list[Worker]) -> list[str]:
 
 def load_access_file(path: Path, registry: Registry) -> Access:
     """The grants and workers of an access file checked against the sites `registry`
-    watches (and their visit plans); ConfigError names file, line and field of every
-    problem."""
+    watches; ConfigError names file, line and field of every problem."""
     data, lines = load_yaml(path)
     try:
         access = AccessFile.model_validate(data if data is not None else {})
@@ -163,7 +165,6 @@ def load_access_file(path: Path, registry: Registry) -> Access:
             problems.append(located(path, lines, ("workers", i, "id"), f"{w.id!r} twice"))
         ids.add(w.id)
     workers = [Worker(w.id, w.name, frozenset(w.sites), w.pin_hash) for w in access.workers]
-    problems += [f"{path}: {p}" for p in unplanned_workers(registry, workers)]
     if problems:
         raise ConfigError(problems)
     grants = [

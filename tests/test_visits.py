@@ -175,13 +175,25 @@ def test_workers_of_the_access_file_are_checked_with_file_and_line(tmp_path: Pat
         _access(tmp_path, "workers:\n  - {id: cw-zhao, name: 赵, sites: [hb-wang], pin: '1234'}\n")
     text = "\n".join(e.value.problems)
     assert ":2: workers.0.pin_hash:" in text and ":2: workers.0.pin:" in text
+
+
+def test_a_plan_whose_worker_is_not_in_the_access_file_is_a_warning_of_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carewatch.cli import main as cli
+
     # the plan of hb-wang names cw-zhao: an access file without her cannot record its visits
-    with pytest.raises(ConfigError) as e:
-        _access(tmp_path, "users: []\n")
-    assert e.value.problems == [
-        f"{tmp_path / 'access.yaml'}: site hb-wang: visits.worker 'cw-zhao' is not a worker"
-        " of the access file"
-    ]
+    path = tmp_path / "access.yaml"
+    path.write_text("users: []\n", encoding="utf-8")
+    assert cli(["check-config", str(path), "--site", str(SITES)]) == 0
+    out = capsys.readouterr()
+    assert "ok, 0 users, 0 workers" in out.out
+    assert (
+        f"{path}: warning: site hb-wang: visits.worker 'cw-zhao' is not a worker of the"
+        " access file" in out.err
+    )
+    assert cli(["check-config", str(ROOT / "examples" / "access.yaml"), "--site", str(SITES)]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_a_worker_logs_in_with_her_pin_and_wrong_pins_are_limited() -> None:
