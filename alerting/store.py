@@ -56,7 +56,8 @@ SCHEMA = [
     " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
     " action TEXT NOT NULL, by TEXT, note TEXT)",
     # community workers' welfare visits (巡访) of home beds: alerting/visits.py writes them,
-    # the report counts them (visit rate); `outcome` ok | follow_up, `at_ms` when visited
+    # the report counts them (visit rate); `outcome` visited | not_home | refused
+    # (alerting/visits.OUTCOMES), `at_ms` when visited
     "CREATE TABLE IF NOT EXISTS visits ("
     " id INTEGER PRIMARY KEY, site TEXT NOT NULL, resident TEXT NOT NULL, worker TEXT NOT NULL,"
     " at_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"

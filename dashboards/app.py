@@ -16,6 +16,7 @@ from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
+from dashboards.visits import visits_router
 from dashboards.zigbee import zigbee_router
 from devices.catalog import load_catalog
 
@@ -36,4 +37,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(district_router(runtime))
     app.include_router(reports.router)
     app.include_router(exports_router)
+    visiting = getattr(runtime, "visiting", None)  # a service's; a test's runtime may lack it
+    if visiting is not None:
+        app.include_router(visits_router(runtime, visiting))
     return app

@@ -86,6 +86,7 @@ def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
         assert f"{base}district" in text
         for site in ("sunrise", "riverside", "hb-wang"):
             assert f"{base}?site={site}" in text
+        assert f"{base}visit  (cw-zhao, PIN 2468)" in text  # the workers' phone page
         sites: set[str] = set()
         while time.monotonic() - started < 60 and len(sites) < 3:
             sites = {a["site"] for a in httpx.get(base + "api/alerts").json()}
