@@ -86,6 +86,15 @@ def console_router(runtime: AppRuntime, alert_json: Callable[[Alert], dict[str, 
             "timezone": str(runtime.rules.tz(site_id)),
         }
 
+    def label_of(site: str, device_id: str) -> str | None:
+        """A device as the site file labels it ('厨房 (kitchen)'); None without a label."""
+        dev = reg.get(site, device_id)
+        return dev.label if dev else None
+
+    def type_of(site: str, device_id: str) -> str | None:
+        dev = reg.get(site, device_id)
+        return dev.type.name if dev else None
+
     @router.get("/api/console/queue")
     def queue(scope: Sites) -> list[dict[str, Any]]:
         """The open home calls of the caller's home-bed sites: waiting first (most urgent,
@@ -147,10 +156,19 @@ def console_router(runtime: AppRuntime, alert_json: Callable[[Alert], dict[str, 
                 "title_en": j["title_en"],
                 "state": j["state"],
                 "device_id": j["device_id"],
+                "device_label": label_of(a.site, j["device_id"]),
+                "device_type": j["device_type"],
             }
             for j in map(alert_json, runtime.alerts.raised_since(a.site, since))
         ] + [
-            {"kind": "device", "at": iso(e["at"]), "event": e["event"], "device_id": e["device_id"]}
+            {
+                "kind": "device",
+                "at": iso(e["at"]),
+                "event": e["event"],
+                "device_id": e["device_id"],
+                "device_label": label_of(a.site, e["device_id"]),
+                "device_type": type_of(a.site, e["device_id"]),
+            }
             for e in runtime.alerts.device_events(a.site, since)
         ]
         events.sort(key=lambda e: str(e["at"]), reverse=True)
