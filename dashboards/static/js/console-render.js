@@ -29,8 +29,8 @@ function zoned(iso, tz, withSeconds = false) {
 
 const titleOf = (a) => (lang() === 'zh' ? a.title : a.title_en || a.title);
 const waitText = (iso) => duration(secondsSince(iso) || 0);
-const sep = () => tOr('screen.list_separator', '、');
-const colon = () => (lang() === 'zh' ? '：' : ': ');
+const sep = () => tOr('screen.list_separator', ', ');
+const colon = () => tOr('console.colon', ': ');
 
 /** A waiting time that counts up (refreshWaits keeps every [data-since] current). */
 function waitSpan(iso, cls) {
