@@ -21,6 +21,8 @@ const REFRESH_DEBOUNCE_MS = 80; // a batch of changes is one read
 const OPERATOR = 'carewatch.operator';
 
 let refreshTimer = null;
+let stream = null;
+let readyFailures = 0;
 let reading = false;
 let again = false;
 
@@ -120,6 +122,15 @@ function setConn(state) {
   if (view.conn !== state) { view.conn = state; renderConn(); }
 }
 
+/** GET /readyz: a new stream when the server is gone while the old one looks open
+ *  (half-open TCP), as the district page does. */
+async function pollReady() {
+  const res = await getJson('/readyz');
+  if (res.status !== 0) { readyFailures = 0; return; }
+  readyFailures += 1;
+  if (readyFailures >= 2 && view.conn === 'open' && stream) { setConn('lost'); stream.reopen(); }
+}
+
 function everySecond() {
   renderClock();
   refreshWaits();
@@ -135,11 +146,12 @@ async function start() {
   $('operator-id').value = readStorage(localStorage, OPERATOR) || '';
   document.body.addEventListener('click', onClick);
   await refresh(); // first: a token asked for here is the stream's too
-  liveStream('/api/alerts/stream', {
+  stream = liveStream('/api/alerts/stream', {
     onState: setConn,
     events: { snapshot: soon, change: soon },
   });
   setInterval(everySecond, 1000);
+  setInterval(pollReady, 10000);
 }
 
 window.carewatchConsole = {
