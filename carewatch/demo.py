@@ -80,10 +80,13 @@ def demo_homes(
 
 
 def banner_lines(registry: Registry, url: str) -> list[str]:
-    """The screens of each site and the district page, for the banner."""
+    """The screens of each site, the district page and (with a home bed) the call-centre
+    console, for the banner."""
     if len(registry.sites) == 1:
         return [f"  值班屏 / duty screen:  {url}"]
     lines = [f"  辖区总览 / district view:  {url}district"]
+    if any(s.kind == "home_bed" for s in registry.sites.values()):
+        lines.append(f"  呼叫中心 / call-centre console:  {url}console")
     for sid, site in registry.sites.items():
         lines.append(f"  {site.name}:  {url}?site={sid}")
     if any(s.visits is not None for s in registry.sites.values()):
