@@ -18,8 +18,16 @@ from alerting.notify.formats import JSON_CONTENT_TYPE
 from alerting.notify.sender import DeliveryError
 from alerting.notify.webhook import WebhookPoster
 from alerting.reports.compute import build_report
+from alerting.reports.compute.home_beds import (
+    HomeSite,
+    Resident,
+    home_bed_figures,
+    month_of,
+    month_span,
+)
 from alerting.reports.jsonout import local_iso, report_dict, summary
 from alerting.reports.model import ShiftSpan, WatchReport
+from alerting.reports.model_home import HomeBedFigures
 from alerting.reports.render_csv import alerts_csv
 from alerting.reports.render_html import render_html
 from alerting.reports.shifts import (
@@ -31,7 +39,7 @@ from alerting.reports.shifts import (
     shift_at,
     watch_day,
 )
-from alerting.reports.source import SeriesStats, equipment, load_rows
+from alerting.reports.source import SeriesStats, equipment, load_rows, load_visits
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.catalog import Catalog, load_catalog
@@ -119,7 +127,57 @@ class ReportService:
         report = build_report(
             rows, self.registry, self.rules, start_ms, end_ms, as_of_ms, self.shifts, figures
         )
+        home = self.home_site()
+        if home is not None:  # a home bed's report has its home-bed section
+            month = month_of(start_ms, self.tz)
+            m_start, m_end = month_span(month, self.tz)
+            conn = self._connect()
+            try:
+                visits = load_visits(conn, home.id, m_start, m_end)
+            finally:
+                conn.close()
+            figures_home = home_bed_figures(
+                home, rows.alerts, rows.audit, visits, start_ms, end_ms, as_of_ms, month
+            )
+            report = dataclasses.replace(report, home_beds=figures_home)
         return dataclasses.replace(report, warnings=warnings) if warnings else report
+
+    def home_site(self) -> HomeSite | None:
+        """The site as the home-bed figures need it (residents, check-in hours, the devices
+        their alerts are filed under, the visit plan); None unless a home bed."""
+        site = self.registry.site
+        if site.kind != "home_bed":
+            return None
+        residents = []
+        for r in site.residents:
+            subject = self.registry.resident_subject(site.id, r.id)
+            residents.append(Resident(r.id, r.checkin_by, subject.id if subject else None))
+        plan = site.visits
+        return HomeSite(
+            site.id,
+            self.tz,
+            residents,
+            plan.worker if plan else None,
+            plan.every_days if plan else None,
+        )
+
+    def home_month(self, month: str, now_ms: int) -> HomeBedFigures | None:
+        """A home bed's figures over the calendar month "YYYY-MM" (site zone), as known at
+        `now_ms` (a month under way: so far): the district's panel. None unless a home bed;
+        ValueError for a month that is no month or has not begun."""
+        home = self.home_site()
+        if home is None:
+            return None
+        start, end = month_span(month, self.tz)
+        if start >= now_ms:
+            raise ValueError(f"{month} has not begun")
+        conn = self._connect()
+        try:
+            rows = load_rows(conn, start, min(end, now_ms), now_ms, self.site)
+            visits = load_visits(conn, home.id, start, end)
+        finally:
+            conn.close()
+        return home_bed_figures(home, rows.alerts, rows.audit, visits, start, end, now_ms, month)
 
     def shift(self, which: str, now_ms: int) -> ShiftSpan | None:
         """The whole shift `now_ms` falls in ("current"), or the one before it (any other `which`):

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from alerting.reports.model import SeriesFigure
-from alerting.reports.rows import AlertRow, AuditRow, DeviceLogRow, FieldStats, StoreRows
+from alerting.reports.rows import (
+    AlertRow,
+    AuditRow,
+    DeviceLogRow,
+    FieldStats,
+    StoreRows,
+    VisitRow,
+)
 from alerting.rules import ThresholdRule
 from alerting.ruleset import RuleSet
 from devices.ports import ReadingsQuery, Series
@@ -73,6 +80,19 @@ def load_rows(
         )
     ]
     return StoreRows(alerts, audit, log)
+
+
+def load_visits(conn: sqlite3.Connection, site: str, start_ms: int, end_ms: int) -> list[VisitRow]:
+    """The welfare visits of `site` made in [start_ms, end_ms) (table `visits`), for the visit
+    rate."""
+    return [
+        VisitRow(*r)
+        for r in conn.execute(
+            "SELECT site, resident, worker, at_ms, outcome FROM visits"
+            " WHERE site = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
+            (site, start_ms, end_ms),
+        )
+    ]
 
 
 class SeriesStats(Protocol):
