@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -203,3 +203,36 @@ def test_the_home_beds_follow_the_callers_sites_and_refuse_a_bad_month(week: Har
         assert get("/api/district/home-beds", month=bad).status_code == 422
     later = get("/api/district/home-beds", month="2026-04")
     assert later.status_code == 422 and "has not begun" in later.text
+
+
+def test_a_home_beds_export_has_its_optional_section_valid_against_the_schema(week: Harness):
+    import json
+
+    import jsonschema
+
+    from alerting.reports.export import SCHEMA_FILE, Exporter
+    from alerting.reports.export_csv import export_csv
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    home = Exporter(service(week, "hb-wang"), "district-a", lambda: sqlite3.connect(week.path))
+    doc = home.document(date(2026, 3, 2), week.clock.now_ms())
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    hb = doc["home_beds"]
+    assert hb["emergency"]["calls"] == 2 and hb["emergency"]["within_60s"] == 1
+    assert hb["emergency"]["median_contact_s"] == 20.0
+    assert {o["code"]: o["calls"] for o in hb["outcomes"]}["solved_by_phone"] == 1
+    assert hb["checkin"] == {"days": 1, "on_time": 1, "share": 1.0}  # 2 March: checked in
+    assert (hb["visits"]["month"], hb["visits"]["rate"]) == ("2026-03", 1.0)
+    rows = {(r["figure"], r["key"]): r for r in csv.DictReader(io.StringIO(export_csv(doc)))}
+    assert rows[("home_beds.emergency.share_within_60s", "")]["value"] == "0.5"
+    assert rows[("home_beds.emergency.share_within_60s", "")]["unit"] == "ratio"
+    assert rows[("home_beds.outcomes.calls", "solved_by_phone")]["value"] == "1"
+    assert rows[("home_beds.visits.by_worker.rate", "cw-zhao")]["unit"] == "ratio"
+    assert rows[("home_beds.emergency.median_contact_s", "")]["unit"] == "s"
+    assert NAME not in orjson.dumps(doc).decode() + export_csv(doc)
+    # a nursing home's export stays as it was: no home_beds section, still valid
+    other = Exporter(service(week, "sunrise"), "district-a", lambda: sqlite3.connect(week.path))
+    plain = other.document(date(2026, 3, 2), week.clock.now_ms())
+    assert "home_beds" not in plain and not list(validator.iter_errors(plain))
+    assert not any(r.startswith("home_beds") for r in export_csv(plain).split("\r\n"))
