@@ -15,8 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerting.reports.compute.home_beds import district_totals
 from alerting.reports.jsonout import call_summary, home_summary, worker_summary
-from alerting.reports.model_home import HomeBedFigures
-from alerting.reports.service import ReportService
+from alerting.reports.service import ReportService, home_months
 from alerting.views import iso
 from dashboards.district import Sites
 
@@ -29,15 +28,12 @@ def home_beds_body(
     """The month's figures of every home bed among `sites` (registry order) and their totals;
     `month` "YYYY-MM" (default: this month in the first home bed's zone). ValueError for a
     month that has not begun."""
-    homes = [reports[s] for s in sites if s in reports and reports[s].home_site() is not None]
+    services = [reports[s] for s in sites if s in reports]
+    homes = [svc for svc in services if svc.home_site() is not None]
     if month is None:
         tz = homes[0].tz if homes else None
         month = datetime.fromtimestamp(now_ms / 1000, tz).strftime("%Y-%m")
-    figures: list[tuple[ReportService, HomeBedFigures]] = []
-    for svc in homes:
-        got = svc.home_month(month, now_ms)
-        if got is not None:
-            figures.append((svc, got))
+    figures = home_months(services, month, now_ms)
     rows = []
     for svc, f in figures:
         site = svc.registry.site

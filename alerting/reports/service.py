@@ -39,7 +39,13 @@ from alerting.reports.shifts import (
     shift_at,
     watch_day,
 )
-from alerting.reports.source import SeriesStats, equipment, load_rows, load_visits
+from alerting.reports.source import (
+    SeriesStats,
+    equipment,
+    load_raised,
+    load_rows,
+    load_visits,
+)
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.catalog import Catalog, load_catalog
@@ -133,7 +139,7 @@ class ReportService:
             m_start, m_end = month_span(month, self.tz)
             conn = self._connect()
             try:
-                visits = load_visits(conn, home.id, m_start, m_end)
+                visits = load_visits(conn, [home.id], m_start, m_end)
             finally:
                 conn.close()
             figures_home = home_bed_figures(
@@ -160,24 +166,6 @@ class ReportService:
             plan.worker if plan else None,
             plan.every_days if plan else None,
         )
-
-    def home_month(self, month: str, now_ms: int) -> HomeBedFigures | None:
-        """A home bed's figures over the calendar month "YYYY-MM" (site zone), as known at
-        `now_ms` (a month under way: so far): the district's panel. None unless a home bed;
-        ValueError for a month that is no month or has not begun."""
-        home = self.home_site()
-        if home is None:
-            return None
-        start, end = month_span(month, self.tz)
-        if start >= now_ms:
-            raise ValueError(f"{month} has not begun")
-        conn = self._connect()
-        try:
-            rows = load_rows(conn, start, min(end, now_ms), now_ms, self.site)
-            visits = load_visits(conn, home.id, start, end)
-        finally:
-            conn.close()
-        return home_bed_figures(home, rows.alerts, rows.audit, visits, start, end, now_ms, month)
 
     def shift(self, which: str, now_ms: int) -> ShiftSpan | None:
         """The whole shift `now_ms` falls in ("current"), or the one before it (any other `which`):
@@ -290,3 +278,35 @@ class ReportService:
         finally:
             poster.close()
         return True
+
+
+def home_months(
+    services: Sequence[ReportService], month: str, now_ms: int
+) -> list[tuple[ReportService, HomeBedFigures]]:
+    """The home beds among `services` (one service's sites: one store) with their figures
+    over the calendar month "YYYY-MM" (each in its own zone), as known at `now_ms` (a month
+    under way: so far): the district's panel. Two reads of the store whatever the number of
+    home beds. ValueError for a month that is no month or has not begun."""
+    homes = [(svc, home) for svc in services if (home := svc.home_site()) is not None]
+    if not homes:
+        return []
+    spans = {home.id: month_span(month, home.tz) for _, home in homes}
+    if max(a for a, _ in spans.values()) >= now_ms:
+        raise ValueError(f"{month} has not begun")
+    start = min(a for a, _ in spans.values())
+    end = max(b for _, b in spans.values())
+    ids = [home.id for _, home in homes]
+    conn = homes[0][0]._connect()
+    try:
+        rows = load_raised(conn, ids, start, min(end, now_ms), now_ms)
+        visits = load_visits(conn, ids, start, end)
+    finally:
+        conn.close()
+    out = []
+    for svc, home in homes:
+        m_start, m_end = spans[home.id]
+        figures = home_bed_figures(
+            home, rows.alerts, rows.audit, visits, m_start, m_end, now_ms, month
+        )
+        out.append((svc, figures))
+    return out

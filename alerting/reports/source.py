@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from alerting.reports.model import SeriesFigure
@@ -54,20 +54,7 @@ def load_rows(
             {"start": start_ms, "end": end_ms, "site": site, "system": SYSTEM_SITE},
         )
     ]
-    ids = [a.id for a in alerts]
-    audit: list[AuditRow] = []
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        audit += [
-            AuditRow(*r)
-            for r in conn.execute(
-                "SELECT alert_id, at, action, from_state, to_state, by, note FROM audit"
-                f" WHERE alert_id IN ({marks}) AND at <= ? AND action != 'renotify'"
-                " ORDER BY id",
-                (*chunk, as_of_ms),
-            )
-        ]
+    audit = _audit(conn, [a.id for a in alerts], as_of_ms)
     log = [
         DeviceLogRow(*r)
         for r in conn.execute(
@@ -82,17 +69,61 @@ def load_rows(
     return StoreRows(alerts, audit, log)
 
 
-def load_visits(conn: sqlite3.Connection, site: str, start_ms: int, end_ms: int) -> list[VisitRow]:
-    """The welfare visits of `site` made in [start_ms, end_ms) (table `visits`), for the visit
-    rate."""
-    return [
-        VisitRow(*r)
+def load_visits(
+    conn: sqlite3.Connection, sites: Sequence[str], start_ms: int, end_ms: int
+) -> list[VisitRow]:
+    """The welfare visits of `sites` made in [start_ms, end_ms) (table `visits`), for the
+    visit rate."""
+    out: list[VisitRow] = []
+    for i in range(0, len(sites), 500):
+        chunk = list(sites[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        out += [
+            VisitRow(*r)
+            for r in conn.execute(
+                "SELECT site, resident, worker, at_ms, outcome FROM visits"
+                f" WHERE site IN ({marks}) AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
+                (*chunk, start_ms, end_ms),
+            )
+        ]
+    return out
+
+
+def load_raised(
+    conn: sqlite3.Connection, sites: Sequence[str], start_ms: int, end_ms: int, as_of_ms: int
+) -> StoreRows:
+    """The alerts of `sites` raised in [start_ms, end_ms) with their audit rows up to
+    `as_of_ms` (renotify rows left out): all the home-bed figures need, for many home beds
+    in one read (the district's month)."""
+    wanted = set(sites)
+    alerts = [
+        AlertRow(*r)
         for r in conn.execute(
-            "SELECT site, resident, worker, at_ms, outcome FROM visits"
-            " WHERE site = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
-            (site, start_ms, end_ms),
+            "SELECT id, site, device_id, rule, priority, severity, floor, room, raised_at, state,"
+            " occurrences, value FROM alerts WHERE raised_at >= ? AND raised_at < ? ORDER BY id",
+            (start_ms, end_ms),
         )
+        if r[1] in wanted
     ]
+    return StoreRows(alerts, _audit(conn, [a.id for a in alerts], as_of_ms))
+
+
+def _audit(conn: sqlite3.Connection, ids: list[int], as_of_ms: int) -> list[AuditRow]:
+    """The audit rows of alerts `ids` up to `as_of_ms`, renotify rows left out, in order."""
+    audit: list[AuditRow] = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        audit += [
+            AuditRow(*r)
+            for r in conn.execute(
+                "SELECT alert_id, at, action, from_state, to_state, by, note FROM audit"
+                f" WHERE alert_id IN ({marks}) AND at <= ? AND action != 'renotify'"
+                " ORDER BY id",
+                (*chunk, as_of_ms),
+            )
+        ]
+    return audit
 
 
 class SeriesStats(Protocol):
