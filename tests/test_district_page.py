@@ -54,7 +54,7 @@ def _visited(db: Path) -> None:
         store.create_schema(conn)
         conn.execute(
             "INSERT INTO visits(site, resident, worker, at_ms, recorded_ms, outcome, note)"
-            " VALUES ('hb-wang', 'r-1', 'cw-zhao', ?, ?, 'ok', NULL)",
+            " VALUES ('hb-wang', 'r-1', 'cw-zhao', ?, ?, 'visited', NULL)",
             (now, now),
         )
         conn.commit()

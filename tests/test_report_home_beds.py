@@ -190,7 +190,7 @@ def test_check_in_compliance_counts_days_without_a_daily_checkin_alert():
 
 
 def visit(
-    resident: str, worker: str, at: str, outcome: str = "ok", site: str = "hb-wang"
+    resident: str, worker: str, at: str, outcome: str = "visited", site: str = "hb-wang"
 ) -> VisitRow:
     return VisitRow(site, resident, worker, ms(at), outcome)
 
@@ -217,8 +217,9 @@ def test_the_visit_rate_counts_residents_seen_not_visits_and_not_a_failed_visit(
                    "cw-zhao", 7)  # fmt: skip
     visits = [
         visit("r-1", "cw-zhao", "2026-03-02T10:00"),
-        visit("r-1", "cw-zhao", "2026-03-09T10:00", "follow_up"),
+        visit("r-1", "cw-zhao", "2026-03-09T10:00"),
         visit("r-2", "cw-zhao", "2026-03-09T10:30", "not_home"),  # not seen: no visit
+        visit("r-2", "cw-zhao", "2026-03-16T10:30", "refused"),  # turned away: no visit
     ]
     f = Rows().figures(visits, site=two, as_of=ms("2026-03-31T12:00"))
     assert f.month == "2026-03"  # the month the report's period starts in

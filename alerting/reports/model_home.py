@@ -84,7 +84,7 @@ class CheckinFigures:
 @dataclass(frozen=True, slots=True)
 class WorkerVisits:
     """One community worker's welfare visits in the month: residents planned to them, those they
-    visited (outcome counted as a visit), and every visit they recorded."""
+    visited (outcome `visited`), and how many such visits they made."""
 
     worker: str
     sites: list[str]  # the sites planned to them or visited by them

@@ -55,9 +55,9 @@ from alerting.reports.rows import AlertRow, AuditRow, VisitRow
 from alerting.reports.shifts import local_date, local_ms, parse_hhmm
 
 CHECKIN_RULE = "daily_checkin"  # contracts: no check-in by `checkin_by` raises this rule
-# visit outcomes that mean the worker saw the resident: the store's `ok` and `follow_up`
-# (seen, something to follow up) and `visited`; anything else (not at home...) is no visit
-VISITED_OUTCOMES = frozenset({"visited", "ok", "follow_up"})
+# visit outcomes that count for the visit rate: the worker saw the resident. A visit that
+# found nobody at home (`not_home`) or was turned away (`refused`) is recorded, not counted
+VISITED_OUTCOMES = frozenset({"visited"})
 REACHED = "reached"
 NOT_PEOPLE = ("system:", "device:")  # `by` of the watch itself and of a device (a reset)
 
