@@ -93,7 +93,15 @@ def week(h: Harness) -> Harness:
     h.conn.execute(
         "INSERT INTO visits(site, resident, worker, at_ms, recorded_ms, outcome, note)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ("hb-wang", "r-1", "cw-zhao", ms("2026-03-05T10:00"), ms("2026-03-05T10:05"), "visited", None),
+        (
+            "hb-wang",
+            "r-1",
+            "cw-zhao",
+            ms("2026-03-05T10:00"),
+            ms("2026-03-05T10:05"),
+            "visited",
+            None,
+        ),
     )
     h.conn.commit()
     h.clock.t = ms("2026-03-10T12:00")
