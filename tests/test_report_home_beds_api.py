@@ -244,3 +244,17 @@ def test_a_home_beds_export_has_its_optional_section_valid_against_the_schema(we
     plain = other.document(date(2026, 3, 2), week.clock.now_ms())
     assert "home_beds" not in plain and not list(validator.iter_errors(plain))
     assert not any(r.startswith("home_beds") for r in export_csv(plain).split("\r\n"))
+
+
+def test_the_report_api_links_and_serves_the_home_calls_csv_for_a_home_bed_only(week: Harness):
+    get = client(week)
+    period = {"from": "2026-03-02T00:00", "to": "2026-03-09T00:00"}
+    page = get("/api/reports/watch.html", site="hb-wang", **period)
+    assert page.status_code == 200 and 'id="home-beds"' in page.text
+    assert "table=home_calls" in page.text and "CSV：呼叫" in page.text
+    got = get("/api/reports/watch.csv", site="hb-wang", table="home_calls", **period)
+    assert got.status_code == 200 and got.content.startswith(b"\xef\xbb\xbf")  # Excel's BOM
+    rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert [r["alert_id"] for r in rows] and rows[0]["answered_by"] == "op-chen"
+    home = get("/api/reports/watch.html", site="sunrise", **period)
+    assert home.status_code == 200 and "table=home_calls" not in home.text
