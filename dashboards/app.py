@@ -15,6 +15,7 @@ from dashboards.console import console_router
 from dashboards.deps import ApiError, AppRuntime
 from dashboards.devices import devices_router
 from dashboards.district import district_router
+from dashboards.district_homes import home_beds_router
 from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
@@ -41,6 +42,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))
     app.include_router(district_router(runtime))
+    app.include_router(home_beds_router())
     app.include_router(reports.router)
     app.include_router(exports_router)
     visiting = getattr(runtime, "visiting", None)  # a service's; a test's runtime may lack it

@@ -157,6 +157,19 @@ def district(w: World, path: str, caller: str) -> None:
     assert body["system"], (path, caller, "the watch's own alerts are every caller's")
 
 
+def home_beds(w: World, path: str, caller: str) -> None:
+    """The district's home beds for a month: only home beds of the caller's sites (this
+    world's two homes are none), their totals; 401 without a token."""
+    r = w.get(path, caller)
+    if caller == "anonymous":
+        assert r.status_code == 401, (path, r.status_code)
+        return
+    assert r.status_code == 200, (path, caller, r.status_code, r.text)
+    body = r.json()
+    assert {row["id"] for row in body["sites"]} <= READS[caller], (path, caller)
+    assert body["district"]["sites"] == len(body["sites"]), (path, caller)
+
+
 def send_export(w: World, path: str, caller: str) -> None:
     """Queueing a site's export is an admin's act on that site: 202 for an admin of the
     site (or of every site), 403 for anyone else with a token, 401 without; a site that
@@ -251,6 +264,7 @@ ROUTES: dict[tuple[str, str], Check | Write] = {
     ("GET", "/static"): open_to_all("/static/js/main.js"),
     ("GET", "/api/district"): district,
     ("GET", "/api/district/stream"): district,
+    ("GET", "/api/district/home-beds"): home_beds,
     ("GET", "/district"): open_to_all("/district"),
     ("GET", "/api/exports"): one_site(lambda r: str(r.json()["site"]["id"])),
     ("POST", "/api/exports"): send_export,
