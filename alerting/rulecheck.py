@@ -145,6 +145,13 @@ def check_file(
     for sev, pol in f.escalation.by_severity.items():
         if pol is not None and pol not in policies:
             probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
+    for sev, pol in f.escalation.home_by_severity.items():
+        if pol is not None and pol not in policies:
+            home_sev = ("escalation", "home_by_severity", sev.value)
+            probs.append((home_sev, f"unknown policy {pol!r}"))
+    for was, pol in f.escalation.home_instead.items():
+        if pol not in policies:
+            probs.append((("escalation", "home_instead", was), f"unknown policy {pol!r}"))
     base = {r.name: r for r in default_rules()} if f.builtin else {}
     base.update({r.name: r for r in f.rules})
     for i, o in enumerate(f.overrides):
@@ -237,4 +244,5 @@ def load_rulebook(default_file: Path | None, registry: Registry) -> Rulebook:
     if problems:
         raise ConfigError(problems)
     zones = {sid: s.timezone for sid, s in registry.sites.items() if s.timezone}
-    return Rulebook(default, own, zones)
+    homes = frozenset(sid for sid, s in registry.sites.items() if s.kind == "home_bed")
+    return Rulebook(default, own, zones, homes)
