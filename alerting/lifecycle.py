@@ -369,10 +369,11 @@ class Lifecycle:
         if alert is None or policy is None or alert.state is not AlertState.ACTIVE_UNACK:
             return
         n, due = int(d.value), d.due_ms
-        for _ in range(len(policy.steps) + 1):  # skips in a row: at most one round
+        skipped_now: set[int] = set()  # skips in a row: at most one round
+        while True:
             at = policy.step_at(n)
-            if at is None:
-                return
+            if at is None or at[0] in skipped_now:
+                return  # a whole round reached nobody: the console has the call
             idx, repeat = at
             target = policy.steps[idx].notify
             found = self.reach(alert, target, now) if self.reach is not None else None
@@ -404,8 +405,8 @@ class Lifecycle:
                     Deadline(ESC, d.rule, d.site, d.subject, nxt, d.since_ms, str(n))
                 )
                 return
+            skipped_now.add(idx)
             due = now  # nobody there: the next step at once
-        # a whole round reached nobody: the console has the call, nothing more to climb
 
 
 def _key(a: Alert) -> Key:
