@@ -145,6 +145,17 @@ def check_file(
     for sev, pol in f.escalation.by_severity.items():
         if pol is not None and pol not in policies:
             probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
+    for pname, policy in f.escalation.policies.items():  # a gateway dials a contact
+        for k, step in enumerate(policy.steps):
+            t = f.notify.targets.get(step.notify)
+            if t is not None and t.kind == "gateway":
+                probs.append(
+                    (
+                        ("escalation", "policies", pname, "steps", k, "notify"),
+                        f"{step.notify} is a gateway: a step names the person (family_1,"
+                        " community, doctor) and notify.contacts the gateway",
+                    )
+                )
     for sev, pol in f.escalation.home_by_severity.items():
         if pol is not None and pol not in policies:
             home_sev = ("escalation", "home_by_severity", sev.value)

@@ -141,3 +141,21 @@ def test_gateway_targets_are_checked_when_the_rules_are_loaded(tmp_path, capsys)
     assert main(["check-config", str(rules)]) == 1
     err = capsys.readouterr().err
     assert f"{rules}:4: notify.targets.sms" in err and "phone_number" in err
+
+
+def test_a_policy_step_names_the_person_not_the_gateway(tmp_path, capsys):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "notify:\n"
+        "  targets:\n"
+        "    sms: {kind: gateway, url: 'https://sms.example.com/', secret_env: GW_KEY}\n"
+        "  contacts: {sms: sms}\n"
+        "escalation:\n"
+        "  policies:\n"
+        "    home_routine:\n"
+        "      steps: [{after_s: 0, notify: operator}, {after_s: 60, notify: sms}]\n",
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert "escalation.policies.home_routine.steps.1.notify: sms is a gateway" in err
