@@ -396,11 +396,10 @@ class Lifecycle:
                 every = int(gap * 1000)
                 nxt = due + every  # on the schedule, even if served late
                 after = policy.step_at(n)
-                if nxt <= now and after is not None and after[1]:  # very late (downtime,
-                    if policy.cycle_from is None:  # the clock jumped): one re-notification
-                        nxt += ((now - nxt) // every + 1) * every  # for all missed
-                    else:  # a round missed is not called all at once: on from now
-                        nxt = now + every
+                if nxt <= now and policy.cycle_from is not None:  # late (downtime, the clock
+                    nxt = now + every  # jumped): a home's climb goes on at its pace from now
+                elif nxt <= now and after is not None and after[1]:  # very late: one
+                    nxt += ((now - nxt) // every + 1) * every  # re-notification for all missed
                 self._deadlines.set(
                     Deadline(ESC, d.rule, d.site, d.subject, nxt, d.since_ms, str(n))
                 )

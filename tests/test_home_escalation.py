@@ -187,3 +187,16 @@ def test_the_contact_book_finds_the_resident_and_quiet_hours_span_midnight(tmp_p
 
     q = QuietHours(start="23:00", end="07:00")
     assert [in_quiet_hours(q, time(h, 0)) for h in (22, 23, 3, 7)] == [False, True, True, False]
+
+
+def test_a_climb_served_late_goes_on_one_step_at_a_time(tmp_path):
+    h = home_harness(tmp_path)
+    h.send("hbt-call", "event", PRESS)
+    h.tick(60)  # family_1
+    h.restart()
+    h.tick(3600)  # down for an hour: the next step at once, not every missed one
+    assert [s[1] for s in h.steps("call")] == ["operator", "family_1", "family_2"]
+    h.tick(59)
+    assert len(h.steps("call")) == 3
+    h.tick(1)  # then on at the policy's pace
+    assert [s[1] for s in h.steps("call")][3:] == ["family_3", "community"]
