@@ -12,6 +12,7 @@ import sqlite3
 
 from alerting.bedside import resets_at_bedside
 from alerting.firepolicy import FirePolicy
+from alerting.homecalls import HomeCalls
 from alerting.items import (
     MAX_MAINTENANCE_S,
     MAX_SHELVE_S,
@@ -48,15 +49,22 @@ class Commands:
         self._life = life
         self._fire = fire
         self._watch = watch
+        self._calls = HomeCalls(registry, life)
 
     def alert(self, cmd: Command, now: int) -> CommandResult:
-        """ack, resolve, confirm/dismiss a fire, shelve/unshelve: one alert's command."""
+        """ack, resolve, confirm/dismiss a fire, shelve/unshelve, a home call's outcome or
+        contact attempt: one alert's command."""
         alert = self._life.by_id.get(cmd.alert_id)
         if alert is None:
             row = self._conn.execute(
                 "SELECT 1 FROM alerts WHERE id = ?", (cmd.alert_id,)
             ).fetchone()
             return CommandResult(False, "not_found" if row is None else "closed", None)
+        if cmd.action in ("outcome", "contact"):
+            result = self._calls.apply(alert, cmd, now)
+            if alert.state is AlertState.CLOSED:
+                self._rearm_supervision(alert, now)
+            return result
         if cmd.action == "ack":
             self._life.ack(alert, now, cmd.by, cmd.note)
         elif cmd.action == "resolve":

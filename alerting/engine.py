@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from alerting import outbox, store
 from alerting.commands import Commands
 from alerting.conditions import Conditions
+from alerting.contacts import ContactBook
 from alerting.correlate import Signals
 from alerting.deadlines import OFF, ON, OOS, SHELVE, Deadline, Deadlines
 from alerting.firepolicy import FIRE, FirePolicy
@@ -124,7 +125,9 @@ class Engine:
         self._signals = Signals(conn, rules)
         self._life.on_occurrence = self._on_occurrence
         self._fire = FirePolicy(rules, self._deadlines, self._life)
-        self._outbox = Outbox(conn, rules, AlertView(registry, rules))
+        contacts = ContactBook(registry, self._rules)  # steps naming family, community...
+        self._life.reach = contacts.reach
+        self._outbox = Outbox(conn, rules, AlertView(registry, rules), contacts.reach)
         self._life.rule_of = self._rule_of
         self._watch = Supervision(conn, registry, rules, self._deadlines)
         self._cond = Conditions(self._life, self._deadlines, self._rules.tz, self._raise)
@@ -317,9 +320,12 @@ class Engine:
             if rs.absence and not out_of_service:
                 self._raise(rs.absence, dev.site, dev.id, now, "last will: offline", dev)
             return
-        self._watch.heard(key, now)
-        if rs.absence:
-            self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
+        # a redelivery (broker DUP flag) is an old message held over an outage of our link:
+        # taking it as a sign of life now would push the device's deadline out by the outage
+        if not d.redelivered:
+            self._watch.heard(key, now)
+            if rs.absence:
+                self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
         if out_of_service:
             return  # maintenance: stored, supervised on return, but raises nothing
         if isinstance(d, DeviceEvent):

@@ -22,6 +22,10 @@ ErrorCode = Literal[
     "not_fire",
     "bedside_reset",
     "not_bedside",
+    "not_home_call",
+    "unknown_outcome",
+    "unknown_contact",
+    "unknown_result",
 ]
 MAX_SHELVE_S = 24 * 3600
 MAX_MAINTENANCE_S = 30 * 86400
@@ -38,14 +42,19 @@ class Incoming:
 
 @dataclass(slots=True)
 class Command:
-    """An operator's action on one alert."""
+    """An operator's action on one alert; `outcome` and `contact` are the call-centre
+    console's on a home call (alerting/homecalls.py)."""
 
-    action: Literal["ack", "resolve", "shelve", "unshelve", "confirm", "dismiss"]
+    action: Literal[
+        "ack", "resolve", "shelve", "unshelve", "confirm", "dismiss", "outcome", "contact"
+    ]
     alert_id: int
     by: str
     note: str | None = None
     duration_s: float | None = None  # shelve only
     override: bool = False  # resolve only: a supervisor's remote reset of a bedside call
+    code: str | None = None  # outcome: its code; contact: the result (alerting/outcomes.py)
+    contact: str | None = None  # contact only: the resident's contact id
 
 
 @dataclass(slots=True)

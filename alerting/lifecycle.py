@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from alerting import store
 from alerting.bedside import OVERRIDE_RESET
+from alerting.contacts import Reach
 from alerting.deadlines import ESC, OFF, SHELVE, Deadline, Deadlines
 from alerting.model import Alert, AlertState, Change, Severity
 from alerting.rulebook import Rulebook
@@ -55,6 +56,9 @@ class Lifecycle:
         # the rule as it applies to the alert's device (overrides included); the engine
         # knows the registry. Without it: the site-wide rule.
         self.rule_of: Callable[[Alert], AnyRule | None] | None = None
+        # whom a step naming a person reaches (alerting/contacts.py); without it every
+        # step is a target
+        self.reach: Callable[[Alert, str, int], Reach | None] | None = None
 
     def load(self, now: int) -> None:
         """The open alerts and their raises of the last minute (chatter counting), from the
@@ -356,29 +360,52 @@ class Lifecycle:
         self._deadlines.cancel((ESC, alert.rule, alert.site, str(alert.id)))
 
     def escalate(self, d: Deadline, now: int) -> None:
-        """An escalation step came due: notify its target and schedule the next."""
+        """An escalation step came due: notify its target and schedule the next. A step
+        naming a person the resident does not have (or in their quiet hours, `reach`) is
+        recorded as skipped (`<step>: skipped: <why>` in the audit) and the next step
+        follows at once, the rest of the climb keeping its pace."""
         alert = self.by_id.get(int(d.subject))
         policy = self._policy(alert) if alert else None
         if alert is None or policy is None or alert.state is not AlertState.ACTIVE_UNACK:
             return
-        level = int(d.value)
-        steps = policy.steps
-        action = "escalate" if level < len(steps) else "renotify"
-        alert.escalation_level = min(level, len(steps) - 1)
-        store.update(self._conn, alert)
-        self.emit(action, alert, alert.state, now, target=steps[alert.escalation_level].notify)
-        if level + 1 < len(steps):
-            nxt = d.since_ms + int(steps[level + 1].after_s * 1000)
-        elif policy.repeat_s:
-            every = int(policy.repeat_s * 1000)
-            nxt = d.due_ms + every  # on the schedule, even if served late
-            if nxt <= now:  # very late (downtime, the clock jumped): one re-notification
-                nxt += ((now - nxt) // every + 1) * every  # for all missed, then on schedule
-        else:
-            return
-        self._deadlines.set(
-            Deadline(ESC, d.rule, d.site, d.subject, nxt, d.since_ms, str(level + 1))
-        )
+        n, due = int(d.value), d.due_ms
+        skipped_now: set[int] = set()  # skips in a row: at most one round
+        while True:
+            at = policy.step_at(n)
+            if at is None or at[0] in skipped_now:
+                return  # a whole round reached nobody: the console has the call
+            idx, repeat = at
+            target = policy.steps[idx].notify
+            found = self.reach(alert, target, now) if self.reach is not None else None
+            skipped = found.skipped if found is not None else None
+            alert.escalation_level = idx
+            store.update(self._conn, alert)
+            self.emit(
+                "renotify" if repeat else "escalate",
+                alert,
+                alert.state,
+                now,
+                note=None if skipped is None else f"skipped: {skipped}",
+                target=target,
+            )
+            gap = policy.gap_after(n)
+            if gap is None:
+                return
+            n += 1
+            if skipped is None:
+                every = int(gap * 1000)
+                nxt = due + every  # on the schedule, even if served late
+                after = policy.step_at(n)
+                if nxt <= now and policy.cycle_from is not None:  # late (downtime, the clock
+                    nxt = now + every  # jumped): a home's climb goes on at its pace from now
+                elif nxt <= now and after is not None and after[1]:  # very late: one
+                    nxt += ((now - nxt) // every + 1) * every  # re-notification for all missed
+                self._deadlines.set(
+                    Deadline(ESC, d.rule, d.site, d.subject, nxt, d.since_ms, str(n))
+                )
+                return
+            skipped_now.add(idx)
+            due = now  # nobody there: the next step at once
 
 
 def _key(a: Alert) -> Key:

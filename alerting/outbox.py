@@ -9,6 +9,12 @@ alert topic gets every change. Each row's key,
 delivery; the install id (random, made with the database) keeps keys unique even when
 alert ids start again after a restore.
 
+A step naming a person (`family_1`, `community`, alerting/contacts.py) becomes one row per
+channel of the contact, to the gateway target of that channel, with `recipient`
+`<resident>/<contact>` (ids, never a name or number) and `channel`; its own sequence and
+key `<site>:<install id>:<alert id>:<target>/<resident>/<contact>:<seq>`. People get the
+steps only, not the follow-ups.
+
 A row is of one of two kinds: `alert` (a notification about an alert, as above) or
 `export` (a site's safety figures for one day, alerting/reports/export.py: `alert_id` 0,
 the export document as the body, seq its revision, key
@@ -30,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from alerting.contacts import Reach
 from alerting.model import Alert, AlertState, Change
 from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
@@ -62,7 +69,8 @@ SCHEMA = [
     " note TEXT, alert BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
     " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, delivered_ms INTEGER,"
     " last_status INTEGER, last_error TEXT, site TEXT NOT NULL DEFAULT '',"
-    " kind TEXT NOT NULL DEFAULT 'alert')",
+    " kind TEXT NOT NULL DEFAULT 'alert', recipient TEXT NOT NULL DEFAULT '',"
+    " channel TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(target, id) WHERE state = 'pending'",
     "CREATE INDEX IF NOT EXISTS outbox_alert ON outbox(alert_id)",
 ]
@@ -71,7 +79,8 @@ SCHEMA = [
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the outbox table and its indexes if missing; in the engine's setup transaction.
     A table from before `site` was a column gets it, filled from each row's key; one from
-    before `kind` was gets it too, every row an alert's (exports came with the column)."""
+    before `kind` was gets it too, every row an alert's (exports came with the column); one
+    from before `recipient` and `channel` gets them empty (no row was to a person then)."""
     for stmt in SCHEMA:
         conn.execute(stmt)
     have = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
@@ -80,6 +89,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE outbox SET site = substr(key, 1, instr(key, ':') - 1)")
     if "kind" not in have:
         conn.execute(f"ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT '{ALERT_KIND}'")
+    if "recipient" not in have:  # a person reached through a gateway: `<resident>/<contact>`
+        conn.execute("ALTER TABLE outbox ADD COLUMN recipient TEXT NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT ''")
 
 
 def install_id(conn: sqlite3.Connection) -> str:
@@ -133,10 +145,12 @@ class Outbox:
         conn: sqlite3.Connection,
         rules: RuleSet | Rulebook,
         view: Callable[[Alert], dict[str, Any]],
+        reach: Callable[[Alert, str, int], Reach | None] | None = None,
     ) -> None:
         self._conn = conn
         self._rules = Rulebook.of_one(rules)
         self._view = view
+        self._reach = reach  # a step naming a person: whom, by which gateway targets
         # per open alert: target -> (last seq, first created_ms)
         self._heard: dict[int, dict[str, tuple[int, int]]] = {}
         self._install = "0"
@@ -146,13 +160,14 @@ class Outbox:
         sequence numbers: at startup and after a rollback."""
         self._install = install_id(self._conn)
         rows = self._conn.execute(
-            "SELECT o.alert_id, o.target, max(o.seq), min(o.created_ms) FROM outbox o"
-            " JOIN alerts a ON a.id = o.alert_id WHERE a.state != 'closed'"
-            " GROUP BY o.alert_id, o.target"
+            "SELECT o.alert_id, o.target, o.recipient, max(o.seq), min(o.created_ms)"
+            " FROM outbox o JOIN alerts a ON a.id = o.alert_id WHERE a.state != 'closed'"
+            " GROUP BY o.alert_id, o.target, o.recipient"
         ).fetchall()
         self._heard = {}
-        for alert_id, target, seq, first in rows:
-            self._heard.setdefault(alert_id, {})[target] = (seq, first)
+        for alert_id, target, recipient, seq, first in rows:
+            lane = f"{target}/{recipient}" if recipient else target
+            self._heard.setdefault(alert_id, {})[lane] = (seq, first)
 
     def route(self, changes: list[Change], now: int) -> int:
         """Outbox rows for the batch's changes; returns how many were written."""
@@ -168,28 +183,47 @@ class Outbox:
                 to.append(c.target)
             if c.action == "forward" and rs.fire_policy.target in targets:
                 to.append(rs.fire_policy.target)
-            if c.action in FOLLOW_UPS:
-                to += [t for t in heard if t != MQTT_TARGET and t not in to]
+            if c.action in FOLLOW_UPS:  # people are called, not kept up to date
+                to += [t for t in heard if t != MQTT_TARGET and t not in to and "/" not in t]
             if rs.notify.mqtt_alerts and c.action not in ("escalate", "renotify"):
                 to.append(MQTT_TARGET)
             for target in to:
                 self._add(target, c, heard, now)
                 n += 1
+            if c.action in ("escalate", "renotify") and c.target and self._reach is not None:
+                found = self._reach(a, c.target, now)
+                if found is not None and found.skipped is None:
+                    for channel, gateway in found.channels:  # one row per channel
+                        self._add(gateway, c, heard, now, found.recipient, channel)
+                        n += 1
             if a.state is AlertState.CLOSED:
                 self._heard.pop(a.id, None)
         return n
 
-    def _add(self, target: str, c: Change, heard: dict[str, tuple[int, int]], now: int) -> None:
-        seq, first = heard.get(target, (0, now))
+    def _add(
+        self,
+        target: str,
+        c: Change,
+        heard: dict[str, tuple[int, int]],
+        now: int,
+        recipient: str = "",
+        channel: str = "",
+    ) -> None:
+        """One row; a person's (`recipient` `<resident>/<contact>`) counts its own seq, is
+        keyed `<site>:<install>:<alert>:<target>/<resident>/<contact>:<seq>` and notes its
+        step (`family_1`...)."""
+        lane = f"{target}/{recipient}" if recipient else target
+        seq, first = heard.get(lane, (0, now))
         seq += 1
-        heard[target] = (seq, first)
+        heard[lane] = (seq, first)
         msg_type = "Cancel" if c.action == "dismiss" else "Alert" if seq == 1 else "Update"
         a = c.alert
         self._conn.execute(
             "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms,"
-            " first_ms, note, alert, next_ms, site) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " first_ms, note, alert, next_ms, site, recipient, channel)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                f"{a.site}:{self._install}:{a.id}:{target}:{seq}",
+                f"{a.site}:{self._install}:{a.id}:{lane}:{seq}",
                 target,
                 a.id,
                 seq,
@@ -197,11 +231,13 @@ class Outbox:
                 msg_type,
                 now,
                 first,
-                c.note,
+                c.target if recipient else c.note,
                 # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
                 orjson.dumps(public_alert(self._view(a))),
                 now,
                 a.site,
+                recipient,
+                channel,
             ),
         )
 
@@ -227,11 +263,13 @@ class OutboxRow:
     attempts: int
     next_ms: int = 0  # not to be tried before this (backoff)
     kind: str = ALERT_KIND  # or EXPORT_KIND: `alert` is then the export document
+    recipient: str = ""  # a person through a gateway: `<resident>/<contact>` (ids only)
+    channel: str = ""  # then sms or voice
 
 
 _PENDING = (
     "SELECT id, key, target, alert_id, seq, action, msg_type, created_ms, first_ms, note,"
-    " alert, attempts, next_ms, kind FROM outbox"
+    " alert, attempts, next_ms, kind, recipient, channel FROM outbox"
     " WHERE target = ? AND state = 'pending' AND id > ?"
 )
 
@@ -262,6 +300,8 @@ def next_pending(
         attempts=r[11],
         next_ms=r[12],
         kind=r[13],
+        recipient=r[14],
+        channel=r[15],
     )
 
 
@@ -311,6 +351,8 @@ LOG_COLUMNS = (
     "last_status",
     "last_error",
     "kind",
+    "recipient",
+    "channel",
 )
 
 

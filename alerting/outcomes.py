@@ -63,16 +63,18 @@ def parse_outcome_note(note: str | None) -> str | None:
     return code if code in OUTCOMES else None
 
 
-def contact_note(contact_id: str, result: str) -> str:
-    """The audit note of a contact attempt: '<contact id> <reached|no_answer>'."""
+def contact_note(contact_id: str, result: str, text: str | None = None) -> str:
+    """The audit note of a contact attempt: '<contact id> <reached|no_answer>', then the
+    operator's free text if any ('daughter no_answer: line busy')."""
     if result not in CONTACT_RESULTS:
         raise ValueError(f"unknown contact result {result!r}; known: {', '.join(CONTACT_RESULTS)}")
-    return f"{contact_id} {result}"
+    note = f"{contact_id} {result}"
+    return note if not text else f"{note}: {text}"
 
 
 def parse_contact_note(note: str | None) -> tuple[str, str] | None:
     """(contact id, result) of an audit note written by `contact_note`, None otherwise."""
-    parts = (note or "").split()
+    parts = (note or "").split(":", 1)[0].split()
     if len(parts) != 2 or parts[1] not in CONTACT_RESULTS:
         return None
     return parts[0], parts[1]

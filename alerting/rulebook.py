@@ -28,9 +28,12 @@ class Rulebook:
         default: RuleSet,
         own: Mapping[str, RuleSet] | None = None,
         zones: Mapping[str, str] | None = None,
+        home_sites: frozenset[str] = frozenset(),
     ) -> None:
         self.default = default
         self._own = dict(own or {})
+        # sites of kind home_bed: their alerts climb the home policies (`home_by_severity`)
+        self.home_sites = home_sites
         for site, zone in (zones or {}).items():
             # a site in another zone than its rule set: the same rules (shared targets,
             # caches) read in its own zone, so reports and time windows need no extra case
@@ -86,8 +89,9 @@ class Rulebook:
         return self.of(site).rules.get(name)
 
     def policy(self, site: str, rule: AnyRule, severity: Severity) -> EscalationPolicy | None:
-        """The escalation policy of `rule` at `severity` under the site's rule set."""
-        return self.of(site).policy(rule, severity)
+        """The escalation policy of `rule` at `severity` under the site's rule set (a home
+        bed's own policies for a site of kind home_bed)."""
+        return self.of(site).policy(rule, severity, home=site in self.home_sites)
 
     def title(self, name: str, lang: str, site: str | None = None) -> str:
         """What a reader sees for a rule (the site's rules file's words win)."""

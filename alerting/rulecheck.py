@@ -145,6 +145,24 @@ def check_file(
     for sev, pol in f.escalation.by_severity.items():
         if pol is not None and pol not in policies:
             probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
+    for pname, policy in f.escalation.policies.items():  # a gateway dials a contact
+        for k, step in enumerate(policy.steps):
+            t = f.notify.targets.get(step.notify)
+            if t is not None and t.kind == "gateway":
+                probs.append(
+                    (
+                        ("escalation", "policies", pname, "steps", k, "notify"),
+                        f"{step.notify} is a gateway: a step names the person (family_1,"
+                        " community, doctor) and notify.contacts the gateway",
+                    )
+                )
+    for sev, pol in f.escalation.home_by_severity.items():
+        if pol is not None and pol not in policies:
+            home_sev = ("escalation", "home_by_severity", sev.value)
+            probs.append((home_sev, f"unknown policy {pol!r}"))
+    for was, pol in f.escalation.home_instead.items():
+        if pol not in policies:
+            probs.append((("escalation", "home_instead", was), f"unknown policy {pol!r}"))
     base = {r.name: r for r in default_rules()} if f.builtin else {}
     base.update({r.name: r for r in f.rules})
     for i, o in enumerate(f.overrides):
@@ -237,4 +255,5 @@ def load_rulebook(default_file: Path | None, registry: Registry) -> Rulebook:
     if problems:
         raise ConfigError(problems)
     zones = {sid: s.timezone for sid, s in registry.sites.items() if s.timezone}
-    return Rulebook(default, own, zones)
+    homes = frozenset(sid for sid, s in registry.sites.items() if s.kind == "home_bed")
+    return Rulebook(default, own, zones, homes)

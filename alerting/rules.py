@@ -271,15 +271,48 @@ class EscalationStep(BaseModel):
 
 class EscalationPolicy(BaseModel):
     """Climb through `steps` while unacknowledged; after the last, repeat it every
-    `repeat_s`. Acknowledging stops it."""
+    `repeat_s`. With `cycle_from` the whole climb from that step on repeats instead (a home
+    call: family in order, then the community centre, again and again), the first step of
+    each round `repeat_s` after the last. Acknowledging stops it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     steps: list[EscalationStep] = Field(min_length=1)
     repeat_s: float | None = Field(None, ge=30, le=86400)
+    cycle_from: int | None = Field(
+        None, ge=0, description="index of the step each repeated round starts from"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> EscalationPolicy:
         times = [s.after_s for s in self.steps]
         if any(b <= a for a, b in pairwise(times)):
             raise ValueError("steps must have strictly increasing after_s")
+        if self.cycle_from is not None:
+            if self.repeat_s is None:
+                raise ValueError("cycle_from needs repeat_s (the pause before each round)")
+            if self.cycle_from >= len(self.steps):
+                raise ValueError("cycle_from must name one of the steps (0-based index)")
         return self
+
+    def step_at(self, n: int) -> tuple[int, bool] | None:
+        """The step index of the `n`-th notification (0-based, counting every repeat) and
+        whether it is a repeat; None when there is no `n`-th (no repeat_s)."""
+        last = len(self.steps) - 1
+        if n <= last:
+            return n, False
+        if self.repeat_s is None:
+            return None
+        if self.cycle_from is None:
+            return last, True
+        rnd = len(self.steps) - self.cycle_from
+        return self.cycle_from + (n - len(self.steps)) % rnd, True
+
+    def gap_after(self, n: int) -> float | None:
+        """Seconds from the `n`-th notification to the next; None when none follows."""
+        at = self.step_at(n)
+        if at is None:
+            return None
+        idx = at[0]
+        if idx < len(self.steps) - 1:  # a repeat without cycle_from is always the last
+            return self.steps[idx + 1].after_s - self.steps[idx].after_s
+        return self.repeat_s

@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from alerting.defaults import DEFAULT_BY_SEVERITY, default_policies, default_rules
+from alerting.defaults import (
+    DEFAULT_BY_SEVERITY,
+    HOME_BY_SEVERITY,
+    HOME_INSTEAD,
+    default_policies,
+    default_rules,
+)
+from alerting.gatewaytemplate import GATEWAY_FIELDS, template_fields
 from alerting.model import Severity
 from alerting.rules import (
     AbsenceRule,
@@ -108,6 +115,14 @@ class EscalationConfig(StrictModel):
     by_severity: dict[Severity, str | None] = Field(
         default_factory=dict, description="policy per severity (null = none)"
     )
+    home_by_severity: dict[Severity, str | None] = Field(
+        default_factory=dict,
+        description="home beds (kind home_bed): policy per severity of a rule without its own",
+    )
+    home_instead: dict[str, str] = Field(
+        default_factory=dict,
+        description="home beds: the policy used instead of one a rule names (fire -> ...)",
+    )
 
 
 class FirePolicy(StrictModel):
@@ -123,8 +138,8 @@ class FirePolicy(StrictModel):
 class Target(StrictModel):
     """Where notifications for a target go."""
 
-    kind: Literal["webhook", "log"] = "webhook"
-    url: str | None = Field(None, pattern=r"^https?://", description="webhook URL")
+    kind: Literal["webhook", "log", "gateway"] = "webhook"
+    url: str | None = Field(None, pattern=r"^https?://", description="webhook or gateway URL")
     format: Literal["json", "cap"] = Field("json", description="versioned JSON or CAP 1.2 XML")
     secret_env: str | None = Field(
         None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="env variable holding the HMAC key"
@@ -136,11 +151,34 @@ class Target(StrictModel):
         " former only (replay-proof); legacy: X-CareWatch-Signature only",
     )
     timeout_s: float = Field(5, gt=0, le=60)
+    auth: Literal["hmac", "bearer"] = Field(
+        "hmac",
+        description="gateway: hmac = signed like a webhook (`signing`); bearer = the secret"
+        " as `Authorization: Bearer`",
+    )
+    body: dict[str, Any] | None = Field(
+        None, description="gateway: the JSON body, `{field}` placeholders (GATEWAY_FIELDS)"
+    )
+    message: str | None = Field(
+        None, min_length=1, max_length=500, description="gateway: the text template"
+    )
 
     @model_validator(mode="after")
     def _webhook(self) -> Target:
-        if self.kind == "webhook" and (self.url is None or self.secret_env is None):
-            raise ValueError("a webhook target needs url and secret_env")
+        if self.kind in ("webhook", "gateway") and (self.url is None or self.secret_env is None):
+            raise ValueError(f"a {self.kind} target needs url and secret_env")
+        if self.kind != "gateway" and (self.body is not None or self.message is not None):
+            raise ValueError("body and message are for gateway targets (kind: gateway)")
+        try:
+            unknown = template_fields([self.body, self.message]) - GATEWAY_FIELDS
+        except ValueError as exc:
+            raise ValueError(f"body/message: not a template: {exc}") from None
+        if self.message is not None and "message" in template_fields(self.message):
+            raise ValueError("message: cannot name {message} (it is the message)")
+        if unknown:
+            raise ValueError(
+                f"body/message: unknown fields {sorted(unknown)}; known: {sorted(GATEWAY_FIELDS)}"
+            )
         return self
 
 
@@ -152,6 +190,18 @@ class Notify(StrictModel):
         default_factory=dict, description="by name, as used in escalation steps"
     )
     mqtt_alerts: bool = Field(True, description="alert state on {prefix}/{site}/alerts/{id}")
+    contacts: dict[Literal["sms", "voice"], str] = Field(
+        default_factory=dict,
+        description="the gateway target of each channel a resident's contact is reached by",
+    )
+
+    @model_validator(mode="after")
+    def _channels(self) -> Notify:
+        for channel, name in self.contacts.items():
+            t = self.targets.get(name)
+            if t is None or t.kind not in ("gateway", "log"):  # log: a trial without one
+                raise ValueError(f"contacts.{channel}: {name!r} is not a gateway target")
+        return self
 
 
 class RuleSetFile(StrictModel):
@@ -230,6 +280,8 @@ class RuleSet:
         timezone: str = "Asia/Shanghai",
         fire_policy: FirePolicy | None = None,
         notify: Notify | None = None,
+        home_by_severity: dict[str, str | None] | None = None,
+        home_instead: dict[str, str] | None = None,
     ) -> None:
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
@@ -245,6 +297,10 @@ class RuleSet:
         )
         self.policies = default_policies() if policies is None else policies
         self.by_severity = dict(DEFAULT_BY_SEVERITY if by_severity is None else by_severity)
+        self.home_by_severity = dict(
+            HOME_BY_SEVERITY if home_by_severity is None else home_by_severity
+        )
+        self.home_instead = dict(HOME_INSTEAD if home_instead is None else home_instead)
         self.tz = ZoneInfo(timezone)
         self.fire_policy = fire_policy or FirePolicy()
         self.notify = notify or Notify()
@@ -278,6 +334,10 @@ class RuleSet:
             **DEFAULT_BY_SEVERITY,
             **{k.value: v for k, v in f.escalation.by_severity.items()},
         }
+        home_by_severity = {
+            **HOME_BY_SEVERITY,
+            **{k.value: v for k, v in f.escalation.home_by_severity.items()},
+        }
         return cls(
             list(rules.values()),
             f.overrides,
@@ -286,6 +346,8 @@ class RuleSet:
             f.timezone,
             f.fire_policy,
             f.notify,
+            home_by_severity,
+            {**HOME_INSTEAD, **f.escalation.home_instead},
         )
 
     @classmethod
@@ -325,10 +387,20 @@ class RuleSet:
         r = self.rules.get(name)
         return r if r is not None and r.enabled else None
 
-    def policy(self, rule: AnyRule, severity: Severity) -> EscalationPolicy | None:
+    def policy(
+        self, rule: AnyRule, severity: Severity, home: bool = False
+    ) -> EscalationPolicy | None:
         """The rule's escalation policy (its own, else its severity's), or None: then the alert is
-        never escalated."""
-        name = rule.escalation or self.by_severity.get(severity.value)
+        never escalated. At a home bed (`home`) a rule without its own gets `home_by_severity`'s,
+        and a nursing home's policy it names is swapped by `home_instead` (a home has no duty
+        room to chase)."""
+        if home:
+            if rule.escalation is None:
+                name = self.home_by_severity.get(severity.value)
+            else:
+                name = self.home_instead.get(rule.escalation, rule.escalation)
+        else:
+            name = rule.escalation or self.by_severity.get(severity.value)
         return self.policies.get(name) if name else None
 
     def title(self, name: str, lang: str = "zh") -> str:

@@ -56,7 +56,8 @@ SCHEMA = [
     " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, site TEXT NOT NULL, device_id TEXT NOT NULL,"
     " action TEXT NOT NULL, by TEXT, note TEXT)",
     # community workers' welfare visits (巡访) of home beds: alerting/visits.py writes them,
-    # the report counts them (visit rate); `outcome` ok | follow_up, `at_ms` when visited
+    # the report counts them (visit rate); `outcome` visited | not_home | refused
+    # (alerting/visits.OUTCOMES), `at_ms` when visited
     "CREATE TABLE IF NOT EXISTS visits ("
     " id INTEGER PRIMARY KEY, site TEXT NOT NULL, resident TEXT NOT NULL, worker TEXT NOT NULL,"
     " at_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
@@ -295,6 +296,54 @@ class AlertReader:
             conn.close()
         keys = ("at", "action", "from_state", "to_state", "by", "note")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def audits(self, alert_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """The audit trails of several alerts at once (the console's queue shows what was
+        tried on each call), oldest first."""
+        if not alert_ids:
+            return {}
+        marks = ",".join("?" * len(alert_ids))
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                f"SELECT alert_id, at, action, by, note FROM audit WHERE alert_id IN ({marks})"
+                " ORDER BY id",
+                tuple(alert_ids),
+            ).fetchall()
+        finally:
+            conn.close()
+        out: dict[int, list[dict[str, Any]]] = {i: [] for i in alert_ids}
+        for alert_id, at, action, by, note in rows:
+            out[alert_id].append({"at": at, "action": action, "by": by, "note": note})
+        return out
+
+    def raised_since(self, site: str, since_ms: int, limit: int = 200) -> list[Alert]:
+        """One site's alerts raised (or last seen) since `since_ms`, newest first: a home's
+        recent history on the console's card."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM alerts WHERE site = ? AND last_at >= ?"
+                " ORDER BY raised_at DESC, id DESC LIMIT ?",
+                (site, since_ms, limit),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [row_to_alert(r) for r in rows]
+
+    def device_events(self, site: str, since_ms: int, limit: int = 200) -> list[dict[str, Any]]:
+        """One site's device events (a press, a cancel, a fall) received since `since_ms`,
+        newest first: `{device_id, event, at}` with `at` in epoch ms."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT device_id, event, received_ms FROM event_log"
+                " WHERE site = ? AND received_ms >= ? ORDER BY received_ms DESC LIMIT ?",
+                (site, since_ms, limit),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [{"device_id": d, "event": e, "at": at} for d, e, at in rows]
 
     def last_change_id(self) -> int:
         """The newest audit id (0 when empty): the screen stream's cursor for `changes_since`."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from alerting import outbox
+from alerting.contacts import ContactBook
+from alerting.notify.gateway import GatewaySender
 from alerting.notify.log import LogSender
 from alerting.notify.sender import Sender
 from alerting.notify.webhook import Place, WebhookPoster, WebhookSender
@@ -76,6 +78,7 @@ def delivery_workers(
     `keys`: each set of targets' HMAC keys by target name, in `rules.groups()` order."""
     counter = delivery_counter(wiring.metrics)
     place = places(registry, rules, service_id)
+    contacts = ContactBook(registry, rules)  # a gateway reads the number when it sends
 
     def worker(
         name: str, sender: Sender, horizon_s: float, scope: Scope | None = None
@@ -94,7 +97,15 @@ def delivery_workers(
         for name, target in rs.notify.targets.items():
             for lane in outbox.lanes(scope, name in exported):  # exports apart
                 sender: Sender = LogSender()
-                if target.kind == "webhook" and target.url:
+                if target.kind == "gateway" and target.url:
+                    sign = "bearer" if target.auth == "bearer" else target.signing
+                    poster = WebhookPoster(
+                        target.url, secrets[name], target.timeout_s, signing=sign
+                    )
+                    sender = GatewaySender(
+                        poster, contacts.contact, place, target.body, target.message
+                    )
+                elif target.kind == "webhook" and target.url:
                     poster = WebhookPoster(
                         target.url, secrets[name], target.timeout_s, signing=target.signing
                     )

@@ -14,7 +14,9 @@ from simulators.home import SimulatedHome
 from simulators.models import Step, scenario
 
 EXAMPLE_SITES = ROOT / "examples" / "sites"
+EXAMPLE_ACCESS = ROOT / "examples" / "access.yaml"  # hb-wang's visiting worker, cw-zhao
 MAX_SITES = 3
+DEMO_WORKER = "cw-zhao, PIN 2468"  # examples/access.yaml's demo PIN
 
 
 def demo_sites(count: int, data_dir: Path) -> Path | None:
@@ -30,6 +32,12 @@ def demo_sites(count: int, data_dir: Path) -> Path | None:
     for f in files:
         shutil.copyfile(f, folder / f.name)  # follows the symlink to demo-site.yaml
     return folder
+
+
+def demo_access(count: int) -> Path | None:
+    """The example access file for a district with the home bed: its visit plan's worker
+    logs in on the phone page (/visit)."""
+    return EXAMPLE_ACCESS if count >= MAX_SITES else None
 
 
 def first_incident(registry: Registry, site: str) -> list[Step]:
@@ -72,10 +80,15 @@ def demo_homes(
 
 
 def banner_lines(registry: Registry, url: str) -> list[str]:
-    """The screens of each site and the district page, for the banner."""
+    """The screens of each site, the district page and (with a home bed) the call-centre
+    console, for the banner."""
     if len(registry.sites) == 1:
         return [f"  值班屏 / duty screen:  {url}"]
     lines = [f"  辖区总览 / district view:  {url}district"]
+    if any(s.kind == "home_bed" for s in registry.sites.values()):
+        lines.append(f"  呼叫中心 / call-centre console:  {url}console")
     for sid, site in registry.sites.items():
         lines.append(f"  {site.name}:  {url}?site={sid}")
+    if any(s.visits is not None for s in registry.sites.values()):
+        lines.append(f"  巡访 / welfare visits (phone):  {url}visit  ({DEMO_WORKER})")
     return lines

@@ -38,7 +38,8 @@ from carewatch.retention import RetentionJob
 from carewatch.scheduling import REPORT_PAUSE_S, REPORTS, PausingExecutor
 from carewatch.secrets import target_secrets
 from carewatch.settings import Settings
-from dashboards.access import load_access
+from carewatch.visiting import wire_visits
+from dashboards.access import load_access_file
 from dashboards.auth import StaffAuth, TokenBook, load_secret, site_grants
 from dashboards.stream import ChangeHub
 from devices.bridge import ZigbeeCheck
@@ -111,12 +112,11 @@ class Runtime:
         # file's across sites, the service token everywhere; staff at their own site
         admin = settings.api_token.get_secret_value() if settings.api_token else None
         sites = list(registry.sites.values())
-        access = load_access(settings.access_file, registry) if settings.access_file else []
-        self.tokens = TokenBook(site_grants(sites) + access, admin)
+        access = load_access_file(settings.access_file, registry) if settings.access_file else None
+        self.tokens = TokenBook(site_grants(sites) + (access.grants if access else []), admin)
         self.read_open = settings.read_access == "open"
-        self.staff = StaffAuth.of_sites(
-            sites, load_secret(settings.data_dir / "session.key"), clock
-        )
+        session_key = load_secret(settings.data_dir / "session.key")
+        self.staff = StaffAuth.of_sites(sites, session_key, clock)
         self.alerts = AlertReader(self._read_conn)
         self._paused = False
         # the MQTT side (ingest/intake.py): one session, or telemetry and events apart, or
@@ -239,6 +239,11 @@ class Runtime:
             misfire_grace_time=3600,
             coalesce=True,
         )
+        # home beds' welfare visits (carewatch/visiting.py): workers, desk, `visit_missed`
+        self.visiting = wire_visits(
+            registry, rules, access.workers if access else [], session_key, clock, self._read_conn,
+            self.runner.write, self.runner.submit, self._scheduler,
+        )  # fmt: skip
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
         self._watch_stop = threading.Event()

@@ -18,16 +18,18 @@ def env_secret(env: Mapping[str, str], var: str) -> bytes | None:
 
 
 def target_secrets(targets: Mapping[str, Target], env: Mapping[str, str]) -> dict[str, bytes]:
-    """Each webhook target's HMAC key by target name. A webhook without its key cannot be
-    signed: ConfigError naming every such target, so the service refuses to start."""
+    """Each webhook or gateway target's HMAC key (or a gateway's bearer token) by target
+    name. A target without its key cannot be signed: ConfigError naming every such target,
+    so the service refuses to start."""
     keys: dict[str, bytes] = {}
     missing = []
     for name, target in targets.items():
-        if target.kind != "webhook" or target.secret_env is None:
+        if target.kind not in ("webhook", "gateway") or target.secret_env is None:
             continue
         secret = env_secret(env, target.secret_env)
         if secret is None:
-            missing.append(f"notify.targets.{name}: set {target.secret_env} (HMAC key)")
+            what = "HMAC key" if target.kind == "webhook" or target.auth == "hmac" else "token"
+            missing.append(f"notify.targets.{name}: set {target.secret_env} ({what})")
         else:
             keys[name] = secret
     if missing:

@@ -33,7 +33,7 @@ def _file_kind(path: Path) -> str:
         return "site"
     if isinstance(data, dict) and data.keys() & Settings.model_fields.keys():
         return "settings"
-    if isinstance(data, dict) and data.keys() == {"users"}:
+    if isinstance(data, dict) and data and data.keys() <= {"users", "workers"}:
         return "access"
     return "rules"
 
@@ -60,12 +60,15 @@ def _check(path: Path, site: Path | None) -> list[str]:
             return problems
         return _check(settings.rules_file, settings.sites)
     if kind == "access":  # tokens across sites, against the sites they name
-        from dashboards.access import load_access
+        from dashboards.access import load_access_file, unplanned_workers
 
         if site is None:
             return [f"{path}: an access file is checked against its sites: give --site"]
-        grants = load_access(path, load_sites(site))
-        print(f"{path}: ok, {len(grants)} users")
+        reg = load_sites(site)
+        access = load_access_file(path, reg)
+        print(f"{path}: ok, {len(access.grants)} users, {len(access.workers)} workers")
+        for warning in unplanned_workers(reg, access.workers):  # runs, but nobody can record
+            print(f"{path}: warning: {warning}", file=sys.stderr)
         return []
     registry = load_sites(site) if site else None
     f, problems = check_file(path, registry)

@@ -18,6 +18,7 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 from prometheus_client import CollectorRegistry
 
 from alerting.items import Command, CommandResult, DeviceCommand
+from alerting.outcomes import CONTACT_RESULTS, OUTCOMES
 from alerting.reports.service import ReportService
 from alerting.rulebook import Rulebook
 from alerting.store import AlertReader
@@ -96,7 +97,24 @@ ERRORS = {
         " a supervisor may override with a reason",
     ),
     "not_bedside": (409, "this alert is not reset at the bedside: resolve it without override"),
+    "not_home_call": (
+        409,
+        "not a home call: the console's outcomes and contacts are for alerts of home-bed sites",
+    ),
+    "unknown_outcome": (422, f"unknown outcome code; known: {', '.join(OUTCOMES)}"),
+    "unknown_contact": (422, "no such contact for this call's resident (see the call's card)"),
+    "unknown_result": (422, f"unknown contact result; known: {', '.join(CONTACT_RESULTS)}"),
 }
+
+
+class ApiError(HTTPException):
+    """A refusal with a machine-readable `code` beside the human `detail`: the response
+    body is `{"detail": ..., "code": ...}` (the app's handler, dashboards/app.py), so a
+    client tells an unknown outcome code from an unknown contact without reading prose."""
+
+    def __init__(self, status: int, detail: str, code: str) -> None:
+        super().__init__(status, detail)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +294,7 @@ def run(runtime: AppRuntime, cmd: Command | DeviceCommand) -> CommandResult:
         raise HTTPException(503, "engine busy; try again") from None
     if result.error in ERRORS:
         status, detail = ERRORS[result.error]
-        raise HTTPException(status, detail)
+        raise ApiError(status, detail, result.error)
     if not result.ok:
         raise HTTPException(500, "command failed")
     return result

@@ -104,10 +104,11 @@ def watch_csv(
     to: str | None = TO,
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS),
-    table: Literal["alerts", "shifts", "devices", "overrides"] = "alerts",
+    table: Literal["alerts", "shifts", "devices", "overrides", "home_calls"] = "alerts",
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
-    offline episodes; overrides = supervisors' remote resets of calls."""
+    offline episodes; overrides = supervisors' remote resets of calls; home_calls = a home
+    bed's calls (answer, first human contact, outcomes)."""
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)
@@ -154,6 +155,11 @@ def watch_html(
         "csv_shifts": url(base + ".csv", **exact, table="shifts"),
         "csv_devices": url(base + ".csv", **exact, table="devices"),
         "csv_overrides": url(base + ".csv", **exact, table="overrides"),
+        **(
+            {"csv_home_calls": url(base + ".csv", **exact, table="home_calls")}
+            if report.home_beds is not None
+            else {}
+        ),
         "json": url(base, **exact),
         "other_lang": url(base + ".html", **exact, lang="en" if lang == "zh" else "zh"),
     }

@@ -35,6 +35,22 @@ class ResolveAction(OperatorAction):
         return self
 
 
+class OutcomeAction(OperatorAction):
+    code: str = Field(
+        min_length=1,
+        max_length=32,
+        description="false_alarm, solved_by_phone (both resolve the call), family_on_way,"
+        " community_sent, ambulance_120, fire_119 (alerting/outcomes.py)",
+    )
+
+
+class ContactAction(OperatorAction):
+    contact: str = Field(
+        min_length=1, max_length=32, description="the contact's id (the call's card lists them)"
+    )
+    result: str = Field(min_length=1, max_length=16, description="reached or no_answer")
+
+
 class Dismissal(OperatorAction):
     note: str = Field(min_length=2, max_length=500, description="why it was a false alarm")
 

@@ -32,6 +32,9 @@ class Reading:
     received_ms: int
     clock_skewed: bool = False
     seq: int | None = None
+    # the broker's DUP flag: a QoS 1 redelivery of a message sent before, perhaps long before
+    # (held across a broker restart); it says nothing about the device being alive now
+    redelivered: bool = False
     # a Zigbee2MQTT device's level keys after this message (devices/zigbee.py): stored
     # with the batch, so a restart does not take a standing `smoke: true` for a new alarm
     zigbee_levels: dict[str, str | bool] | None = None
@@ -52,6 +55,7 @@ class DeviceEvent:
     clock_skewed: bool = False
     seq: int | None = None
     zigbee_levels: dict[str, str | bool] | None = None  # as Reading.zigbee_levels
+    redelivered: bool = False  # as Reading.redelivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class DeviceStatus:
     online: bool
     received_ms: int
     clock_skewed: bool = False
+    redelivered: bool = False  # as Reading.redelivered
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ thread then cost about twice the CPU per message that the same client costs alon
 from memory, and a read goes on while whole packets are buffered.
 
 And for MQTT 5 PUBLISH packets of QoS 0 and 1, `on_publish_fast` (when set) gets the
-topic, payload and packet id straight from the packet: paho's own path builds, for every
+topic, payload, packet id and DUP flag straight from the packet: paho's own path builds, for every
 message, a `Properties` object (properties CareWatch does not read), an `MQTTMessage` with
 an `MQTTMessageInfo` and a `threading.Condition`, and matches the topic against per-topic
 callbacks: about a third of the network thread's time (docs/performance.md).
@@ -56,8 +56,8 @@ PAHO_PRIVATE_ATTRIBUTES = (
 )
 PAHO_PRIVATE_MODULE_NAMES = ("sockpair_data",)  # paho.mqtt.client's wake-up byte
 
-# (topic as bytes, payload, packet id, QoS)
-PublishHandler = Callable[[bytes, bytes, int, int], None]
+# (topic as bytes, payload, packet id, QoS, DUP flag)
+PublishHandler = Callable[[bytes, bytes, int, int, bool], None]
 
 
 def parse_publish_v5(packet: bytes | bytearray, qos: int) -> tuple[bytes, bytes, int]:
@@ -186,7 +186,7 @@ class BufferedClient(paho.Client):
         ):
             return super()._handle_publish()
         topic, payload, mid = parse_publish_v5(packet, qos)
-        handler(topic, payload, mid, qos)
+        handler(topic, payload, mid, qos, bool(header & 0x08))
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS

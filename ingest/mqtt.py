@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.decode import Decoder, Lane
-from devices.model import Decoded, Rejection
+from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading, Rejection
 from devices.ports import Clock
 from ingest.fastpaho import BufferedClient
 
@@ -292,9 +292,11 @@ class MqttSource:
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         """paho's path (QoS 2, topic aliases); the others come to `_on_publish`."""
-        self._on_publish(msg._topic, bytes(msg.payload), msg.mid, msg.qos)
+        self._on_publish(msg._topic, bytes(msg.payload), msg.mid, msg.qos, msg.dup)
 
-    def _on_publish(self, raw_topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+    def _on_publish(
+        self, raw_topic: bytes, payload: bytes, mid: int, qos: int, dup: bool = False
+    ) -> None:
         now = self._clock.now_ms()
         self.taken += 1
         self._last = time.monotonic()
@@ -315,6 +317,8 @@ class MqttSource:
                         ack()
                     return
                 decoded = self._decoder.decode(topic, payload, now)
+                if dup and isinstance(decoded, Reading | DeviceEvent | DeviceStatus):
+                    decoded = replace(decoded, redelivered=True)
         except Exception as exc:  # a decoder bug must not stop the watch
             log.exception("decoder failed")
             decoded = Rejection("internal_error", type(exc).__name__, "?", payload, now)

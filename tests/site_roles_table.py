@@ -157,6 +157,19 @@ def district(w: World, path: str, caller: str) -> None:
     assert body["system"], (path, caller, "the watch's own alerts are every caller's")
 
 
+def home_beds(w: World, path: str, caller: str) -> None:
+    """The district's home beds for a month: only home beds of the caller's sites (this
+    world's two homes are none), their totals; 401 without a token."""
+    r = w.get(path, caller)
+    if caller == "anonymous":
+        assert r.status_code == 401, (path, r.status_code)
+        return
+    assert r.status_code == 200, (path, caller, r.status_code, r.text)
+    body = r.json()
+    assert {row["id"] for row in body["sites"]} <= READS[caller], (path, caller)
+    assert body["district"]["sites"] == len(body["sites"]), (path, caller)
+
+
 def send_export(w: World, path: str, caller: str) -> None:
     """Queueing a site's export is an admin's act on that site: 202 for an admin of the
     site (or of every site), 403 for anyone else with a token, 401 without; a site that
@@ -174,6 +187,32 @@ def send_export(w: World, path: str, caller: str) -> None:
     if caller == "service":
         r = w.request("POST", path, caller, None, site="nowhere")
         assert r.status_code in (404, 422), r.text
+
+
+def console_queue(w: World, path: str, caller: str) -> None:
+    """The console's queue: home calls of the caller's sites only (these two homes are no
+    home beds: empty for everyone), `?site=` one of them, 403 for another's."""
+    r = w.get(path, caller)
+    if caller == "anonymous":
+        assert r.status_code == 401, (path, r.status_code)
+        return
+    assert r.status_code == 200 and r.json() == [], (path, caller, r.text)
+    for site in (A, B):
+        want = 200 if site in READS[caller] else 403
+        assert w.get(path, caller, site=site).status_code == want, (path, caller, site)
+
+
+def console_card(w: World, _path: str, caller: str) -> None:
+    """A call's card: 403 for another site's alert (401 without a token) before anything
+    else; an alert of a caller's own site that is no home call is 409 `not_home_call`."""
+    for site in (A, B, SYS):
+        r = w.get(f"/api/console/calls/{w.alert[site]}", caller)
+        if caller == "anonymous":
+            assert r.status_code == 401, (caller, r.status_code)
+        elif site in READS[caller] | {SYS}:
+            assert (r.status_code, r.json()["code"]) == (409, "not_home_call"), (caller, r.text)
+        else:
+            assert r.status_code == 403, (caller, site, r.status_code)
 
 
 ROUTES: dict[tuple[str, str], Check | Write] = {
@@ -225,10 +264,21 @@ ROUTES: dict[tuple[str, str], Check | Write] = {
     ("GET", "/static"): open_to_all("/static/js/main.js"),
     ("GET", "/api/district"): district,
     ("GET", "/api/district/stream"): district,
+    ("GET", "/api/district/home-beds"): home_beds,
     ("GET", "/district"): open_to_all("/district"),
     ("GET", "/api/exports"): one_site(lambda r: str(r.json()["site"]["id"])),
     ("POST", "/api/exports"): send_export,
     ("GET", "/api/exports/schema"): any_reader("/api/exports/schema"),
+    ("GET", "/api/console/queue"): console_queue,
+    ("GET", "/api/console/calls/{alert_id}"): console_card,
+    # no home calls in this world: allowed callers get 409 not_home_call, change nothing
+    ("POST", "/api/alerts/{alert_id}/outcome"): Write(
+        "outcome", {"by": "x", "code": "false_alarm"}, first=409, again=(409,)
+    ),
+    ("POST", "/api/alerts/{alert_id}/contact"): Write(
+        "contact", {"by": "x", "contact": "daughter", "result": "reached"}, first=409, again=(409,)
+    ),
+    ("GET", "/console"): open_to_all("/console"),
 }
 
 

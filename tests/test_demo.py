@@ -83,9 +83,10 @@ def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
                 break
         text = "".join(lines)
         base = f"http://127.0.0.1:{port}/"
-        assert f"{base}district" in text
+        assert f"{base}district" in text and f"{base}console" in text
         for site in ("sunrise", "riverside", "hb-wang"):
             assert f"{base}?site={site}" in text
+        assert f"{base}visit  (cw-zhao, PIN 2468)" in text  # the workers' phone page
         sites: set[str] = set()
         while time.monotonic() - started < 60 and len(sites) < 3:
             sites = {a["site"] for a in httpx.get(base + "api/alerts").json()}
@@ -93,6 +94,9 @@ def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
         assert {"sunrise", "riverside", "hb-wang"} <= sites, sites
         bed = httpx.get(base + "api/meta", params={"site": "hb-wang"}).json()
         assert bed["site"]["kind"] == "home_bed"
+        # the home bed's alerts reach the call-centre console's queue
+        queue = httpx.get(base + "api/console/queue").json()
+        assert queue and {c["site"] for c in queue} == {"hb-wang"}, queue
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

@@ -100,6 +100,26 @@ def test_device_silent_past_supervision_goes_offline_then_back(h):
     assert a.state is AlertState.CLEARED_UNACK
 
 
+def test_a_redelivered_reading_is_no_sign_of_life(h):
+    """A broker restart redelivers an un-acked reading (DUP): the device still goes offline
+    at the deadline of its last real message, and the old message does not clear it."""
+    from dataclasses import replace
+
+    from alerting.items import Incoming
+
+    h.send("w-101-1", "telemetry", '{"heart_rate_bpm":70}')
+    h.tick(300)
+    old = h.decoder.decode(
+        "carewatch/v1/sunrise/w-101-1/telemetry", b'{"heart_rate_bpm":70}', h.clock.now_ms()
+    )
+    h.changes += h.engine.process([Incoming(replace(old, redelivered=True))]).changes
+    h.tick(300)
+    [a] = [a for a in h.open("device_offline") if a.device_id == "w-101-1"]
+    h.changes += h.engine.process([Incoming(replace(old, redelivered=True))]).changes
+    [a] = [a for a in h.open("device_offline") if a.device_id == "w-101-1"]
+    assert a.state is AlertState.ACTIVE_UNACK
+
+
 def test_last_will_offline_raises_at_once_and_fire_devices_rank_high(h):
     h.send("sd-205", "status", '{"online":false}')
     [a] = [a for a in h.open("device_offline") if a.device_id == "sd-205"]

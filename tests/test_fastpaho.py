@@ -106,8 +106,8 @@ def test_a_burst_through_mosquitto_arrives_complete_in_order_and_is_acked(broker
     client.on_message = on_message
     if lean:
 
-        def on_publish(topic: bytes, payload: bytes, mid: int, qos: int) -> None:
-            assert topic == b"burst/a" and qos == 1
+        def on_publish(topic: bytes, payload: bytes, mid: int, qos: int, dup: bool) -> None:
+            assert topic == b"burst/a" and qos == 1 and not dup
             got.append(payload)
             client.ack(mid, qos)
 
@@ -171,3 +171,43 @@ def test_the_lean_publish_parser_reads_what_paho_reads(topic, payload, qos, mid,
 def test_a_truncated_publish_is_malformed_not_a_crash(packet):
     with pytest.raises(MalformedPacket):
         parse_publish_v5(packet, 1)
+
+
+def test_a_message_left_unacked_comes_back_flagged_as_a_redelivery(broker, publisher):
+    """The lean path reads the DUP flag: a reading the broker held over a reconnect must not
+    pass for a new sign of life (the engine keeps the device's deadline)."""
+    got: list[tuple[bytes, bool]] = []
+    subscribed = threading.Event()
+
+    def client() -> BufferedClient:
+        c = BufferedClient(
+            CallbackAPIVersion.VERSION2,
+            client_id="fastpaho-dup",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        c.on_publish_fast = lambda _t, payload, _m, _q, dup: got.append((payload, dup))
+        c.on_connect = lambda c, *_: c.subscribe("dup/#", qos=1)
+        c.on_subscribe = lambda *_: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 60  # the broker keeps the session and its in-flight
+        c.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+        c.loop_start()
+        return c
+
+    first = client()
+    try:
+        assert subscribed.wait(5)
+        assert publisher.publish_all([("dup/a", b"reading")], rate=100) == 1
+        assert wait_until(lambda: got, 5)
+    finally:  # never acked: the broker still owes it
+        first.disconnect()
+        first.loop_stop()
+    assert got == [(b"reading", False)]
+    second = client()
+    try:
+        assert wait_until(lambda: len(got) == 2, 5)
+        assert got[1] == (b"reading", True)
+    finally:
+        second.disconnect()
+        second.loop_stop()

@@ -1,6 +1,7 @@
 """A data dir of the release before sites (tests/data/datadir-v0, one site per service)
 under today's service: it starts on it as it is, moves the watch's own alert to the
-service's SYSTEM_SITE once, gives every outbox row its site, and carries on: the open
+service's SYSTEM_SITE once, gives every outbox row its site (and an empty recipient and
+channel: no row of that release was to a person), and carries on: the open
 alert, its pending notification (under its old key) and its timers."""
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def test_the_migration_moves_the_watchs_own_alert_and_its_timers_once(tmp_path):
             ("2", SYSTEM_SITE),  # its escalation timer moved with it
         ]
         assert {r[0] for r in conn.execute("SELECT site FROM outbox")} == {"sunrise"}
+        # no row of that release was to a person: recipient and channel come empty
+        assert conn.execute("SELECT DISTINCT recipient, channel FROM outbox").fetchall() == [
+            ("", "")
+        ]
     conn.close()
 
 

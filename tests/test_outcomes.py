@@ -34,3 +34,5 @@ def test_unknown_codes_are_refused_by_name() -> None:
 def test_contact_notes_read_back() -> None:
     assert parse_contact_note(contact_note("daughter", "no_answer")) == ("daughter", "no_answer")
     assert parse_contact_note("daughter") is None
+    with_text = contact_note("son", "reached", "会在 20 分钟到")
+    assert parse_contact_note(with_text) == ("son", "reached")

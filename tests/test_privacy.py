@@ -23,6 +23,10 @@ The screen API (/api/alerts, /api/devices) does show names: that is what the dut
 needs, and the test checks it does, which also proves the names are what the scan looks for.
 The API token, the staff PINs (right and wrong), the session token and the webhook HMAC key
 never appear in the log or any other output.
+
+The gateway path (a home bed's contacts, their names and phone numbers, reached through an
+SMS/voice gateway) is scanned the same way in tests/test_e2e_home_escalation.py: only the
+gateway's own request carries a number.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from jinja2 import StrictUndefined, UndefinedError
 
 from alerting.defaults import default_rules
+from alerting.outcomes import OUTCOMES
 from alerting.reports.render_html import environment, render_html
 from alerting.reports.service import ReportService
 from alerting.ruleset import Override, RuleSet
@@ -92,6 +93,8 @@ def test_every_text_of_the_page_is_in_the_catalog(week_db, registry):
     made += [f"defs.{k}{s}" for k in ("wait", "standard", "load") for s in ("", "_text")]
     made += [f"fire.why.{k}" for k in ("not_acked", "not_resolved", "by_staff", "confirmed")]
     made += [f"finding.{k}" for k in ("unanswered", "fell", "rose", "silent", "others")]
+    made += [f"home.group.{k}" for k in ("all", "emergency")]  # a home bed's section
+    made += [f"outcome.{k}" for k in OUTCOMES] + [f"contact.{k}" for k in ("reached", "ack")]
     assert [k for k in made if f"report.{k}" not in known] == []
     # and no key is left showing on a page (the catalog shows a missing key as itself)
     rules = week_rules()

@@ -45,5 +45,9 @@ def log_escalations(changes: list[Change]) -> None:
                 "rule": a.rule,
                 "device_id": a.device_id,
                 "escalation_level": a.escalation_level,
+                # a step that reached nobody says why (no_contact, quiet_hours...): a code
+                "skipped": c.note.removeprefix("skipped: ")
+                if c.note and c.note.startswith("skipped: ")
+                else None,
             },
         )

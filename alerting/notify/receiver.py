@@ -14,6 +14,8 @@ It does what a careful receiver should (PROTOCOL.md, "Alert outputs"):
 - accepts `application/json` (versioned JSON) and `application/cap+xml` /
   `application/xml` (CAP 1.2); anything else gets 415, a body it cannot read 400
   (both counted in `invalid`);
+- with `bearer` set (an SMS/voice gateway's token, alerting/notify/gateway.py) it checks
+  `Authorization: Bearer <token>` instead of a signature;
 - answers `fail_with` (e.g. 503) to every POST while that is set, recording nothing, so a
   sender's retries can be tested.
 
@@ -26,6 +28,7 @@ carewatch/cli.py reads it from the environment variable in between.
 
 from __future__ import annotations
 
+import hmac
 import socket
 import threading
 import time
@@ -210,6 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.headers.get(WEBHOOK_TIMESTAMP),
                 self.headers.get(WEBHOOK_SIGNATURE),
             ),
+            self.headers.get("Authorization"),
         )
         self._answer(status, doc)
 
@@ -238,8 +242,10 @@ class Receiver:
         require_standard: bool = False,
         now_s: Callable[[], float] = time.time,
         tolerance_s: int = TOLERANCE_S,
+        bearer: bytes | None = None,
     ) -> None:
         self.host = host
+        self.bearer = bearer  # set: a gateway's token instead of signatures
         self._port = port
         self.secret = secret
         self.fail_with = fail_with
@@ -337,6 +343,7 @@ class Receiver:
         signature: str | None,
         key: str | None,
         standard: Standard | None = None,
+        authorization: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Status and answer for one POST (the HTTP handler's logic, socket-free)."""
         fail_with = self.fail_with
@@ -345,7 +352,13 @@ class Receiver:
                 self.failed += 1
             return fail_with, {"error": "failing on purpose (fail_with)"}
         std = standard or Standard(None, None, None)
-        if std.id or std.timestamp or std.signature or self.require_standard:
+        if self.bearer is not None:
+            given = (authorization or "").encode("utf-8", "replace")
+            if not hmac.compare_digest(given, b"Bearer " + self.bearer):
+                with self._cond:
+                    self.rejected += 1
+                return 401, {"error": "bad or missing Authorization: Bearer"}
+        elif std.id or std.timestamp or std.signature or self.require_standard:
             now = self._now_s()
             problem = verify_standard(
                 body, self.secret, std.id, std.timestamp, std.signature, now, self.tolerance_s

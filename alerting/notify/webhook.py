@@ -23,7 +23,7 @@ from alerting.outbox import EXPORT_KIND, OutboxRow
 USER_AGENT = "CareWatch/1"
 
 
-Signing = Literal["both", "standard", "legacy"]
+Signing = Literal["both", "standard", "legacy", "bearer"]
 
 
 class WebhookPoster:
@@ -33,7 +33,8 @@ class WebhookPoster:
     `signing`: "both" (default) sends the Standard Webhooks headers and the
     `X-CareWatch-Signature` of the device contract; "standard" only the former (a receiver
     that checks timestamps and ids cannot be fooled by a replay); "legacy" only the latter,
-    for receivers built before."""
+    for receivers built before; "bearer" no signature but the secret as `Authorization:
+    Bearer` (an SMS/voice gateway that takes an API token, alerting/notify/gateway.py)."""
 
     def __init__(
         self,
@@ -56,10 +57,13 @@ class WebhookPoster:
         if self._client is None:  # made on first use: a poster that never posts holds none
             self._client = httpx.Client(timeout=self._timeout_s)
         headers = {"Content-Type": content_type, IDEMPOTENCY_HEADER: key, "User-Agent": USER_AGENT}
-        if self._signing != "standard":
-            headers[SIGNATURE_HEADER] = sign(body, self._secret)
-        if self._signing != "legacy":  # signed at each attempt: a fresh timestamp
-            headers.update(standard_headers(key, int(self._now_s()), body, self._secret))
+        if self._signing == "bearer":
+            headers["Authorization"] = "Bearer " + self._secret.decode()
+        else:
+            if self._signing != "standard":
+                headers[SIGNATURE_HEADER] = sign(body, self._secret)
+            if self._signing != "legacy":  # signed at each attempt: a fresh timestamp
+                headers.update(standard_headers(key, int(self._now_s()), body, self._secret))
         try:
             r = self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -1,7 +1,8 @@
 """A site's safety figures for one watch day, for the regulator's platform (the district's
 civil-affairs office funds many homes and wants one platform that sees them all;
 docs/export.md): alarms by rule and priority, answer times, fire equipment and its
-faults, device availability and open hazards, with the site, the period (site zone and
+faults, device availability and open hazards (and a home bed's calls, check-ins and
+visits), with the site, the period (site zone and
 UTC), the service, the schema version and when it was made.
 
 The figures are the watch report's (`ReportService.report`, alerting/reports/compute),
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from alerting import outbox
-from alerting.reports.jsonout import local_iso, summary
+from alerting.reports.jsonout import home_summary, local_iso, summary
 from alerting.reports.model import WatchReport
 from alerting.reports.service import ReportService
 from alerting.reports.shifts import local_date, local_ms, parse_hhmm
@@ -219,6 +220,8 @@ def document(
         "fire": _fire(report),
         "devices": devices,
         "hazards": {"open": [], "note": HAZARDS_NOTE},
+        # a home bed's calls, check-ins and visits (docs/export.md: optional, home beds only)
+        **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
         "warnings": list(report.warnings),
     }
     scrubbed: dict[str, Any] = scrub(doc, private)

@@ -3,7 +3,8 @@ regulator's spreadsheet or database takes many sites and days as one table.
 
 Columns (`COLUMNS`): service_id, site_id, date (the watch day), figure (the figure's path
 in the JSON document, e.g. `answers.emergency.median_ack_s`), key (for a figure of a list
-item, the item: a rule, a device type, `<device id>.<field>`), value (a number with a `.`
+item, the item: a rule, a device type, `<device id>.<field>`, an outcome code, a
+community worker), value (a number with a `.`
 decimal point, true/false, or empty for none) and unit (count, s, ratio 0..1, bool, or a
 reading's unit such as MPa). Texts (titles, notes) and lists of device ids are in the JSON
 only.
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 COLUMNS = ("service_id", "site_id", "date", "figure", "key", "value", "unit")
-SECTIONS = ("alarms", "answers", "fire", "devices", "hazards")
+SECTIONS = ("alarms", "answers", "fire", "devices", "hazards", "home_beds")  # if present
 
 
 def _equipment_key(item: Mapping[str, Any]) -> str:
@@ -30,8 +31,12 @@ KEYED: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "fire.equipment": _equipment_key,
     "fire.faults.by_rule": lambda i: str(i["rule"]),
     "devices.by_type": lambda i: str(i["device_type"]),
+    "home_beds.outcomes": lambda i: str(i["code"]),
+    "home_beds.visits.by_worker": lambda i: str(i["worker"]),
 }
 COUNTED = frozenset({"hazards.open"})  # lists given as their length
+TEXTS = frozenset({"home_beds.visits.worker"})  # a text that may be null: JSON only
+RATIOS = frozenset({"availability", "share", "rate"})  # 0..1 besides the share_* figures
 
 
 FLAGS = frozenset({"ok"})  # true/false, empty when unknown
@@ -42,7 +47,7 @@ def _unit(name: str, value: Any, item: Mapping[str, Any] | None) -> str:
         return "bool"
     if name.endswith("_s"):
         return "s"
-    if name.startswith("share_") or name == "availability":
+    if name.startswith("share_") or name in RATIOS:
         return "ratio"
     if item is not None and name in ("limit", "min", "max") and "unit" in item:
         return str(item["unit"])
@@ -61,6 +66,8 @@ def _rows(
     path: str, value: Any, key: str = "", item: Mapping[str, Any] | None = None
 ) -> Iterator[tuple[str, str, str, str]]:
     """(figure, key, value, unit) for every number, flag and empty figure under `path`."""
+    if path in TEXTS:
+        return
     if isinstance(value, Mapping):
         for name, v in value.items():
             yield from _rows(f"{path}.{name}", v, key, item)
@@ -84,7 +91,7 @@ def export_csv(doc: Mapping[str, Any]) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(COLUMNS)
     ident = (doc["service_id"], doc["site"]["id"], doc["period"]["date"])
-    for section in SECTIONS:
+    for section in (s for s in SECTIONS if s in doc):
         for row in _rows(section, doc[section]):
             w.writerow((*ident, *row))
     return out.getvalue()

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.reports.model import Responses, WatchReport
+from alerting.reports.model_home import CallFigures, HomeBedFigures, WorkerVisits
 
 
 def local_iso(ms: int | None, tz: ZoneInfo) -> str | None:
@@ -101,4 +102,60 @@ def summary(report: WatchReport) -> dict[str, Any]:
         "fire_equipment_below_limit": [
             f"{s.device_id}.{s.field}" for s in fire.equipment if s.ok is False
         ],
+        **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
+    }
+
+
+def call_summary(c: CallFigures) -> dict[str, Any]:
+    """How a group of home calls was answered, as the summary, the export and the district
+    give it."""
+    return {
+        "calls": c.calls,
+        "answered": c.answered,
+        "unanswered": c.unanswered,
+        "pending": c.pending,
+        "within_60s": c.within_60s,
+        "share_within_60s": c.share_within_60s,
+        "median_answer_s": c.to_answer.median_s,
+        "median_contact_s": c.to_contact.median_s,
+        "p90_contact_s": c.to_contact.p90_s,
+        "no_contact": c.no_contact,
+    }
+
+
+def worker_summary(w: WorkerVisits) -> dict[str, Any]:
+    """One community worker's visits of the month."""
+    return {
+        "worker": w.worker,
+        "sites": w.sites,
+        "planned": w.planned,
+        "visited": w.visited,
+        "rate": w.rate,
+        "visits": w.visits,
+    }
+
+
+def home_summary(hb: HomeBedFigures) -> dict[str, Any]:
+    """A home bed's key figures (the summary, the export, the district panel): calls answered
+    within 60 s, first human contact, outcomes, check-ins, the month's visit rate."""
+    return {
+        "calls": call_summary(hb.calls),
+        "emergency": call_summary(hb.emergency),
+        "outcomes": [{"code": o.code, "calls": o.calls} for o in hb.calls.outcomes],
+        "without_outcome": hb.calls.without_outcome,
+        "help_sent": hb.calls.help_sent,
+        "checkin": {
+            "days": hb.checkin.days,
+            "on_time": hb.checkin.on_time,
+            "share": hb.checkin.share,
+        },
+        "visits": {
+            "month": hb.month,
+            "worker": hb.visits.worker,
+            "planned": hb.visits.planned,
+            "visited": hb.visits.visited,
+            "rate": hb.visits.rate,
+            "visits": hb.visits.visits,
+            "by_worker": [worker_summary(w) for w in hb.workers],
+        },
     }

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # model_home uses Durations from here
+    from alerting.reports.model_home import HomeBedFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +435,7 @@ class WatchReport:
     ack_histogram: list[Bin]  # emergency waits
     waits: list[Wait]
     warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. readings store unreachable
+    home_beds: HomeBedFigures | None = None  # home-bed sites only (compute/home_beds.py)
 
     def responses_for(self, group: str) -> Responses:
         """The answer figures of one priority, or "all"; the report holds all four, so any other

@@ -15,7 +15,7 @@ from alerting.reports.model import WatchReport
 from alerting.reports.shifts import local_text
 from alerting.ruleset import RuleSet
 
-TABLES = ("alerts", "shifts", "devices", "overrides")
+TABLES = ("alerts", "shifts", "devices", "overrides", "home_calls")
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -118,9 +118,45 @@ def overrides_csv(report: WatchReport, rules: RuleSet) -> str:
     return _write(header, rows)
 
 
+def home_calls_csv(report: WatchReport, rules: RuleSet) -> str:
+    """One row per home call of a home bed (compute/home_beds.py): when, what, answered after
+    and by whom, first human contact, contact attempts, outcomes (codes, `;` between). Only
+    the header for a site that is no home bed."""
+    tz = ZoneInfo(report.timezone)
+
+    def at(ms: int | None) -> str:
+        return "" if ms is None else local_text(ms, tz, "%Y-%m-%d %H:%M:%S")
+
+    def after(ms: int | None, start: int) -> str:
+        return "" if ms is None else _num((ms - start) / 1000)
+
+    header = [
+        "alert_id", "raised_local", "rule", "title_zh", "title_en", "priority", "device_id",
+        "answered_local", "seconds_to_answer", "within_60s", "answered_by", "answer",
+        "contact_local", "seconds_to_contact", "contact", "contact_attempts", "outcomes",
+        "closed_local",
+    ]  # fmt: skip
+    rows = []
+    for c in report.home_beds.items if report.home_beds else []:
+        answer_s = None if c.answered_ms is None else (c.answered_ms - c.raised_ms) / 1000
+        within = "" if answer_s is None else ("yes" if answer_s <= ANSWER_WITHIN_S else "no")
+        rows.append(
+            [
+                c.alert_id, at(c.raised_ms), c.rule, rules.title(c.rule, "zh"),
+                rules.title(c.rule, "en"), c.priority, c.device_id, at(c.answered_ms),
+                after(c.answered_ms, c.raised_ms), within, c.answered_by, c.answer,
+                at(c.contact_ms), after(c.contact_ms, c.raised_ms), c.contact, c.attempts,
+                ";".join(c.outcomes), at(c.closed_ms),
+            ]
+        )  # fmt: skip
+    return _write(header, rows)
+
+
 def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
-    """The API's CSV export by `table`: "shifts", "devices", "overrides", anything else the
-    waits (alerts_csv)."""
+    """The API's CSV export by `table`: "shifts", "devices", "overrides", "home_calls",
+    anything else the waits (alerts_csv)."""
+    if table == "home_calls":
+        return home_calls_csv(report, rules)
     if table == "shifts":
         return shifts_csv(report)
     if table == "devices":

@@ -31,6 +31,7 @@ from devices.catalog import Catalog, load_catalog
 from devices.registry import Registry
 
 MAX_SHIFT_ROWS = 93  # a month of three shifts; longer periods list shift totals only
+MAX_HOME_CALLS = 200  # a home bed's calls listed one by one; all of them in the CSV
 
 
 @cache
@@ -86,4 +87,5 @@ def context(w: Words, report: WatchReport, links: Mapping[str, str]) -> dict[str
         "fire_ack_s": FIRE_ACK_S,
         "flood_count": FLOOD_COUNT,
         "max_shift_rows": MAX_SHIFT_ROWS,
+        "max_home_calls": MAX_HOME_CALLS,
     }

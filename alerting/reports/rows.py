@@ -74,4 +74,16 @@ class FieldStats:
     max_at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class VisitRow:
+    """One welfare visit of a home bed from `visits` (source.load_visits): who visited which
+    resident when (`at_ms`), and its outcome as recorded."""
+
+    site: str
+    resident: str
+    worker: str
+    at_ms: int
+    outcome: str
+
+
 # --- the result ------------------------------------------------------------------------

@@ -18,8 +18,16 @@ from alerting.notify.formats import JSON_CONTENT_TYPE
 from alerting.notify.sender import DeliveryError
 from alerting.notify.webhook import WebhookPoster
 from alerting.reports.compute import build_report
+from alerting.reports.compute.home_beds import (
+    HomeSite,
+    Resident,
+    home_bed_figures,
+    month_of,
+    month_span,
+)
 from alerting.reports.jsonout import local_iso, report_dict, summary
 from alerting.reports.model import ShiftSpan, WatchReport
+from alerting.reports.model_home import HomeBedFigures
 from alerting.reports.render_csv import alerts_csv
 from alerting.reports.render_html import render_html
 from alerting.reports.shifts import (
@@ -31,7 +39,13 @@ from alerting.reports.shifts import (
     shift_at,
     watch_day,
 )
-from alerting.reports.source import SeriesStats, equipment, load_rows
+from alerting.reports.source import (
+    SeriesStats,
+    equipment,
+    load_raised,
+    load_rows,
+    load_visits,
+)
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.catalog import Catalog, load_catalog
@@ -119,7 +133,39 @@ class ReportService:
         report = build_report(
             rows, self.registry, self.rules, start_ms, end_ms, as_of_ms, self.shifts, figures
         )
+        home = self.home_site()
+        if home is not None:  # a home bed's report has its home-bed section
+            month = month_of(start_ms, self.tz)
+            m_start, m_end = month_span(month, self.tz)
+            conn = self._connect()
+            try:
+                visits = load_visits(conn, [home.id], m_start, m_end)
+            finally:
+                conn.close()
+            figures_home = home_bed_figures(
+                home, rows.alerts, rows.audit, visits, start_ms, end_ms, as_of_ms, month
+            )
+            report = dataclasses.replace(report, home_beds=figures_home)
         return dataclasses.replace(report, warnings=warnings) if warnings else report
+
+    def home_site(self) -> HomeSite | None:
+        """The site as the home-bed figures need it (residents, check-in hours, the devices
+        their alerts are filed under, the visit plan); None unless a home bed."""
+        site = self.registry.site
+        if site.kind != "home_bed":
+            return None
+        residents = []
+        for r in site.residents:
+            subject = self.registry.resident_subject(site.id, r.id)
+            residents.append(Resident(r.id, r.checkin_by, subject.id if subject else None))
+        plan = site.visits
+        return HomeSite(
+            site.id,
+            self.tz,
+            residents,
+            plan.worker if plan else None,
+            plan.every_days if plan else None,
+        )
 
     def shift(self, which: str, now_ms: int) -> ShiftSpan | None:
         """The whole shift `now_ms` falls in ("current"), or the one before it (any other `which`):
@@ -232,3 +278,35 @@ class ReportService:
         finally:
             poster.close()
         return True
+
+
+def home_months(
+    services: Sequence[ReportService], month: str, now_ms: int
+) -> list[tuple[ReportService, HomeBedFigures]]:
+    """The home beds among `services` (one service's sites: one store) with their figures
+    over the calendar month "YYYY-MM" (each in its own zone), as known at `now_ms` (a month
+    under way: so far): the district's panel. Two reads of the store whatever the number of
+    home beds. ValueError for a month that is no month or has not begun."""
+    homes = [(svc, home) for svc in services if (home := svc.home_site()) is not None]
+    if not homes:
+        return []
+    spans = {home.id: month_span(month, home.tz) for _, home in homes}
+    if max(a for a, _ in spans.values()) >= now_ms:
+        raise ValueError(f"{month} has not begun")
+    start = min(a for a, _ in spans.values())
+    end = max(b for _, b in spans.values())
+    ids = [home.id for _, home in homes]
+    conn = homes[0][0]._connect()
+    try:
+        rows = load_raised(conn, ids, start, min(end, now_ms), now_ms)
+        visits = load_visits(conn, ids, start, end)
+    finally:
+        conn.close()
+    out = []
+    for svc, home in homes:
+        m_start, m_end = spans[home.id]
+        figures = home_bed_figures(
+            home, rows.alerts, rows.audit, visits, m_start, m_end, now_ms, month
+        )
+        out.append((svc, figures))
+    return out

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from alerting.reports.model import SeriesFigure
-from alerting.reports.rows import AlertRow, AuditRow, DeviceLogRow, FieldStats, StoreRows
+from alerting.reports.rows import (
+    AlertRow,
+    AuditRow,
+    DeviceLogRow,
+    FieldStats,
+    StoreRows,
+    VisitRow,
+)
 from alerting.rules import ThresholdRule
 from alerting.ruleset import RuleSet
 from devices.ports import ReadingsQuery, Series
@@ -47,7 +54,62 @@ def load_rows(
             {"start": start_ms, "end": end_ms, "site": site, "system": SYSTEM_SITE},
         )
     ]
-    ids = [a.id for a in alerts]
+    audit = _audit(conn, [a.id for a in alerts], as_of_ms)
+    log = [
+        DeviceLogRow(*r)
+        for r in conn.execute(
+            "SELECT at, device_id, action, by, note FROM device_log"
+            " WHERE at >= ? AND at < ? AND action IN ('maintenance_start', 'maintenance_end')"
+            + ("" if site is None else " AND site = ?")
+            + " ORDER BY id",
+            (start_ms - MAINTENANCE_LOOKBACK_MS, min(end_ms, as_of_ms))
+            + (() if site is None else (site,)),
+        )
+    ]
+    return StoreRows(alerts, audit, log)
+
+
+def load_visits(
+    conn: sqlite3.Connection, sites: Sequence[str], start_ms: int, end_ms: int
+) -> list[VisitRow]:
+    """The welfare visits of `sites` made in [start_ms, end_ms) (table `visits`), for the
+    visit rate."""
+    out: list[VisitRow] = []
+    for i in range(0, len(sites), 500):
+        chunk = list(sites[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        out += [
+            VisitRow(*r)
+            for r in conn.execute(
+                "SELECT site, resident, worker, at_ms, outcome FROM visits"
+                f" WHERE site IN ({marks}) AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
+                (*chunk, start_ms, end_ms),
+            )
+        ]
+    return out
+
+
+def load_raised(
+    conn: sqlite3.Connection, sites: Sequence[str], start_ms: int, end_ms: int, as_of_ms: int
+) -> StoreRows:
+    """The alerts of `sites` raised in [start_ms, end_ms) with their audit rows up to
+    `as_of_ms` (renotify rows left out): all the home-bed figures need, for many home beds
+    in one read (the district's month)."""
+    wanted = set(sites)
+    alerts = [
+        AlertRow(*r)
+        for r in conn.execute(
+            "SELECT id, site, device_id, rule, priority, severity, floor, room, raised_at, state,"
+            " occurrences, value FROM alerts WHERE raised_at >= ? AND raised_at < ? ORDER BY id",
+            (start_ms, end_ms),
+        )
+        if r[1] in wanted
+    ]
+    return StoreRows(alerts, _audit(conn, [a.id for a in alerts], as_of_ms))
+
+
+def _audit(conn: sqlite3.Connection, ids: list[int], as_of_ms: int) -> list[AuditRow]:
+    """The audit rows of alerts `ids` up to `as_of_ms`, renotify rows left out, in order."""
     audit: list[AuditRow] = []
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -61,18 +123,7 @@ def load_rows(
                 (*chunk, as_of_ms),
             )
         ]
-    log = [
-        DeviceLogRow(*r)
-        for r in conn.execute(
-            "SELECT at, device_id, action, by, note FROM device_log"
-            " WHERE at >= ? AND at < ? AND action IN ('maintenance_start', 'maintenance_end')"
-            + ("" if site is None else " AND site = ?")
-            + " ORDER BY id",
-            (start_ms - MAINTENANCE_LOOKBACK_MS, min(end_ms, as_of_ms))
-            + (() if site is None else (site,)),
-        )
-    ]
-    return StoreRows(alerts, audit, log)
+    return audit
 
 
 class SeriesStats(Protocol):

@@ -88,6 +88,10 @@ class Words:
         got = self.catalog.get(self.lang, f"report.{table}.{key}")
         return key if got is None else got
 
+    def outcomes(self, codes: list[str]) -> str:
+        """A home call's outcome codes (alerting/outcomes.py) in running text; a dash for none."""
+        return self.join([self.pick("outcome", c) for c in codes]) or DASH
+
     def shift(self, name: str | None) -> str:
         """A shift in a cell: its English name for other readers when the site gives one."""
         if name is None:

@@ -1,22 +1,15 @@
 /* The district overview's data: GET /api/district once (fast first picture, and the place
  * to ask for a viewer token where reads need one), then /api/district/stream, which sends
- * the whole summary again after every change. Reconnects as the duty screen's stream does:
- * the browser retries on its own; when it gives up, or /readyz says the server is gone
- * while the stream looks open, the page opens a new stream itself. Each summary is whole,
+ * the whole summary again after every change. Kept open by js/sse.js (the browser retries
+ * on its own; when it gives up, a new stream); when /readyz says the server is gone while
+ * the stream looks open, the page opens a new stream itself. Each summary is whole,
  * so nothing missed while away needs replaying. */
 import { t } from './i18n.js';
-import { getJson, readToken, saveReadToken } from './api.js';
+import { getJson, saveReadToken } from './api.js';
+import { liveStream } from './sse.js';
 import { render, renderConn, renderSystemBanner, view } from './district-render.js';
 
-const RECONNECT_MS = 3000;
-
-let source = null;
-let reconnectTimer = null;
 let readyFailures = 0;
-
-function parseJson(text) {
-  try { return JSON.parse(text); } catch (_e) { return null; }
-}
 
 function setConn(conn) {
   if (conn === 'lost' && view.conn !== 'lost') view.lostSince = Date.now();
@@ -41,26 +34,14 @@ export async function load() {
   }
 }
 
-/** Open the stream (again). */
+let stream = null;
+
+/** Open the stream (again): js/sse.js keeps it open. */
 export function connect() {
-  clearTimeout(reconnectTimer);
-  if (source) { source.close(); source = null; }
-  if (typeof EventSource === 'undefined') return;
-  const params = new URLSearchParams();
-  const token = readToken();
-  if (token) params.set('access_token', token);
-  const es = new EventSource(`/api/district/stream${params.toString() ? `?${params}` : ''}`);
-  source = es;
-  es.onopen = () => { if (source === es) setConn('open'); };
-  es.onerror = () => {
-    if (source !== es) return;
-    setConn('lost');
-    if (es.readyState === EventSource.CLOSED) reconnectTimer = setTimeout(connect, RECONNECT_MS);
-  };
-  es.addEventListener('summary', (e) => {
-    if (source !== es) return;
-    if (view.conn !== 'open') setConn('open');
-    onSummary(parseJson(e.data));
+  if (stream) { stream.reopen(); return; }
+  stream = liveStream('/api/district/stream', {
+    onState: (state) => { if (view.conn !== state) setConn(state); },
+    events: { summary: onSummary },
   });
 }
 

@@ -4,15 +4,18 @@
  * Reuses the duty screen's i18n, api, format and dom modules; its own parts are
  * district-render.js (the table, totals, banners) and district-stream.js (the data).
  *
- * Test hooks: window.carewatchDistrict = {summary(), conn(), setLang(l)}.
+ * The home-bed panel below the table is district-homebeds.js.
+ *
+ * Test hooks: window.carewatchDistrict = {summary(), conn(), setLang(l), homeBeds()}.
  * Stable DOM: tr.site-row[data-site][data-status], a.site-link, #totals, #system-banner,
- * #conn-banner, #lang-toggle.
+ * #conn-banner, #lang-toggle; the panel's: see district-homebeds.js.
  */
 import { nextLanguage, readyOrStart, setLanguage, t } from './i18n.js';
 import { $, applyStaticI18n, refreshAgoSpans } from './dom.js';
 import { readToken } from './api.js';
 import { refreshWaits, render, renderClock, renderConn, view } from './district-render.js';
 import { connect, load, pollReady } from './district-stream.js';
+import { homeView, renderHomeBeds, startHomeBeds } from './district-homebeds.js';
 
 const CATALOG_WAIT_MS = 5000; // then start anyway: a picture with raw keys beats none
 
@@ -22,6 +25,7 @@ function relabel() {
   document.title = t('district.app_name');
   renderClock();
   render();
+  renderHomeBeds();
 }
 
 function everySecond() {
@@ -39,6 +43,7 @@ async function start() {
   $('lang-toggle').addEventListener('click', () => setLanguage(nextLanguage().code));
   await load(); // first: a token asked for here is the stream's too
   connect();
+  startHomeBeds();
   pollReady();
   setInterval(everySecond, 1000);
   setInterval(pollReady, 10000);
@@ -48,6 +53,7 @@ window.carewatchDistrict = {
   summary: () => view.summary,
   conn: () => view.conn,
   setLang: (code) => setLanguage(code),
+  homeBeds: () => homeView.data,
 };
 
 start();
