@@ -74,6 +74,11 @@ def step_target(note: str | None) -> str:
     return text
 
 
+def _skipped(note: str | None) -> bool:
+    """A step that reached nobody: `<target>: skipped: <why>` (alerting/lifecycle.py)."""
+    return ": skipped:" in (note or "")
+
+
 def hits_of(x: Expect, alerts: Sequence[Mapping[str, Any]], ref_ms: int) -> list[tuple[int, Any]]:
     """The alerts that meet `x`'s rule and device, raised (or again) since `ref_ms`, with
     the time each counts from, oldest first."""
@@ -89,42 +94,78 @@ def hits_of(x: Expect, alerts: Sequence[Mapping[str, Any]], ref_ms: int) -> list
     return sorted(hits, key=lambda h: h[0])
 
 
-def _steps(x: Expect, raised_ms: int, history: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What is wrong with the alert's escalation steps (nothing: []). The present steps
-    must come in the file's order, each within its `within_s` of the raise; an absent one
-    must not come within its window."""
-    rows = [
-        (step_target(h.get("note")), (ms(h["at"]) or 0) - raised_ms)
+@dataclass(frozen=True)
+class _Taken:
+    target: str
+    after_ms: int  # since the raise
+    skipped: bool
+
+
+def _taken(raised_ms: int, history: Sequence[Mapping[str, Any]]) -> list[_Taken]:
+    return [
+        _Taken(step_target(h.get("note")), (ms(h["at"]) or 0) - raised_ms, _skipped(h.get("note")))
         for h in history
         if h.get("action") in STEP_ACTIONS
     ]
+
+
+def _reached(outbox: Sequence[Mapping[str, Any]], target: str, contact: str) -> bool:
+    """An outbox row of the step to the contact (key `...:<target>/<resident>/<contact>:<seq>`)."""
+    return any(
+        f":{target}/" in str(o.get("key", ""))
+        and str(o.get("recipient") or "").endswith(f"/{contact}")
+        for o in outbox
+    )
+
+
+def _steps(
+    x: Expect,
+    raised_ms: int,
+    history: Sequence[Mapping[str, Any]],
+    outbox: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """What is wrong with the alert's escalation steps (nothing: []). The present steps
+    must come in the file's order, each within its `within_s` of the raise (taken, or
+    recorded as skipped when the file says so; reaching its `contact` through the outbox);
+    an absent one must not be taken within its window."""
+    rows = _taken(raised_ms, history)
     wrong: list[str] = []
     pos = 0
     for s in x.steps:
         if s.absent:
-            late = [t for tg, t in rows if tg == s.target and t <= (s.within_s or 0) * 1000]
+            late = [
+                r.after_ms
+                for r in rows
+                if r.target == s.target and not r.skipped and r.after_ms <= (s.within_s or 0) * 1000
+            ]
             if late:
                 wrong.append(f"step {s.target} taken after {late[0] / 1000:.1f} s, and must not be")
             continue
-        found = next((i for i in range(pos, len(rows)) if rows[i][0] == s.target), None)
+        found = next(
+            (
+                i
+                for i in range(pos, len(rows))
+                if rows[i].target == s.target and rows[i].skipped == s.skipped
+            ),
+            None,
+        )
+        what = f"{s.target} (skipped)" if s.skipped else s.target
         if found is None:
-            seen = " > ".join(tg for tg, _ in rows) or "none"
-            wrong.append(f"step {s.target} not taken in order (steps: {seen})")
+            wrong.append(f"step {what} not taken in order (steps: {_path(rows) or 'none'})")
             continue
         pos = found + 1
-        took = rows[found][1] / 1000
+        took = rows[found].after_ms / 1000
         if s.within_s is not None and took > s.within_s:
-            wrong.append(f"step {s.target} after {took:.1f} s (> {s.within_s:g} s)")
+            wrong.append(f"step {what} after {took:.1f} s (> {s.within_s:g} s)")
+        if s.contact is not None and not _reached(outbox, s.target, s.contact):
+            wrong.append(f"step {s.target} has no outbox row for contact {s.contact}")
     return wrong
 
 
-def _path(x: Expect, raised_ms: int, history: Sequence[Mapping[str, Any]]) -> str:
-    taken = [
-        f"{step_target(h.get('note'))} +{((ms(h['at']) or 0) - raised_ms) / 1000:.0f}s"
-        for h in history
-        if h.get("action") in STEP_ACTIONS
-    ]
-    return ", ".join(taken)
+def _path(rows: Sequence[_Taken]) -> str:
+    return ", ".join(
+        f"{r.target}{' (skipped)' if r.skipped else ''} +{r.after_ms / 1000:.0f}s" for r in rows
+    )
 
 
 def judge_one(
@@ -132,10 +173,12 @@ def judge_one(
     alerts: Sequence[Mapping[str, Any]],
     ref_ms: int,
     histories: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    outboxes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Outcome:
     """One expectation: the alert raised within `within_s` of `ref_ms` (or not at all), its
     severity, and from its audit trail (`histories` by alert id) its escalation steps, its
-    state and the outcome recorded."""
+    state and the outcome recorded; from its outbox rows (`outboxes`) the contacts its
+    steps reached."""
     hits = hits_of(x, alerts, ref_ms)
     if x.absent:
         if hits:
@@ -155,9 +198,9 @@ def judge_one(
         return out
     lines = [f"{_what(x)} after {latency:.1f} s (within {x.within_s:g} s)"]
     history = (histories or {}).get(aid, [])
-    wrong = _steps(x, at, history)
+    wrong = _steps(x, at, history, (outboxes or {}).get(aid, []))
     if x.steps:
-        lines.append(f"steps: {_path(x, at, history) or 'none'}")
+        lines.append(f"steps: {_path(_taken(at, history)) or 'none'}")
     if x.state is not None and a.get("state") != x.state:
         wrong.append(f"state {a.get('state')}, not {x.state}")
     if x.outcome is not None:
@@ -195,17 +238,19 @@ def judge(
     alerts: Sequence[Mapping[str, Any]],
     start_ms: int,
     histories: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    outboxes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[Report]:
     """Each scenario's expectations against the service's alerts; `runs` pairs a scenario
-    with the wall-clock times its entries were played (-1: not played); `histories` holds
-    the audit trails of the alerts whose steps, state or outcome are expected."""
+    with the wall-clock times its entries were played (-1: not played); `histories` and
+    `outboxes` hold the audit trails and outbox rows of the alerts whose steps, state or
+    outcome are expected."""
     reports = []
     for loaded, played in runs:
         r = Report(loaded)
         first = refs(loaded, played, start_ms)
         for x in loaded.scenario.expect:
             ref = start_ms if x.absent else ref_of(first, x)
-            r.outcomes.append(judge_one(x, alerts, ref, histories))
+            r.outcomes.append(judge_one(x, alerts, ref, histories, outboxes))
         if loaded.scenario.quiet:
             r.unexpected = _unexpected(loaded, r, alerts, start_ms)
         reports.append(r)

@@ -53,6 +53,18 @@ class AlertSource:
         rows: list[dict[str, Any]] = r.json().get("history", [])
         return rows
 
+    def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
+        """The alert's outbox rows (`GET /api/notifications`): key, target, recipient..."""
+        r = httpx.get(
+            f"{self._url}/api/notifications",
+            params={"alert_id": alert_id, "limit": 1000},
+            headers=self._headers,
+            timeout=10,
+        )
+        r.raise_for_status()
+        rows: list[dict[str, Any]] = r.json()
+        return rows
+
     def act(self, alert_id: str, action: str, body: dict[str, Any]) -> httpx.Response:
         """POST /api/alerts/{id}/{action} (ack, resolve, outcome, contact)."""
         return httpx.post(
@@ -226,14 +238,19 @@ def run(
     return reports
 
 
-def _histories(
+Trails = tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]
+
+
+def _trails(
     runs: Sequence[tuple[Loaded, list[int]]],
     alerts: list[dict[str, Any]],
     check: AlertSource,
     start_ms: int,
-) -> dict[str, list[dict[str, Any]]]:
-    """The audit trails of the alerts whose steps, state or outcome are expected."""
-    out: dict[str, list[dict[str, Any]]] = {}
+) -> Trails:
+    """The audit trails and outbox rows of the alerts whose steps, state or outcome are
+    expected."""
+    histories: dict[str, list[dict[str, Any]]] = {}
+    outboxes: dict[str, list[dict[str, Any]]] = {}
     for loaded, played in runs:
         first = jg.refs(loaded, played, start_ms)
         for x in loaded.scenario.expect:
@@ -242,8 +259,10 @@ def _histories(
             hits = jg.hits_of(x, alerts, jg.ref_of(first, x))
             if hits:
                 aid = str(hits[0][1]["id"])
-                out.setdefault(aid, check.history(aid))
-    return out
+                histories.setdefault(aid, check.history(aid))
+                if any(s.contact for s in x.steps) and aid not in outboxes:
+                    outboxes[aid] = check.deliveries(aid)
+    return histories, outboxes
 
 
 def _wait_and_judge(
@@ -266,7 +285,7 @@ def _wait_and_judge(
     )
     while True:
         alerts = check.alerts()
-        reports = jg.judge(runs, alerts, start_ms, _histories(runs, alerts, check, start_ms))
+        reports = jg.judge(runs, alerts, start_ms, *_trails(runs, alerts, check, start_ms))
         now = clock.now_ms()
         done = all(
             o.ok and (o.raised_ms or 0) + int(o.expect.watch_s() * 1000) <= now
@@ -280,5 +299,5 @@ def _wait_and_judge(
     if has_negative:
         time.sleep(SETTLE_S)  # give what must not come a chance to show itself
         alerts = check.alerts()
-        reports = jg.judge(runs, alerts, start_ms, _histories(runs, alerts, check, start_ms))
+        reports = jg.judge(runs, alerts, start_ms, *_trails(runs, alerts, check, start_ms))
     return reports

@@ -108,11 +108,21 @@ class StepExpect(StrictModel):
         description="seconds after the alert was raised; absent: how long to watch",
     )
     absent: bool = Field(False, description="the step must NOT be taken (within `within_s`)")
+    skipped: bool = Field(
+        False, description="the step is recorded as skipped (nobody to reach: no contact...)"
+    )
+    contact: str | None = Field(
+        None, description="the resident's contact (id) the step reached: an outbox row for them"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> StepExpect:
         if self.absent and self.within_s is None:
             raise ValueError("an absent step needs `within_s`: how long it must not come")
+        if self.absent and (self.skipped or self.contact):
+            raise ValueError("an absent step is neither skipped nor reaches a contact")
+        if self.skipped and self.contact:
+            raise ValueError("a skipped step reaches no contact")
         return self
 
 

@@ -186,6 +186,46 @@ expect:
     assert jg.step_target("family_1: repeat") == "family_1"
 
 
+def test_a_skipped_step_is_not_a_step_taken_and_a_contact_needs_its_outbox_row(tmp_path):
+    """A third family member the resident does not have: the audit says the step was
+    skipped, and that is no call; a step reaching the daughter has her outbox row."""
+    loaded = _load(
+        tmp_path,
+        """title: gas at night
+timeline:
+  - {at: 0, device: gas, do: gas}
+expect:
+  - rule: gas_leak
+    steps:
+      - {target: family_1, contact: daughter}
+      - {target: family_3, skipped: true}
+      - {target: community, contact: centre}
+""",
+    )
+    raised = T0 + 200
+    alerts = [_alert("3", "gas_leak", "gas", raised)]
+    history = [
+        _row(raised + 6_000, "escalate", "family_1"),
+        _row(raised + 18_000, "escalate", "family_3: skipped: no_contact"),
+        _row(raised + 18_000, "escalate", "community"),
+    ]
+    outbox = [
+        {"key": "hb:i1:3:family_1/r-1/daughter:1", "recipient": "r-1/daughter"},
+        {"key": "hb:i1:3:community/r-1/centre:1", "recipient": "r-1/centre"},
+    ]
+    [r] = jg.judge([(loaded, [T0])], alerts, T0, {"3": history}, {"3": outbox})
+    assert r.passed, r.lines()
+    assert "family_3 (skipped) +18s" in "\n".join(r.lines())
+    [r] = jg.judge([(loaded, [T0])], alerts, T0, {"3": history}, {"3": outbox[:1]})
+    assert "step community has no outbox row for contact centre" in "\n".join(r.lines())
+    # a skipped step where a call was expected: not taken
+    skipped_first = [_row(raised + 6_000, "escalate", "family_1: skipped: quiet_hours")]
+    [r] = jg.judge([(loaded, [T0])], alerts, T0, {"3": skipped_first}, {"3": outbox})
+    assert "step family_1 not taken in order (steps: family_1 (skipped) +6s)" in "\n".join(
+        r.lines()
+    )
+
+
 def test_an_expected_alert_that_never_came_reads_no_history(tmp_path):
     loaded = _load(tmp_path, HOME)
     [r] = jg.judge([(loaded, [T0, -1, -1, -1])], [], T0)
