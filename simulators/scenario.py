@@ -168,6 +168,11 @@ class Scenario(StrictModel):
         False,
         description="play on the site's local clock: wait until it reads `start` (speed 1)",
     )
+    watched_from: str | None = Field(
+        None,
+        description="site_clock: the service already watched the home from HH:MM[:SS] the"
+        " day before (started then, stopped, started again just before `start`)",
+    )
     background: bool = Field(
         True, description="the site's other devices send their periodic messages too"
     )
@@ -183,6 +188,11 @@ class Scenario(StrictModel):
             raise ValueError(f"start {self.start!r} is not HH:MM[:SS]")
         if self.site_clock and self.speed != 1:
             raise ValueError("a scenario on the site's clock plays at speed 1")
+        if self.watched_from is not None:
+            if not self.site_clock:
+                raise ValueError("watched_from is for a scenario on the site's clock")
+            if not _CLOCK.match(self.watched_from):
+                raise ValueError(f"watched_from {self.watched_from!r} is not HH:MM[:SS]")
         for e in self.timeline:
             offset(e.at, self.start)
         return self

@@ -30,16 +30,20 @@ def faketime_library() -> Path | None:
     return Path(found[0]) if found else None
 
 
-def offset_s(now_ms: int, start: str, timezone: str, lead_s: float = LEAD_S) -> int:
+def offset_s(
+    now_ms: int, start: str, timezone: str, lead_s: float = LEAD_S, after_ms: int | None = None
+) -> int:
     """Whole seconds to add to the real clock (`now_ms`) so that the site's local clock
     (IANA `timezone`) reads `lead_s` before `start` (HH:MM[:SS]) now: the nearest such
-    moment, before or after."""
-    local = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone))
+    moment, before or after; with `after_ms` (a shifted time), the first one after it (the
+    next morning of an evening)."""
+    ref_ms = now_ms if after_ms is None else after_ms
+    local = datetime.fromtimestamp(ref_ms / 1000, ZoneInfo(timezone))
     now_s = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
     shift = (clock_s(start) - lead_s - now_s) % 86400
-    if shift > 43200:
+    if shift > 43200 and after_ms is None:
         shift -= 86400
-    return round(shift)
+    return round(shift + (ref_ms - now_ms) / 1000)
 
 
 def clock_env(shift_s: int, library: Path) -> dict[str, str]:

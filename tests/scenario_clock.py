@@ -19,6 +19,7 @@ from simulators import siteclock
 from tests.servers import CarewatchProcess
 
 LEAD_S = 10.0  # the service starts within this (the simulator then waits for the start)
+WATCH_S = 2.0  # `watched_from`: how long the service watches the evening before
 
 
 @dataclass
@@ -53,9 +54,20 @@ def play_on_site_clock(
     tz = load_site(site).site.timezone
     assert tz is not None, f"{site} names no timezone"
     started = time.monotonic()
-    shift = siteclock.offset_s(int(time.time() * 1000), loaded.scenario.start, tz, LEAD_S)
-    env = siteclock.clock_env(shift, library)
     service = CarewatchProcess(work, broker_url, site, rules=rules, settings=settings)
+    after_ms = None
+    if loaded.scenario.watched_from is not None:
+        # the evening before: the service starts watching (its checks are armed), then
+        # stops; the night passes while it is stopped
+        evening = siteclock.offset_s(int(time.time() * 1000), loaded.scenario.watched_from, tz, 0)
+        service.env = siteclock.clock_env(evening, library)
+        service.start()
+        time.sleep(WATCH_S)
+        service.stop()
+        after_ms = int(time.time() * 1000) + evening * 1000
+    now = int(time.time() * 1000)
+    shift = siteclock.offset_s(now, loaded.scenario.start, tz, LEAD_S, after_ms)
+    env = siteclock.clock_env(shift, library)
     service.env = env
     service.start()
     try:

@@ -267,3 +267,20 @@ def test_the_clock_environment_shifts_only_the_wall_clock(tmp_path):
     assert env["PYTHONPATH"].split(":")[0] == str(siteclock.SHIM)
     assert (siteclock.SHIM / "sitecustomize.py").is_file()
     assert "export FAKETIME=-3600" in siteclock.shell_exports(env)
+
+
+def test_the_next_morning_comes_after_the_evening_before():
+    """A service that watched from 22:30 the evening before is started again at 09:59:50
+    the next morning, never the same morning before it."""
+    now = _ms("2026-12-05 14:00:00")
+    evening = siteclock.offset_s(now, "22:30", "Asia/Shanghai", 0)
+    assert evening == 8 * 3600 + 1800
+    later = now + 5_000  # five real seconds on
+    morning = siteclock.offset_s(later, "09:59:50", "Asia/Shanghai", 0, later + evening * 1000)
+    assert later + morning * 1000 == _ms("2026-12-06 09:59:50")
+
+
+def test_watched_from_is_for_the_sites_clock(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        _load(tmp_path, "title: t\nwatched_from: '22:30'\ntimeline:\n  - {at: 1, say: x}\n")
+    assert "watched_from is for a scenario on the site's clock" in "\n".join(e.value.problems)

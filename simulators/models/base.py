@@ -21,12 +21,6 @@ TELEMETRY_EVERY_S = {
     "water_leak": 3000.0,
     "motion_sensor": 300.0,
     "vibration_sensor": 3000.0,
-    # a home bed's kit (docs/home-beds.md): the one-touch terminal's heartbeat, the
-    # detectors' and contacts' state reports (they also report at once on a change)
-    "home_terminal": 60.0,
-    "gas_detector": 60.0,
-    "door_contact": 600.0,
-    "bed_presence": 300.0,
 }
 ZIGBEE_EVERY_S = {"call_button": 4 * 3600.0, "smoke_detector": 3600.0}
 
@@ -48,10 +42,6 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "smoke_detector": ("smoke", "clear", "test", "fault", "heat"),
     "water_pressure": ("pump_fail", "pump_restore"),
     "electrical_monitor": ("overheat", "cool", "leakage", "arc_fault", "overcurrent"),
-    "home_terminal": ("press", "cancel", "callback", "checkin"),
-    "gas_detector": ("gas", "clear"),
-    "door_contact": ("open", "close"),
-    "bed_presence": ("in_bed", "out_of_bed"),
     "zigbee:sos_button": ("press",),
     "zigbee:smoke_detector": ("smoke", "clear", "test"),
     "zigbee:aqara_smoke_detector": ("smoke", "clear", "test"),

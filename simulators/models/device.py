@@ -68,9 +68,6 @@ class DeviceModel(WearableModel, ZigbeeModel):
         self.fire_heat = None
         self.water = False
         self.smoke = False
-        self.gas = False
-        self.door_open = False
-        self.in_bed: bool | None = None  # None: as the hour says (asleep 22:00-07:00)
 
     @property
     def every_s(self) -> float:
@@ -98,21 +95,12 @@ class DeviceModel(WearableModel, ZigbeeModel):
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
         return [Out("telemetry", self.telemetry(ts_ms, at_s))]
 
-    def telemetry(
-        self, ts_ms: int, at_s: float | None = None, full: bool = False
-    ) -> dict[str, Any]:
-        """The next telemetry payload; battery drains, vitals follow the resident's day.
-        `full`: a report of everything now (a happening), never a bare heartbeat."""
+    def telemetry(self, ts_ms: int, at_s: float | None = None) -> dict[str, Any]:
+        """The next telemetry payload; battery drains, vitals follow the resident's day."""
         dt, hour = self._advance(ts_ms, at_s)
         self.seq += 1
         kind = self.device.type.name
-        drain = {
-            "wearable": 0.3,
-            "smoke_detector": 0.001,
-            "call_button": 0.002,
-            "home_terminal": 0.002,
-            "door_contact": 0.001,
-        }.get(kind, 0.0)
+        drain = {"wearable": 0.3, "smoke_detector": 0.001, "call_button": 0.002}.get(kind, 0.0)
         self.battery = max(1.0, self.battery - drain * dt / 3600)
         body: dict[str, Any] = {"ts": ts_ms, "seq": self.seq}
         if kind == "wearable":
@@ -126,15 +114,8 @@ class DeviceModel(WearableModel, ZigbeeModel):
                 "temperature_c": round(self._temperature(dt, hour), 1),
                 "battery_pct": round(self.battery),
             }
-        elif kind in ("call_button", "home_terminal") and self.seq % 60 and not full:
+        elif kind == "call_button" and self.seq % 60:
             return {}  # a heartbeat: alive, nothing to store; the battery once an hour
-        elif kind == "gas_detector":
-            body |= {"gas": self.gas}  # mains powered
-        elif kind == "door_contact":
-            body |= {"contact": not self.door_open, "battery_pct": round(self.battery)}
-        elif kind == "bed_presence":
-            in_bed = self.in_bed if self.in_bed is not None else hour >= 22 or hour < 7
-            body |= {"presence": in_bed}
         elif kind == "call_point":
             return {}
         else:
@@ -174,10 +155,6 @@ class DeviceModel(WearableModel, ZigbeeModel):
             ("wearable", "sos"): "sos",
             ("call_button", "press"): "press",
             ("call_button", "cancel"): "cancel",
-            ("home_terminal", "press"): "press",
-            ("home_terminal", "cancel"): "cancel",
-            ("home_terminal", "callback"): "callback",
-            ("home_terminal", "checkin"): "checkin",
             ("call_point", "press"): "pressed",
             ("smoke_detector", "smoke"): "smoke_alarm",
             ("smoke_detector", "clear"): "smoke_clear",
@@ -230,15 +207,6 @@ class DeviceModel(WearableModel, ZigbeeModel):
         if action == "cool":
             self.heat_target, self.leak_ma = None, 0.0
             return []
-        if action in ("gas", "clear"):
-            self.gas = action == "gas"
-            return self.periodic_now(ts_ms, at_s)
-        if action in ("open", "close"):
-            self.door_open = action == "open"
-            return self.periodic_now(ts_ms, at_s)
-        if action in ("in_bed", "out_of_bed"):
-            self.in_bed = action == "in_bed"
-            return self.periodic_now(ts_ms, at_s)
         if action == "leakage":
             self.leak_ma = float(params.get("ma", 350)) - 150
             return self.periodic_now(ts_ms, at_s)
@@ -247,4 +215,4 @@ class DeviceModel(WearableModel, ZigbeeModel):
     def periodic_now(self, ts_ms: int, at_s: float | None) -> list[Out]:
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
-        return [Out("telemetry", self.telemetry(ts_ms, at_s, full=True))]
+        return [Out("telemetry", self.telemetry(ts_ms, at_s))]
