@@ -18,7 +18,7 @@ from simulators import scenario as sc
 from simulators import siteclock
 from tests.servers import CarewatchProcess
 
-LEAD_S = 10.0  # the service starts within this (the simulator then waits for the start)
+LEAD_S = 15.0  # the service starts within this (the simulator then waits for the start)
 WATCH_S = 2.0  # `watched_from`: how long the service watches the evening before
 
 

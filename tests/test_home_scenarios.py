@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.scenario_clock import play_on_site_clock
+from tests.scenario_clock import Played, play_on_site_clock
 
 SCENARIOS = ROOT / "examples" / "scenarios"
 RIVERSIDE = SCENARIOS / "riverside.site.yaml"
@@ -77,15 +77,28 @@ def test_a_night_on_the_sites_clock_with_an_operator(tmp_path, broker):
     assert "steps: duty_screen +0s, supervisor +6s" in played.stdout
 
 
+def _play_alone(work: Path, scenario: Path) -> Played:
+    """One scenario on its own broker: two services share no client ids, and one home's
+    messages (its last wills too) never reach another scenario's service."""
+    from ingest.broker import MosquittoProcess
+
+    broker = MosquittoProcess(work / "mosquitto")
+    broker.start()
+    try:
+        return play_on_site_clock(work / "cw", broker.url, scenario)
+    finally:
+        broker.stop()
+
+
 @pytest.mark.skip(reason="needs hb-kit/hb-esc merged")
-def test_the_home_scenarios_pass_against_a_running_service(tmp_path, broker):
-    """All five at once, each on its own service and clock (a fall answered by the
-    operator, gas at night climbing to the community centre, a day without activity, the
-    door open at 3 a.m., a terminal's low battery)."""
+def test_the_home_scenarios_pass_against_a_running_service(tmp_path):
+    """All five at once, each with its own broker, service and clock: a fall answered by
+    the operator, gas at night climbing to the community centre, a day without activity,
+    the door open at 3 a.m., a terminal's low battery."""
     files = home_scenarios()
     assert len(files) == 5
     with ThreadPoolExecutor(len(files)) as pool:
-        runs = list(pool.map(lambda f: play_on_site_clock(tmp_path / f.stem, broker.url, f), files))
+        runs = list(pool.map(lambda f: _play_alone(tmp_path / f.stem, f), files))
     for played in runs:
         print(played.stdout)
     failed = [p.name for p in runs if p.returncode != 0]

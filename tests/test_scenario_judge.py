@@ -210,8 +210,8 @@ expect:
         _row(raised + 18_000, "escalate", "community"),
     ]
     outbox = [
-        {"key": "hb:i1:3:family_1/r-1/daughter:1", "recipient": "r-1/daughter"},
-        {"key": "hb:i1:3:community/r-1/centre:1", "recipient": "r-1/centre"},
+        {"key": "hb:i1:3:sms_gateway/r-1/daughter:1", "recipient": "r-1/daughter"},
+        {"key": "hb:i1:3:voice_gateway/r-1/centre:1", "recipient": "r-1/centre"},
     ]
     [r] = jg.judge([(loaded, [T0])], alerts, T0, {"3": history}, {"3": outbox})
     assert r.passed, r.lines()
