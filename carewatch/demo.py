@@ -17,6 +17,7 @@ EXAMPLE_SITES = ROOT / "examples" / "sites"
 EXAMPLE_ACCESS = ROOT / "examples" / "access.yaml"  # hb-wang's visiting worker, cw-zhao
 MAX_SITES = 3
 DEMO_WORKER = "cw-zhao, PIN 2468"  # examples/access.yaml's demo PIN
+DEMO_OPERATOR = "cw_demo-call-centre-only-for-the-demo"  # examples/access.yaml's call centre
 
 
 def demo_sites(count: int, data_dir: Path) -> Path | None:
@@ -86,7 +87,7 @@ def banner_lines(registry: Registry, url: str) -> list[str]:
         return [f"  值班屏 / duty screen:  {url}"]
     lines = [f"  辖区总览 / district view:  {url}district"]
     if any(s.kind == "home_bed" for s in registry.sites.values()):
-        lines.append(f"  呼叫中心 / call-centre console:  {url}console")
+        lines.append(f"  呼叫中心 / call-centre console:  {url}console?token={DEMO_OPERATOR}")
     for sid, site in registry.sites.items():
         lines.append(f"  {site.name}:  {url}?site={sid}")
     if any(s.visits is not None for s in registry.sites.values()):
