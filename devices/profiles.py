@@ -306,9 +306,9 @@ def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
             if ename not in t.events:
                 problems.append(f"{key}: activity event {ename!r} is not an event of it")
         for fname, how in t.activity_fields.items():
-            spec = t.fields.get(fname)
-            if spec is None:
+            found = t.fields.get(fname)
+            if found is None:
                 problems.append(f"{key}: activity field {fname!r} is not a field of it")
-            elif (how == "rise") != (spec.kind is FieldKind.NUMBER):
+            elif (how == "rise") != (found.kind is FieldKind.NUMBER):
                 problems.append(f"{key}.{fname}: `rise` is for numbers, true/change for bools")
     return problems
