@@ -296,3 +296,32 @@ def test_a_resident_without_hours_set_is_not_checked(tmp_path: Path) -> None:
     h = harness(tmp_path, at(7, 8))
     until(h, at(9, 12))
     assert not {"no_activity", "daily_checkin"} & rules_of(h)
+
+
+# --- the rules file --------------------------------------------------------------------
+
+
+def test_the_daytime_of_no_activity_is_set_in_the_rules_file_and_checked(tmp_path: Path) -> None:
+    from alerting.rulecheck import check_file
+
+    good = tmp_path / "rules.yaml"
+    good.write_text(
+        "overrides:\n  - {rule: no_activity, set: {start: '08:00', end: '21:00'}}\n"
+        "  - {rule: daily_checkin, set: {enabled: false}}\n",
+        encoding="utf-8",
+    )
+    f, problems = check_file(good)
+    assert f is not None and problems == []
+    rules = RuleSet.from_file(f)
+    day = rules.rules["no_activity"]
+    assert (getattr(day, "start", None), getattr(day, "end", None)) == ("08:00", "21:00")
+    assert not rules.rules["daily_checkin"].enabled
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "overrides:\n  - {rule: no_activity, set: {start: '8 am'}}\n"
+        "  - {rule: no_activity, site: hb-t, set: {end: '20:00'}}\n",
+        encoding="utf-8",
+    )
+    _, problems = check_file(bad)
+    assert any("HH:MM" in p for p in problems), problems
+    assert any("not a device rule" in p for p in problems), problems
