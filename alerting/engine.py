@@ -170,7 +170,8 @@ class Engine:
         for sink in self._sinks:
             sink.create_schema(conn)
         self._watch.setup(self._clock.now_ms())
-        self._deadlines.load()
+        self._deadlines.load()  # the welfare checks arm what is not armed yet
+        self._life.load(self._clock.now_ms())
         self._welfare.setup(self._clock.now_ms())
         conn.execute("COMMIT")
         self._reload()

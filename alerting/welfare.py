@@ -192,17 +192,27 @@ class Welfare:
         self._arm(site, r, now, now, keep=False)
 
     def _arm(self, site: str, r: ResidentConfig, last: int, now: int, keep: bool) -> None:
-        """(Re)arm the resident's deadlines from `last` activity; `keep`: only where none."""
+        """(Re)arm the resident's deadlines from `last` activity. `keep` (at start): a
+        pending deadline keeps the last activity it knows and moves only if the site file's
+        hours or the rule's daytime changed meanwhile; a fired no-activity check whose alert
+        is still open waits for the next activity."""
         zone = self._rules.tz(site)
         rule = self._rule(site, NO_ACTIVITY)
         key = (WELFARE, NO_ACTIVITY, site, r.id)
         pending = self._deadlines.get(key)
+        subject = self._subject(site, r.id)
+        fired = subject is not None and self._is_open((NO_ACTIVITY, site, subject.id))
         if r.no_activity_h is None or rule is None:
             self._deadlines.cancel(key)
-        elif pending is None or (not keep and self._stale(pending.since_ms, last, zone)):
-            due = daytime_due(last, r.no_activity_h, rule.start, rule.end, zone)
-            if due is not None:
-                self._deadlines.set(Deadline(WELFARE, NO_ACTIVITY, site, r.id, due, last))
+        elif keep and pending is None and fired:
+            pass
+        elif keep or pending is None or self._stale(pending.since_ms, last, zone):
+            since = pending.since_ms if keep and pending is not None else last
+            due = daytime_due(since, r.no_activity_h, rule.start, rule.end, zone)
+            if due is not None and (
+                pending is None or (due, since) != (pending.due_ms, pending.since_ms)
+            ):
+                self._deadlines.set(Deadline(WELFARE, NO_ACTIVITY, site, r.id, due, since))
         key = (WELFARE, DAILY_CHECKIN, site, r.id)
         pending = self._deadlines.get(key)
         if r.checkin_by is None:
@@ -210,7 +220,11 @@ class Welfare:
         elif pending is None:
             due = next_at(now, r.checkin_by, zone)
             self._deadlines.set(Deadline(WELFARE, DAILY_CHECKIN, site, r.id, due, now, str(last)))
-        elif not keep and self._stale(_int(pending.value), last, zone):
+        elif keep:
+            if local_hhmm(pending.due_ms, zone) != r.checkin_by:  # the hour was changed
+                pending.due_ms = next_at(now, r.checkin_by, zone)
+                self._deadlines.set(pending)
+        elif self._stale(_int(pending.value), last, zone):
             pending.value = str(last)
             self._deadlines.set(pending)
 

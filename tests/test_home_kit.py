@@ -325,3 +325,32 @@ def test_the_daytime_of_no_activity_is_set_in_the_rules_file_and_checked(tmp_pat
     _, problems = check_file(bad)
     assert any("HH:MM" in p for p in problems), problems
     assert any("not a device rule" in p for p in problems), problems
+
+
+def _restart_with(h: Harness, **resident: Any) -> Harness:
+    """The service restarted on the same database after the site file changed."""
+    h.conn.close()
+    reg = Registry([home(**resident)])
+    rules = Rulebook(RuleSet(default_rules()), zones={"hb-t": "Asia/Shanghai"})
+    return Harness(h.path, reg, h.clock, rules)  # type: ignore[arg-type]
+
+
+def test_a_check_in_hour_changed_in_the_site_file_applies_after_a_restart(tmp_path: Path) -> None:
+    h = harness(tmp_path, at(7, 8), checkin_by="10:00")
+    until(h, at(8, 7))
+    h = _restart_with(h, checkin_by="08:00")  # nothing since yesterday 08:00
+    until(h, at(8, 8, 0, 1))
+    assert h.one("daily_checkin").value == "no check-in by 08:00"
+
+
+def test_a_no_activity_alert_open_at_a_restart_keeps_its_last_activity(tmp_path: Path) -> None:
+    h = harness(tmp_path, at(7, 8), no_activity_h=2)
+    until(h, at(7, 10, 0, 1))
+    assert h.one("no_activity").value == "last activity 08:00"
+    until(h, at(7, 13))
+    h.restart()
+    until(h, at(7, 18))
+    assert h.one("no_activity").value == "last activity 08:00"
+    assert len(h.actions("raise")) == len(
+        {(c.alert.rule, c.alert.device_id) for c in h.actions("raise")}
+    )
