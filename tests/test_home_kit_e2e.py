@@ -5,8 +5,9 @@ give their readings and alerts, and an "I'm OK" press counts as the day's check-
 from __future__ import annotations
 
 import sqlite3
-import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -32,16 +33,22 @@ devices:
 """
 
 
-def _checkin_due_now(db: Path) -> None:
-    """A day without a check-in, as the stopped service's database would hold it after one:
-    the daily check's deadline due now, its last activity long ago."""
+def _checkin_missed(db: Path) -> None:
+    """A day without a check-in, as the stopped service's database holds it when the service
+    was down over the check-in hour: the daily check due at the last 10:00 (site time),
+    nothing heard from the resident since long before."""
+    zone = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(zone)
+    last_10 = now.replace(hour=10, minute=0, second=0, microsecond=0)
+    if last_10 > now:
+        last_10 -= timedelta(days=1)
     conn = sqlite3.connect(db)
     try:
         with conn:
             n = conn.execute(
                 "UPDATE deadlines SET due_ms = ?, value = '0'"
                 " WHERE kind = 'welfare' AND rule = 'daily_checkin' AND subject = 'r-1'",
-                (int(time.time() * 1000),),
+                (int(last_10.timestamp() * 1000),),
             ).rowcount
         assert n == 1
     finally:
@@ -103,8 +110,9 @@ def test_the_home_bed_kit_reaches_the_watch_through_mosquitto(
     finally:
         service.stop()
 
-    # a day passes without any sign: at the check-in hour, a low welfare alert
-    _checkin_due_now(service.dir / "carewatch.db")
+    # the service was down over the check-in hour, and nobody checked in: at its start, a
+    # low welfare alert
+    _checkin_missed(service.dir / "carewatch.db")
     service.start()
     try:
 
