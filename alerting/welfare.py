@@ -144,9 +144,10 @@ class Welfare:
         return rule if isinstance(rule, ObservedRule) and rule.enabled else None
 
     def setup(self, now: int) -> None:
-        """Arm each resident's checks that have no deadline yet (first start, a resident
-        added): counted from now, as if the start were the last activity (nothing is known
-        before it, so nobody is alarmed for it)."""
+        """At start: arm each resident's checks that have no deadline yet (first start, a
+        resident added), counted from now as if the start were the last activity (nothing
+        is known before it, so nobody is alarmed for it); move those whose hours changed in
+        the site file or the rules (`_arm`)."""
         for site, r in self._residents():
             self._arm(site, r, now, now, keep=True)
 
