@@ -354,3 +354,27 @@ def test_a_no_activity_alert_open_at_a_restart_keeps_its_last_activity(tmp_path:
     assert len(h.actions("raise")) == len(
         {(c.alert.rule, c.alert.device_id) for c in h.actions("raise")}
     )
+
+
+# --- the clock arithmetic, pure ----------------------------------------------------------
+
+
+def _ms(zone: str, *t: int) -> int:
+    return int(datetime(*t, tzinfo=ZoneInfo(zone)).timestamp() * 1000)  # type: ignore[misc]
+
+
+def test_daytime_hours_skip_the_night_and_follow_a_daylight_saving_change() -> None:
+    from alerting.welfare import daytime_due, next_at
+
+    sh = ZoneInfo("Asia/Shanghai")
+    since = _ms("Asia/Shanghai", 2026, 12, 7, 21, 0)
+    assert daytime_due(since, 4, "07:00", "22:00", sh) == _ms("Asia/Shanghai", 2026, 12, 8, 10)
+    assert daytime_due(since, 4, None, None, sh) == _ms("Asia/Shanghai", 2026, 12, 8, 1)
+    # the night of 8 March 2026 is an hour shorter in New York: still 07:00 local
+    ny = ZoneInfo("America/New_York")
+    since = _ms("America/New_York", 2026, 3, 7, 21, 30)
+    assert daytime_due(since, 1, "07:00", "22:00", ny) == _ms("America/New_York", 2026, 3, 8, 7, 30)
+    assert next_at(since, "10:00", ny) == _ms("America/New_York", 2026, 3, 8, 10)
+    # daytime hours spanning midnight (a night-shift resident: 20:00-08:00)
+    since = _ms("Asia/Shanghai", 2026, 12, 7, 23, 0)
+    assert daytime_due(since, 10, "20:00", "08:00", sh) == _ms("Asia/Shanghai", 2026, 12, 8, 21)
