@@ -45,11 +45,15 @@ def first_incident(registry: Registry, site: str) -> list[Step]:
     """For a site other than the demo home: a call from its first call button soon after
     the start (a home bed's one-touch terminal), a fall of its first wearable later."""
     devices = registry.devices(site)
-    call = next((d.id for d in devices if d.type.name == "call_button"), None)
+    callers = ("home_terminal", "call_button")  # a home bed calls from its terminal
+    call = next((d for c in callers for d in devices if d.type.name == c), None)
     band = next((d.id for d in devices if d.type.name == "wearable"), None)
     steps = []
     if call is not None:
-        steps.append(Step(15, call, "event", {"event": "press", "button": "pendant"}, "call"))
+        press: dict[str, object] = {"event": "press"}
+        if call.type.name == "call_button":
+            press["button"] = "pendant"
+        steps.append(Step(15, call.id, "event", press, "call"))
     if band is not None and registry.sites[site].kind == "home":
         steps.append(Step(45, band, "event", {"event": "fall", "confidence": 0.9}, "fall"))
     return steps
