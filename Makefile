@@ -55,6 +55,7 @@ bench: apt-test venv
 	$(UV_SYNC) --extra dev --extra bench --inexact
 	$(PY) -m bench.offline --runs 5
 	$(PY) -m bench.webhook --alarms 100 --load 0 1000 --runs 3
+	$(PY) -m bench.console --beds 100 --calls 60 --load 1000 --runs 3
 	$(PY) -m bench.throughput $(BENCH_ARGS)
 	$(PY) -m bench.plot
 

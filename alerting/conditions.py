@@ -96,7 +96,7 @@ class Conditions:
             )
         else:
             allowed = {a.replace("{room}", dev.room) for a in rule.allowed}
-            inside = str(v) in allowed
+            inside = fmt(v) in allowed or str(v) in allowed  # a bool as `true` / `false`
             local = datetime.fromtimestamp(now / 1000, self._zone(dev.site)).time()
             breached = not inside and rule.contains(local)
             text = f"{rule.field}={fmt(v)}"

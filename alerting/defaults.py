@@ -28,7 +28,10 @@ ALL_TYPES = [
     "water_pressure",
     "electrical_monitor",
     *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
+    *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
 ]
+# the one-touch terminal has its own offline rule (terminal_offline): a home's only way to call
+SUPERVISED_TYPES = [t for t in ALL_TYPES if t != "home_terminal"]
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
@@ -58,7 +61,7 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="call",
-            device_types=["call_button"],
+            device_types=["call_button", "home_terminal"],
             events=["press"],
             severity=H,
             priority="emergency",
@@ -137,6 +140,53 @@ def _rules() -> list[AnyRule]:
         # a home bed's welfare visit (巡访) not recorded a day after it fell due
         # (alerting/visits.py checks the plans; the seeds ask a monthly visit rate of 100%)
         ObservedRule(name="visit_missed", severity=L, priority="routine"),
+        # --- home beds (docs/home-beds.md) ---------------------------------------------
+        EventRule(  # the resident asks the call centre to ring back: no emergency
+            name="callback_request",
+            device_types=["home_terminal"],
+            events=["callback"],
+            severity=M,
+            priority="routine",
+        ),
+        ThresholdRule(  # combustible gas: explosion and poisoning, nobody next door
+            name="gas_leak",
+            device_types=["gas_detector"],
+            field="gas",
+            op="eq",
+            value=True,
+            severity=C,
+            priority="emergency",
+            latched=True,
+        ),
+        TimeWindowRule(  # the entrance door left open at night: wandering, or an intruder
+            name="door_open_night",
+            device_types=["door_contact"],
+            field="contact",
+            allowed=["true"],  # closed
+            start="22:00",
+            end="06:00",
+            for_s=600,
+            severity=H,
+            priority="emergency",
+        ),
+        ObservedRule(  # alerting/welfare.py: no sign of life for the resident's no_activity_h
+            name="no_activity",
+            start="07:00",  # only daytime hours count: sleeping is no alarm
+            end="22:00",
+            severity=M,
+            priority="routine",
+        ),
+        ObservedRule(  # alerting/welfare.py: no "I'm OK" nor any activity by checkin_by
+            name="daily_checkin",
+            severity=L,
+            priority="routine",
+        ),
+        AbsenceRule(  # the terminal silent: the resident cannot call for help
+            name="terminal_offline",
+            device_types=["home_terminal"],
+            severity=H,
+            priority="trouble",
+        ),
         # --- fire ---------------------------------------------------------------------
         EventRule(
             name="smoke",
@@ -262,7 +312,7 @@ def _rules() -> list[AnyRule]:
         # --- devices (trouble) --------------------------------------------------------
         AbsenceRule(
             name="device_offline",
-            device_types=ALL_TYPES,
+            device_types=SUPERVISED_TYPES,
             severity=M,
             fire_safety_severity=H,
             priority="trouble",

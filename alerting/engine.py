@@ -45,6 +45,7 @@ from alerting.rules import (
 from alerting.ruleset import RuleSet
 from alerting.supervision import Supervision
 from alerting.views import AlertView
+from alerting.welfare import WELFARE, Welfare
 from devices.model import (
     AlertTransition,
     BridgeDevices,
@@ -132,6 +133,9 @@ class Engine:
         self._watch = Supervision(conn, registry, rules, self._deadlines)
         self._cond = Conditions(self._life, self._deadlines, self._rules.tz, self._raise)
         self._commands = Commands(conn, registry, rules, self._life, self._fire, self._watch)
+        self._welfare = Welfare(
+            registry, self._rules, self._deadlines, self._observed, self._life.is_clearable
+        )
         # ingest workers (docs/scaling.md): the newest (ts, seq) evaluated per device
         self._newest: dict[tuple[str, str], tuple[int, int]] | None = {} if skip_stale else None
         self._depth = 0
@@ -169,6 +173,9 @@ class Engine:
         for sink in self._sinks:
             sink.create_schema(conn)
         self._watch.setup(self._clock.now_ms())
+        self._deadlines.load()  # the welfare checks arm what is not armed yet
+        self._life.load(self._clock.now_ms())
+        self._welfare.setup(self._clock.now_ms())
         conn.execute("COMMIT")
         self._reload()
 
@@ -324,6 +331,8 @@ class Engine:
         # taking it as a sign of life now would push the device's deadline out by the outage
         if not d.redelivered:
             self._watch.heard(key, now)
+            if not isinstance(d, DeviceStatus):  # a sign of life counts even from one in repair
+                self._welfare.seen(dev, d, now)
             if rs.absence:
                 self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
         if out_of_service:
@@ -460,6 +469,8 @@ class Engine:
                     self._life.unshelve(alert, now, "system:shelving_expired")
             elif d.kind == FIRE:
                 self._fire.due(d, now)
+            elif d.kind == WELFARE:
+                self._welfare.due(d, now)
             elif d.kind == OOS:
                 self._watch.end_maintenance(
                     d.site, d.subject, now, "system:maintenance_expired", None, d.due_ms

@@ -242,6 +242,25 @@ class ObservedRule(_Rule):
     gives severity, priority and escalation like any other."""
 
     kind: Literal["observed"] = "observed"
+    start: str | None = Field(
+        None, description="HH:MM site local time: the hours the check counts (no_activity: day)"
+    )
+    end: str | None = Field(None, description="HH:MM; before start = the hours span midnight")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str | None) -> str | None:
+        if v is not None and not _HHMM.match(v):
+            raise ValueError("must be HH:MM (24 h)")
+        return v
+
+    @model_validator(mode="after")
+    def _both(self) -> ObservedRule:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end, or neither")
+        if self.start is not None and self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
 
 
 AnyRule = (

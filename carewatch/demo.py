@@ -17,6 +17,7 @@ EXAMPLE_SITES = ROOT / "examples" / "sites"
 EXAMPLE_ACCESS = ROOT / "examples" / "access.yaml"  # hb-wang's visiting worker, cw-zhao
 MAX_SITES = 3
 DEMO_WORKER = "cw-zhao, PIN 2468"  # examples/access.yaml's demo PIN
+DEMO_OPERATOR = "cw_demo-call-centre-only-for-the-demo"  # examples/access.yaml's call centre
 
 
 def demo_sites(count: int, data_dir: Path) -> Path | None:
@@ -44,11 +45,15 @@ def first_incident(registry: Registry, site: str) -> list[Step]:
     """For a site other than the demo home: a call from its first call button soon after
     the start (a home bed's one-touch terminal), a fall of its first wearable later."""
     devices = registry.devices(site)
-    call = next((d.id for d in devices if d.type.name == "call_button"), None)
+    callers = ("home_terminal", "call_button")  # a home bed calls from its terminal
+    call = next((d for c in callers for d in devices if d.type.name == c), None)
     band = next((d.id for d in devices if d.type.name == "wearable"), None)
     steps = []
     if call is not None:
-        steps.append(Step(15, call, "event", {"event": "press", "button": "pendant"}, "call"))
+        press: dict[str, object] = {"event": "press"}
+        if call.type.name == "call_button":
+            press["button"] = "pendant"
+        steps.append(Step(15, call.id, "event", press, "call"))
     if band is not None and registry.sites[site].kind == "home":
         steps.append(Step(45, band, "event", {"event": "fall", "confidence": 0.9}, "fall"))
     return steps
@@ -86,7 +91,7 @@ def banner_lines(registry: Registry, url: str) -> list[str]:
         return [f"  值班屏 / duty screen:  {url}"]
     lines = [f"  辖区总览 / district view:  {url}district"]
     if any(s.kind == "home_bed" for s in registry.sites.values()):
-        lines.append(f"  呼叫中心 / call-centre console:  {url}console")
+        lines.append(f"  呼叫中心 / call-centre console:  {url}console?token={DEMO_OPERATOR}")
     for sid, site in registry.sites.items():
         lines.append(f"  {site.name}:  {url}?site={sid}")
     if any(s.visits is not None for s in registry.sites.values()):

@@ -48,6 +48,11 @@ class EventSpec:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
+# how a field shows activity: `true` (a motion sensor's occupancy), `change` (a door
+# contact opened or closed, someone got into or out of bed), `rise` (a step counter)
+Activity = Literal["true", "change", "rise"]
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceType:
     """One entry of the device-type table: fields, events and supervision interval; the decoder, the
@@ -63,6 +68,10 @@ class DeviceType:
     # what its alarms are about, for receivers that sort notifications (CAP category): a
     # fire (detectors, call points), a resident's health or call for help, else safety
     concern: Literal["fire", "health", "safety"] = "safety"
+    # what shows a resident up and about (a home bed's no-activity and daily check-in,
+    # alerting/welfare.py): these events, and these fields when true / changed / risen
+    activity_events: tuple[str, ...] = ()
+    activity_fields: Mapping[str, Activity] = field(default_factory=dict)
 
     def label(self, lang: str) -> str:
         """The type's name for a reader, from the catalog (`device_type.<name>`): one place
@@ -90,6 +99,8 @@ def _type(
     fire_safety: bool = False,
     raw_accel: bool = False,
     concern: Literal["fire", "health", "safety"] = "safety",
+    activity_events: tuple[str, ...] = (),
+    activity_fields: dict[str, Activity] | None = None,
 ) -> DeviceType:
     return DeviceType(
         name=name,
@@ -99,6 +110,8 @@ def _type(
         fire_safety=fire_safety,
         raw_accel=raw_accel,
         concern=concern,
+        activity_events=activity_events,
+        activity_fields=MappingProxyType(activity_fields or {}),
     )
 
 
@@ -119,6 +132,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 },
                 supervision_s=3600,
                 concern="health",
+                activity_events=("press", "cancel"),
             ),
             _type(
                 "wearable",
@@ -138,6 +152,8 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 supervision_s=600,
                 raw_accel=True,
                 concern="health",
+                activity_events=("sos", "put_on"),
+                activity_fields={"steps": "rise"},
             ),
             _type(
                 "smoke_detector",
@@ -202,6 +218,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 },
                 {},
                 supervision_s=7200,
+                activity_fields={"occupancy": "true"},
             ),
             _type(
                 "vibration_sensor",
@@ -215,6 +232,43 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                     "drop": EventSpec("dropped or knocked over"),
                 },
                 supervision_s=7200,
+            ),
+            # --- the home-bed kit (docs/home-beds.md) -----------------------------------
+            _type(  # 一键通: the one-touch terminal of the home call network
+                "home_terminal",
+                {},
+                {
+                    "press": EventSpec("emergency call: the resident asks for help"),
+                    "cancel": EventSpec("the resident cancels the call at the terminal"),
+                    "callback": EventSpec("the resident asks the call centre to call back"),
+                    "checkin": EventSpec("the day's check-in: \"I'm OK\""),
+                },
+                supervision_s=3600,
+                concern="health",
+                activity_events=("press", "cancel", "callback", "checkin"),
+            ),
+            _type(
+                "gas_detector",
+                {
+                    "gas": FieldSpec(FieldKind.BOOL, "", description="combustible gas detected"),
+                    "gas_density": FieldSpec(N, "%LEL", 0, 100, "gas concentration"),
+                },
+                {"test": EventSpec("self-test pressed")},
+                supervision_s=3600,
+            ),
+            _type(
+                "door_contact",
+                {"contact": FieldSpec(FieldKind.BOOL, "", description="door closed (true)")},
+                {},
+                supervision_s=7200,
+                activity_fields={"contact": "change"},
+            ),
+            _type(
+                "bed_presence",
+                {"presence": FieldSpec(FieldKind.BOOL, "", description="someone in bed")},
+                {},
+                supervision_s=7200,
+                activity_fields={"presence": "change"},
             ),
         )
     }
@@ -248,4 +302,13 @@ def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
             for attr, (lo, hi) in ev.ranges.items():
                 if lo >= hi:
                     problems.append(f"{key}.{ename}.{attr}: empty range")
+        for ename in t.activity_events:
+            if ename not in t.events:
+                problems.append(f"{key}: activity event {ename!r} is not an event of it")
+        for fname, how in t.activity_fields.items():
+            found = t.fields.get(fname)
+            if found is None:
+                problems.append(f"{key}: activity field {fname!r} is not a field of it")
+            elif (how == "rise") != (found.kind is FieldKind.NUMBER):
+                problems.append(f"{key}.{fname}: `rise` is for numbers, true/change for bools")
     return problems

@@ -198,6 +198,58 @@ PROFILES: tuple[ZigbeeProfile, ...] = (
         {"occupancy": True, "illuminance_lux": 7, "battery": 100},
         "Aqara motion sensor: occupancy and light as readings",
     ),
+    _profile(
+        "aqara_presence",
+        "motion_sensor",
+        ("RTCZCGQ11LM",),
+        (),
+        {"presence": FieldMap("occupancy", "bool")},
+        XIAOMI_SUPERVISION_S,
+        {"presence": True, "presence_event": "enter", "linkquality": 120},
+        "Aqara FP1 mmWave presence sensor (mains): `presence` read as occupancy",
+    ),
+    # --- the home-bed kit (docs/home-beds.md) -----------------------------------------
+    _profile(
+        "aqara_gas",
+        "gas_detector",
+        ("JTQJ-BF-01LM/BW",),
+        (),
+        {"gas": FieldMap("gas", "bool"), "gas_density": FieldMap("gas_density")},
+        XIAOMI_SUPERVISION_S,
+        {"gas": True, "gas_density": 12, "linkquality": 96},
+        "Xiaomi/Aqara (Honeywell) natural gas detector, mains: `gas` and `gas_density`",
+    ),
+    _profile(
+        "heiman_gas",
+        "gas_detector",
+        ("HS1CG-M", "HS1CG-E", "HS1CG"),
+        (),
+        {"gas": FieldMap("gas", "bool")},
+        BATTERY_SUPERVISION_S,  # mains, but silent while nothing changes: availability pings it
+        {"gas": True, "battery_low": False, "tamper": False, "linkquality": 78},
+        "HEIMAN combustible gas sensors: `gas`, `battery_low`, `tamper`",
+    ),
+    _profile(
+        "aqara_contact",
+        "door_contact",
+        ("MCCGQ11LM", "MCCGQ01LM"),
+        (),
+        {"contact": FieldMap("contact", "bool")},
+        XIAOMI_SUPERVISION_S,
+        {"contact": False, "battery": 100, "voltage": 3005, "linkquality": 102},
+        "Aqara / Xiaomi door & window contact: `contact` true = closed",
+    ),
+    _profile(
+        "tuya_bed_presence",
+        "bed_presence",
+        ("TS0601_bed_presence_sensor",),
+        (),
+        {"occupancy": FieldMap("presence", "bool")},
+        BATTERY_SUPERVISION_S,
+        {"occupancy": True, "battery": 90, "illuminance": 2150, "work_state": "presence"},
+        "Tuya pressure strap under the mattress: `occupancy` read as presence"
+        " (`illuminance` is its raw pressure, kept as sent)",
+    ),
 )
 BY_MODEL: Mapping[str, ZigbeeProfile] = MappingProxyType({m: p for p in PROFILES for m in p.models})
 

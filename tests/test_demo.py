@@ -83,7 +83,8 @@ def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
                 break
         text = "".join(lines)
         base = f"http://127.0.0.1:{port}/"
-        assert f"{base}district" in text and f"{base}console" in text
+        assert f"{base}district" in text
+        [console] = [w for w in text.split() if w.startswith(f"{base}console?token=")]
         for site in ("sunrise", "riverside", "hb-wang"):
             assert f"{base}?site={site}" in text
         assert f"{base}visit  (cw-zhao, PIN 2468)" in text  # the workers' phone page
@@ -97,6 +98,16 @@ def test_demo_sites_3_shows_a_district_of_two_homes_and_a_home_bed():
         # the home bed's alerts reach the call-centre console's queue
         queue = httpx.get(base + "api/console/queue").json()
         assert queue and {c["site"] for c in queue} == {"hb-wang"}, queue
+        # and the operator of the banner's console address can answer it
+        token = console.split("token=", 1)[1]
+        call = queue[0]["id"]
+        done = httpx.post(
+            f"{base}api/alerts/{call}/outcome",
+            json={"code": "solved_by_phone", "by": "op-demo"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert done.status_code == 200, done.text
+        assert httpx.get(f"{base}api/alerts/{call}").json()["state"] == "closed"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

@@ -220,16 +220,16 @@ def test_a_fault_or_offline_rule_on_fire_equipment_counts_whatever_its_priority(
 
 def test_offline_never_heard_and_maintenance_devices_are_counted_apart(h: Harness, board: Board):
     row = board.rows()["hb-wang"]
-    assert (row["devices"], row["devices_never_heard"], row["devices_offline"]) == (5, 5, 0)
+    assert (row["devices"], row["devices_never_heard"], row["devices_offline"]) == (8, 8, 0)
     for dev in ("hb-wang-call", "hb-wang-band", "hb-wang-smoke"):
         send(h, "hb-wang", dev, "status", '{"online": true}')
     row = board.rows()["hb-wang"]
-    assert (row["devices_never_heard"], row["devices_offline"], row["status"]) == (2, 0, "ok")
+    assert (row["devices_never_heard"], row["devices_offline"], row["status"]) == (5, 0, "ok")
     send(h, "hb-wang", "hb-wang-call", "status", '{"online": false}')  # its last will
     assert board.rows()["hb-wang"]["devices_offline"] == 1
     h.tick(601)  # the band (600 s) is overdue; the smoke detector (3600 s) is not
     row = board.rows()["hb-wang"]
-    assert (row["devices_offline"], row["devices_never_heard"]) == (2, 2)
+    assert (row["devices_offline"], row["devices_never_heard"]) == (2, 5)
     assert h.device_command("maintenance_start", "hb-wang-band", 3600).ok
     row = board.rows()["hb-wang"]
     assert (row["devices_offline"], row["devices_maintenance"]) == (1, 1)

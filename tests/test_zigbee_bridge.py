@@ -78,13 +78,16 @@ COORDINATOR = {
 
 
 def hb_list() -> list[dict]:
-    """hb-wang's gateway: its leak sensor, its motion sensor half-interviewed, and a lamp
-    nobody registered."""
+    """hb-wang's gateway: its leak sensor, its motion sensor half-interviewed, a lamp
+    nobody registered, and the rest of its home-bed kit (gas, door, bed)."""
     return [
         COORDINATOR,
         entry("bathroom-leak", "0x00158d0001a2b3c4"),
         entry("living-room-motion", "0x00158d0001a2b3c5", "RTCGQ11LM", interview_completed=False),
         entry("Mrs Wang's lamp", "0x00158d0001a2b3c6", None, type="Router"),
+        entry("kitchen-gas", "0x00158d0001a2b3c7", "JTQJ-BF-01LM/BW", power_source="Mains"),
+        entry("entrance-door", "0x00158d0001a2b3c8", "MCCGQ11LM"),
+        entry("bedroom-bed", "0xa4c1380000b2b3c9", "TS0601_bed_presence_sensor"),
     ]
 
 
@@ -155,7 +158,7 @@ def test_an_invalid_bridge_state_is_a_rejection_of_its_site(sites, payload, reas
 def test_bridge_devices_is_read_with_the_fields_the_check_needs(sites):
     m = Decoder(sites).decode(f"{HB}/bridge/devices", orjson.dumps(hb_list()), NOW)
     assert isinstance(m, BridgeDevices) and (m.base, m.sites) == (HB, ("hb-wang",))
-    coordinator, leak, motion, lamp = m.devices
+    coordinator, leak, motion, lamp, *_kit = m.devices
     assert coordinator.type == "Coordinator" and coordinator.model is None
     assert leak == BridgeDevice(
         "bathroom-leak", "0x00158d0001a2b3c4", "EndDevice", True, True, False, "SJCGQ11LM", "Aqara"
@@ -184,7 +187,9 @@ def test_an_invalid_device_list_is_a_rejection(sites, payload, reason):
 def test_the_check_finds_missing_unregistered_and_half_paired_devices(sites):
     gateway = Gateway(HB, devices=parse_devices(orjson.dumps(hb_list())))
     c = site_check(sites, "zigbee2mqtt", "hb-wang", {HB: gateway})
-    assert c.base == HB and [d.id for d in c.registered] == ["hb-wang-leak", "hb-wang-motion"]
+    assert c.base == HB and [d.id for d in c.registered] == [
+        *("hb-wang-gas", "hb-wang-leak", "hb-wang-door", "hb-wang-motion", "hb-wang-bed")
+    ]
     assert c.missing == () and [d.id for d in c.not_interviewed] == ["hb-wang-motion"]
     assert [b.friendly_name for b in c.unregistered] == ["Mrs Wang's lamp"]  # not Coordinator
     # riverside's gateway: three renamed, one unsupported, one of another model, one off
@@ -206,13 +211,14 @@ def test_the_check_finds_missing_unregistered_and_half_paired_devices(sites):
 
 def test_without_a_list_only_what_is_registered_is_said(sites):
     c = site_check(sites, "zigbee2mqtt", "hb-wang", {})
-    assert c.gateway is None and len(c.registered) == 2 and not c.problems()
+    assert c.gateway is None and len(c.registered) == 5 and not c.problems()
     none = site_check(sites, "zigbee2mqtt", "sunrise", {})
     assert none.base is None and none.registered == ()
 
 
 def test_a_device_of_another_site_on_the_same_gateway_is_not_unregistered(sites):
-    leak, motion = (d for d in sites.zigbee_devices() if d.site == "hb-wang")
+    leak, motion = (sites.by_id(i) for i in ("hb-wang-leak", "hb-wang-motion"))
+    assert leak is not None and motion is not None
     theirs = replace(motion, site="next-door")  # registered by the gateway's other site
     paired = parse_devices(orjson.dumps(hb_list()[:3]))
     c = check("hb-wang", HB, [leak, theirs], Gateway(HB, devices=paired))
@@ -302,7 +308,7 @@ def test_a_device_list_is_kept_and_its_mismatches_logged_by_id_only(tmp_path, si
     assert record.__dict__["unregistered_ieee"] == ["0x00158d0001a2b3c6"]
     assert "Wang" not in caplog.text and "lamp" not in caplog.text  # a name, never logged
     stored = ZigbeeBook.gateways(w.conn)[HB]
-    assert stored.devices is not None and len(stored.devices) == 4 and stored.online is None
+    assert stored.devices is not None and len(stored.devices) == 7 and stored.online is None
     c = w.book.check(lambda: connect(w.path, readonly=True), "hb-wang")
     assert [b.ieee_address for b in c.unregistered] == ["0x00158d0001a2b3c6"]
 

@@ -18,12 +18,12 @@ this package. This package sends it, one module a role:
   namespace) and the signature;
 - `receiver`: the reference webhook receiver (`carewatch webhook-receiver`).
 
-An SMS or voice gateway (a later feature) is one more module here,
-`alerting/notify/gateway.py`, with a class that implements `sender.Sender`: it turns the
-row into its message (a `Notice` from `notice.notice` gives the texts), calls the gateway
-and raises `DeliveryError` when the gateway did not take it; the worker retries. The
-composition root (carewatch/runtime.py, `_delivery_workers`) picks it for targets of its
-kind and gives it its credentials, resolved in carewatch/secrets.py like the HMAC keys.
+The SMS or voice gateway is one more module here, `alerting/notify/gateway.py`, a
+`sender.Sender`: it turns the row into the gateway's request (its body template), calls the
+gateway and raises `DeliveryError` when the gateway did not take it; the worker retries.
+The composition root (carewatch/delivery.py, `delivery_workers`) picks the sender by the
+target's kind and gives it its credentials, resolved in carewatch/secrets.py like the HMAC
+keys.
 
 Secrets are never read here: the composition root resolves them from the environment
 (carewatch/secrets.py) and passes bytes in.

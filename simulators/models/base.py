@@ -21,8 +21,18 @@ TELEMETRY_EVERY_S = {
     "water_leak": 3000.0,
     "motion_sensor": 300.0,
     "vibration_sensor": 3000.0,
+    "home_terminal": 60.0,
+    "gas_detector": 300.0,
+    "door_contact": 300.0,
+    "bed_presence": 300.0,
 }
-ZIGBEE_EVERY_S = {"call_button": 4 * 3600.0, "smoke_detector": 3600.0}
+ZIGBEE_EVERY_S = {
+    "call_button": 4 * 3600.0,
+    "smoke_detector": 3600.0,
+    "gas_detector": 3000.0,  # Xiaomi/Aqara check in about every 50 min
+    "door_contact": 600.0,  # reported on change; the simulation samples the door
+    "bed_presence": 600.0,
+}
 
 # what `act` understands, by device type (zigbee entries: by profile name); all: COMMON
 COMMON_ACTIONS = ("link_down", "link_up", "battery")
@@ -38,6 +48,10 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "zone",
     ),
     "call_button": ("press", "cancel"),
+    "home_terminal": ("press", "cancel", "callback", "checkin"),
+    "gas_detector": ("gas", "gas_clear"),
+    "door_contact": ("open", "close"),
+    "bed_presence": ("in_bed", "out_of_bed"),
     "call_point": ("press",),
     "smoke_detector": ("smoke", "clear", "test", "fault", "heat"),
     "water_pressure": ("pump_fail", "pump_restore"),
@@ -48,6 +62,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "zigbee:water_leak": ("leak", "dry"),
     "zigbee:motion": ("motion",),
     "zigbee:vibration": ("drop", "tilt", "vibration"),
+    "zigbee:aqara_presence": ("motion",),
+    "zigbee:aqara_gas": ("gas", "gas_clear"),
+    "zigbee:heiman_gas": ("gas", "gas_clear"),
+    "zigbee:aqara_contact": ("open", "close"),
+    "zigbee:tuya_bed_presence": ("in_bed", "out_of_bed"),
 }
 
 

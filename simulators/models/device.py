@@ -9,12 +9,13 @@ from typing import Any
 
 from devices.registry import Device
 from simulators.models.base import TELEMETRY_EVERY_S, ZIGBEE_EVERY_S, Out, actions_for
+from simulators.models.homekit import KIT_TYPES, HomeKitModel
 from simulators.models.wearable import Day, WearableModel
 from simulators.models.zigbee import ZigbeeModel
 
 
 @dataclass
-class DeviceModel(WearableModel, ZigbeeModel):
+class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
     """Every family's state on one object, drawn from the device's seeded random source in
     a fixed order (the same seed gives the same home)."""
 
@@ -68,6 +69,11 @@ class DeviceModel(WearableModel, ZigbeeModel):
         self.fire_heat = None
         self.water = False
         self.smoke = False
+        # home-bed kit
+        self.door_open = False
+        self.in_bed = None
+        self.gas = False
+        self.checked_day = None
 
     @property
     def every_s(self) -> float:
@@ -91,6 +97,8 @@ class DeviceModel(WearableModel, ZigbeeModel):
         if self.loss and self.rng.random() < self.loss:
             self._advance(ts_ms, at_s)
             return []
+        if self.device.type.name in KIT_TYPES:
+            return self.kit_periodic(ts_ms, at_s)
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
         return [Out("telemetry", self.telemetry(ts_ms, at_s))]
@@ -147,6 +155,8 @@ class DeviceModel(WearableModel, ZigbeeModel):
         if action == "battery":
             self.battery = float(params.get("pct", 10))
             return self.periodic_now(ts_ms, at_s)
+        if self.device.type.name in KIT_TYPES:
+            return self.kit_act(action, ts_ms)
         if self.zigbee:
             return self._zigbee_act(action, params, ts_ms, at_s)
         kind = self.device.type.name

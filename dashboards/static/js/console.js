@@ -17,10 +17,8 @@ import { liveStream } from './sse.js';
 import { refreshWaits, render, renderClock, renderConn, view } from './console-render.js';
 
 const CATALOG_WAIT_MS = 5000;
-const REFRESH_DEBOUNCE_MS = 80; // a batch of changes is one read
 const OPERATOR = 'carewatch.operator';
 
-let refreshTimer = null;
 let stream = null;
 let readyFailures = 0;
 let reading = false;
@@ -46,6 +44,7 @@ async function refresh() {
         const first = view.queue.find((c) => c.waiting) || view.queue[0];
         if (first) view.selected = first.id;
       }
+      if (view.loaded) render(); // the queue before the card's read: a new call shows now
     } else if (res.status === 401 && !readToken()) {
       const given = window.prompt(t('console.need_read_token'));
       if (given) { saveReadToken(given.trim()); location.reload(); }
@@ -62,9 +61,10 @@ async function refresh() {
   }
 }
 
+/** A change: read at once; changes arriving during the read make one more read after it
+ *  (refresh's `again`), so a burst costs two reads, and the first call shows without a wait. */
 function soon() {
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, REFRESH_DEBOUNCE_MS);
+  refresh();
 }
 
 function select(id) {
