@@ -90,7 +90,6 @@ def _play_alone(work: Path, scenario: Path) -> Played:
         broker.stop()
 
 
-@pytest.mark.skip(reason="needs hb-kit/hb-esc merged")
 def test_the_home_scenarios_pass_against_a_running_service(tmp_path):
     """All five at once, each with its own broker, service and clock: a fall answered by
     the operator, gas at night climbing to the community centre, a day without activity,
