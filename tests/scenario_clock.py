@@ -42,6 +42,7 @@ def play_on_site_clock(
     site: Path | None = None,
     rules: str | None = None,
     settings: dict[str, str] | None = None,
+    timeout_s: float = 180,
 ) -> Played:
     """Start a service on the scenario's site clock (just before its start), play the
     scenario against it with `carewatch simulate --check-url`, stop the service."""
@@ -78,7 +79,7 @@ def play_on_site_clock(
             argv,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=timeout_s,
             env={**{k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}, **env},
         )
     finally:

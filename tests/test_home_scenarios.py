@@ -4,10 +4,13 @@ alerts and on the escalation steps each alert climbed (or must not have climbed)
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.scenario_clock import Played, play_on_site_clock
@@ -77,7 +80,7 @@ def test_a_night_on_the_sites_clock_with_an_operator(tmp_path, broker):
     assert "steps: duty_screen +0s, supervisor +6s" in played.stdout
 
 
-def _play_alone(work: Path, scenario: Path) -> Played:
+def _play_alone(work: Path, scenario: Path, timeout_s: float = 180) -> Played:
     """One scenario on its own broker: two services share no client ids, and one home's
     messages (its last wills too) never reach another scenario's service."""
     from ingest.broker import MosquittoProcess
@@ -85,7 +88,7 @@ def _play_alone(work: Path, scenario: Path) -> Played:
     broker = MosquittoProcess(work / "mosquitto")
     broker.start()
     try:
-        return play_on_site_clock(work / "cw", broker.url, scenario)
+        return play_on_site_clock(work / "cw", broker.url, scenario, timeout_s=timeout_s)
     finally:
         broker.stop()
 
@@ -104,3 +107,51 @@ def test_the_home_scenarios_pass_against_a_running_service(tmp_path):
     assert failed == [], "\n\n".join(p.why() for p in runs if p.returncode != 0)
     slowest = max(p.seconds for p in runs)
     assert slowest < 90, f"the home scenarios took {slowest:.0f} s"
+
+
+# --- at the real pace (opt-in: CAREWATCH_SCENARIOS_REAL_TIME=1, about 5 minutes) ----------
+
+
+def at_real_pace(scenario: Path, work: Path, factor: float = 10) -> Path:
+    """The scenario with the home policy's own times: its site's rules without the
+    shortened escalation of home.rules.yaml, and the operators' actions, marks and step
+    windows after its first happening `factor` times as far apart."""
+    from simulators import scenario as sc
+
+    work.mkdir(parents=True, exist_ok=True)
+    rules: dict[str, Any] = yaml.safe_load((SCENARIOS / "home.rules.yaml").read_text("utf-8"))
+    rules.pop("escalation")
+    (work / "home.rules.yaml").write_text(yaml.safe_dump(rules), encoding="utf-8")
+    site = (SCENARIOS / "home.site.yaml").read_text("utf-8")
+    (work / "home.site.yaml").write_text(site, encoding="utf-8")  # rules_file: the copy
+    loaded = sc.load(scenario)
+    data: dict[str, Any] = yaml.safe_load(scenario.read_text("utf-8"))
+    first = min(loaded.at_s(e) for e in loaded.scenario.timeline if e.happening)
+    for raw, e in zip(data["timeline"], loaded.scenario.timeline, strict=True):
+        at = loaded.at_s(e)
+        raw["at"] = f"+{first + (at - first) * factor if at > first else at:g}s"
+    for x in data["expect"]:
+        for step in x.get("steps", []):
+            step["within_s"] = step["within_s"] * factor
+    out = work / scenario.name
+    out.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+@pytest.mark.skipif(
+    os.environ.get("CAREWATCH_SCENARIOS_REAL_TIME") != "1",
+    reason="the home policy at its real pace takes 5 minutes: CAREWATCH_SCENARIOS_REAL_TIME=1",
+)
+@pytest.mark.timeout(900)
+def test_the_home_escalation_at_its_real_pace(tmp_path):
+    """The fall answered within the first minute (no family step by 150 s) and the gas
+    nobody answers (family at 60 s and 120 s, the community centre at 180 s once the
+    missing third family member is skipped) with home_emergency's own times."""
+    files = [SCENARIOS / "home-fall-answered.yaml", SCENARIOS / "home-gas-night.yaml"]
+    real = [at_real_pace(f, tmp_path / f.stem / "scenario") for f in files]
+    with ThreadPoolExecutor(len(real)) as pool:
+        runs = list(pool.map(lambda f: _play_alone(f.parent.parent, f, 600), real))
+    for played in runs:
+        print(played.stdout)
+    failed = [p.name for p in runs if p.returncode != 0]
+    assert failed == [], "\n\n".join(p.why() for p in runs if p.returncode != 0)

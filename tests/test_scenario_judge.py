@@ -284,3 +284,20 @@ def test_watched_from_is_for_the_sites_clock(tmp_path):
     with pytest.raises(ConfigError) as e:
         _load(tmp_path, "title: t\nwatched_from: '22:30'\ntimeline:\n  - {at: 1, say: x}\n")
     assert "watched_from is for a scenario on the site's clock" in "\n".join(e.value.problems)
+
+
+def test_the_home_scenarios_fit_their_home_bed():
+    """The five home-bed scenarios (examples/scenarios/home-*.yaml): on their site's clock,
+    fitting hb-scen, each expecting an alert and the escalation steps it climbs."""
+    from devices.registry import load_site
+    from tests.conftest import ROOT
+
+    files = sorted((ROOT / "examples" / "scenarios").glob("home-*.yaml"))
+    assert len(files) == 5
+    for f in files:
+        loaded = sc.load(f)
+        site = load_site(loaded.site_file)
+        assert site.site.kind == "home_bed" and site.site.timezone == "Asia/Shanghai"
+        assert loaded.scenario.site_clock, f
+        assert sc.problems(loaded, site) == [], f
+        assert all(x.steps for x in loaded.scenario.expect), f"{f} expects no steps"
