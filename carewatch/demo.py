@@ -14,6 +14,7 @@ from simulators.home import SimulatedHome
 from simulators.models import Step, scenario
 
 EXAMPLE_SITES = ROOT / "examples" / "sites"
+EXAMPLE_RULES = ROOT / "examples" / "district-rules.yaml"  # contacts through the log
 EXAMPLE_ACCESS = ROOT / "examples" / "access.yaml"  # hb-wang's visiting worker, cw-zhao
 MAX_SITES = 3
 DEMO_WORKER = "cw-zhao, PIN 2468"  # examples/access.yaml's demo PIN
@@ -33,6 +34,13 @@ def demo_sites(count: int, data_dir: Path) -> Path | None:
     for f in files:
         shutil.copyfile(f, folder / f.name)  # follows the symlink to demo-site.yaml
     return folder
+
+
+def demo_rules(count: int) -> Path | None:
+    """The district's rules file when the home bed is in: its contacts are reached through
+    the log, so the climb from the operator to family and the community centre is played
+    (and shows on the console) without an SMS gateway."""
+    return EXAMPLE_RULES if count >= MAX_SITES else None
 
 
 def demo_access(count: int) -> Path | None:

@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """`carewatch demo`: a private broker, the embedded store and a simulated home, on a
     fresh data dir (removed at exit) unless --data-dir names one to keep."""
-    from carewatch.demo import banner_lines, demo_access, demo_homes, demo_sites
+    from carewatch.demo import banner_lines, demo_access, demo_homes, demo_rules, demo_sites
     from carewatch.runtime import build_runtime
     from ingest.broker import MosquittoProcess, free_port
 
@@ -155,6 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings.data_dir = data_dir
     settings.sites_dir = demo_sites(args.sites, data_dir)
     settings.access_file = settings.access_file or demo_access(args.sites)
+    settings.rules_file = settings.rules_file or demo_rules(args.sites)
     runtime = build_runtime(settings)
     registry = runtime.registry
     homes = (

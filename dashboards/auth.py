@@ -58,6 +58,30 @@ class LoginError(Exception):
         self.detail = detail
 
 
+class PinGate:
+    """Wrong PINs per id: after MAX_FAILURES within FAILURE_WINDOW_MS the id is refused (429)
+    until the window passes, so a 4-digit PIN cannot be guessed by trying. One gate for the
+    staff's login and the visiting workers'."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[int]] = {}
+
+    def check(self, who: str, pin: str, pin_hash: str | None, now: int, wrong: str) -> None:
+        """Pass for the right PIN (the id's failures forgotten); LoginError 429 while the id is
+        locked out, 401 with `wrong` for an unknown id (`pin_hash` None) or a wrong PIN."""
+        fails = self._failures.setdefault(who, deque())
+        while fails and fails[0] <= now - FAILURE_WINDOW_MS:
+            fails.popleft()
+        if len(fails) >= MAX_FAILURES:
+            raise LoginError(
+                429, "too many wrong PINs: wait 5 minutes / PIN错误次数过多，请5分钟后再试"
+            )
+        if pin_hash is None or not pin_matches(pin, pin_hash):
+            fails.append(now)
+            raise LoginError(401, wrong)
+        fails.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     token: str
@@ -83,7 +107,7 @@ class StaffAuth:
         self._site_of = dict(site_of or {})
         self._secret = secret
         self._clock = clock
-        self._failures: dict[str, deque[int]] = {}
+        self._gate = PinGate()
 
     @classmethod
     def of_sites(cls, sites: Iterable[SiteConfig], secret: bytes, clock: Clock) -> StaffAuth:
@@ -112,18 +136,15 @@ class StaffAuth:
 
     def login(self, staff_id: str, pin: str) -> Session:
         now = self._clock.now_ms()
-        fails = self._failures.setdefault(staff_id, deque())
-        while fails and fails[0] <= now - FAILURE_WINDOW_MS:
-            fails.popleft()
-        if len(fails) >= MAX_FAILURES:
-            raise LoginError(
-                429, "too many wrong PINs: wait 5 minutes / PIN错误次数过多，请5分钟后再试"
-            )
         member = self._staff.get(staff_id)
-        if member is None or not pin_matches(pin, member.pin_hash):
-            fails.append(now)
-            raise LoginError(401, "wrong staff id or PIN / 工号或PIN错误")
-        fails.clear()
+        self._gate.check(
+            staff_id,
+            pin,
+            None if member is None else member.pin_hash,
+            now,
+            "wrong staff id or PIN / 工号或PIN错误",
+        )
+        assert member is not None  # the gate passed
         expires = now + SHIFT_MS
         body = f"{staff_id}.{expires}"
         sig = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboards.access import Worker
-from dashboards.auth import FAILURE_WINDOW_MS, MAX_FAILURES, LoginError, pin_matches
+from dashboards.auth import PinGate
 from devices.ports import Clock
 
 # a round of visits takes a morning; a phone left somewhere is not a key for the day
@@ -46,7 +45,7 @@ class WorkerAuth:
         # a key of its own: a staff token's signature is never a worker's
         self._key = hmac.new(secret, b"carewatch worker sessions", hashlib.sha256).digest()
         self._clock = clock
-        self._failures: dict[str, deque[int]] = {}
+        self._gate = PinGate()
 
     def worker(self, worker_id: str) -> Worker | None:
         return self._workers.get(worker_id)
@@ -59,18 +58,15 @@ class WorkerAuth:
         """A session for a worker's right PIN; LoginError 401 for a wrong id or PIN, 429
         after MAX_FAILURES wrong ones within FAILURE_WINDOW_MS (per worker id)."""
         now = self._clock.now_ms()
-        fails = self._failures.setdefault(worker_id, deque())
-        while fails and fails[0] <= now - FAILURE_WINDOW_MS:
-            fails.popleft()
-        if len(fails) >= MAX_FAILURES:
-            raise LoginError(
-                429, "too many wrong PINs: wait 5 minutes / PIN错误次数过多，请5分钟后再试"
-            )
         worker = self._workers.get(worker_id)
-        if worker is None or not pin_matches(pin, worker.pin_hash):
-            fails.append(now)
-            raise LoginError(401, "wrong worker id or PIN / 工号或PIN错误")
-        fails.clear()
+        self._gate.check(
+            worker_id,
+            pin,
+            None if worker is None else worker.pin_hash,
+            now,
+            "wrong worker id or PIN / 工号或PIN错误",
+        )
+        assert worker is not None  # the gate passed
         expires = now + WORKER_SESSION_MS
         body = f"{worker_id}.{expires}".encode()
         sig = hmac.new(self._key, body, hashlib.sha256).digest()

@@ -63,6 +63,19 @@ def publisher(broker):
     p.close()
 
 
+def all_online(reg: Registry) -> list[tuple[str, bytes]]:
+    """Every device of the registry says it is online (carewatch status topics and
+    Zigbee2MQTT availability), as a running district's devices do."""
+    out = []
+    for d in reg.devices():
+        if d.source == "zigbee2mqtt":
+            prefix = reg.sites[d.site].zigbee_prefix or "zigbee2mqtt"
+            out.append((f"{prefix}/{d.friendly_name}/availability", b"online"))
+        else:
+            out.append((f"carewatch/v1/{d.site}/{d.id}/status", b'{"online": true}'))
+    return out
+
+
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.05):
     """Poll a condition of a real process (integration tests only)."""
     import time

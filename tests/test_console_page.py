@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from dashboards.auth import token_sha256
-from devices.registry import Registry, load_sites
-from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
+from devices.registry import load_sites
+from tests.conftest import DEMO_SITE, ROOT, BrowserPage, all_online, wait_until
 
 SITES = ROOT / "examples" / "sites"
 SHOTS = ROOT / "docs" / "screenshots"
@@ -29,18 +29,6 @@ def home_call(site: str, device: str, n: int) -> tuple[str, bytes]:
     raises on (today hb-wang-call is a call_button; as a home_terminal it sends the same)."""
     body = {"event": "press", "id": f"{device}-press-{n}"}
     return f"carewatch/v1/{site}/{device}/event", orjson.dumps(body)
-
-
-def hello(reg: Registry) -> list[tuple[str, bytes]]:
-    """Every device of the example district says it is online, as running devices do."""
-    out = []
-    for d in reg.devices():
-        if d.source == "zigbee2mqtt":
-            prefix = reg.sites[d.site].zigbee_prefix or "zigbee2mqtt"
-            out.append((f"{prefix}/{d.friendly_name}/availability", b"online"))
-        else:
-            out.append((f"carewatch/v1/{d.site}/{d.id}/status", b'{"online": true}'))
-    return out
 
 
 def access_file(path: Path) -> Path:
@@ -85,7 +73,7 @@ def test_a_home_call_reaches_the_console_live_and_the_operator_records_what_was_
     )
     service.start()
     try:
-        publisher.publish_all(hello(load_sites(SITES)), 2000)
+        publisher.publish_all(all_online(load_sites(SITES)), 2000)
         # a fall in a nursing home the call centre does not serve: never on its console
         fall = ("carewatch/v1/sunrise/w-204-1/event", b'{"event": "fall", "id": "f-1"}')
         publisher.publish_all([fall], 100)

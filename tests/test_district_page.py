@@ -14,24 +14,11 @@ import orjson
 import pytest
 
 from alerting import store
-from devices.registry import Registry, load_sites
-from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
+from devices.registry import load_sites
+from tests.conftest import DEMO_SITE, ROOT, BrowserPage, all_online, wait_until
 
 SITES = ROOT / "examples" / "sites"
 SHOTS = ROOT / "docs" / "screenshots"
-
-
-def _hello(reg: Registry) -> list[tuple[str, bytes]]:
-    """Every device of the example district says it is online (carewatch status topics and
-    Zigbee2MQTT availability), as a running district's devices do."""
-    out = []
-    for d in reg.devices():
-        if d.source == "zigbee2mqtt":
-            prefix = reg.sites[d.site].zigbee_prefix or "zigbee2mqtt"
-            out.append((f"{prefix}/{d.friendly_name}/availability", b"online"))
-        else:
-            out.append((f"carewatch/v1/{d.site}/{d.id}/status", b'{"online": true}'))
-    return out
 
 
 def _ev(site: str, device: str, name: str) -> tuple[str, bytes]:
@@ -93,7 +80,7 @@ def test_the_page_lists_every_site_most_urgent_first_and_updates_live(
     _visited(service.dir / "carewatch.db")
     service.start()
     try:
-        publisher.publish_all(_hello(load_sites(SITES)), 2000)
+        publisher.publish_all(all_online(load_sites(SITES)), 2000)
         publisher.publish_all(
             [
                 _ev("sunrise", "w-204-1", "fall"),

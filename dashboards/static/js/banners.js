@@ -1,23 +1,14 @@
 /* The header and the banners: connection state, the red "connection lost" banner, the
  * orange banner when the watch itself is degraded, the clock and the site's name. */
-import { duration, locale, t, tOr } from './i18n.js';
+import { locale, t, tOr } from './i18n.js';
 import { siteZone } from './format.js';
 import { sortedAlerts, state } from './state.js';
 import { $, h } from './dom.js';
+import { renderConnState } from './conn.js';
 import { alertTitle, isSystem } from './labels.js';
 
 export function renderConn() {
-  const status = $('conn-status');
-  status.dataset.conn = state.conn;
-  status.textContent = state.conn === 'open' ? t('screen.conn.ok')
-    : state.conn === 'lost' ? t('screen.conn.lost') : t('screen.conn.connecting');
-  const banner = $('conn-banner');
-  const lost = state.conn === 'lost';
-  banner.hidden = !lost;
-  if (lost) {
-    const secs = Math.max(0, Math.floor((Date.now() - (state.lostSince || Date.now())) / 1000));
-    $('conn-banner-text').textContent = t('screen.conn.banner', { duration: duration(secs) });
-  }
+  renderConnState(state.conn, state.lostSince);
 }
 
 export function renderSystemBanner() {

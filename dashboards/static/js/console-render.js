@@ -6,6 +6,7 @@
 import { duration, lang, locale, t, tOr } from './i18n.js';
 import { ms, secondsSince } from './format.js';
 import { $, h } from './dom.js';
+import { renderConnState } from './conn.js';
 
 /** What the page shows: the queue, the selected call and its card, the stream's state. */
 export const view = { queue: [], selected: null, card: null, conn: 'connecting', lostSince: null, loaded: false };
@@ -161,16 +162,7 @@ function renderCard() {
 }
 
 export function renderConn() {
-  const status = $('conn-status');
-  status.dataset.conn = view.conn;
-  status.textContent = view.conn === 'open' ? t('screen.conn.ok')
-    : view.conn === 'lost' ? t('screen.conn.lost') : t('screen.conn.connecting');
-  const lost = view.conn === 'lost';
-  $('conn-banner').hidden = !lost;
-  if (lost) {
-    const secs = Math.max(0, Math.floor((Date.now() - (view.lostSince || Date.now())) / 1000));
-    $('conn-banner-text').textContent = t('screen.conn.banner', { duration: duration(secs) });
-  }
+  renderConnState(view.conn, view.lostSince);
 }
 
 /** The header clock, in the zone of the first call's site (the browser's without calls). */

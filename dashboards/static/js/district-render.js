@@ -6,6 +6,7 @@
 import { duration, lang, locale, t, tOr } from './i18n.js';
 import { ms, secondsSince, setZone, siteZone } from './format.js';
 import { $, agoSpan, h } from './dom.js';
+import { renderConnState } from './conn.js';
 
 export const STATUSES = ['alarm', 'attention', 'open', 'ok'];
 const SHAPE = { alarm: '▲', attention: '●', open: '■', ok: '✓' };
@@ -175,16 +176,7 @@ export function renderSystemBanner() {
 
 /** The stream's state in the header, and the red banner while it is lost. */
 export function renderConn() {
-  const status = $('conn-status');
-  status.dataset.conn = view.conn;
-  status.textContent = view.conn === 'open' ? t('screen.conn.ok')
-    : view.conn === 'lost' ? t('screen.conn.lost') : t('screen.conn.connecting');
-  const lost = view.conn === 'lost';
-  $('conn-banner').hidden = !lost;
-  if (lost) {
-    const secs = Math.max(0, Math.floor((Date.now() - (view.lostSince || Date.now())) / 1000));
-    $('conn-banner-text').textContent = t('screen.conn.banner', { duration: duration(secs) });
-  }
+  renderConnState(view.conn, view.lostSince);
 }
 
 export function renderClock() {
