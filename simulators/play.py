@@ -35,34 +35,23 @@ class AlertSource:
         self._url = url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    def alerts(self, state: str = "all") -> list[dict[str, Any]]:
-        r = httpx.get(
-            f"{self._url}/api/alerts",
-            params={"state": state, "limit": 5000},
-            headers=self._headers,
-            timeout=10,
-        )
+    def _get(self, path: str, **params: str | int) -> Any:
+        r = httpx.get(f"{self._url}{path}", params=params, headers=self._headers, timeout=10)
         r.raise_for_status()
-        result: list[dict[str, Any]] = r.json()
+        return r.json()
+
+    def alerts(self, state: str = "all") -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._get("/api/alerts", state=state, limit=5000)
         return result
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
         """The alert's audit trail, oldest first (`at` as ISO time)."""
-        r = httpx.get(f"{self._url}/api/alerts/{alert_id}", headers=self._headers, timeout=10)
-        r.raise_for_status()
-        rows: list[dict[str, Any]] = r.json().get("history", [])
+        rows: list[dict[str, Any]] = self._get(f"/api/alerts/{alert_id}").get("history", [])
         return rows
 
     def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
         """The alert's outbox rows (`GET /api/notifications`): key, target, recipient..."""
-        r = httpx.get(
-            f"{self._url}/api/notifications",
-            params={"alert_id": alert_id, "limit": 1000},
-            headers=self._headers,
-            timeout=10,
-        )
-        r.raise_for_status()
-        rows: list[dict[str, Any]] = r.json()
+        rows: list[dict[str, Any]] = self._get("/api/notifications", alert_id=alert_id, limit=1000)
         return rows
 
     def act(self, alert_id: str, action: str, body: dict[str, Any]) -> httpx.Response:
