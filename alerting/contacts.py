@@ -70,6 +70,19 @@ def in_quiet_hours(q: QuietHours, t: time) -> bool:
     return hhmm >= q.start or hhmm < q.end
 
 
+def resident_of(registry: Registry, site: str, device_id: str) -> ResidentConfig | None:
+    """The resident an alert is about: its device's resident, else (a kitchen's gas
+    detector) a home bed's first resident; None in a nursing home without one. The
+    escalation's contacts and the console's card both ask here, so they name one person."""
+    dev = registry.get(site, device_id)
+    if dev is not None and dev.resident is not None:
+        return registry.resident(site, dev.resident)
+    conf = registry.sites.get(site)
+    if conf is not None and conf.kind == "home_bed" and conf.residents:
+        return conf.residents[0]
+    return None
+
+
 class ContactBook:
     """The residents' contacts of every watched site, for the escalation and the gateway."""
 
@@ -78,15 +91,8 @@ class ContactBook:
         self._rules = rules
 
     def resident_of(self, site: str, device_id: str) -> ResidentConfig | None:
-        """The resident an alert is about: its device's resident, else (a kitchen's gas
-        detector) a home bed's first resident; None in a nursing home without one."""
-        dev = self._registry.get(site, device_id)
-        if dev is not None and dev.resident is not None:
-            return self._registry.resident(site, dev.resident)
-        conf = self._registry.sites.get(site)
-        if conf is not None and conf.kind == "home_bed" and conf.residents:
-            return conf.residents[0]
-        return None
+        """The resident an alert is about (`resident_of`)."""
+        return resident_of(self._registry, site, device_id)
 
     def contact(self, site: str, recipient: str) -> ContactConfig | None:
         """The contact of an outbox row's recipient `<resident>/<contact>`, None when the site

@@ -10,6 +10,7 @@ closing outcome (false alarm, solved by phone) resolves it too.
 
 from __future__ import annotations
 
+from alerting.contacts import resident_of
 from alerting.items import Command, CommandResult
 from alerting.lifecycle import Lifecycle
 from alerting.model import Alert, AlertState
@@ -32,15 +33,9 @@ def is_home_call(registry: Registry, alert: Alert) -> bool:
 
 
 def call_resident(registry: Registry, alert: Alert) -> ResidentConfig | None:
-    """Whom a home call is about: the resident of the alert's device, else the home's first
-    resident (a smoke detector belongs to the home, not to one person); None for a site
-    without residents."""
-    dev = registry.get(alert.site, alert.device_id)
-    resident = registry.resident(alert.site, dev.resident) if dev and dev.resident else None
-    if resident is not None:
-        return resident
-    site = registry.sites.get(alert.site)
-    return site.residents[0] if site is not None and site.residents else None
+    """Whom a home call is about: as for its escalation (contacts.resident_of), the resident
+    of the alert's device, else the home's first resident."""
+    return resident_of(registry, alert.site, alert.device_id)
 
 
 class HomeCalls:

@@ -166,7 +166,7 @@ class Outbox:
         ).fetchall()
         self._heard = {}
         for alert_id, target, recipient, seq, first in rows:
-            lane = f"{target}/{recipient}" if recipient else target
+            lane = _lane(target, recipient)
             self._heard.setdefault(alert_id, {})[lane] = (seq, first)
 
     def route(self, changes: list[Change], now: int) -> int:
@@ -212,7 +212,7 @@ class Outbox:
         """One row; a person's (`recipient` `<resident>/<contact>`) counts its own seq, is
         keyed `<site>:<install>:<alert>:<target>/<resident>/<contact>:<seq>` and notes its
         step (`family_1`...)."""
-        lane = f"{target}/{recipient}" if recipient else target
+        lane = _lane(target, recipient)
         seq, first = heard.get(lane, (0, now))
         seq += 1
         heard[lane] = (seq, first)
@@ -448,3 +448,9 @@ def queue_export(
         ),
     )
     return key, cur.rowcount == 1
+
+
+def _lane(target: str, recipient: str | None) -> str:
+    """A row's delivery lane: the target, or `<target>/<resident>/<contact>` for a person
+    (each person's messages in order, apart from the others')."""
+    return f"{target}/{recipient}" if recipient else target

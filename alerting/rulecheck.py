@@ -142,9 +142,10 @@ def check_file(
     for j, r in enumerate(f.rules):
         probs += [(("rules", j, *loc), m) for loc, m in title_problems(r)]
         probs += [(("rules", j, *loc), m) for loc, m in rule_problems(r, names, policies)]
-    for sev, pol in f.escalation.by_severity.items():
-        if pol is not None and pol not in policies:
-            probs.append((("escalation", "by_severity", sev.value), f"unknown policy {pol!r}"))
+    for key in ("by_severity", "home_by_severity"):
+        for sev, pol in getattr(f.escalation, key).items():
+            if pol is not None and pol not in policies:
+                probs.append((("escalation", key, sev.value), f"unknown policy {pol!r}"))
     for pname, policy in f.escalation.policies.items():  # a gateway dials a contact
         for k, step in enumerate(policy.steps):
             t = f.notify.targets.get(step.notify)
@@ -156,10 +157,6 @@ def check_file(
                         " community, doctor) and notify.contacts the gateway",
                     )
                 )
-    for sev, pol in f.escalation.home_by_severity.items():
-        if pol is not None and pol not in policies:
-            home_sev = ("escalation", "home_by_severity", sev.value)
-            probs.append((home_sev, f"unknown policy {pol!r}"))
     for was, pol in f.escalation.home_instead.items():
         if pol not in policies:
             probs.append((("escalation", "home_instead", was), f"unknown policy {pol!r}"))

@@ -192,6 +192,10 @@ class Welfare:
                 self._observe(Observed(site, name, subject.id, False), now)
         self._arm(site, r, now, now, keep=False)
 
+    def _fired(self, site: str, resident: str) -> bool:
+        subject = self._subject(site, resident)
+        return subject is not None and self._is_open((NO_ACTIVITY, site, subject.id))
+
     def _arm(self, site: str, r: ResidentConfig, last: int, now: int, keep: bool) -> None:
         """(Re)arm the resident's deadlines from `last` activity. `keep` (at start): a
         pending deadline keeps the last activity it knows and moves only if the site file's
@@ -201,12 +205,10 @@ class Welfare:
         rule = self._rule(site, NO_ACTIVITY)
         key = (WELFARE, NO_ACTIVITY, site, r.id)
         pending = self._deadlines.get(key)
-        subject = self._subject(site, r.id)
-        fired = subject is not None and self._is_open((NO_ACTIVITY, site, subject.id))
         if r.no_activity_h is None or rule is None:
             self._deadlines.cancel(key)
-        elif keep and pending is None and fired:
-            pass
+        elif keep and pending is None and self._fired(site, r.id):
+            pass  # at start: a fired check whose alert is open waits for the next activity
         elif keep or pending is None or self._stale(pending.since_ms, last, zone):
             since = pending.since_ms if keep and pending is not None else last
             due = daytime_due(since, r.no_activity_h, rule.start, rule.end, zone)
