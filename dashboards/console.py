@@ -26,7 +26,18 @@ from alerting.outcomes import (
     parse_outcome_note,
 )
 from alerting.views import iso
-from dashboards.deps import ApiError, AppRuntime, Caller, Duty, Reader, Sites, check_site, run, who
+from dashboards.deps import (
+    ERRORS,
+    ApiError,
+    AppRuntime,
+    Caller,
+    Duty,
+    Reader,
+    Sites,
+    check_site,
+    run,
+    who,
+)
 from dashboards.schemas import ContactAction, OutcomeAction
 from dashboards.screen import STATIC
 from devices.siteconfig import ResidentConfig
@@ -129,8 +140,7 @@ def console_router(runtime: AppRuntime, alert_json: Callable[[Alert], dict[str, 
             raise ApiError(404, "no such alert", "not_found")
         check_site(caller, a.site)
         if not is_home_call(reg, a):
-            status, detail = 409, "not a home call: the console shows alerts of home-bed sites"
-            raise ApiError(status, detail, "not_home_call")
+            raise ApiError(*ERRORS["not_home_call"], "not_home_call")
         return a
 
     @router.get("/api/console/calls/{alert_id}")

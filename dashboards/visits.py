@@ -18,7 +18,15 @@ from alerting.views import iso
 from alerting.visits import OUTCOMES, Due, Visit, VisitDesk, VisitError
 from dashboards.access import Worker
 from dashboards.auth import RANK, READ_ONLY, LoginError
-from dashboards.deps import AUTH, AppRuntime, Sites, caller_of, parse_time, site_scope
+from dashboards.deps import (
+    AUTH,
+    AppRuntime,
+    Sites,
+    caller_of,
+    check_site,
+    parse_time,
+    site_scope,
+)
 from dashboards.screen import STATIC
 from dashboards.workers import WorkerAuth
 
@@ -157,8 +165,7 @@ def visits_router(runtime: AppRuntime, service: VisitService) -> APIRouter:
                 raise HTTPException(401, "log in with worker id and PIN", AUTH)
             if caller.role in READ_ONLY or RANK[caller.role] < RANK["duty"]:
                 raise HTTPException(403, "needs the duty role")
-            if not caller.may(body.site):
-                raise HTTPException(403, f"site {body.site!r} is not one of this caller's sites")
+            check_site(caller, body.site)
             if not body.worker:
                 raise HTTPException(422, "`worker` (the worker's id) is required with a token")
             worker_id = body.worker

@@ -1,7 +1,7 @@
 /* A Server-Sent Events stream that stays open: the browser's EventSource reconnects by
  * itself after a drop (resuming with Last-Event-ID); when it gives up (CLOSED) this opens
  * a new one after RECONNECT_MS. The caller hears `open` / `lost` and its named events.
- * Used by the call-centre console (console.js); small enough for any page to share. */
+ * Used by the call-centre console (console.js) and the district page (district-stream.js). */
 import { readToken } from './api.js';
 
 const RECONNECT_MS = 3000;
