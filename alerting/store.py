@@ -63,6 +63,24 @@ SCHEMA = [
     " at_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
     " note TEXT)",
     "CREATE INDEX IF NOT EXISTS visits_site_at ON visits(site, at_ms)",
+    # the fire-hazard register (alerting/hazards.py): state open | in_progress | fixed |
+    # closed; `fixed_by` may never be `closed_by` (a second person signs it off); every step
+    # a row of hazard_log; photos are files under <data_dir>/hazard-photos/ by checksum
+    "CREATE TABLE IF NOT EXISTS hazards ("
+    " id INTEGER PRIMARY KEY, site TEXT NOT NULL, state TEXT NOT NULL, category TEXT NOT NULL,"
+    " description TEXT NOT NULL, location TEXT NOT NULL, floor TEXT, room TEXT,"
+    " checkpoint TEXT, source TEXT NOT NULL, source_ref TEXT, opened_by TEXT NOT NULL,"
+    " opened_ms INTEGER NOT NULL, owner TEXT, deadline_ms INTEGER NOT NULL,"
+    " started_ms INTEGER, fixed_by TEXT, fixed_ms INTEGER, closed_by TEXT, closed_ms INTEGER)",
+    "CREATE INDEX IF NOT EXISTS hazards_site_state ON hazards(site, state)",
+    "CREATE TABLE IF NOT EXISTS hazard_log ("
+    " id INTEGER PRIMARY KEY, hazard_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    " action TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL, by TEXT, note TEXT)",
+    "CREATE INDEX IF NOT EXISTS hazard_log_hazard ON hazard_log(hazard_id)",
+    "CREATE TABLE IF NOT EXISTS hazard_photos ("
+    " hazard_id INTEGER NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL, by TEXT, at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (hazard_id, sha256)) WITHOUT ROWID",
 ]
 
 # columns added after the first release: (name, declaration)
