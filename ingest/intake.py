@@ -101,8 +101,9 @@ class Intake:
             self.pool.stop()
 
     def connected(self) -> bool:
-        """Every live session and worker is connected (retiring ones do not count)."""
-        return all(s.connected for s in self.sources) and (
+        """Every live session and worker is connected and holds its session alone
+        (retiring ones do not count)."""
+        return all(s.connected and not s.contested() for s in self.sources) and (
             self.pool is None or self.pool.connected()
         )
 

@@ -30,6 +30,10 @@ from devices.model import Decoded, DeviceEvent, DeviceStatus, Reading, Rejection
 from devices.ports import Clock
 from ingest.fastpaho import BufferedClient
 
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: a client with the same id connected
+CONTEST_WINDOW_S = 60.0
+FLAPS = 3  # disconnects within CONTEST_WINDOW_S that mean the session is contested
+
 log = logging.getLogger("carewatch.ingest.mqtt")
 
 Ack = Callable[[], None]
@@ -122,6 +126,8 @@ class MqttSource:
         self._lock = threading.Lock()
         self.connected = False
         self.ever_connected = False  # the broker took this session at least once
+        self.taken_over_at: float | None = None  # monotonic: the session last contested
+        self._drops: list[float] = []  # monotonic times of the recent disconnects
         # set by the SUBACK of this connection's subscribe: the broker now queues what is
         # published (the demo starts its simulated home only then)
         self.subscribed = threading.Event()
@@ -273,7 +279,26 @@ class MqttSource:
         _p: Properties | None,
     ) -> None:
         self.connected = False
+        now = time.monotonic()
+        self._drops = [t for t in self._drops if now - t < CONTEST_WINDOW_S] + [now]
+        if rc.value == SESSION_TAKEN_OVER or len(self._drops) >= FLAPS:
+            if not self.contested():  # once per episode, not once per drop
+                log.error(
+                    "the broker keeps dropping this session: another client with the same"
+                    " client id (two services? give each its own CAREWATCH_MQTT_CLIENT_ID)",
+                    extra={"client_id": self.client_id, "reason": str(rc)},
+                )
+            self.taken_over_at = now
+            return
         log.warning("broker disconnected", extra={"reason": str(rc)})
+
+    def contested(self, window_s: float = CONTEST_WINDOW_S) -> bool:
+        """The session was taken over, or dropped FLAPS times, within `window_s`: two
+        clients with one client id push each other off (mosquitto 2.0 just closes the
+        socket, no "session taken over" reason) and each sees about half the messages, so
+        the link counts as down (readyz, the watchdog's broker check) even while connected.
+        A broker that is down refuses the reconnects instead, and counts as down anyway."""
+        return self.taken_over_at is not None and time.monotonic() - self.taken_over_at < window_s
 
     def _ack_fn(self, mid: int, generation: int) -> Ack:
         def ack() -> None:

@@ -279,3 +279,28 @@ def test_two_services_on_one_broker_each_commit_only_their_own_sites(tmp_path, b
             b.stop()
     finally:
         a.stop()
+
+
+def test_two_services_sharing_a_client_id_each_see_the_other_take_their_session(broker):
+    """The mistake of starting two services with the default client id: each connection
+    pushes the other off ("session taken over") and each sees about half the messages.
+    Each source notices, so the service's broker check (readyz, the watchdog) says the
+    link is down instead of reporting a healthy half."""
+    registry = load_sites(RIVERSIDE)
+    decoder = Decoder(registry)
+
+    def source() -> MqttSource:
+        s = MqttSource(broker.url, "cw-twin", decoder, lambda _d, _a: None, SystemClock())
+        s.start()
+        return s
+
+    first = source()
+    assert wait_until(lambda: first.connected, 5)
+    assert not first.contested()
+    second = source()
+    try:
+        assert wait_until(first.contested, 10)
+        assert wait_until(second.contested, 10)
+    finally:
+        first.stop()
+        second.stop()
