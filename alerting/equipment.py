@@ -260,8 +260,8 @@ def site_equipment(
     ]
     # a floor the site file does not list (cannot happen for a loaded registry): last
     floors += [EquipmentFloor(k, k, v) for k, v in shown.items()]
-    counts = dict.fromkeys(STATE_ORDER, 0)
+    counts: dict[str, int] = dict.fromkeys(STATE_ORDER, 0)
     for f in floors:
-        for d in f.devices:
-            counts[d.state] += 1
+        for shown_dev in f.devices:
+            counts[shown_dev.state] += 1
     return EquipmentView(site, floors, {**counts, "total": sum(counts.values())})
