@@ -141,3 +141,34 @@ def test_the_table_names_the_rules_of_the_contract_and_todays_fire_rules():
     assert set(EQUIPMENT_STATES.values()) <= set(STATE_ORDER)
     assert {EQUIPMENT_STATES[r] for r in contract if r.endswith("_fault")} == {"fault"}
     assert "alarm" not in FAULT_STATES and "maintenance" not in FAULT_STATES
+
+
+# --- GET /api/equipment -------------------------------------------------------------------------
+
+TOKEN = "viewer-or-better-0123456789"
+
+
+def test_the_api_gives_the_view_of_the_site_on_the_services_clock(h: Harness):
+    from dashboards.app import create_app
+    from dashboards.auth import StaffAuth, TokenBook
+    from tests.app_harness import harness_runtime, request
+
+    h.send("sd-201", "event", '{"event": "fault"}')
+    h.tick(1)
+    runtime = harness_runtime(h, StaffAuth([], b"k" * 32, h.clock), TokenBook([], TOKEN), False)
+    app = create_app(runtime)  # type: ignore[arg-type]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert request(app, "GET", "/api/equipment").status_code == 401
+    r = request(app, "GET", "/api/equipment", headers=auth, params={"site": "sunrise"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body == view(h).as_json()
+    assert body["counts"]["fault"] == 1 and [f["name"] for f in body["floors"]] == [
+        "1F",
+        "2F",
+        "3F",
+    ]
+    unknown = request(app, "GET", "/api/equipment", headers=auth, params={"site": "nowhere"})
+    assert unknown.status_code == 404
+    bad = request(app, "GET", "/api/equipment", headers=auth, params={"site": "a b"})
+    assert bad.status_code == 422
