@@ -102,6 +102,8 @@ def test_json_csv_and_html_carry_the_time_in_fault(period, registry):
     assert rows[0]["device_type"] == "smoke_detector" and rows[0]["floor"] == "2"
 
     zh = render_html(report, registry, rules, "zh")
+    # needs attention: cp-2f is still at fault when the period ends
+    assert "1 个消防设施在期末仍处于故障、失联、状态异常或屏蔽：cp-2f" in zh
     assert "消防设施故障" in zh and "3 小时" in zh and "sd-201" in zh and "仍未恢复" in zh
     en = render_html(report, registry, rules, "en")
     assert "Fire equipment faults" in en and "3 h" in en and "still out of order" in en
