@@ -87,7 +87,10 @@ def test_time_in_fault_is_clipped_to_the_period_and_counted_once_per_device(peri
 def test_json_csv_and_html_carry_the_time_in_fault(period, registry):
     report, _, _ = period
     rules = week_rules()
-    body = report_dict(report)["equipment_faults"]
+    whole = report_dict(report)
+    assert whole["summary"]["fire_equipment_fault_s"] == 4 * 3600
+    assert whole["summary"]["fire_equipment_out_of_order"] == ["cp-2f"]
+    body = whole["equipment_faults"]
     assert body["fault_s"] == 4 * 3600 and body["devices"][0]["device_id"] == "sd-201"
     assert body["episodes"][2]["end"] is None and body["episodes"][0]["start"].endswith("+08:00")
 
