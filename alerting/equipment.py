@@ -124,6 +124,8 @@ class EquipmentDevice:
     since_ms: int | None
     alerts: list[EquipmentAlert] = field(default_factory=list)
     maintenance_until_ms: int | None = None
+    # last heard (epoch ms); None: never, e.g. just installed: "normal" only says no alert
+    last_seen_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class EquipmentView:
                             "state": d.state,
                             "since_ms": d.since_ms,
                             "maintenance_until_ms": d.maintenance_until_ms,
+                            "last_seen_ms": d.last_seen_ms,
                             "alerts": [
                                 {
                                     "id": a.id,
@@ -226,6 +229,7 @@ def device_state(
         since_ms=since,
         alerts=listed,
         maintenance_until_ms=until,
+        last_seen_ms=last_seen_ms,
     )
 
 

@@ -63,6 +63,8 @@ def test_a_fault_maintenance_and_a_lost_link_show_with_since_when(h: Harness):
     assert s["cp-2f"] == ("maintenance", t0 + 60_000)
     assert s["p-3f-riser"][0] == "offline"
     assert s["sd-202"] == ("normal", None)
+    heard = {d.id: d.last_seen_ms for f in v.floors for d in f.devices}
+    assert heard["sd-202"] is None and heard["sd-201"] == t0  # the fault was a message
     counts = {k: n for k, n in v.counts.items() if n and k not in ("normal", "total")}
     assert counts == {"fault": 1, "maintenance": 1, "offline": 1}
     [sd] = [d for f in v.floors for d in f.devices if d.id == "sd-201"]

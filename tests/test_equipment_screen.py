@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
+from devices.registry import load_site
+from tests.conftest import DEMO_SITE, ROOT, BrowserPage, all_online, wait_until
 from tests.servers import CarewatchProcess
 
 T = "carewatch/v1/sunrise"
@@ -22,10 +23,10 @@ SITE_TZ = ZoneInfo("Asia/Shanghai")  # the demo site's zone; the browser's is UT
 
 WORDS = {
     "zh": {"tab": "消防设施", "fault": "故障", "offline": "失联", "maintenance": "维护停用",
-           "normal": "正常", "fault_means": "报修", "since": "自 {t} 起"},
+           "normal": "正常", "fault_means": "报修", "since": "自 {t} 起", "never": "从未收到它的信号"},
     "en": {"tab": "Fire equipment", "fault": "Fault", "offline": "No signal",
            "maintenance": "Out of service", "normal": "Normal", "fault_means": "repair",
-           "since": "since {t}"},
+           "since": "since {t}", "never": "never heard from"},
 }  # fmt: skip
 
 
@@ -47,7 +48,11 @@ def _device(body: dict[str, Any], device_id: str) -> dict[str, Any]:
 
 
 def _seed(service: CarewatchProcess, publisher: Any) -> dict[str, Any]:
-    """A fault on 2F, a call point out of service for two hours, a riser sensor offline."""
+    """Every device heard from but sd-313 (just installed, say); then a fault on 2F, a call
+    point out of service for two hours, a riser sensor offline."""
+    online = [m for m in all_online(load_site(DEMO_SITE)) if "/sd-313/" not in m[0]]
+    publisher.publish_all(online, 1000)
+    assert wait_until(lambda: _device(_equipment(service), "sd-312")["last_seen_ms"], 10)
     publisher.publish_all(
         [
             (f"{T}/sd-201/event", b'{"event":"fault","id":"f-201"}'),
@@ -111,7 +116,9 @@ def test_faults_out_of_service_and_offline_show_in_words_live(browser, service, 
         # by floor: every fire device as a tile, its state in words
         assert page.locator(".eq-tile").count() == body["counts"]["total"]
         tile = page.locator('.eq-floor[data-floor="2"] .eq-tile[data-device="sd-202"]')
-        assert w["normal"] in tile.inner_text()
+        assert w["normal"] in tile.inner_text() and w["never"] not in tile.inner_text()
+        never = page.locator('.eq-tile[data-device="sd-313"]').inner_text()
+        assert w["normal"] in never and w["never"] in never  # no alert, but never heard
         counts = page.locator(".eq-counts").inner_text()
         assert w["fault"] in counts and w["offline"] in counts
 

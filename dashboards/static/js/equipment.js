@@ -106,7 +106,8 @@ function tile(d, floorId) {
   return h('div', { class: `eq-tile eq-tile-${d.state}`, data: { device: d.id, state: d.state } },
     stateBadge(d.state),
     h('span', { class: 'eq-tile-name', text: deviceName(d) }),
-    h('span', { class: 'eq-tile-room muted', text: roomLabel(d.room, floorId) }));
+    h('span', { class: 'eq-tile-room muted', text: roomLabel(d.room, floorId) }),
+    d.last_seen_ms == null ? h('span', { class: 'eq-never', text: t('equipment.never_heard') }) : null);
 }
 
 function countsBar(counts) {
