@@ -16,6 +16,7 @@ from dashboards.deps import ApiError, AppRuntime
 from dashboards.devices import devices_router
 from dashboards.district import district_router
 from dashboards.district_homes import home_beds_router
+from dashboards.equipment import equipment_router
 from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
@@ -38,6 +39,7 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     app.include_router(alerts_router(runtime, alert_json))
     app.include_router(console_router(runtime, alert_json))
     app.include_router(devices_router(runtime))
+    app.include_router(equipment_router(runtime))
     app.include_router(zigbee_router(runtime))
     app.include_router(ops_router(runtime))
     app.include_router(screen_router(runtime))

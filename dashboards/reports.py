@@ -104,11 +104,14 @@ def watch_csv(
     to: str | None = TO,
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS),
-    table: Literal["alerts", "shifts", "devices", "overrides", "home_calls"] = "alerts",
+    table: Literal[
+        "alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults"
+    ] = "alerts",
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
     offline episodes; overrides = supervisors' remote resets of calls; home_calls = a home
-    bed's calls (answer, first human contact, outcomes)."""
+    bed's calls (answer, first human contact, outcomes); equipment_faults = each time a fire
+    device was out of order, with its time in fault."""
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)
@@ -155,6 +158,7 @@ def watch_html(
         "csv_shifts": url(base + ".csv", **exact, table="shifts"),
         "csv_devices": url(base + ".csv", **exact, table="devices"),
         "csv_overrides": url(base + ".csv", **exact, table="overrides"),
+        "csv_equipment_faults": url(base + ".csv", **exact, table="equipment_faults"),
         **(
             {"csv_home_calls": url(base + ".csv", **exact, table="home_calls")}
             if report.home_beds is not None

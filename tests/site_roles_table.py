@@ -238,6 +238,7 @@ ROUTES: dict[tuple[str, str], Check | Write] = {
         "maintenance/end", {"by": "tech-wu"}, again=(409,), device=True
     ),
     ("GET", "/api/devices/unregistered"): listing(alert_rows),
+    ("GET", "/api/equipment"): one_site(lambda r: str(r.json()["site"])),
     ("GET", "/api/zigbee"): listing(alert_rows),
     ("GET", "/api/devices/{device_id}/readings"): by_id(
         lambda _w, s: f"/api/devices/{DEVICE[s]}/readings", (A, B), field="heart_rate_bpm"

@@ -104,6 +104,28 @@ def test_fire_alarms_forwarding_and_equipment_minimums_and_peaks(report):
     assert [s.device_id for s in f.equipment][:3] == ["p-1f-riser", "p-2f-riser", "p-3f-riser"]
 
 
+def test_fire_equipment_time_in_fault_over_the_week(report):
+    """The week's fire-equipment faults: p-1f-riser's pressure below 0.10 MPa for 30 s
+    (raised after its 30 s on-delay, cleared at 0.35 MPa), p-2f-riser offline 20 min; the
+    toast and the real smoke are fire alarms, sd-102's maintenance is chosen: neither
+    counts. The offline episode is the same as the devices section's."""
+    f = report.equipment_faults
+    assert f is not None
+    assert [(e.device_id, e.rule, e.state, e.start_ms, e.seconds) for e in f.episodes] == [
+        ("p-1f-riser", "water_pressure_low", "supervisory", t(3, "11:00:30"), 30),
+        ("p-2f-riser", "device_offline", "offline", t(4, "01:00:00"), 1200),
+    ]
+    assert [(d.device_id, d.fault_s) for d in f.devices] == [
+        ("p-2f-riser", 1200),
+        ("p-1f-riser", 30),
+    ]
+    assert (f.fire_devices, f.in_fault, f.fault_s, f.open_at_end) == (52, 2, 1230, 0)
+    pressure = next(x for x in f.by_type if x.device_type == "water_pressure")
+    assert (pressure.registered, pressure.in_fault, pressure.fault_s) == (3, 2, 1230)
+    offline = next(e for e in report.devices.episodes if e.device_id == "p-2f-riser")
+    assert offline.seconds == f.episodes[1].seconds
+
+
 # --- shifts in time ------------------------------------------------------------------------------
 
 

@@ -27,8 +27,8 @@ class Finding:
 
 def findings(w: Words, r: WatchReport) -> list[Finding]:
     """What a manager must look at first: unanswered emergencies, the 60-second standard,
-    fire equipment out of limits or silent, supervisors' overrides of a call's bedside
-    reset, floods, chattering, stale and offline."""
+    fire equipment out of limits, silent or still out of order, supervisors' overrides of a
+    call's bedside reset, floods, chattering, stale and offline."""
     out: list[Finding] = []
 
     def add(level: Literal["bad", "warn"], key: str, **values: object) -> None:
@@ -62,6 +62,10 @@ def findings(w: Words, r: WatchReport) -> list[Finding]:
     silent = sorted({x.device_id for x in r.fire.equipment if x.count == 0 and x.rule})
     if silent:
         add("warn", "silent", devices=w.join(silent))
+    faults = r.equipment_faults
+    still = sorted({e.device_id for e in faults.episodes if e.end_ms is None}) if faults else []
+    if still:  # fire equipment out of order when the period ended: someone must mend it
+        add("bad", "equipment_open", n=len(still), devices=w.join(still))
     if r.fire.forwarded_auto:
         add("warn", "forwarded_auto", n=r.fire.forwarded_auto)
     if r.overrides.count:  # calls reset from afar: the bedside reset was skipped

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.reports.model import Responses, WatchReport
+from alerting.reports.model_equipment import EquipmentFaults
 from alerting.reports.model_home import CallFigures, HomeBedFigures, WorkerVisits
 
 
@@ -102,7 +103,18 @@ def summary(report: WatchReport) -> dict[str, Any]:
         "fire_equipment_below_limit": [
             f"{s.device_id}.{s.field}" for s in fire.equipment if s.ok is False
         ],
+        # the fire equipment's time in fault (device-seconds) and what is still out of order
+        **(_faults_summary(report.equipment_faults) if report.equipment_faults else {}),
         **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
+    }
+
+
+def _faults_summary(f: EquipmentFaults) -> dict[str, Any]:
+    return {
+        "fire_equipment_fault_s": f.fault_s,
+        "fire_equipment_out_of_order": sorted(
+            {e.device_id for e in f.episodes if e.end_ms is None}
+        ),
     }
 
 

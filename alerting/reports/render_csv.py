@@ -15,7 +15,7 @@ from alerting.reports.model import WatchReport
 from alerting.reports.shifts import local_text
 from alerting.ruleset import RuleSet
 
-TABLES = ("alerts", "shifts", "devices", "overrides", "home_calls")
+TABLES = ("alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults")
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -152,9 +152,32 @@ def home_calls_csv(report: WatchReport, rules: RuleSet) -> str:
     return _write(header, rows)
 
 
+def equipment_faults_csv(report: WatchReport, rules: RuleSet) -> str:
+    """One row per time a fire device was out of order in the period (compute/
+    equipment_faults.py): the rule, the state it shows, from and to (empty: still at the
+    end), the seconds inside the period."""
+    tz = ZoneInfo(report.timezone)
+    header = [
+        "device_id", "device_type", "floor", "room", "rule", "title_zh", "title_en", "state",
+        "value", "from_local", "to_local", "seconds_in_period", "alert_id",
+    ]  # fmt: skip
+    faults = report.equipment_faults
+    rows = [
+        [
+            e.device_id, e.device_type, e.floor, e.room, e.rule, rules.title(e.rule, "zh"),
+            rules.title(e.rule, "en"), e.state, e.value, local_text(e.start_ms, tz),
+            "" if e.end_ms is None else local_text(e.end_ms, tz), _num(e.seconds), e.alert_id,
+        ]
+        for e in (faults.episodes if faults else [])
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
 def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
     """The API's CSV export by `table`: "shifts", "devices", "overrides", "home_calls",
-    anything else the waits (alerts_csv)."""
+    "equipment_faults", anything else the waits (alerts_csv)."""
+    if table == "equipment_faults":
+        return equipment_faults_csv(report, rules)
     if table == "home_calls":
         return home_calls_csv(report, rules)
     if table == "shifts":

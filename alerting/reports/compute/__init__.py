@@ -31,6 +31,7 @@ from alerting.reports.compute.answers import (
 )
 from alerting.reports.compute.counts import place_counts, rule_counts, timeline_of
 from alerting.reports.compute.devices import device_figures
+from alerting.reports.compute.equipment_faults import equipment_faults
 from alerting.reports.compute.fire import fire_figures
 from alerting.reports.compute.history import (
     ANNUNCIATE,
@@ -124,4 +125,5 @@ def build_report(
         timeline=timeline_of(raised, start_ms, end_ms, HOUR_MS if step == "hour" else DAY_MS),
         ack_histogram=ack_histogram([w for w in waits if w.priority == "emergency"]),
         waits=waits,
+        equipment_faults=equipment_faults(ctx, alerts, start_ms, end_ms),
     )

@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from alerting.reports.compute.history import (
-    ANNUNCIATE,
     Alert,
     Context,
+    condition_spans,
 )
 from alerting.reports.model import (
     BatteryRow,
@@ -115,20 +115,8 @@ def device_figures(
 
 def _episodes(a: Alert, start_ms: int, end_ms: int) -> list[OfflineEpisode]:
     """Offline from each raise or repeat of an offline alert until the device was heard
-    again (its condition cleared) or the alert was closed."""
-    spans: list[tuple[int, int | None]] = []
-    since: int | None = None
-    for r in a.audit:
-        if r.action in ANNUNCIATE:
-            if since is None:
-                since = r.at
-        elif since is not None and (
-            r.action in ("clear", "condition_cleared", "reset") or r.to_state == "closed"
-        ):
-            spans.append((since, r.at))
-            since = None
-    if since is not None:
-        spans.append((since, None))
+    again (its condition cleared) or the alert was closed (history.condition_spans)."""
+    spans = condition_spans(a)
     out = []
     dev = a.device
     for lo, hi in spans:

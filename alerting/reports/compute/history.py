@@ -87,6 +87,27 @@ def read_alerts(rows: StoreRows, registry: Registry, as_of_ms: int) -> dict[int,
     return out
 
 
+def condition_spans(a: Alert) -> list[tuple[int, int | None]]:
+    """When an alert's condition held, from its audit rows: from each raise or repeat until
+    the condition cleared (a latched alert records it and stays open), a reset, or the
+    alert was closed; None: still holding when the rows end. Offline episodes and the fire
+    equipment's time in fault are these spans."""
+    spans: list[tuple[int, int | None]] = []
+    since: int | None = None
+    for r in a.audit:
+        if r.action in ANNUNCIATE:
+            if since is None:
+                since = r.at
+        elif since is not None and (
+            r.action in ("clear", "condition_cleared", "reset") or r.to_state == "closed"
+        ):
+            spans.append((since, r.at))
+            since = None
+    if since is not None:
+        spans.append((since, None))
+    return spans
+
+
 def prank(priority: str) -> int:
     """The screen order of a priority (unknown ones last)."""
     return PRIORITIES.index(priority) if priority in PRIORITIES else len(PRIORITIES)

@@ -6,7 +6,7 @@
  * Modules: i18n (texts) · storage · api (fetch, tokens, site, session) · sites (which
  * site: ?site=, or a chooser for a caller of several) · format · state (state
  * and alert order) · labels (names of things) · dom · render (batched redraw) · cards ·
- * alerts · floors (with the room dialog) · devices · history + chart · notifications ·
+ * alerts · floors (with the room dialog) · devices · equipment (fire equipment) · history + chart · notifications ·
  * login · actions · sound · stream (SSE, /readyz) · banners · handover (its own entry).
  *
  * Test hooks: window.carewatch = {state, alerts(), soundPattern(), muted(), audioRunning(),
@@ -15,7 +15,7 @@
  * Stable DOM: .alert-card[data-alert-id][data-state], button[data-action] (a supervisor's
  * override: data-action="override"), [data-reset="bedside"] (a call's card), #conn-banner,
  * #system-banner, .tab[data-view], #lang-toggle, #login-dialog, #confirm-submit,
- * #sound-enable, #mute, .room-tile[data-room], #alerts-view, #floors-view, #devices-view,
+ * #sound-enable, #mute, .room-tile[data-room], #alerts-view, #floors-view, #devices-view, #equipment-view,
  * #history-view, #replay-notice, #site-chooser a[data-site].
  */
 import { nextLanguage, readyOrStart, setLanguage, t } from './i18n.js';
@@ -28,6 +28,7 @@ import { invalidateCards } from './cards.js';
 import { renderAlertsView, renderRecent } from './alerts.js';
 import { invalidateFloors, openRoom, renderFloors, renderRoomDialog } from './floors.js';
 import { refreshDevices, renderDevices } from './devices.js';
+import { refreshEquipment, refreshEquipmentIfShown, renderEquipment } from './equipment.js';
 import { chooseField, closeHistory, loadHistory, openHistory, renderHistory } from './history.js';
 import { refreshNotifications, renderNotifications } from './notifications.js';
 import { bindLogin, cancelLogin, currentSession, fillStaffSelect, renderStaff, restoreSession } from './login.js';
@@ -39,7 +40,7 @@ import { connect, pollReady } from './stream.js';
 import { renderClock, renderConn, renderSite, renderSystemBanner } from './banners.js';
 import { siteReady } from './sites.js';
 
-const VIEWS = ['alerts', 'floors', 'devices', 'notifications'];
+const VIEWS = ['alerts', 'floors', 'devices', 'equipment', 'notifications'];
 const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
@@ -52,6 +53,7 @@ onRender(renderSystemBanner);
 onRender(renderFloors);
 onRender(renderNotifications);
 onRender(renderDevices);
+onRender(renderEquipment);
 onRender(() => { if ($('room-dialog').open) renderRoomDialog(); });
 
 function showView(view) {
@@ -62,6 +64,7 @@ function showView(view) {
   }
   for (const page of document.querySelectorAll('.view[data-page]')) page.hidden = page.dataset.page !== v;
   if (v === 'devices') refreshDevices();
+  if (v === 'equipment') refreshEquipment();
   if (v === 'notifications') refreshNotifications();
   renderAll();
 }
@@ -191,6 +194,8 @@ async function start() {
   setInterval(everySecond, 1000);
   setInterval(soundTick, 250);
   setInterval(refreshDevices, 15000);
+  refreshEquipment();
+  setInterval(refreshEquipmentIfShown, 15000);
   setInterval(pollReady, 10000);
   setInterval(refreshNotifications, 10000);
   refreshNotifications();

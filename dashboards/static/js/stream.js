@@ -10,6 +10,7 @@ import { scheduleRender } from './render.js';
 import { soundTick, unmute } from './sound.js';
 import { renderConn, renderSystemBanner } from './banners.js';
 import { scheduleDevicesRefresh } from './devices.js';
+import { noteAlertChange, refreshEquipment } from './equipment.js';
 
 const RECENT_MAX = 40;
 const RECONNECT_MS = 3000;
@@ -55,6 +56,7 @@ function onSnapshot(snap) {
   // an alarm that appeared while we were away is a new raise
   if (state.snapshotSeenBefore && unacked().some((a) => !before.has(a.id))) unmute();
   state.snapshotSeenBefore = true;
+  refreshEquipment(); // what changed while the stream was away
   scheduleRender();
   soundTick();
 }
@@ -75,6 +77,7 @@ function onChange(c, lastEventId) {
   if (state.recent.length > RECENT_MAX) state.recent.length = RECENT_MAX;
   if (c.replay) showReplayNotice();
   if (a && DEVICE_RULES.has(a.rule)) scheduleDevicesRefresh();
+  if (a) noteAlertChange(a);
   scheduleRender();
   soundTick();
 }
