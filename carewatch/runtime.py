@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from alerting import outbox
 from alerting.engine import Engine
+from alerting.hazard_alerts import from_alerts_problems
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify.log import log_escalations
 from alerting.reports.daily import DailyJob, ExportJob
@@ -33,6 +34,7 @@ from alerting.runner import ClockSteps, EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
 from carewatch.delivery import DeliveryWiring, delivery_workers
+from carewatch.hazarding import wire_hazards
 from carewatch.logs import setup_logging
 from carewatch.retention import RetentionJob
 from carewatch.scheduling import REPORT_PAUSE_S, REPORTS, PausingExecutor
@@ -46,6 +48,7 @@ from devices.bridge import ZigbeeCheck
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
+from devices.yamlconf import ConfigError
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
@@ -243,6 +246,10 @@ class Runtime:
         self.visiting = wire_visits(
             registry, rules, access.workers if access else [], session_key, clock, self._read_conn,
             self.runner.write, self.runner.submit, self._scheduler,
+        )  # fmt: skip
+        self.hazarding = wire_hazards(  # the hazard register (carewatch/hazarding.py)
+            registry, rules, clock, self._read_conn, self.runner.write, self.runner.submit,
+            self._scheduler, settings.data_dir,
         )  # fmt: skip
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
@@ -493,6 +500,8 @@ def build_runtime(
     key is a ConfigError before anything starts."""
     registry = load_sites(settings.sites, settings.zigbee_prefix)
     rules = load_rulebook(settings.rules_file, registry)
+    if problems := from_alerts_problems(settings.sites, registry, rules):
+        raise ConfigError(problems)
     environ = os.environ if env is None else env
     secrets = [target_secrets(rs.notify.targets, environ) for rs, _ in rules.groups()]
     return Runtime(settings, registry, rules, clock or SystemClock(), secrets)
