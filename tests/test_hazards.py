@@ -237,6 +237,21 @@ def test_an_unknown_rule_in_the_hazards_section_names_file_and_line(tmp_path: Pa
         load_sites(f)
 
 
+def test_check_config_names_an_unknown_rule_of_the_hazards_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carewatch.cli import main as cli
+
+    text = DEMO_SITE.read_text(encoding="utf-8")
+    f = tmp_path / "home.yaml"
+    f.write_text(text + "hazards:\n  from_alerts:\n    door_held_open: 30\n")
+    assert cli(["check-config", str(f)]) == 1
+    line = len(text.splitlines()) + 3
+    assert f"{f}:{line}: hazards.from_alerts.door_held_open: unknown rule" in capsys.readouterr().err
+    f.write_text(text + "hazards:\n  from_alerts:\n    smoke: 5\n")
+    assert cli(["check-config", str(f)]) == 0
+
+
 # --- photos -------------------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
