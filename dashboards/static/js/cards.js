@@ -50,6 +50,7 @@ function cardActions(a) {
     buttons.push(actionButton('dismiss', t('screen.button.dismiss'), 'btn-secondary'));
   }
   buttons.push(...resetButtons(a));
+  if (!isSystem(a) && a.rule !== 'hazard_overdue') buttons.push(actionButton('hazard', t('hazards.record'), 'btn-secondary'));
   if (a.state === 'shelved') {
     buttons.push(actionButton('unshelve', t('screen.button.unshelve'), 'btn-secondary'));
   } else if (!a.latched) {

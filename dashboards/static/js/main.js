@@ -7,6 +7,7 @@
  * site: ?site=, or a chooser for a caller of several) · format · state (state
  * and alert order) · labels (names of things) · dom · render (batched redraw) · cards ·
  * alerts · floors (with the room dialog) · devices · history + chart · notifications ·
+ * hazards (the register's tab and form) ·
  * login · actions · sound · stream (SSE, /readyz) · banners · handover (its own entry).
  *
  * Test hooks: window.carewatch = {state, alerts(), soundPattern(), muted(), audioRunning(),
@@ -38,9 +39,10 @@ import {
 import { connect, pollReady } from './stream.js';
 import { renderClock, renderConn, renderSite, renderSystemBanner } from './banners.js';
 import { siteReady } from './sites.js';
+import { bindHazards, cancelHazard, refreshHazards, renderHazards } from './hazards.js';
 
-const VIEWS = ['alerts', 'floors', 'devices', 'notifications'];
-const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog'];
+const VIEWS = ['alerts', 'floors', 'devices', 'notifications', 'hazards'];
+const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog', 'hazard-dialog', 'hazard-step-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
 const META_RETRY_MS = 10000;
@@ -52,6 +54,7 @@ onRender(renderSystemBanner);
 onRender(renderFloors);
 onRender(renderNotifications);
 onRender(renderDevices);
+onRender(renderHazards);
 onRender(() => { if ($('room-dialog').open) renderRoomDialog(); });
 
 function showView(view) {
@@ -63,6 +66,7 @@ function showView(view) {
   for (const page of document.querySelectorAll('.view[data-page]')) page.hidden = page.dataset.page !== v;
   if (v === 'devices') refreshDevices();
   if (v === 'notifications') refreshNotifications();
+  if (v === 'hazards') refreshHazards();
   renderAll();
 }
 
@@ -111,6 +115,7 @@ function idleReturn() {
   lastInteraction = Date.now();
   cancelLogin();
   cancelConfirm();
+  cancelHazard();
   for (const id of DIALOGS) closeDialog($(id));
   if (state.view !== 'alerts') showView('alerts');
 }
@@ -153,6 +158,7 @@ function bindEvents() {
   $('lang-toggle').addEventListener('click', () => setLang(nextLanguage().code));
   bindLogin();
   bindActions();
+  bindHazards();
   $('room-dialog').addEventListener('close', () => {
     state.openRoom = null;
     $('room-alerts').replaceChildren(); // no duplicate cards left behind
@@ -194,6 +200,8 @@ async function start() {
   setInterval(pollReady, 10000);
   setInterval(refreshNotifications, 10000);
   refreshNotifications();
+  setInterval(refreshHazards, 30000);
+  refreshHazards();
   setInterval(() => { if (state.session) currentSession(); }, 30000);
 }
 
