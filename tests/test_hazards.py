@@ -247,7 +247,9 @@ def test_check_config_names_an_unknown_rule_of_the_hazards_section(
     f.write_text(text + "hazards:\n  from_alerts:\n    door_held_open: 30\n")
     assert cli(["check-config", str(f)]) == 1
     line = len(text.splitlines()) + 3
-    assert f"{f}:{line}: hazards.from_alerts.door_held_open: unknown rule" in capsys.readouterr().err
+    assert (
+        f"{f}:{line}: hazards.from_alerts.door_held_open: unknown rule" in capsys.readouterr().err
+    )
     f.write_text(text + "hazards:\n  from_alerts:\n    smoke: 5\n")
     assert cli(["check-config", str(f)]) == 0
 

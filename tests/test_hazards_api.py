@@ -63,7 +63,9 @@ def test_open_fix_close_by_another_with_the_overdue_alert_raised_and_cleared(
         assert r.status_code == 403
         # another site's nurse neither reads nor acts on it
         assert httpx.get(f"{url}/api/hazards/{hid}", headers=chen).status_code == 403
-        assert httpx.post(f"{url}/api/hazards/{hid}/start", json={}, headers=chen).status_code == 403
+        assert (
+            httpx.post(f"{url}/api/hazards/{hid}/start", json={}, headers=chen).status_code == 403
+        )
         assert httpx.get(f"{url}/api/hazards", headers=chen).json() == []
         # a photo: stored once, served with its type; too large, or not an image: refused
         photo_url = f"{url}/api/hazards/{hid}/photos"
@@ -74,7 +76,9 @@ def test_open_fix_close_by_another_with_the_overdue_alert_raised_and_cleared(
         assert r.status_code == 200 and r.json()["sha256"] == sha
         r = httpx.post(photo_url, content=PNG, headers={**li, "Content-Type": "image/jpeg"})
         assert r.status_code == 415, r.text
-        r = httpx.post(photo_url, content=b"GIF89a....", headers={**li, "Content-Type": "image/gif"})
+        r = httpx.post(
+            photo_url, content=b"GIF89a....", headers={**li, "Content-Type": "image/gif"}
+        )
         assert r.status_code == 415
         big = b"\xff\xd8\xff\xe0" + b"\x00" * (5 * 1024 * 1024)
         r = httpx.post(photo_url, content=big, headers={**li, "Content-Type": "image/jpeg"})

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerting.reports.compute.hazards import HazardFigures
 from alerting.reports.model import Responses, WatchReport
 from alerting.reports.model_home import CallFigures, HomeBedFigures, WorkerVisits
 
@@ -102,7 +103,27 @@ def summary(report: WatchReport) -> dict[str, Any]:
         "fire_equipment_below_limit": [
             f"{s.device_id}.{s.field}" for s in fire.equipment if s.ok is False
         ],
+        **({"hazards": hazard_summary(report.hazards)} if report.hazards else {}),
         **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
+    }
+
+
+def hazard_summary(z: HazardFigures) -> dict[str, Any]:
+    """The hazard register's figures of a period (compute/hazards.py), as the summary and
+    the export give them."""
+    return {
+        "opened": z.opened,
+        "fixed": z.fixed,
+        "closed": z.closed,
+        "overdue": z.overdue,
+        "open_at_end": z.open_at_end,
+        "overdue_at_end": z.overdue_at_end,
+        "closed_of_opened": z.closed_of_opened,
+        "closure_rate": z.closure_rate,
+        "due": z.due,
+        "closed_of_due": z.closed_of_due,
+        "closure_rate_due": z.closure_rate_due,
+        "ageing": dict(z.ageing),
     }
 
 

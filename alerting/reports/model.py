@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # model_home uses Durations from here
+    from alerting.reports.compute.hazards import HazardFigures
     from alerting.reports.model_home import HomeBedFigures
 
 
@@ -436,6 +437,7 @@ class WatchReport:
     waits: list[Wait]
     warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. readings store unreachable
     home_beds: HomeBedFigures | None = None  # home-bed sites only (compute/home_beds.py)
+    hazards: HazardFigures | None = None  # the hazard register (compute/hazards.py)
 
     def responses_for(self, group: str) -> Responses:
         """The answer figures of one priority, or "all"; the report holds all four, so any other
