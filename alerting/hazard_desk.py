@@ -314,11 +314,15 @@ class HazardDesk:
         return out
 
     def _text(self, h: Hazard) -> str:
-        """The alert's value: category, place and deadline (ids and the place's words,
-        never the description a person typed)."""
+        """The alert's value: category, place and deadline. The place is the site file's
+        (floor and room names) or the checkpoint id, never words a person typed: the value
+        leaves the building in notifications, and a typed location may name a resident."""
         due = datetime.fromtimestamp(h.deadline_ms / 1000, self._tz(h.site))
-        where = self.location_of(h.site, h.floor, h.room) if h.floor or h.room else h.location
-        return f"hazard {h.id} {h.category} @ {where}: due {due:%Y-%m-%d %H:%M}"
+        where = (
+            self.location_of(h.site, h.floor, h.room) if h.floor or h.room else h.checkpoint
+        )
+        place = f" @ {where}" if where else ""
+        return f"hazard {h.id} {h.category}{place}: due {due:%Y-%m-%d %H:%M}"
 
     def aged_alerts(self, minutes: Mapping[str, Mapping[str, int]]) -> list[AgedAlert]:
         """Open alerts of the rules in `minutes` (site -> rule -> minutes) open at least

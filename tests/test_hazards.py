@@ -183,6 +183,7 @@ def test_overdue_is_raised_past_the_deadline_and_cleared_by_the_fix(
     [alert] = h.open(RULE)
     assert alert.device_id == f"hazard:{hz.id}" and alert.site == "sunrise"
     assert alert.value is not None and "fire_door" in alert.value and "101" in alert.value
+    assert "门口" not in alert.value  # typed words stay out of what leaves the building
     desk.act(hz.id, "fix", "nurse-wang")
     _observe(h, desk)
     assert h.one(RULE).state.value == "cleared_unack"
