@@ -10,15 +10,18 @@ too."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 from alerting.hazard_desk import SYSTEM_BY, AgedAlert, HazardDesk
-from alerting.hazards import NewHazard
+from alerting.hazards import HazardError, NewHazard
 from alerting.rulebook import Rulebook
 from devices.registry import Registry, site_files
 from devices.yamlconf import load_yaml, located
+
+log = logging.getLogger("carewatch.hazards")
 
 DAY_MIN = 24 * 60
 # rule -> (minutes an alert stays open before it is a hazard, the hazard's category):
@@ -68,7 +71,11 @@ def open_from_alerts(desk: HazardDesk, registry: Registry) -> list[int]:
     for a in desk.aged_alerts(minutes_of(registry)):
         if not _counts(registry, a):
             continue
-        h, new = desk.open(new_from_alert(desk, a, category_of(a.rule), SYSTEM_BY))
+        try:
+            h, new = desk.open(new_from_alert(desk, a, category_of(a.rule), SYSTEM_BY))
+        except HazardError as exc:  # e.g. its room since removed from the site file
+            log.warning("no hazard from an alert", extra={"alert_id": a.id, "why": exc.detail})
+            continue
         if new:
             opened.append(h.id)
     return opened

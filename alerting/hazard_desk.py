@@ -318,9 +318,7 @@ class HazardDesk:
         (floor and room names) or the checkpoint id, never words a person typed: the value
         leaves the building in notifications, and a typed location may name a resident."""
         due = datetime.fromtimestamp(h.deadline_ms / 1000, self._tz(h.site))
-        where = (
-            self.location_of(h.site, h.floor, h.room) if h.floor or h.room else h.checkpoint
-        )
+        where = self.location_of(h.site, h.floor, h.room) if h.floor or h.room else h.checkpoint
         place = f" @ {where}" if where else ""
         return f"hazard {h.id} {h.category}{place}: due {due:%Y-%m-%d %H:%M}"
 

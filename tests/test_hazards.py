@@ -206,6 +206,14 @@ def test_an_alert_open_too_long_opens_one_hazard_also_after_a_restart(
     )  # fmt: skip
     assert hz.opened_by == "carewatch" and "sd-101" in hz.description
     assert open_from_alerts(desk, demo) == []
+    # an alert whose room the site file no longer has opens nothing and stops nothing
+    h.conn.execute("UPDATE alerts SET room = 'gone' WHERE id = ?", (alert.id,))
+    h.conn.execute("DELETE FROM hazards")
+    h.conn.commit()
+    assert open_from_alerts(desk, demo) == []
+    h.conn.execute("UPDATE alerts SET room = '101' WHERE id = ?", (alert.id,))
+    h.conn.commit()
+    assert len(open_from_alerts(desk, demo)) == 1
     h.restart()
     assert open_from_alerts(_desk(h), demo) == []
     assert len(desk.find(["sunrise"])) == 1
