@@ -93,6 +93,7 @@ def test_the_report_has_the_section_in_both_languages(
     zh = render_html(report, svc.registry, svc.rules, "zh")
     assert "消防隐患整改" in zh and "整改销号率" in zh and "1/2 = 50.0%" in zh
     assert "未达100%" in zh and "防火门未关闭或损坏" in zh and "逾期" in zh
+    assert "1 项消防隐患已过整改期限仍未整改" in zh  # under "needs attention" too
     en = render_html(report, svc.registry, svc.rules, "en")
     assert "Closure rate" in en and "Fire door open or damaged" in en and "1–7 days" in en
     for text in (zh, en):  # what a person typed is not in the report
