@@ -15,13 +15,14 @@ from pathlib import Path
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from alerting.hazard_alerts import open_from_alerts
+from alerting.hazard_alerts import from_alerts_problems, open_from_alerts
 from alerting.hazard_desk import HazardDesk, Write
 from alerting.hazard_photos import PhotoStore
 from alerting.items import CommandResult, Observed
 from alerting.rulebook import Rulebook
 from devices.ports import Clock
 from devices.registry import Registry
+from devices.yamlconf import ConfigError
 
 log = logging.getLogger("carewatch.hazards")
 
@@ -64,6 +65,13 @@ class Hazarding:
             self.check([site])
         except Exception:
             log.exception("hazards check after a change failed", extra={"site": site})
+
+
+def check_hazard_rules(sites: Path, registry: Registry, rules: Rulebook) -> None:
+    """ConfigError (file:line) for a rule in a site file's `hazards.from_alerts` that the
+    site's rules do not have: the service does not start with it."""
+    if problems := from_alerts_problems(sites, registry, rules):
+        raise ConfigError(problems)
 
 
 def wire_hazards(

@@ -20,7 +20,6 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from alerting import outbox
 from alerting.engine import Engine
-from alerting.hazard_alerts import from_alerts_problems
 from alerting.items import Command, CommandResult, DeviceCommand
 from alerting.notify.log import log_escalations
 from alerting.reports.daily import DailyJob, ExportJob
@@ -34,7 +33,7 @@ from alerting.runner import ClockSteps, EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
 from carewatch.delivery import DeliveryWiring, delivery_workers
-from carewatch.hazarding import wire_hazards
+from carewatch.hazarding import check_hazard_rules, wire_hazards
 from carewatch.logs import setup_logging
 from carewatch.retention import RetentionJob
 from carewatch.scheduling import REPORT_PAUSE_S, REPORTS, PausingExecutor
@@ -48,7 +47,6 @@ from devices.bridge import ZigbeeCheck
 from devices.decode import Decoder
 from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
-from devices.yamlconf import ConfigError
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
@@ -500,8 +498,7 @@ def build_runtime(
     key is a ConfigError before anything starts."""
     registry = load_sites(settings.sites, settings.zigbee_prefix)
     rules = load_rulebook(settings.rules_file, registry)
-    if problems := from_alerts_problems(settings.sites, registry, rules):
-        raise ConfigError(problems)
+    check_hazard_rules(settings.sites, registry, rules)  # hazards.from_alerts: known rules
     environ = os.environ if env is None else env
     secrets = [target_secrets(rs.notify.targets, environ) for rs, _ in rules.groups()]
     return Runtime(settings, registry, rules, clock or SystemClock(), secrets)

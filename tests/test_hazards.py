@@ -241,6 +241,11 @@ def test_an_unknown_rule_in_the_hazards_section_names_file_and_line(tmp_path: Pa
     line = len(text.splitlines()) + 3
     [problem] = from_alerts_problems(f, reg, rules)
     assert problem.startswith(f"{f}:{line}: hazards.from_alerts.door_held_open: unknown rule")
+    from carewatch.hazarding import check_hazard_rules
+
+    with pytest.raises(ConfigError) as exc:  # the service does not start with it
+        check_hazard_rules(f, reg, rules)
+    assert exc.value.problems == [problem]
     f.write_text(text + "hazards:\n  from_alerts:\n    Door Open: 30\n")
     with pytest.raises(ConfigError, match="not a rule name"):
         load_sites(f)
