@@ -259,6 +259,25 @@ class HazardDesk:
             conn.close()
         return [Hazard(*r) for r in rows]
 
+    def photo_counts(self, hazard_ids: Iterable[int]) -> dict[int, int]:
+        """How many photos each of `hazard_ids` has (those with none left out)."""
+        ids = list(hazard_ids)
+        out: dict[int, int] = {}
+        conn = self._read()
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                out.update(
+                    conn.execute(
+                        "SELECT hazard_id, COUNT(*) FROM hazard_photos WHERE hazard_id IN"
+                        f" ({','.join('?' * len(chunk))}) GROUP BY hazard_id",
+                        chunk,
+                    ).fetchall()
+                )
+        finally:
+            conn.close()
+        return out
+
     def log(self, hazard_id: int) -> list[LogRow]:
         """A hazard's steps, oldest first."""
         conn = self._read()

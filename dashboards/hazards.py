@@ -115,7 +115,9 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
         """The hazards of the caller's sites (or `?site=`), newest first; `?state=` (given
         more than once for several) narrows them."""
         now = runtime.clock.now_ms()
-        return [hazard_json(h, now) for h in desk.find(scope.ids, state, limit)]  # fmt: skip
+        found = desk.find(scope.ids, state, limit)
+        photos = desk.photo_counts(h.id for h in found)
+        return [{**hazard_json(h, now), "photo_count": photos.get(h.id, 0)} for h in found]
 
     @router.get("/categories")
     def categories(_caller: Reader) -> list[dict[str, Any]]:
@@ -126,8 +128,10 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
     def one(hazard_id: int, caller: Reader) -> dict[str, Any]:
         """One hazard with its steps (`log`) and photos."""
         h = hazard_of(hazard_id, caller)
+        pictures = desk.photos(h.id)
         return {
             **hazard_json(h, runtime.clock.now_ms()),
+            "photo_count": len(pictures),
             "log": [
                 {
                     "at": iso(r.at_ms),
@@ -149,7 +153,7 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
                     "at": iso(p.at_ms),
                     "url": f"/api/hazards/{h.id}/photos/{p.sha256}",
                 }
-                for p in desk.photos(h.id)
+                for p in pictures
             ],
         }
 

@@ -6,12 +6,15 @@ zh-CN and in English, with the screenshots of docs/screen.md. Console errors mus
 
 from __future__ import annotations
 
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.conftest import DEMO_SITE, ROOT, BrowserPage, wait_until
@@ -30,6 +33,19 @@ def service(tmp_path, broker) -> Iterator[CarewatchProcess]:
     s.start()
     yield s
     s.stop()
+
+
+def png(width: int = 8, height: int = 6) -> bytes:
+    """A small red PNG the browser can draw."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))  # fmt: skip
 
 
 def _seed(service: CarewatchProcess) -> dict[str, int]:
@@ -58,6 +74,11 @@ def _seed(service: CarewatchProcess) -> dict[str, int]:
     act(ids["fixed"], "fix", "nurse-li")
     act(ids["closed"], "fix", "nurse-wang")
     act(ids["closed"], "close", "supervisor-zhao")
+    r = httpx.post(
+        f"{service.url}/api/hazards/{ids['open2']}/photos?by=nurse-wang", content=png(),
+        headers={"Authorization": f"Bearer {service.token}", "Content-Type": "image/png"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
     return {**ids, "deadline_ms": now - 60_000}
 
 
@@ -85,6 +106,13 @@ def test_the_hazards_tab_in_chinese_records_from_an_alert_and_takes_the_steps(
     due = datetime.fromtimestamp(ids["deadline_ms"] / 1000, ZONE).strftime("%H:%M")
     assert "疏散通道/安全出口堵塞" in text and "已逾期" in text and due in text
     assert "王护士" in text  # the owner by her name
+    # the photo of the fire door, fetched with the screen's token and shown
+    page.locator(f'.hazard-row[data-hazard-id="{ids["open2"]}"] [data-hazard-photos]').click()
+    page.locator("#hazard-photo-dialog").wait_for(state="visible")
+    page.wait_for_function(
+        "document.getElementById('hazard-photo-img').naturalWidth === 8", timeout=5000
+    )
+    page.click("#hazard-photo-dialog [data-close]")
     groups = [g.inner_text().split("\n")[0] for g in page.locator(".hazard-group h3").all()]
     assert groups == ["待整改 (2)", "整改中 (1)", "待验收 (1)", "已销号 (1)"]
     # the fixer cannot sign off her own fix: the screen shows why

@@ -6,13 +6,14 @@
  * Every step needs a staff session: without one it asks for the log-in and carries on.
  *
  * Stable DOM: #hazards-view, .hazard-row[data-hazard-id][data-state][data-overdue],
- * button[data-hazard-step], #hazard-new, #hazard-dialog, #hazard-step-dialog. */
+ * button[data-hazard-step], button[data-hazard-photos], #hazard-new, #hazard-dialog,
+ * #hazard-step-dialog, #hazard-photo-dialog. */
 import { t, tOr } from './i18n.js';
 import { clockText } from './format.js';
 import { state } from './state.js';
 import { $, closeDialog, h, openDialog, toast } from './dom.js';
 import { alertTitle, floorLabel, metaFloors, roomLabel, staffName } from './labels.js';
-import { getJson, postJson, withSite } from './api.js';
+import { getJson, postJson, readHeaders, withSite } from './api.js';
 import { currentSession, endSession, openLogin } from './login.js';
 
 const STATES = ['open', 'in_progress', 'fixed', 'closed'];
@@ -64,7 +65,9 @@ function row(z) {
     h('td', { text: `#${z.id}` }),
     h('td', { text: categoryName(z.category) }),
     h('td', { text: place(z) }),
-    h('td', { class: 'hazard-desc', text: z.description }),
+    h('td', { class: 'hazard-desc' }, z.description, z.photo_count
+      ? h('button', { type: 'button', class: 'btn btn-secondary btn-photo', data: { hazardPhotos: z.id }, text: t('hazards.photos', { n: z.photo_count }) })
+      : null),
     h('td', { text: person(z.owner) || '—' }),
     h('td', {}, deadline, z.overdue ? h('span', { class: 'badge badge-overdue', text: t('hazards.overdue') }) : null),
     h('td', { text: ageText(z.age_ms) }),
@@ -233,6 +236,31 @@ async function submitStep() {
   refreshHazards();
 }
 
+// --- photos ------------------------------------------------------------------------
+
+let photoUrl = null;
+
+/** Show a hazard's newest photo: fetched with the screen's token (an <img> cannot send
+ *  one), shown from a blob URL, released when the dialog closes. */
+async function showPhotos(id) {
+  const res = await getJson(`/api/hazards/${id}`);
+  const photos = res.ok && res.data && Array.isArray(res.data.photos) ? res.data.photos : [];
+  if (!photos.length) { toast(res.detail || t('screen.net_error')); return; }
+  const last = photos[photos.length - 1];
+  try {
+    const resp = await fetch(withSite(last.url), { headers: readHeaders(), cache: 'no-store' });
+    if (!resp.ok) throw new Error(String(resp.status));
+    if (photoUrl) URL.revokeObjectURL(photoUrl);
+    photoUrl = URL.createObjectURL(await resp.blob());
+  } catch (_e) {
+    toast(t('screen.net_error'));
+    return;
+  }
+  $('hazard-photo-title').textContent = `#${id} · ${t('hazards.photos', { n: photos.length })}`;
+  $('hazard-photo-img').src = photoUrl;
+  openDialog($('hazard-photo-dialog'));
+}
+
 /** Drop a half-filled form or step (the screen was left idle). */
 export function cancelHazard() { stepContext = null; formAlert = null; }
 
@@ -242,6 +270,8 @@ export function bindHazards() {
     if (!target) return;
     const btn = target.closest('button[data-hazard-step]');
     if (btn) { openStep(btn.dataset.hazardStep, btn.dataset.hazardId); return; }
+    const pic = target.closest('button[data-hazard-photos]');
+    if (pic) { showPhotos(pic.dataset.hazardPhotos); return; }
     if (target.closest('#hazard-new')) openHazardForm(null);
   });
   $('hazard-floor').addEventListener('change', fillRooms);
@@ -250,4 +280,8 @@ export function bindHazards() {
   $('hazard-cancel').addEventListener('click', () => { formAlert = null; closeDialog($('hazard-dialog')); });
   $('hazard-step-form').addEventListener('submit', (e) => { e.preventDefault(); submitStep(); });
   $('hazard-step-cancel').addEventListener('click', () => { stepContext = null; closeDialog($('hazard-step-dialog')); });
+  $('hazard-photo-dialog').addEventListener('close', () => {
+    $('hazard-photo-img').removeAttribute('src');
+    if (photoUrl) { URL.revokeObjectURL(photoUrl); photoUrl = null; }
+  });
 }

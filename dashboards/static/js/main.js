@@ -42,7 +42,7 @@ import { siteReady } from './sites.js';
 import { bindHazards, cancelHazard, refreshHazards, renderHazards } from './hazards.js';
 
 const VIEWS = ['alerts', 'floors', 'devices', 'notifications', 'hazards'];
-const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog', 'hazard-dialog', 'hazard-step-dialog'];
+const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog', 'hazard-dialog', 'hazard-step-dialog', 'hazard-photo-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
 const META_RETRY_MS = 10000;
