@@ -2,9 +2,10 @@
 
 A scenario file (docs/simulator.md) names happenings at simulated clock times ("03:10") or
 offsets ("+90s"): a device's happening, an operator's action on an alert (acknowledge,
-record an outcome or a contact attempt, resolve), or only a mark on the timeline. It may
-state the alerts it expects, with the escalation steps each must (or must not) climb, so a
-scenario doubles as an acceptance test: simulators/play.py plays it against a running
+record an outcome or a contact attempt, resolve), a step on the hazard register, or only a
+mark on the timeline. It may state the alerts it expects, with the escalation steps each
+must (or must not) climb, and the hazard register's end state, so a scenario doubles as an
+acceptance test: simulators/play.py plays it against a running
 service and simulators/judge.py judges what the service did. A scenario on the `site_clock`
 runs on the site's own local time (the service and the simulator under one shifted clock,
 e.g. libfaketime), so rules of the time of day see the hour the scenario names.
@@ -42,8 +43,9 @@ class Publish(StrictModel):
 
 class Entry(StrictModel):
     """One line of the timeline: a device's happening (`device` with `do` or `publish`), an
-    operator's action on an alert (`operator` with the alert's `rule`), or a mark (only
-    `say`: the run lasts until then)."""
+    operator's action on an alert (`operator` with the alert's `rule`), a step on the newest
+    hazard (`hazard`, by a staff id: simulators/hazard_play.py), or a mark (only `say`: the
+    run lasts until then)."""
 
     model_config = ConfigDict(populate_by_name=True)  # `with_` or its YAML name `with`
 
