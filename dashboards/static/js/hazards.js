@@ -27,10 +27,14 @@ let categories = [];
 let stepContext = null;
 let formAlert = null;
 
+/** Every hazard not closed (however old), and the newest closed ones. */
 export async function refreshHazards() {
-  const res = await getJson('/api/hazards?limit=500');
-  if (res.ok && Array.isArray(res.data)) {
-    hazards = res.data;
+  const [live, done] = await Promise.all([
+    getJson('/api/hazards?state=open&state=in_progress&state=fixed&limit=5000'),
+    getJson(`/api/hazards?state=closed&limit=${CLOSED_SHOWN}`),
+  ]);
+  if (live.ok && Array.isArray(live.data) && done.ok && Array.isArray(done.data)) {
+    hazards = [...live.data, ...done.data];
     renderHazards();
   }
   if (!categories.length) {
