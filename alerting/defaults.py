@@ -140,6 +140,9 @@ def _rules() -> list[AnyRule]:
         # a home bed's welfare visit (巡访) not recorded a day after it fell due
         # (alerting/visits.py checks the plans; the seeds ask a monthly visit rate of 100%)
         ObservedRule(name="visit_missed", severity=L, priority="routine"),
+        # a fire hazard not fixed by its deadline (alerting/hazard_desk.py checks the
+        # register; seed 004: 隐患问题整改销号率 100%)
+        ObservedRule(name="hazard_overdue", severity=M, priority="routine"),
         # --- home beds (docs/home-beds.md) ---------------------------------------------
         EventRule(  # the resident asks the call centre to ring back: no emergency
             name="callback_request",

@@ -3,19 +3,38 @@ found, from a round, the screen or an alert, is a row of table `hazards` that mo
 open -> in_progress -> fixed -> closed, each step a row of `hazard_log`. Closing is the
 sign-off (销号) and takes a second person: never the one who fixed it.
 
-This module holds the tables of categories and states and `open_hazard`, the one insert
+This module holds the tables of categories, states and steps, `open_hazard`, the one insert
 every way of opening a hazard goes through, run inside the engine's transaction (the one
-writer) so a round's check-in and the hazard it found commit together."""
+writer) so a round's check-in and the hazard it found commit together, and `step`, the pure
+state machine every later change goes through (alerting/hazard_desk.py writes its result).
+
+A fix may be recorded straight from `open` (a fire door closed on the spot, 当场改正);
+`reopen` is a verification that failed: the hazard goes back to `in_progress` and its fix
+is forgotten (the log keeps it). `closed` is final."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 STATES = ("open", "in_progress", "fixed", "closed")
 SOURCES = ("screen", "round", "alert")
 HOUR_MS = 3_600_000
+ACTIONS = ("open", "start", "fix", "close", "reopen", "assign", "photo")
+# the states each step may start from, and the state it leads to (None: unchanged)
+STEPS: MappingProxyType[str, tuple[frozenset[str], str | None]] = MappingProxyType(
+    {
+        "start": (frozenset({"open"}), "in_progress"),
+        "fix": (frozenset({"open", "in_progress"}), "fixed"),
+        "close": (frozenset({"fixed"}), "closed"),
+        "reopen": (frozenset({"fixed"}), "in_progress"),
+        "assign": (frozenset({"open", "in_progress", "fixed"}), None),
+    }
+)
+# not yet fixed: the states in which a deadline passed makes a hazard overdue
+UNFIXED = frozenset({"open", "in_progress"})
+SECOND_PERSON = "需另一人验收 / a second person must verify: the one who fixed it cannot close it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +118,86 @@ def open_hazard(conn: sqlite3.Connection, h: NewHazard, now_ms: int) -> int:
         (hid, now_ms, h.opened_by, h.source_ref),
     )
     return hid
+
+
+COLUMNS = (
+    "id, site, state, category, description, location, floor, room, checkpoint, source,"
+    " source_ref, opened_by, opened_ms, owner, deadline_ms, started_ms, fixed_by, fixed_ms,"
+    " closed_by, closed_ms"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """A row of table `hazards` (COLUMNS, in that order)."""
+
+    id: int
+    site: str
+    state: str
+    category: str
+    description: str
+    location: str
+    floor: str | None
+    room: str | None
+    checkpoint: str | None
+    source: str
+    source_ref: str | None
+    opened_by: str
+    opened_ms: int
+    owner: str | None
+    deadline_ms: int
+    started_ms: int | None
+    fixed_by: str | None
+    fixed_ms: int | None
+    closed_by: str | None
+    closed_ms: int | None
+
+    def overdue(self, now_ms: int) -> bool:
+        """Past its deadline and not fixed yet (`hazard_overdue` holds)."""
+        return self.state in UNFIXED and now_ms >= self.deadline_ms
+
+
+class HazardError(Exception):
+    """A step refused, with the HTTP status the API answers it with and why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def step(
+    h: Hazard,
+    action: str,
+    by: str,
+    now_ms: int,
+    owner: str | None = None,
+    deadline_ms: int | None = None,
+) -> Hazard:
+    """The hazard after `action` by `by` at `now_ms`, or HazardError: 409 for a step its
+    state does not allow and for closing by the one who fixed it (SECOND_PERSON), 422 for
+    an unknown action or an assign that changes nothing."""
+    if action not in STEPS:
+        raise HazardError(422, f"unknown step {action!r}: one of {', '.join(STEPS)}")
+    froms, _to = STEPS[action]
+    if h.state not in froms:
+        allowed = ", ".join(sorted(froms))
+        raise HazardError(409, f"hazard {h.id} is {h.state}: {action} needs it {allowed}")
+    if action == "start":
+        return replace(h, state="in_progress", started_ms=now_ms)
+    if action == "fix":
+        started = h.started_ms if h.started_ms is not None else now_ms
+        return replace(h, state="fixed", started_ms=started, fixed_by=by, fixed_ms=now_ms)
+    if action == "close":
+        if by == h.fixed_by:
+            raise HazardError(409, SECOND_PERSON)
+        return replace(h, state="closed", closed_by=by, closed_ms=now_ms)
+    if action == "reopen":
+        return replace(h, state="in_progress", fixed_by=None, fixed_ms=None)
+    if owner is None and deadline_ms is None:
+        raise HazardError(422, "assign: give `owner`, `deadline_ms` or both")
+    return replace(
+        h,
+        owner=h.owner if owner is None else owner,
+        deadline_ms=h.deadline_ms if deadline_ms is None else deadline_ms,
+    )

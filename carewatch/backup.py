@@ -3,10 +3,10 @@ needs to carry on, taken while the service runs.
 
 The database is copied with SQLite's online backup API from its own read connection: the
 copy is one consistent snapshot (a transaction committed or not, never half), while the
-engine goes on writing. Beside it go the session key (staff stay logged in) and the
-written reports, and a manifest with every file's SHA-256 and what the copy holds (open
-alerts, pending notifications, deadlines), so a restore can check the archive before it
-trusts it and the operator can see what came back.
+engine goes on writing. Beside it go the session key (staff stay logged in), the
+written reports, the hazards' photos, and a manifest with every file's SHA-256 and what
+the copy holds (open alerts, pending notifications, deadlines), so a restore can check
+the archive before it trusts it and the operator can see what came back.
 
 A restore goes only into a data dir without a database (never over a live one), refuses
 archive members that are not the expected files (no paths out of the data dir), checks
@@ -40,6 +40,8 @@ KEY_NAME = "session.key"
 # the ones it no longer runs, so none keeps taking a share of the traffic
 SESSIONS_NAME = "mqtt-sessions.json"
 REPORTS = "reports"
+PHOTOS = "hazard-photos"  # by checksum (alerting/hazard_photos.py); an upload's temp: .*
+FOLDERS = (REPORTS, PHOTOS)
 MANIFEST = "manifest.json"
 
 
@@ -140,11 +142,10 @@ def backup(data_dir: Path, archive: Path, now_ms: int) -> Manifest:
         for name in (KEY_NAME, SESSIONS_NAME):
             if (data_dir / name).is_file():
                 files[data_dir / name] = name
-        reports = data_dir / REPORTS
-        if reports.is_dir():
-            for p in sorted(reports.rglob("*")):
-                if p.is_file() and not p.is_symlink():
-                    files[p] = f"{REPORTS}/{p.relative_to(reports).as_posix()}"
+        for folder in FOLDERS:  # the written reports, the hazards' photos
+            for p in sorted((data_dir / folder).rglob("*")):
+                if p.is_file() and not p.is_symlink() and not p.name.startswith("."):
+                    files[p] = f"{folder}/{p.relative_to(data_dir / folder).as_posix()}"
         manifest = Manifest(
             format=FORMAT,
             created_ms=now_ms,
@@ -170,7 +171,7 @@ def _safe_name(name: str) -> bool:
     if p.is_absolute() or ".." in p.parts or not p.parts:
         return False
     return name in (MANIFEST, DB_NAME, KEY_NAME, SESSIONS_NAME) or (
-        p.parts[0] == REPORTS and len(p.parts) >= 2
+        p.parts[0] in FOLDERS and len(p.parts) >= 2
     )
 
 

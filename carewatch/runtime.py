@@ -33,6 +33,7 @@ from alerting.runner import ClockSteps, EngineRunner
 from alerting.store import AlertReader
 from alerting.watchdog import Probes, Watchdog
 from carewatch.delivery import DeliveryWiring, delivery_workers
+from carewatch.hazarding import check_hazard_rules, wire_hazards
 from carewatch.logs import setup_logging
 from carewatch.retention import RetentionJob
 from carewatch.scheduling import REPORT_PAUSE_S, REPORTS, PausingExecutor
@@ -243,6 +244,10 @@ class Runtime:
         self.visiting = wire_visits(
             registry, rules, access.workers if access else [], session_key, clock, self._read_conn,
             self.runner.write, self.runner.submit, self._scheduler,
+        )  # fmt: skip
+        self.hazarding = wire_hazards(  # the hazard register (carewatch/hazarding.py)
+            registry, rules, clock, self._read_conn, self.runner.write, self.runner.submit,
+            self._scheduler, settings.data_dir,
         )  # fmt: skip
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
@@ -493,6 +498,7 @@ def build_runtime(
     key is a ConfigError before anything starts."""
     registry = load_sites(settings.sites, settings.zigbee_prefix)
     rules = load_rulebook(settings.rules_file, registry)
+    check_hazard_rules(settings.sites, registry, rules)  # hazards.from_alerts: known rules
     environ = os.environ if env is None else env
     secrets = [target_secrets(rs.notify.targets, environ) for rs, _ in rules.groups()]
     return Runtime(settings, registry, rules, clock or SystemClock(), secrets)

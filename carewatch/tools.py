@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from alerting.rulecheck import check_file
+from alerting.hazard_alerts import from_alerts_problems
+from alerting.rulecheck import check_file, load_rulebook
 from alerting.ruleset import RuleSet
 from carewatch.settings import Settings, load_settings
 from devices.registry import load_sites
@@ -38,11 +39,14 @@ def _file_kind(path: Path) -> str:
     return "rules"
 
 
-def _check(path: Path, site: Path | None) -> list[str]:
-    """Every problem of a site, rules or settings file (a settings file: both it names)."""
+def _check(path: Path, site: Path | None, rules_file: Path | None = None) -> list[str]:
+    """Every problem of a site, rules or settings file (a settings file: both it names;
+    its sites against its rules file)."""
     kind = _file_kind(path)
     if kind in ("site", "sites"):
         reg = load_sites(path)
+        if hazard_problems := from_alerts_problems(path, reg, load_rulebook(rules_file, reg)):
+            return hazard_problems
         sites = ", ".join(f"{s.id} ({len(reg.devices(s.id))} devices)" for s in reg.sites.values())
         print(f"{path}: ok, site{'s' if len(reg.sites) > 1 else ''} {sites}")
         for sid, conf in reg.sites.items():  # a site's own rules file, against that site
@@ -53,7 +57,7 @@ def _check(path: Path, site: Path | None) -> list[str]:
         return []
     if kind == "settings":
         settings = load_settings(path)
-        problems = _check(settings.sites, None)
+        problems = _check(settings.sites, None, settings.rules_file)
         if not problems and settings.access_file is not None:
             problems = _check(settings.access_file, settings.sites)
         if problems or settings.rules_file is None:
@@ -245,7 +249,6 @@ def _exporter(settings: Settings, site: str | None, send: bool) -> Exporter:
     from alerting.reports.export import Exporter
     from alerting.reports.service import ReportService
     from alerting.reports.source import InfluxQLStats, PointStats, SeriesStats
-    from alerting.rulecheck import load_rulebook
     from alerting.store import AlertReader
     from ingest.influx import InfluxV1
     from ingest.spool import EmbeddedReadings

@@ -18,6 +18,7 @@ from dashboards.district import district_router
 from dashboards.district_homes import home_beds_router
 from dashboards.equipment import equipment_router
 from dashboards.exports import router as exports_router
+from dashboards.hazards import hazards_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
@@ -50,6 +51,9 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     visiting = getattr(runtime, "visiting", None)  # a service's; a test's runtime may lack it
     if visiting is not None:
         app.include_router(visits_router(runtime, visiting))
+    hazarding = getattr(runtime, "hazarding", None)  # likewise: the hazard register
+    if hazarding is not None:
+        app.include_router(hazards_router(runtime, hazarding))
     return app
 
 

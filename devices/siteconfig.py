@@ -245,6 +245,27 @@ class VisitPlan(StrictModel):
     every_days: int = Field(7, ge=1, le=31, description="days between visits")
 
 
+class HazardsConfig(StrictModel):
+    """The hazard register's site settings (docs/fire-duty.md, ## Hazards)."""
+
+    from_alerts: dict[str, int] = Field(
+        default_factory=dict,
+        description="rule name -> minutes: an alert of that rule open this long opens one"
+        " hazard (0: never); over the defaults (fire_door_open 30, equipment faults 1440)."
+        " Rule names are checked against the site's rules by check-config",
+    )
+
+    @field_validator("from_alerts")
+    @classmethod
+    def _minutes(cls, v: dict[str, int]) -> dict[str, int]:
+        for rule, minutes in v.items():
+            if not re.match(r"^[a-z0-9_]{1,64}$", rule):
+                raise ValueError(f"{rule!r} is not a rule name")
+            if not 0 <= minutes <= 60 * 24 * 31:
+                raise ValueError(f"{rule}: minutes from 0 (never) to 44640 (31 days)")
+        return v
+
+
 class SiteConfig(StrictModel):
     """The site file (YAML): a nursing home with floors and rooms, or a home bed (an address,
     one or two residents); residents, staff, API tokens, devices and shifts, every reference
@@ -291,6 +312,9 @@ class SiteConfig(StrictModel):
     daily_report: DailyReportConfig = Field(default_factory=DailyReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     visits: VisitPlan | None = Field(None, description="a home bed's scheduled welfare visits")
+    hazards: HazardsConfig = Field(
+        default_factory=HazardsConfig, description="the hazard register (火灾隐患整改)"
+    )
 
     @model_validator(mode="before")
     @classmethod

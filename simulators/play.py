@@ -17,6 +17,7 @@ import httpx
 
 from devices.ports import Clock
 from devices.registry import Registry
+from simulators import hazard_play as hz
 from simulators import judge as jg
 from simulators.home import SimulatedHome
 from simulators.models import Step
@@ -53,6 +54,14 @@ class AlertSource:
         """The alert's outbox rows (`GET /api/notifications`): key, target, recipient..."""
         rows: list[dict[str, Any]] = self._get("/api/notifications", alert_id=alert_id, limit=1000)
         return rows
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST a JSON body with the runner's token."""
+        return httpx.post(f"{self._url}{path}", json=body, headers=self._headers, timeout=10)
+
+    def register(self) -> hz.HazardApi:
+        """The hazard register through this service (simulators/hazard_play.py)."""
+        return hz.HazardApi(self._get, self.post)
 
     def act(self, alert_id: str, action: str, body: dict[str, Any]) -> httpx.Response:
         """POST /api/alerts/{id}/{action} (ack, resolve, outcome, contact)."""
@@ -142,8 +151,10 @@ def run(
     with `check`, play the operators' actions and wait for every expected alert and step
     (or its deadline) and judge them."""
     bad = [p for s in scenarios for p in problems(s, registry)]
-    if any(e.operator for s in scenarios for e in s.scenario.timeline) and check is None:
-        bad.append("operator actions need the service: --check-url")
+    if any(e.operator or e.hazard for s in scenarios for e in s.scenario.timeline) and (
+        check is None
+    ):
+        bad.append("operator actions and hazard steps need the service: --check-url")
     if bad:
         raise ValueError("\n".join(bad))
     speed = speed or (scenarios[0].scenario.speed if scenarios else 1.0)
@@ -195,13 +206,17 @@ def run(
                 at_s, i, k = others.pop(0)
                 e = scenarios[i].scenario.timeline[k]
                 other_ms[(i, k)] = clock.now_ms()
-                if e.operator is not None and check is not None:
-                    note, err = _operate(check, scenarios[i], e, at_s)
+                if (e.operator or e.hazard) is not None and check is not None:
+                    note, err = (
+                        _operate(check, scenarios[i], e, at_s)
+                        if e.operator is not None
+                        else hz.play_step(check.register(), scenarios[i], e, at_s)
+                    )
                     if err:
                         errors.append(err)
                     else:
                         notes.setdefault(i, []).append(note)
-                say(f"{scenarios[i].name}: +{at_s:g}s {e.say or e.operator}")
+                say(f"{scenarios[i].name}: +{at_s:g}s {e.say or e.operator or e.hazard}")
             time.sleep(0.05)
         n = len(home.played_ms)  # the home's thread appends a step, then its time
         played_at = dict(zip(map(id, home.done_steps[:n]), home.played_ms[:n], strict=True))
@@ -216,7 +231,9 @@ def run(
         if check is not None:
             reports = _wait_and_judge(runs, check, start_ms, clock)
             for i, r in enumerate(reports):
-                r.notes += notes.get(i, [])
+                got, wrong = hz.judge(check.register(), r.loaded)  # expect_hazards
+                r.notes += notes.get(i, []) + got
+                errors += wrong
                 prefix_ = f"{r.loaded.name}:"
                 r.errors += [e for e in home.errors + errors if e.startswith(prefix_)]
         if linger_s:

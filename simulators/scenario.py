@@ -2,9 +2,10 @@
 
 A scenario file (docs/simulator.md) names happenings at simulated clock times ("03:10") or
 offsets ("+90s"): a device's happening, an operator's action on an alert (acknowledge,
-record an outcome or a contact attempt, resolve), or only a mark on the timeline. It may
-state the alerts it expects, with the escalation steps each must (or must not) climb, so a
-scenario doubles as an acceptance test: simulators/play.py plays it against a running
+record an outcome or a contact attempt, resolve), a step on the hazard register, or only a
+mark on the timeline. It may state the alerts it expects, with the escalation steps each
+must (or must not) climb, and the hazard register's end state, so a scenario doubles as an
+acceptance test: simulators/play.py plays it against a running
 service and simulators/judge.py judges what the service did. A scenario on the `site_clock`
 runs on the site's own local time (the service and the simulator under one shifted clock,
 e.g. libfaketime), so rules of the time of day see the hour the scenario names.
@@ -28,6 +29,8 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _OFFSET = re.compile(r"^\+?(\d+(?:\.\d+)?)(s|m|h)?$")
 # what an operator can do to an alert from a scenario: POST /api/alerts/{id}/<action>
 OPERATOR_ACTIONS = ("ack", "resolve", "outcome", "contact")
+# a step on the newest hazard of the register: POST /api/hazards/{id}/<step> (docs/fire-duty.md)
+HAZARD_STEPS = ("start", "fix", "close", "reopen")
 STATES = ("active_unack", "active_ack", "cleared_unack", "closed", "shelved")
 
 
@@ -40,8 +43,9 @@ class Publish(StrictModel):
 
 class Entry(StrictModel):
     """One line of the timeline: a device's happening (`device` with `do` or `publish`), an
-    operator's action on an alert (`operator` with the alert's `rule`), or a mark (only
-    `say`: the run lasts until then)."""
+    operator's action on an alert (`operator` with the alert's `rule`), a step on the newest
+    hazard (`hazard`, by a staff id: simulators/hazard_play.py), or a mark (only `say`: the
+    run lasts until then)."""
 
     model_config = ConfigDict(populate_by_name=True)  # `with_` or its YAML name `with`
 
@@ -62,11 +66,28 @@ class Entry(StrictModel):
         None, description="an operator's action on the newest open alert of `rule`"
     )
     rule: str | None = Field(None, description="with `operator`: the alert's rule")
+    hazard: Literal["start", "fix", "close", "reopen"] | None = Field(
+        None, description="a step on the newest hazard of the site, by `by` (a staff id)"
+    )
+    refused: bool = Field(
+        False, description="with `hazard`: the step must be refused (409), e.g. the fixer's close"
+    )
     by: str = Field("op-scenario", min_length=1, max_length=64, description="the operator's id")
     say: str = Field("", description="what happens, for the log and the report")
 
     @model_validator(mode="after")
     def _one(self) -> Entry:
+        if self.hazard is not None:
+            if any(x is not None for x in (self.device, self.do, self.publish, self.operator,
+                                           self.rule)):  # fmt: skip
+                raise ValueError(
+                    "a hazard step has no `device`, `do`, `publish`, `operator`, `rule`"
+                )
+            if set(self.with_) - {"note"}:
+                raise ValueError("a hazard step's `with` takes only `note`")
+            return self
+        if self.refused:
+            raise ValueError("`refused` goes with `hazard`")
         if self.operator is not None:
             if self.do is not None or self.publish is not None:
                 raise ValueError("an operator's action has no `do` or `publish`")
@@ -158,6 +179,19 @@ class Expect(StrictModel):
         return max((s.within_s or 0.0 for s in self.steps), default=0.0)
 
 
+class HazardExpect(StrictModel):
+    """The newest hazard of the register (of `source` and `category`, when given) at the
+    end: its state, and whether someone other than its fixer closed it."""
+
+    source: Literal["screen", "round", "alert"] | None = None
+    category: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
+    state: Literal["open", "in_progress", "fixed", "closed"] | None = None
+    closed_by_second: bool = Field(
+        False, description="closed, and `closed_by` is not `fixed_by` (a second person)"
+    )
+    within_s: float = Field(30, gt=0, le=3600, description="wall-clock seconds after the run")
+
+
 class Scenario(StrictModel):
     name: str | None = Field(None, description="defaults to the file name")
     title: str = Field(min_length=1)
@@ -178,6 +212,9 @@ class Scenario(StrictModel):
     )
     timeline: list[Entry] = Field(min_length=1)
     expect: list[Expect] = Field(default_factory=list)
+    expect_hazards: list[HazardExpect] = Field(
+        default_factory=list, description="the register at the end (simulators/hazard_play.py)"
+    )
     quiet: bool = Field(
         False, description="any other alert on the timeline's devices fails the scenario"
     )
@@ -282,8 +319,11 @@ def problems(loaded: Loaded, registry: Registry) -> list[str]:
     out: list[str] = []
     if loaded.scenario.site_clock and registry.site.timezone is None:
         out.append(f"{loaded.name}: site_clock needs the site file's `timezone`")
+    staff = {s.id for s in registry.site.staff}
     for i, e in enumerate(loaded.scenario.timeline):
         where = f"{loaded.name}: timeline.{i}"
+        if e.hazard is not None and e.by not in staff:
+            out.append(f"{where}: `by` {e.by!r} is not a staff id of site {registry.site.id}")
         if not e.happening:
             continue
         assert e.device is not None

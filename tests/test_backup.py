@@ -29,6 +29,10 @@ def make_db(data: Path) -> None:
     (data / "mqtt-sessions.json").write_text('{"sessions": []}')
     (data / "reports").mkdir()
     (data / "reports" / "watch-2026-12-01.json").write_text("{}")
+    photo = data / "hazard-photos" / "ab"
+    photo.mkdir(parents=True)
+    (photo / ("ab" + "0" * 62)).write_bytes(b"\x89PNG\r\n\x1a\n")  # a hazard's photo
+    (data / "hazard-photos" / ".upload-x").write_bytes(b"half")  # an upload cut off
 
 
 def test_a_backup_taken_during_writes_is_one_consistent_snapshot(tmp_path: Path) -> None:
@@ -79,12 +83,14 @@ def test_restore_brings_back_every_file_with_a_new_install_id(tmp_path: Path) ->
         "session.key",
         "mqtt-sessions.json",
         "reports/watch-2026-12-01.json",
+        f"hazard-photos/ab/ab{'0' * 62}",
     }
     new = tmp_path / "new"
     restore(a, new)
     assert (new / "session.key").read_bytes() == b"k" * 32
     assert (new / "mqtt-sessions.json").read_text() == '{"sessions": []}'
     assert (new / "reports" / "watch-2026-12-01.json").read_text() == "{}"
+    assert (new / "hazard-photos" / "ab" / f"ab{'0' * 62}").read_bytes() == b"\x89PNG\r\n\x1a\n"
     conn = sqlite3.connect(new / "carewatch.db")
     install = conn.execute("SELECT value FROM meta WHERE key = 'install_id'").fetchone()[0]
     pending = conn.execute("SELECT key FROM outbox WHERE state = 'pending'").fetchall()

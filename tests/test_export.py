@@ -123,10 +123,13 @@ def names(registry: Registry) -> list[str]:
 # --- the document ------------------------------------------------------------------------
 
 
-def test_the_schema_file_is_a_valid_json_schema_and_says_the_hazards_are_not_recorded_yet():
+def test_the_schema_file_is_a_valid_json_schema_and_defines_the_hazards():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["properties"]["version"]["const"] == "1"
-    assert "fire-duty feature" in SCHEMA["properties"]["hazards"]["description"]
+    hazards = SCHEMA["properties"]["hazards"]
+    assert "added within version 1" in hazards["description"]
+    assert hazards["required"] == ["open", "note"]  # what the first release gave stays
+    assert "overdue" in hazards["properties"]["items"]["items"]["required"]
     assert SCHEMA_FILE.name == "site-export-v1.schema.json"
 
 
@@ -164,7 +167,9 @@ def test_friday_smoke_alarm_day_validates_and_says_what_the_report_says(exporter
     e1 = {(e["device_id"], e["field"]): e for e in fire["equipment"]}
     assert e1[("e-1f-panel", "cable_temp_c")]["max"] == 52.0  # Friday 12:00
     assert e1[("e-1f-panel", "cable_temp_c")]["ok"] is True
-    assert doc["hazards"] == {"open": [], "note": HAZARDS_NOTE}
+    hz = doc["hazards"]  # no hazard recorded in the week
+    assert (hz["open"], hz["items"], hz["note"]) == ([], [], HAZARDS_NOTE)
+    assert (hz["opened"], hz["closure_rate"], hz["ageing"]["0_1d"]) == (0, None, 0)
     assert doc["warnings"] == []
 
 
@@ -272,6 +277,9 @@ def test_csv_has_the_documented_columns_and_one_row_per_figure(exporter):
     assert by[("devices.availability", "")][1] == "ratio"
     assert by[("devices.by_type.registered", "smoke_detector")][1] == "count"
     assert by[("hazards.open", "")] == ("0", "count")
+    assert by[("hazards.items", "")] == ("0", "count")
+    assert by[("hazards.closure_rate", "")] == ("", "ratio")
+    assert by[("hazards.ageing.30d_plus", "")] == ("0", "count")
     # every figure is a path of the JSON document
     for figure, _ in by:
         v: Any = doc

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from alerting import outbox
-from alerting.reports.jsonout import home_summary, local_iso, summary
+from alerting.reports.compute.hazards import HazardItem
+from alerting.reports.jsonout import hazard_summary, home_summary, local_iso, summary
 from alerting.reports.model import WatchReport
 from alerting.reports.service import ReportService
 from alerting.reports.shifts import local_date, local_ms, parse_hhmm
@@ -38,8 +39,9 @@ SCHEMA_ID = "carewatch.site-export"
 EXPORT_VERSION = "1"
 SCHEMA_FILE = Path(__file__).parent / "schemas" / f"site-export-v{EXPORT_VERSION}.schema.json"
 HAZARDS_NOTE = (
-    "Hazard reports are not recorded yet (the fire-duty feature is not built): the list"
-    " stays empty until it is; a hazard will then be listed here while it is open."
+    "The fire-hazard register (隐患): `items` are the hazards not closed at the day's end or"
+    " found, fixed or closed during it; `open` those not closed at the end. Ids, category,"
+    " place and times only (no description, no person)."
 )
 PRIORITIES = ("emergency", "routine", "trouble")
 REDACTED = "***"
@@ -81,6 +83,35 @@ def utc_iso(ms: int) -> str:
     return (
         datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
+
+
+def _hazards(report: WatchReport, tz: ZoneInfo) -> dict[str, Any]:
+    """The day's hazards (compute/hazards.py): the figures, every hazard open at the end
+    or changed in the day, and the open ones (`open`, as in the first release's field)."""
+
+    def item(x: HazardItem) -> dict[str, Any]:
+        return {
+            "id": x.id,
+            "category": x.category,
+            "state": x.state,
+            "source": x.source,
+            "floor": x.floor,
+            "room": x.room,
+            "opened": local_iso(x.opened_ms, tz),
+            "deadline": local_iso(x.deadline_ms, tz),
+            "fixed": local_iso(x.fixed_ms, tz),
+            "closed": local_iso(x.closed_ms, tz),
+            "overdue": x.overdue,
+        }
+
+    z = report.hazards
+    items = [item(x) for x in z.items] if z else []
+    return {
+        **(hazard_summary(z) if z else {}),
+        "items": items,
+        "open": [i for i in items if i["state"] != "closed"],
+        "note": HAZARDS_NOTE,
+    }
 
 
 def _fire(report: WatchReport) -> dict[str, Any]:
@@ -219,7 +250,7 @@ def document(
         "answers": {g: figures[g] for g in ("emergency", "all")},
         "fire": _fire(report),
         "devices": devices,
-        "hazards": {"open": [], "note": HAZARDS_NOTE},
+        "hazards": _hazards(report, tz),
         # a home bed's calls, check-ins and visits (docs/export.md: optional, home beds only)
         **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
         "warnings": list(report.warnings),

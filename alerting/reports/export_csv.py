@@ -34,9 +34,10 @@ KEYED: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "home_beds.outcomes": lambda i: str(i["code"]),
     "home_beds.visits.by_worker": lambda i: str(i["worker"]),
 }
-COUNTED = frozenset({"hazards.open"})  # lists given as their length
+COUNTED = frozenset({"hazards.open", "hazards.items"})  # lists given as their length
 TEXTS = frozenset({"home_beds.visits.worker"})  # a text that may be null: JSON only
-RATIOS = frozenset({"availability", "share", "rate"})  # 0..1 besides the share_* figures
+# 0..1 besides the share_* figures
+RATIOS = frozenset({"availability", "share", "rate", "closure_rate", "closure_rate_due"})
 
 
 FLAGS = frozenset({"ok"})  # true/false, empty when unknown

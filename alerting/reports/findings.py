@@ -68,6 +68,9 @@ def findings(w: Words, r: WatchReport) -> list[Finding]:
         add("bad", "equipment_open", n=len(still), devices=w.join(still))
     if r.fire.forwarded_auto:
         add("warn", "forwarded_auto", n=r.fire.forwarded_auto)
+    z = r.hazards  # fire hazards past their deadline, unfixed (docs/fire-duty.md)
+    if z is not None and z.overdue_at_end:
+        add("bad", "hazards_overdue", n=z.overdue_at_end, open=z.open_at_end)
     if r.overrides.count:  # calls reset from afar: the bedside reset was skipped
         add("warn", "overrides", n=r.overrides.count, people=w.tally(r.overrides.by_person, w.who))
     for f in r.load.floods:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerting.reports.compute.hazards import HazardFigures
 from alerting.reports.model import Responses, WatchReport
 from alerting.reports.model_equipment import EquipmentFaults
 from alerting.reports.model_home import CallFigures, HomeBedFigures, WorkerVisits
@@ -105,6 +106,7 @@ def summary(report: WatchReport) -> dict[str, Any]:
         ],
         # the fire equipment's time in fault (device-seconds) and what is still out of order
         **(_faults_summary(report.equipment_faults) if report.equipment_faults else {}),
+        **({"hazards": hazard_summary(report.hazards)} if report.hazards else {}),
         **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
     }
 
@@ -115,6 +117,25 @@ def _faults_summary(f: EquipmentFaults) -> dict[str, Any]:
         "fire_equipment_out_of_order": sorted(
             {e.device_id for e in f.episodes if e.end_ms is None}
         ),
+    }
+
+
+def hazard_summary(z: HazardFigures) -> dict[str, Any]:
+    """The hazard register's figures of a period (compute/hazards.py), as the summary and
+    the export give them."""
+    return {
+        "opened": z.opened,
+        "fixed": z.fixed,
+        "closed": z.closed,
+        "overdue": z.overdue,
+        "open_at_end": z.open_at_end,
+        "overdue_at_end": z.overdue_at_end,
+        "closed_of_opened": z.closed_of_opened,
+        "closure_rate": z.closure_rate,
+        "due": z.due,
+        "closed_of_due": z.closed_of_due,
+        "closure_rate_due": z.closure_rate_due,
+        "ageing": dict(z.ageing),
     }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # model_home uses Durations from here
     from alerting.reports.model_equipment import EquipmentFaults
+    from alerting.reports.compute.hazards import HazardFigures
     from alerting.reports.model_home import HomeBedFigures
 
 
@@ -439,6 +440,7 @@ class WatchReport:
     home_beds: HomeBedFigures | None = None  # home-bed sites only (compute/home_beds.py)
     # the fire equipment's time in fault (compute/equipment_faults.py); None: not computed
     equipment_faults: EquipmentFaults | None = None
+    hazards: HazardFigures | None = None  # the hazard register (compute/hazards.py)
 
     def responses_for(self, group: str) -> Responses:
         """The answer figures of one priority, or "all"; the report holds all four, so any other

@@ -18,6 +18,7 @@ from alerting.notify.formats import JSON_CONTENT_TYPE
 from alerting.notify.sender import DeliveryError
 from alerting.notify.webhook import WebhookPoster
 from alerting.reports.compute import build_report
+from alerting.reports.compute.hazards import hazard_figures
 from alerting.reports.compute.home_beds import (
     HomeSite,
     Resident,
@@ -42,6 +43,7 @@ from alerting.reports.shifts import (
 from alerting.reports.source import (
     SeriesStats,
     equipment,
+    load_hazards,
     load_raised,
     load_rows,
     load_visits,
@@ -132,6 +134,14 @@ class ReportService:
                 warnings.append(f"readings store unavailable: {type(exc).__name__}")
         report = build_report(
             rows, self.registry, self.rules, start_ms, end_ms, as_of_ms, self.shifts, figures
+        )
+        conn = self._connect()
+        try:  # the hazard register (compute/hazards.py)
+            hazards, fixes = load_hazards(conn, self.site, as_of_ms)
+        finally:
+            conn.close()
+        report = dataclasses.replace(
+            report, hazards=hazard_figures(hazards, fixes, start_ms, end_ms, as_of_ms)
         )
         home = self.home_site()
         if home is not None:  # a home bed's report has its home-bed section

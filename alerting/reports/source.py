@@ -9,6 +9,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
+from alerting.hazards import COLUMNS as HAZARD_COLUMNS
+from alerting.hazards import Hazard
 from alerting.reports.model import SeriesFigure
 from alerting.reports.rows import (
     AlertRow,
@@ -87,6 +89,27 @@ def load_visits(
             )
         ]
     return out
+
+
+def load_hazards(
+    conn: sqlite3.Connection, site: str | None, as_of_ms: int
+) -> tuple[list[Hazard], list[tuple[int, int]]]:
+    """The hazards of `site` (None: every one) opened before `as_of_ms`, and the (hazard id,
+    time) of each of their fix steps (table hazard_log), for compute/hazards.py."""
+    where = "opened_ms < ?" + ("" if site is None else " AND site = ?")
+    args = (as_of_ms,) + (() if site is None else (site,))
+    hazards = [Hazard(*r) for r in conn.execute(
+        f"SELECT {HAZARD_COLUMNS} FROM hazards WHERE {where} ORDER BY id", args
+    )]  # fmt: skip
+    fixes = [
+        (int(hid), int(at))
+        for hid, at in conn.execute(
+            "SELECT hazard_id, at_ms FROM hazard_log WHERE action = 'fix' AND hazard_id IN"
+            f" (SELECT id FROM hazards WHERE {where}) ORDER BY id",
+            args,
+        )
+    ]
+    return hazards, fixes
 
 
 def load_raised(

@@ -12,6 +12,7 @@ import { scheduleRender } from './render.js';
 import { setButtonsBusy } from './cards.js';
 import { recoveredTroubleIds } from './alerts.js';
 import { currentSession, endSession, openLogin } from './login.js';
+import { openHazardForm } from './hazards.js';
 
 const CONFIRMED = new Set(['resolve', 'shelve', 'confirm', 'dismiss', 'override']);
 const REASONED = new Set(['dismiss', 'override']); // these need the reason in the note
@@ -131,6 +132,7 @@ function submitConfirm() {
 /** A card's button was pressed: collect what the action needs, then perform it. */
 export function startAction(action, alertId) {
   const a = state.alerts.get(String(alertId));
+  if (action === 'hazard') { openHazardForm(a || { id: alertId }); return; } // 记为隐患
   if (CONFIRMED.has(action)) {
     openConfirm(action, a, alertId);
     return;

@@ -50,6 +50,11 @@ function cardActions(a) {
     buttons.push(actionButton('dismiss', t('screen.button.dismiss'), 'btn-secondary'));
   }
   buttons.push(...resetButtons(a));
+  // a fault or supervisory signal left as it is may be a fire hazard (记为隐患); an
+  // emergency card keeps its few buttons, and the watch's own alerts are no hazard
+  if (priorityOf(a) === 'trouble' && !isSystem(a) && a.rule !== 'hazard_overdue') {
+    buttons.push(actionButton('hazard', t('hazards.record'), 'btn-secondary'));
+  }
   if (a.state === 'shelved') {
     buttons.push(actionButton('unshelve', t('screen.button.unshelve'), 'btn-secondary'));
   } else if (!a.latched) {

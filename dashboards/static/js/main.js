@@ -7,6 +7,7 @@
  * site: ?site=, or a chooser for a caller of several) · format · state (state
  * and alert order) · labels (names of things) · dom · render (batched redraw) · cards ·
  * alerts · floors (with the room dialog) · devices · equipment (fire equipment) · history + chart · notifications ·
+ * hazards (the register's tab and form) ·
  * login · actions · sound · stream (SSE, /readyz) · banners · handover (its own entry).
  *
  * Test hooks: window.carewatch = {state, alerts(), soundPattern(), muted(), audioRunning(),
@@ -39,9 +40,10 @@ import {
 import { connect, pollReady } from './stream.js';
 import { renderClock, renderConn, renderSite, renderSystemBanner } from './banners.js';
 import { siteReady } from './sites.js';
+import { bindHazards, cancelHazard, refreshHazards, renderHazards } from './hazards.js';
 
-const VIEWS = ['alerts', 'floors', 'devices', 'equipment', 'notifications'];
-const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog'];
+const VIEWS = ['alerts', 'floors', 'devices', 'equipment', 'notifications', 'hazards'];
+const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog', 'hazard-dialog', 'hazard-step-dialog', 'hazard-photo-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
 const META_RETRY_MS = 10000;
@@ -54,6 +56,7 @@ onRender(renderFloors);
 onRender(renderNotifications);
 onRender(renderDevices);
 onRender(renderEquipment);
+onRender(renderHazards);
 onRender(() => { if ($('room-dialog').open) renderRoomDialog(); });
 
 function showView(view) {
@@ -66,6 +69,7 @@ function showView(view) {
   if (v === 'devices') refreshDevices();
   if (v === 'equipment') refreshEquipment();
   if (v === 'notifications') refreshNotifications();
+  if (v === 'hazards') refreshHazards();
   renderAll();
 }
 
@@ -114,6 +118,7 @@ function idleReturn() {
   lastInteraction = Date.now();
   cancelLogin();
   cancelConfirm();
+  cancelHazard();
   for (const id of DIALOGS) closeDialog($(id));
   if (state.view !== 'alerts') showView('alerts');
 }
@@ -156,6 +161,7 @@ function bindEvents() {
   $('lang-toggle').addEventListener('click', () => setLang(nextLanguage().code));
   bindLogin();
   bindActions();
+  bindHazards();
   $('room-dialog').addEventListener('close', () => {
     state.openRoom = null;
     $('room-alerts').replaceChildren(); // no duplicate cards left behind
@@ -199,6 +205,8 @@ async function start() {
   setInterval(pollReady, 10000);
   setInterval(refreshNotifications, 10000);
   refreshNotifications();
+  setInterval(refreshHazards, 30000);
+  refreshHazards();
   setInterval(() => { if (state.session) currentSession(); }, 30000);
 }
 
