@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from alerting.equipment import EQUIPMENT_STATES, FAULT_STATES
 from alerting.hazard_desk import SYSTEM_BY, AgedAlert, HazardDesk
 from alerting.hazards import HazardError, NewHazard
 from alerting.rulebook import Rulebook
@@ -24,23 +25,32 @@ from devices.yamlconf import load_yaml, located
 log = logging.getLogger("carewatch.hazards")
 
 DAY_MIN = 24 * 60
+# the category a hazard from an equipment alert is filed under, by rule; a rule not
+# named here is the fire-alarm system's (a detector, a point, a monitor)
+CATEGORY_OF_RULE: Mapping[str, str] = MappingProxyType(
+    {
+        "fire_door_open": "fire_door",
+        "pump_fault": "hydrant",
+        "pump_manual": "hydrant",
+        "valve_closed": "hydrant",
+        "tank_low": "hydrant",
+        "water_pressure_low": "hydrant",
+        "water_pressure_falling": "hydrant",
+        "fan_fault": "other",
+        "emergency_light_fault": "emergency_light",
+    }
+)
 # rule -> (minutes an alert stays open before it is a hazard, the hazard's category):
-# a fire door held open 30 min; the equipment faults of issue 17 a day (contracts17.md)
+# every rule the equipment table shows as out of order (alerting/equipment.py, one list
+# for the screen, the report and this) a day, a fire door held open 30 min
 FROM_ALERTS: Mapping[str, tuple[int, str]] = MappingProxyType(
     {
-        "fire_door_open": (30, "fire_door"),
-        "panel_fault": (DAY_MIN, "alarm_system"),
-        "panel_disabled": (DAY_MIN, "alarm_system"),
-        "panel_supervisory": (DAY_MIN, "alarm_system"),
-        "pump_fault": (DAY_MIN, "hydrant"),
-        "pump_manual": (DAY_MIN, "hydrant"),
-        "valve_closed": (DAY_MIN, "hydrant"),
-        "tank_low": (DAY_MIN, "hydrant"),
-        "fan_fault": (DAY_MIN, "other"),
-        "emergency_light_fault": (DAY_MIN, "emergency_light"),
-        "device_fault": (DAY_MIN, "alarm_system"),
-        "device_offline": (DAY_MIN, "alarm_system"),
-        "water_pressure_low": (DAY_MIN, "hydrant"),
+        rule: (
+            30 if rule == "fire_door_open" else DAY_MIN,
+            CATEGORY_OF_RULE.get(rule, "alarm_system"),
+        )
+        for rule, state in EQUIPMENT_STATES.items()
+        if state in FAULT_STATES
     }
 )
 # rules that count only for a fire-safety device (a resident's pendant offline is no

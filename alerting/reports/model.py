@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # model_home uses Durations from here
-    from alerting.reports.model_equipment import EquipmentFaults
     from alerting.reports.compute.hazards import HazardFigures
+    from alerting.reports.model_equipment import EquipmentFaults
     from alerting.reports.model_home import HomeBedFigures
 
 
