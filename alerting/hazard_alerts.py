@@ -53,9 +53,6 @@ FROM_ALERTS: Mapping[str, tuple[int, str]] = MappingProxyType(
         if state in FAULT_STATES
     }
 )
-# rules that count only for a fire-safety device (a resident's pendant offline is no
-# fire hazard)
-FIRE_DEVICES_ONLY = frozenset({"device_fault", "device_offline"})
 
 
 def minutes_of(registry: Registry) -> dict[str, dict[str, int]]:
@@ -92,7 +89,9 @@ def open_from_alerts(desk: HazardDesk, registry: Registry) -> list[int]:
 
 
 def _counts(registry: Registry, a: AgedAlert) -> bool:
-    if a.rule not in FIRE_DEVICES_ONLY:
+    """The equipment rules count for fire-safety devices only (a resident's pendant
+    offline or tampered with is no fire hazard); a rule a site file adds counts anywhere."""
+    if a.rule not in FROM_ALERTS:
         return True
     dev = registry.get(a.site, a.device_id)
     return dev is not None and dev.type.fire_safety
