@@ -410,7 +410,9 @@ def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
             known = {*ev.choices, *ev.ranges, *ev.texts}
             for attr in ev.required:
                 if attr not in known:
-                    problems.append(f"{key}.{ename}: required {attr!r} has no choices, range or length")
+                    problems.append(
+                        f"{key}.{ename}: required {attr!r} has no choices, range or length"
+                    )
             for attr, longest in ev.texts.items():
                 if longest <= 0:
                     problems.append(f"{key}.{ename}.{attr}: text length must be positive")
