@@ -4,6 +4,9 @@ default rules of each type on a fake clock against the demo home's equipment."""
 
 from __future__ import annotations
 
+import random
+
+import orjson
 import pytest
 
 from alerting.defaults import default_rules
@@ -12,7 +15,9 @@ from alerting.ruleset import Notify, RuleSet, Target
 from alerting.views import AlertView
 from devices.decode import Decoder
 from devices.model import DeviceEvent, Reading, Rejection
-from devices.registry import Registry
+from devices.registry import Registry, load_site
+from simulators.models import DeviceModel, actions_for
+from simulators.models.fireequip import FIRE_TYPES
 from tests.engine_harness import Harness
 
 BRIGADE = Target(url="http://127.0.0.1:9/119", secret_env="FIRE_SECRET", format="cap")
@@ -262,3 +267,74 @@ def test_fan_and_emergency_light_faults(h):
     assert h.open("emergency_light_fault") == []  # on battery is no fault
     h.send("el-3f-exit", "telemetry", '{"fault":true}')
     assert h.one("emergency_light_fault").severity.value == "medium"
+
+
+# --- the simulated equipment ------------------------------------------------------------------
+
+
+def test_the_demo_homes_fire_equipment_stays_quiet_for_a_simulated_day(h):
+    """Every message of a day is one the service accepts, and none raises an alert."""
+    fire = [d for d in h.registry.devices("sunrise") if d.type.name in FIRE_TYPES]
+    assert len(fire) == 26
+    models = [DeviceModel(d, random.Random(i), 0.0) for i, d in enumerate(fire)]
+    ids = {d.id for d in fire}
+    for step in range(0, 24 * 3600, 300):
+        for m in models:
+            for out in m.periodic(h.clock.now_ms(), float(step)):
+                assert out.kind == "telemetry"
+                h.send(m.device.id, "telemetry", orjson.dumps(out.payload))
+        h.tick(300)
+    rejected = h.conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    assert rejected == 0
+    assert [a for a in h.open() if a.device_id.split("/")[0] in ids] == []
+
+
+@pytest.mark.parametrize(
+    ("device", "action", "params", "rule"),
+    [
+        ("sv-2f", "close", {}, "valve_closed"),
+        ("pump-main", "manual", {}, "pump_manual"),
+        ("pump-main", "fault", {}, "pump_fault"),
+        ("pump-main", "start", {}, "pump_running"),
+        ("wf-3f", "flow", {}, "sprinkler_flow"),
+        ("tank-1", "drain", {"to_pct": 50}, "tank_low"),
+        ("fan-1f", "fault", {}, "fan_fault"),
+        ("el-1f-exit", "fault", {}, "emergency_light_fault"),
+        ("fd-1f-east", "hold_open", {}, "fire_door_open"),
+        ("fp-1", "fire", {"point": "L2-014", "floor": "2"}, "panel_fire"),
+        ("fp-1", "fault", {"point": "L1-003"}, "panel_fault"),
+        ("fp-1", "supervisory", {"point": "M-07"}, "panel_supervisory"),
+        ("fp-1", "disable", {"point": "L3-021", "floor": 3}, "panel_disabled"),
+    ],
+)
+def test_each_happening_of_the_simulated_equipment_raises_its_rule(h, device, action, params, rule):
+    dev = h.registry.get("sunrise", device)
+    assert dev is not None and action in actions_for(dev)
+    m = DeviceModel(dev, random.Random(1), 0.0)
+    for out in m.periodic(NOW, 0.0) + m.act(action, params, NOW + 1000, 1.0):
+        kind = "event" if out.kind == "event" else "telemetry"
+        h.send(device, kind, orjson.dumps(out.payload))
+    h.tick(301)  # past every on-delay (a fire door's 5 min)
+    assert [a.rule for a in h.open() if a.rule == rule] == [rule]
+
+
+def test_the_zigbee_fire_door_contact_maps_contact_to_closed(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "id: zz\nname: Z\nfloors:\n  - {id: '1', rooms: [{id: '1-stair'}]}\n"
+        "devices:\n  - {id: fd-z, type: fire_door, room: 1-stair, source: zigbee2mqtt,"
+        " friendly_name: 1F/fire-door, model: MCCGQ11LM}\n"
+        "  - {id: dc-z, type: door_contact, room: 1-stair, source: zigbee2mqtt,"
+        " friendly_name: 1F/door, model: MCCGQ11LM}\n"
+    )
+    reg = load_site(site)
+    dec = Decoder(reg)
+    d = dec.decode("zigbee2mqtt/1F/fire-door", b'{"contact":false,"battery":90}', NOW)
+    assert isinstance(d, Reading) and d.fields["closed"] is False
+    d = dec.decode("zigbee2mqtt/1F/door", b'{"contact":false,"battery":90}', NOW)
+    assert isinstance(d, Reading) and d.fields["contact"] is False
+    fire_door = reg.get("zz", "fd-z")
+    assert fire_door is not None
+    assert actions_for(fire_door)[:2] == ("hold_open", "close")
+    out = DeviceModel(fire_door, random.Random(1), 0.0).act("hold_open", {}, NOW, 0.0)
+    assert out[0].kind == "zigbee" and out[0].payload["contact"] is False
