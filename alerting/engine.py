@@ -56,7 +56,6 @@ from devices.model import (
     Reading,
     Rejection,
 )
-from devices.points import device_of
 from devices.ports import BatchItem, BatchSink, Clock
 from devices.registry import Device, Registry
 from devices.siteconfig import SYSTEM_SITE
@@ -440,7 +439,7 @@ class Engine:
     def _rule_of(self, alert: Alert) -> AnyRule | None:
         """The rule as it applies to the alert's device; site-wide for system alerts and
         correlations (their subject is no device)."""
-        dev = self._registry.get(alert.site, device_of(alert.device_id))  # or a point's
+        dev = self._registry.get(alert.site, alert.device_id)  # a point's: its panel
         if dev is None:
             return self._rules.named(alert.site, alert.rule)
         return self._rules.rule(alert.rule, dev, alert.site)

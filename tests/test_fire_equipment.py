@@ -10,9 +10,11 @@ import orjson
 import pytest
 
 from alerting.defaults import default_rules
+from alerting.rulebook import Rulebook
 from alerting.model import AlertState
 from alerting.ruleset import Notify, RuleSet, Target
 from alerting.views import AlertView
+from dashboards.district import is_fire_fault
 from devices.decode import Decoder
 from devices.model import DeviceEvent, Reading, Rejection
 from devices.registry import Registry, load_site
@@ -338,3 +340,10 @@ def test_the_zigbee_fire_door_contact_maps_contact_to_closed(tmp_path):
     assert actions_for(fire_door)[:2] == ("hold_open", "close")
     out = DeviceModel(fire_door, random.Random(1), 0.0).act("hold_open", {}, NOW, 0.0)
     assert out[0].kind == "zigbee" and out[0].payload["contact"] is False
+
+
+def test_a_points_alert_belongs_to_its_panel_everywhere_an_alerts_device_is_read(h):
+    panel(h, "fault", 1, point="L1-003")
+    a = h.one("panel_fault")
+    assert h.registry.get("sunrise", a.device_id) is h.registry.get("sunrise", "fp-1")
+    assert is_fire_fault(a, h.registry, Rulebook.of_one(h.rules))  # the district's count
