@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from alerting.defaults import default_rules
-from alerting.rulebook import Rulebook
 from alerting.model import AlertState
+from alerting.rulebook import Rulebook
 from alerting.ruleset import Notify, RuleSet, Target
 from alerting.views import AlertView
 from dashboards.district import is_fire_fault
