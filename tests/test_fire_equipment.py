@@ -14,12 +14,14 @@ from alerting.model import AlertState
 from alerting.rulebook import Rulebook
 from alerting.ruleset import Notify, RuleSet, Target
 from alerting.views import AlertView
+from carewatch.cli import main
 from dashboards.district import is_fire_fault
 from devices.decode import Decoder
 from devices.model import DeviceEvent, Reading, Rejection
 from devices.registry import Registry, load_site
 from simulators.models import DeviceModel, actions_for
 from simulators.models.fireequip import FIRE_TYPES
+from tests.conftest import DEMO_SITE
 from tests.engine_harness import Harness
 
 BRIGADE = Target(url="http://127.0.0.1:9/119", secret_env="FIRE_SECRET", format="cap")
@@ -347,3 +349,25 @@ def test_a_points_alert_belongs_to_its_panel_everywhere_an_alerts_device_is_read
     a = h.one("panel_fault")
     assert h.registry.get("sunrise", a.device_id) is h.registry.get("sunrise", "fp-1")
     assert is_fire_fault(a, h.registry, Rulebook.of_one(h.rules))  # the district's count
+
+
+def test_a_rules_file_naming_a_point_the_events_do_not_carry_is_refused(tmp_path, capsys):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - kind: event\n"
+        "    name: panel_reset_seen\n"
+        "    title_zh: 复位\n"
+        "    title_en: Reset\n"
+        "    device_types: [fire_panel]\n"
+        "    events: [reset]\n"
+        "    point: point\n"
+        "    severity: low\n",
+        encoding="utf-8",
+    )
+    rc = main(["check-config", str(rules), "--site", str(DEMO_SITE)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err == [
+        f"{rules}:8: rules.0.point: fire_panel's events ['reset'] do not all name a 'point'"
+    ]
