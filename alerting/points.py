@@ -15,7 +15,7 @@ from alerting.lifecycle import Where
 from alerting.rules import EventRule
 from devices.model import DeviceEvent
 from devices.points import SEP, point_subject
-from devices.registry import Device
+from devices.registry import Device, SiteConfig
 
 
 def _text(e: DeviceEvent, name: str) -> str | None:
@@ -23,20 +23,33 @@ def _text(e: DeviceEvent, name: str) -> str | None:
     return v if isinstance(v, str) and v.strip() else None
 
 
-def raised(rule: EventRule, dev: Device, e: DeviceEvent) -> tuple[str, Where | None, str]:
+def raised(
+    rule: EventRule, dev: Device, e: DeviceEvent, site: SiteConfig | None
+) -> tuple[str, Where | None, str]:
     """The subject an event raises, where it stands (None: the device's own place) and the
-    value the alert shows."""
+    value the alert shows. A point stands in the room or on the floor the event names when
+    the site file has it (a room gives its floor); a place the site does not know leaves
+    the alert at the panel, the place named in its value, so a gateway's wrong floor map
+    never hides an alarm in a floor nobody looks at."""
     point = _text(e, rule.point) if rule.point else None
     if point is None:
         return dev.id, None, e.event
+    subject = point_subject(dev.id, point)
     floor, room = _text(e, "floor"), _text(e, "room")
-    value = " ".join(x for x in (point, _text(e, "zone"), _text(e, "text")) if x)[:200]
-    if floor is None and room is None:
-        return point_subject(dev.id, point), None, value
-    floor = floor or dev.floor
+    value = " ".join(x for x in (point, _text(e, "zone"), _text(e, "text")) if x)
+    if site is None or (floor is None and room is None):
+        return subject, None, value[:200]
+    room_floor = {r.id: f.id for f in site.floors for r in f.rooms}
+    if room is not None and room in room_floor:
+        floor = room_floor[room]
+    elif floor is not None and any(f.id == floor for f in site.floors):
+        room = None
+    else:
+        unknown = ", ".join(f"{k} {v}" for k, v in (("floor", floor), ("room", room)) if v)
+        return subject, None, f"{value} ({unknown}?)"[:200]
     group = rule.group or ("floor" if dev.type.fire_safety else "room")
     key = f"floor:{floor}" if group == "floor" or room is None else f"room:{room}"
-    return point_subject(dev.id, point), Where(floor, room, key), value
+    return subject, Where(floor, room, key), value[:200]
 
 
 def cleared(

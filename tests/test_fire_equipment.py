@@ -371,3 +371,22 @@ def test_a_rules_file_naming_a_point_the_events_do_not_carry_is_refused(tmp_path
     assert err == [
         f"{rules}:8: rules.0.point: fire_panel's events ['reset'] do not all name a 'point'"
     ]
+
+
+def test_a_point_in_a_room_takes_its_floor_and_an_unknown_place_stays_at_the_panel(h):
+    panel(h, "fire", 1, point="L3-005", room="305")
+    a = next(x for x in h.open("panel_fire") if x.device_id == "fp-1/L3-005")
+    assert (a.floor, a.room, a.group_key) == ("3", "305", "floor:3")
+    panel(h, "fault", 2, point="L9-001", floor="9", text="B9 机房")
+    f = h.one("panel_fault")
+    assert (f.floor, f.room) == ("1", "1-utility")  # the panel's own place
+    assert f.value == "L9-001 B9 机房 (floor 9?)"
+
+
+def test_point_alerts_survive_a_restart_and_clear_after_it(h):
+    panel(h, "fault", 1, point="L1-003")
+    panel(h, "disable", 2, point="L3-021", floor="3")
+    h.restart()
+    panel(h, "fault_clear", 3, point="L1-003")
+    panel(h, "enable", 4, point="L3-021")
+    assert subjects(h, "panel_fault") == [] and subjects(h, "panel_disabled") == []
