@@ -15,7 +15,8 @@ from alerting.lifecycle import Where
 from alerting.rules import EventRule
 from devices.model import DeviceEvent
 from devices.points import SEP, point_subject
-from devices.registry import Device, SiteConfig
+from devices.registry import Device
+from devices.siteconfig import SiteConfig
 
 
 def _text(e: DeviceEvent, name: str) -> str | None:
