@@ -4,7 +4,7 @@ Their titles are in the catalog (devices/catalog, `rule.<name>`), in every langu
 
 from __future__ import annotations
 
-from alerting.firedefaults import FIRE_EQUIPMENT_TYPES, PANEL, fire_equipment_rules
+from alerting.firedefaults import PANEL, fire_equipment_rules
 from alerting.model import Severity
 from alerting.rules import (
     AbsenceRule,
@@ -20,6 +20,7 @@ from alerting.rules import (
     ThresholdRule,
     TimeWindowRule,
 )
+from devices.profiles import FIRE_INSTALLATIONS
 
 ALL_TYPES = [
     "call_button",
@@ -30,7 +31,7 @@ ALL_TYPES = [
     "electrical_monitor",
     *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
     *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
-    *FIRE_EQUIPMENT_TYPES,  # automatic fire installations (alerting/firedefaults.py)
+    *FIRE_INSTALLATIONS,  # automatic fire installations (alerting/firedefaults.py)
 ]
 # the one-touch terminal has its own offline rule (terminal_offline): a home's only way to call
 SUPERVISED_TYPES = [t for t in ALL_TYPES if t != "home_terminal"]

@@ -344,8 +344,7 @@ class Engine:
                         rule, dev.site, dev.id, True, False, d.event, now, rule.for_s, 0, dev
                     )
                 else:  # a point of a panel is its own subject, on its own floor
-                    site = self._registry.sites.get(dev.site)
-                    subject, where, value = points.raised(rule, dev, d, site)
+                    subject, where, value = points.raised(rule, dev, d, self._registry.sites)
                     self._raise(rule, dev.site, subject, now, value, dev, where, repeat=True)
             for rule in rs.on_clear.get(d.event, ()):
                 for subject in points.cleared(rule, dev, d, self._life.open):

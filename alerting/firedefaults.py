@@ -14,16 +14,6 @@ from __future__ import annotations
 from alerting.model import Severity
 from alerting.rules import AnyRule, EventRule, ThresholdRule
 
-FIRE_EQUIPMENT_TYPES = [
-    "fire_panel",
-    "fire_pump",
-    "sprinkler_flow",
-    "signal_valve",
-    "fire_tank",
-    "smoke_fan",
-    "fire_door",
-    "emergency_light",
-]
 # a panel's faults are its points' (panel_fault), not the device's own `device_fault`
 PANEL = "fire_panel"
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW

@@ -9,7 +9,7 @@ with that floor's incident.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from alerting.lifecycle import Where
 from alerting.rules import EventRule
@@ -25,7 +25,7 @@ def _text(e: DeviceEvent, name: str) -> str | None:
 
 
 def raised(
-    rule: EventRule, dev: Device, e: DeviceEvent, site: SiteConfig | None
+    rule: EventRule, dev: Device, e: DeviceEvent, sites: Mapping[str, SiteConfig]
 ) -> tuple[str, Where | None, str]:
     """The subject an event raises, where it stands (None: the device's own place) and the
     value the alert shows. A point stands in the room or on the floor the event names when
@@ -38,6 +38,7 @@ def raised(
     subject = point_subject(dev.id, point)
     floor, room = _text(e, "floor"), _text(e, "room")
     value = " ".join(x for x in (point, _text(e, "zone"), _text(e, "text")) if x)
+    site = sites.get(dev.site)
     if site is None or (floor is None and room is None):
         return subject, None, value[:200]
     room_floor = {r.id: f.id for f in site.floors for r in f.rooms}

@@ -374,6 +374,19 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
     }
 )
 
+# the automatic fire installations (issue 17; docs/fire-duty.md, "Fire equipment"): one list
+# for the rules, the simulator and anything else that treats them as a family
+FIRE_INSTALLATIONS: tuple[str, ...] = (
+    "fire_panel",
+    "fire_pump",
+    "sprinkler_flow",
+    "signal_valve",
+    "fire_tank",
+    "smoke_fan",
+    "fire_door",
+    "emergency_light",
+)
+
 
 def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
     """Every problem in the device-type table, as sentences; empty when it is sound."""

@@ -18,6 +18,7 @@ from carewatch.cli import main
 from dashboards.district import is_fire_fault
 from devices.decode import Decoder
 from devices.model import DeviceEvent, Reading, Rejection
+from devices.profiles import DEVICE_TYPES, FIRE_INSTALLATIONS
 from devices.registry import Registry, load_site
 from simulators.models import DeviceModel, actions_for
 from simulators.models.fireequip import FIRE_TYPES
@@ -114,6 +115,12 @@ def test_a_bad_panel_payload_is_a_clear_rejection(registry, payload, reason, say
 def test_bad_equipment_telemetry_is_rejected(registry, device, payload, reason):
     d = decode(registry, device, "telemetry", payload)
     assert isinstance(d, Rejection) and d.reason == reason
+
+
+def test_the_fire_installations_are_fire_safety_types_with_default_rules():
+    named = {t for r in default_rules() for t in r.device_types}
+    for t in FIRE_INSTALLATIONS:
+        assert DEVICE_TYPES[t].fire_safety and t in named, t
 
 
 def test_equipment_telemetry_decodes(registry):

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from devices.profiles import FIRE_INSTALLATIONS
 from devices.registry import Device
 from devices.zigbee import profile_for
 
@@ -26,19 +27,7 @@ TELEMETRY_EVERY_S = {
     "door_contact": 300.0,
     "bed_presence": 300.0,
     # wired fire installations: their gateway or I/O module reports every minute
-    **dict.fromkeys(
-        (
-            "fire_panel",
-            "fire_pump",
-            "sprinkler_flow",
-            "signal_valve",
-            "fire_tank",
-            "smoke_fan",
-            "fire_door",
-            "emergency_light",
-        ),
-        60.0,
-    ),
+    **dict.fromkeys(FIRE_INSTALLATIONS, 60.0),
 }
 ZIGBEE_EVERY_S = {
     "call_button": 4 * 3600.0,

@@ -11,20 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from devices.profiles import FIRE_INSTALLATIONS
 from simulators.models.base import Clocked, Out
 
-FIRE_TYPES = frozenset(
-    {
-        "fire_panel",
-        "fire_pump",
-        "sprinkler_flow",
-        "signal_valve",
-        "fire_tank",
-        "smoke_fan",
-        "fire_door",
-        "emergency_light",
-    }
-)
+FIRE_TYPES = frozenset(FIRE_INSTALLATIONS)
 # action -> (state key, value) of the level devices
 _LEVELS: dict[tuple[str, str], tuple[str, Any]] = {
     ("fire_pump", "start"): ("running", True),
@@ -57,16 +47,6 @@ _QUIET: dict[str, dict[str, Any]] = {
     "fire_door": {"closed": True},
     "emergency_light": {"on_battery": False, "fault": False},
 }
-PANEL_EVENTS = (
-    "fire",
-    "fault",
-    "fault_clear",
-    "supervisory",
-    "supervisory_clear",
-    "disable",
-    "enable",
-    "reset",
-)
 PANEL_ATTRS = ("point", "zone", "floor", "room", "text")
 
 
