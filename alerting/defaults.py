@@ -4,6 +4,7 @@ Their titles are in the catalog (devices/catalog, `rule.<name>`), in every langu
 
 from __future__ import annotations
 
+from alerting.firedefaults import PANEL, fire_equipment_rules
 from alerting.model import Severity
 from alerting.rules import (
     AbsenceRule,
@@ -19,6 +20,7 @@ from alerting.rules import (
     ThresholdRule,
     TimeWindowRule,
 )
+from devices.profiles import FIRE_INSTALLATIONS
 
 ALL_TYPES = [
     "call_button",
@@ -29,9 +31,12 @@ ALL_TYPES = [
     "electrical_monitor",
     *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
     *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
+    *FIRE_INSTALLATIONS,  # automatic fire installations (alerting/firedefaults.py)
 ]
 # the one-touch terminal has its own offline rule (terminal_offline): a home's only way to call
 SUPERVISED_TYPES = [t for t in ALL_TYPES if t != "home_terminal"]
+# a fire panel's `fault` is one of its points' (panel_fault), not the gateway's own
+FAULT_TYPES = [t for t in ALL_TYPES if t != PANEL]
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
@@ -224,9 +229,9 @@ def _rules() -> list[AnyRule]:
             severity=H,
             priority="emergency",
         ),
-        CorrelationRule(
+        CorrelationRule(  # a fire panel's detector on the floor counts as a detector
             name="fire_confirmed",
-            signals=["smoke"],
+            signals=["smoke", "panel_fire"],
             count=2,
             distinct="device",
             scope="floor",
@@ -312,6 +317,7 @@ def _rules() -> list[AnyRule]:
             clear_events=["leak_clear"],
             severity=M,
         ),
+        *fire_equipment_rules(),
         # --- devices (trouble) --------------------------------------------------------
         AbsenceRule(
             name="device_offline",
@@ -347,7 +353,7 @@ def _rules() -> list[AnyRule]:
         ),
         EventRule(
             name="device_fault",
-            device_types=ALL_TYPES,
+            device_types=FAULT_TYPES,
             events=["fault"],
             severity=M,
             fire_safety_severity=H,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from alerting import outbox, store
+from alerting import outbox, points, store
 from alerting.commands import Commands
 from alerting.conditions import Conditions
 from alerting.contacts import ContactBook
@@ -343,14 +343,16 @@ class Engine:
                     self._cond.level(
                         rule, dev.site, dev.id, True, False, d.event, now, rule.for_s, 0, dev
                     )
-                else:
-                    self._raise(rule, dev.site, dev.id, now, d.event, dev, repeat=True)
+                else:  # a point of a panel is its own subject, on its own floor
+                    subject, where, value = points.raised(rule, dev, d, self._registry.sites)
+                    self._raise(rule, dev.site, subject, now, value, dev, where, repeat=True)
             for rule in rs.on_clear.get(d.event, ()):
-                self._deadlines.cancel((ON, rule.name, dev.site, dev.id))
-                if rule.clear_resets:
-                    self._life.reset_at_origin(rule.name, dev.site, dev.id, now)
-                else:
-                    self._life.condition_gone(rule.name, dev.site, dev.id, now)
+                for subject in points.cleared(rule, dev, d, self._life.open):
+                    self._deadlines.cancel((ON, rule.name, dev.site, subject))
+                    if rule.clear_resets:
+                        self._life.reset_at_origin(rule.name, dev.site, subject, now)
+                    else:
+                        self._life.condition_gone(rule.name, dev.site, subject, now)
         elif isinstance(d, Reading):
             if self._newest is not None:  # stored, but older than what the rules saw
                 order = (d.ts_ms, -1 if d.seq is None else d.seq)
@@ -437,7 +439,7 @@ class Engine:
     def _rule_of(self, alert: Alert) -> AnyRule | None:
         """The rule as it applies to the alert's device; site-wide for system alerts and
         correlations (their subject is no device)."""
-        dev = self._registry.get(alert.site, alert.device_id)
+        dev = self._registry.get(alert.site, alert.device_id)  # a point's: its panel
         if dev is None:
             return self._rules.named(alert.site, alert.rule)
         return self._rules.rule(alert.rule, dev, alert.site)

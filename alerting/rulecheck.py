@@ -75,6 +75,13 @@ def rule_problems(r: AnyRule, names: Iterable[str], policies: Iterable[str]) -> 
                 for j, e in enumerate(getattr(r, attr)):
                     if e not in t.events:
                         out.append(((attr, j), f"{tname} sends no event {e!r}"))
+            # a point must be a text attribute every raising event carries
+            if r.point is not None and any(
+                r.point not in t.events[e].required for e in r.events if e in t.events
+            ):
+                out.append(
+                    (("point",), f"{tname}'s events {r.events} do not all name a {r.point!r}")
+                )
         elif isinstance(r, ThresholdRule | RateRule | TimeWindowRule):
             out += _field_problems(r, t)
     return out

@@ -70,9 +70,18 @@ class EventRule(_DeviceRule):
         description="bedside: only the clear event at the origin closes the alert; a remote"
         " resolve is a supervisor's override with a reason (nurse-call practice, DIN VDE 0834)",
     )
+    point: str | None = Field(
+        None,
+        pattern=r"^[a-z_]{1,32}$",
+        description="event attribute naming a point of the device (a fire panel's `point`):"
+        " each point is its own alert (subject <device>/<point>), placed on the event's"
+        " `floor`/`room` when given; a clear event without it clears every point",
+    )
 
     @model_validator(mode="after")
     def _bedside(self) -> EventRule:
+        if self.point is not None and (self.for_s > 0 or self.reset == "bedside"):
+            raise ValueError("point takes neither for_s nor reset: bedside")
         if self.reset == "bedside" and not (self.clear_resets and self.clear_events):
             raise ValueError(
                 "reset: bedside needs the reset at the origin: clear_events and clear_resets: true"

@@ -52,7 +52,7 @@ class AlertView:
     def __call__(self, a: Alert) -> dict[str, Any]:
         """The full alert JSON; device fields are None once the device left the registry, titles
         fall back to the rule name once the rule left the set."""
-        dev = self._reg.get(a.site, a.device_id)
+        dev = self._reg.get(a.site, a.device_id)  # a panel's point: the panel
         rule = self._rules.named(a.site, a.rule)
         return {
             "id": str(a.id),

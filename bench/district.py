@@ -175,6 +175,17 @@ _NATIVE: dict[str, Payload] = {
         f'{{"ts":{ts},"residual_current_ma":{12 + n % 5},"cable_temp_c":35,'
         f'"current_a":{20 + n % 7},"voltage_v":230}}'
     ).encode(),
+    # the fire installations, each in its normal state
+    "fire_panel": lambda ts, n, k: f'{{"ts":{ts},"rssi_dbm":{-60 - n % 9}}}'.encode(),
+    "fire_pump": lambda ts, n, k: (
+        f'{{"ts":{ts},"running":false,"mode":"auto","fault":false}}'.encode()
+    ),
+    "sprinkler_flow": lambda ts, n, k: f'{{"ts":{ts},"flow":false}}'.encode(),
+    "signal_valve": lambda ts, n, k: f'{{"ts":{ts},"open":true}}'.encode(),
+    "fire_tank": lambda ts, n, k: f'{{"ts":{ts},"level_pct":{97 + n % 3 / 10}}}'.encode(),
+    "smoke_fan": lambda ts, n, k: f'{{"ts":{ts},"running":false,"fault":false}}'.encode(),
+    "fire_door": lambda ts, n, k: f'{{"ts":{ts},"closed":true}}'.encode(),
+    "emergency_light": lambda ts, n, k: f'{{"ts":{ts},"on_battery":false,"fault":false}}'.encode(),
 }
 # Zigbee2MQTT state messages (`last_seen` as epoch ms: each is its own point)
 _ZIGBEE: dict[str, Payload] = {

@@ -162,10 +162,20 @@ def _fields(dtype: DeviceType, body: dict[str, Any]) -> dict[str, Scalar]:
 def _event_attrs(dtype: DeviceType, event: str, body: dict[str, Any]) -> dict[str, Scalar]:
     spec = dtype.events[event]
     attrs: dict[str, Scalar] = {}
+    for name in spec.required:
+        if body.get(name) is None:
+            raise _Bad("missing_field", f"{event} needs {name!r}")
     for name, value in body.items():
         if name in _EVENT_RESERVED:
             continue
-        if name in spec.choices:
+        if name in spec.texts:
+            if value is None:
+                continue  # an optional text sent as null: not given
+            longest = spec.texts[name]
+            if not isinstance(value, str) or not value.strip() or len(value) > longest:
+                raise _Bad("wrong_type", f"{name} must be text of 1 to {longest} characters")
+            attrs[name] = value
+        elif name in spec.choices:
             if value not in spec.choices[name]:
                 raise _Bad("out_of_range", f"{name} must be one of {', '.join(spec.choices[name])}")
             attrs[name] = value

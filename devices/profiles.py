@@ -46,6 +46,10 @@ class EventSpec:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # numeric attributes with their range, e.g. {"confidence": (0, 1)}
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # text attributes with their longest length, e.g. a fire panel's {"point": 32}
+    texts: Mapping[str, int] = field(default_factory=dict)
+    # attributes the event must carry (a fire panel's fire names its `point`)
+    required: tuple[str, ...] = ()
 
 
 # how a field shows activity: `true` (a motion sensor's occupancy), `change` (a door
@@ -113,6 +117,17 @@ def _type(
         activity_events=activity_events,
         activity_fields=MappingProxyType(activity_fields or {}),
     )
+
+
+# a fire panel's event (docs/protocol.md, "Fire panel gateway"): the point (loop-address)
+# it is about, where that point is, and the panel's own text
+PANEL_TEXTS: Mapping[str, int] = MappingProxyType(
+    {"point": 32, "zone": 64, "floor": 16, "room": 32, "text": 200}
+)
+
+
+def _panel_event(description: str, point: bool = True) -> EventSpec:
+    return EventSpec(description, texts=PANEL_TEXTS, required=("point",) if point else ())
 
 
 N = FieldKind.NUMBER
@@ -197,6 +212,91 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 supervision_s=600,
                 fire_safety=True,
             ),
+            # --- automatic fire installations (docs/fire-duty.md, "Fire equipment") -------
+            # Wired and mains-powered with battery backup, reaching CareWatch through the
+            # fire panel's gateway (用户信息传输装置) or a wired I/O module that reports at
+            # least every minute: 10 min of silence is as suspicious as for the other
+            # mains-powered fire devices (water pressure, electrical monitor; Zigbee2MQTT's
+            # mains limit), far inside GB 50440's 2 h patrol check, because a dead link
+            # hides a closed valve or a pump left in manual. A Zigbee contact on a fire door
+            # takes its profile's own limit (devices/zigbee.py).
+            _type(
+                "fire_panel",
+                {},
+                {
+                    "fire": _panel_event("fire alarm at a point of the panel"),
+                    "fault": _panel_event("fault at a point (or of the panel: point `panel`)"),
+                    "fault_clear": _panel_event("the point's fault is gone"),
+                    "supervisory": _panel_event("supervisory signal at a point"),
+                    "supervisory_clear": _panel_event("the point's supervisory signal is gone"),
+                    "disable": _panel_event("a point disabled (屏蔽) at the panel"),
+                    "enable": _panel_event("a disabled point enabled again"),
+                    "reset": _panel_event("the panel reset (复位)", point=False),
+                },
+                supervision_s=600,
+                fire_safety=True,
+                concern="fire",
+            ),
+            _type(
+                "fire_pump",
+                {
+                    "running": FieldSpec(FieldKind.BOOL, "", description="the pump runs"),
+                    "mode": FieldSpec(FieldKind.TEXT, "", description='"auto" or "manual"'),
+                    "fault": FieldSpec(FieldKind.BOOL, "", description="fault relay of the pump"),
+                },
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "sprinkler_flow",
+                {"flow": FieldSpec(FieldKind.BOOL, "", description="water flows in the branch")},
+                {},
+                supervision_s=600,
+                fire_safety=True,
+                concern="fire",
+            ),
+            _type(
+                "signal_valve",
+                {"open": FieldSpec(FieldKind.BOOL, "", description="valve fully open")},
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "fire_tank",
+                {"level_pct": FieldSpec(N, "%", 0, 100, "water level of the full tank")},
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "smoke_fan",
+                {
+                    "running": FieldSpec(FieldKind.BOOL, "", description="the fan runs"),
+                    "fault": FieldSpec(FieldKind.BOOL, "", description="fault relay of the fan"),
+                },
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "fire_door",
+                {"closed": FieldSpec(FieldKind.BOOL, "", description="door closed (true)")},
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
+            _type(
+                "emergency_light",
+                {
+                    "on_battery": FieldSpec(FieldKind.BOOL, "", description="mains lost"),
+                    "fault": FieldSpec(FieldKind.BOOL, "", description="lamp or battery fault"),
+                },
+                {},
+                supervision_s=600,
+                fire_safety=True,
+            ),
             # Zigbee sensors people already own (devices/zigbee.py maps them)
             _type(
                 "water_leak",
@@ -274,6 +374,19 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
     }
 )
 
+# the automatic fire installations (issue 17; docs/fire-duty.md, "Fire equipment"): one list
+# for the rules, the simulator and anything else that treats them as a family
+FIRE_INSTALLATIONS: tuple[str, ...] = (
+    "fire_panel",
+    "fire_pump",
+    "sprinkler_flow",
+    "signal_valve",
+    "fire_tank",
+    "smoke_fan",
+    "fire_door",
+    "emergency_light",
+)
+
 
 def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
     """Every problem in the device-type table, as sentences; empty when it is sound."""
@@ -297,11 +410,25 @@ def validate_table(table: Mapping[str, DeviceType]) -> list[str]:
             elif spec.min is not None or spec.max is not None:
                 problems.append(f"{key}.{fname}: only numeric fields take a range")
         for ename, ev in t.events.items():
-            if ename in t.fields:
+            # a state beside the report of it is fine (a pump's `fault` relay as a field,
+            # the common `fault` event); anything else would be ambiguous in rules
+            shared = t.fields.get(ename)
+            if shared is not None and not (
+                shared.kind is FieldKind.BOOL and ename in COMMON_EVENTS
+            ):
                 problems.append(f"{key}: {ename!r} is both a field and an event")
             for attr, (lo, hi) in ev.ranges.items():
                 if lo >= hi:
                     problems.append(f"{key}.{ename}.{attr}: empty range")
+            known = {*ev.choices, *ev.ranges, *ev.texts}
+            for attr in ev.required:
+                if attr not in known:
+                    problems.append(
+                        f"{key}.{ename}: required {attr!r} has no choices, range or length"
+                    )
+            for attr, longest in ev.texts.items():
+                if longest <= 0:
+                    problems.append(f"{key}.{ename}.{attr}: text length must be positive")
         for ename in t.activity_events:
             if ename not in t.events:
                 problems.append(f"{key}: activity event {ename!r} is not an event of it")

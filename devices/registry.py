@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from devices.points import SEP, device_of
 from devices.profiles import DEVICE_TYPES, DeviceType
 from devices.siteconfig import (  # the site file's model, re-exported for readers
     ResidentConfig,
@@ -117,8 +118,12 @@ class Registry:
 
     def get(self, site: str, device_id: str) -> Device | None:
         """The device registered under (site, device id), or None: messages of an unregistered
-        device are rejected."""
-        return self._devices.get((site, device_id))
+        device are rejected. A point's alert subject (`<panel>/<point>`, devices/points.py)
+        finds its device, so every reader of an alert's device sees the panel."""
+        found = self._devices.get((site, device_id))
+        if found is None and SEP in device_id:
+            return self._devices.get((site, device_of(device_id)))
+        return found
 
     def by_id(self, device_id: str) -> Device | None:
         """The device by id alone (unique across the service's sites), or None."""

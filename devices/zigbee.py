@@ -239,6 +239,16 @@ PROFILES: tuple[ZigbeeProfile, ...] = (
         {"contact": False, "battery": 100, "voltage": 3005, "linkquality": 102},
         "Aqara / Xiaomi door & window contact: `contact` true = closed",
     ),
+    _profile(  # the same contact on a normally-closed fire door (常闭式防火门)
+        "fire_door_contact",
+        "fire_door",
+        ("MCCGQ11LM", "MCCGQ01LM"),
+        (),
+        {"contact": FieldMap("closed", "bool")},
+        XIAOMI_SUPERVISION_S,
+        {"contact": True, "battery": 100, "voltage": 3005, "linkquality": 102},
+        "Aqara / Xiaomi door contact fitted on a fire door: `contact` true = closed",
+    ),
     _profile(
         "tuya_bed_presence",
         "bed_presence",
@@ -251,14 +261,16 @@ PROFILES: tuple[ZigbeeProfile, ...] = (
         " (`illuminance` is its raw pressure, kept as sent)",
     ),
 )
-BY_MODEL: Mapping[str, ZigbeeProfile] = MappingProxyType({m: p for p in PROFILES for m in p.models})
+# one model may serve two types (a door contact on an entrance door, or on a fire door)
+BY_MODEL: Mapping[tuple[str, str], ZigbeeProfile] = MappingProxyType(
+    {(p.device_type, m): p for p in PROFILES for m in p.models}
+)
 
 
 def profile_for(device_type: str, model: str | None) -> ZigbeeProfile | None:
     """The entry for a registered device: by its model, else the type's first entry."""
     if model is not None:
-        p = BY_MODEL.get(model)
-        return p if p is not None and p.device_type == device_type else None
+        return BY_MODEL.get((device_type, model))
     return next((p for p in PROFILES if p.device_type == device_type), None)
 
 
@@ -274,15 +286,17 @@ def validate_profiles(
     """Every problem of the table, as sentences; empty when it is sound."""
     problems: list[str] = []
     names: set[str] = set()
-    models: dict[str, str] = {}
+    models: dict[tuple[str, str], str] = {}
     for p in profiles:
         if p.name in names:
             problems.append(f"zigbee {p.name}: name used twice")
         names.add(p.name)
         for m in p.models:
-            if m in models:
-                problems.append(f"zigbee {p.name}: model {m!r} is also in {models[m]}")
-            models[m] = p.name
+            if (p.device_type, m) in models:
+                problems.append(
+                    f"zigbee {p.name}: model {m!r} is also in {models[p.device_type, m]}"
+                )
+            models[p.device_type, m] = p.name
         t = types.get(p.device_type)
         if t is None:
             problems.append(f"zigbee {p.name}: unknown device type {p.device_type!r}")

@@ -15,7 +15,8 @@ from typing import Any
 
 from simulators.scenario import Expect, Loaded
 
-STEP_ACTIONS = ("escalate", "renotify")  # audit actions of an escalation step
+# audit actions of an escalation step; a forward to the fire brigade is a step of its target
+STEP_ACTIONS = ("escalate", "renotify", "forward")
 OUTCOME_ACTION = "outcome"  # the console's outcome row (alerting/outcomes.py)
 SLACK_MS = 500  # clocks read by two processes: an alert this much before a step is its own
 

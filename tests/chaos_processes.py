@@ -48,6 +48,15 @@ FIELDS = {
     "smoke_detector": ("temperature_c", lambda i: 22.0 + (i % 5) / 10),
     "water_pressure": ("pressure_mpa", lambda i: 0.35 + (i % 5) / 1000),
     "electrical_monitor": ("residual_current_ma", lambda i: 40.0 + i % 20),
+    # the fire installations, each in its normal state (no alert)
+    "fire_panel": ("rssi_dbm", lambda i: -60.0 - i % 5),
+    "fire_pump": ("mode", lambda i: "auto"),
+    "sprinkler_flow": ("flow", lambda i: False),
+    "signal_valve": ("open", lambda i: True),
+    "fire_tank": ("level_pct", lambda i: 97.0 + (i % 3) / 10),
+    "smoke_fan": ("running", lambda i: False),
+    "fire_door": ("closed", lambda i: True),
+    "emergency_light": ("fault", lambda i: False),
 }
 
 

@@ -63,6 +63,9 @@ def valid_message(rng: random.Random, dev: Device, now: int) -> tuple[str, bytes
             body[attr] = rng.choice(values)
         for attr, (lo, hi) in spec.ranges.items():
             body[attr] = round(rng.uniform(lo, hi), 3)
+        for attr, longest in spec.texts.items():  # a fire panel's point, floor, zone...
+            if attr in spec.required or rng.random() < 0.3:
+                body[attr] = rng.choice(["L1-001", "2", "east wing", "感烟探测器"])[:longest]
     else:
         body["online"] = rng.random() < 0.95
     return f"{PREFIX}/{dev.site}/{dev.id}/{kind}", orjson.dumps(body)

@@ -241,6 +241,9 @@ def _check_accepted(
             elif name in spec.ranges:
                 lo, hi = spec.ranges[name]
                 assert type(v) is float and lo <= v <= hi
+            elif name in spec.texts:
+                assert isinstance(v, str) and v.strip() and len(v) <= spec.texts[name]
+        assert all(name in m.attrs for name in spec.required), (spec.required, m.attrs)
     else:
         assert kind == "status"
         assert type(m.online) is bool and m.online is body["online"]

@@ -273,6 +273,7 @@ def test_table_validation_finds_broken_entries():
     good = PROFILES[0]
     broken = (
         replace(good, device_type="toaster"),
+        good,  # the same model twice for one type (another type may share it: a fire door)
         replace(good, name="b", models=("TS0215A_sos",), events=(EventMap("x", (True,), "boom"),)),
         replace(
             PROFILES[3],

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from devices.profiles import FIRE_INSTALLATIONS
 from devices.registry import Device
 from devices.zigbee import profile_for
 
@@ -25,6 +26,8 @@ TELEMETRY_EVERY_S = {
     "gas_detector": 300.0,
     "door_contact": 300.0,
     "bed_presence": 300.0,
+    # wired fire installations: their gateway or I/O module reports every minute
+    **dict.fromkeys(FIRE_INSTALLATIONS, 60.0),
 }
 ZIGBEE_EVERY_S = {
     "call_button": 4 * 3600.0,
@@ -32,6 +35,7 @@ ZIGBEE_EVERY_S = {
     "gas_detector": 3000.0,  # Xiaomi/Aqara check in about every 50 min
     "door_contact": 600.0,  # reported on change; the simulation samples the door
     "bed_presence": 600.0,
+    "fire_door": 600.0,  # a door contact reports on change; the simulation samples it
 }
 
 # what `act` understands, by device type (zigbee entries: by profile name); all: COMMON
@@ -56,6 +60,24 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "smoke_detector": ("smoke", "clear", "test", "fault", "heat"),
     "water_pressure": ("pump_fail", "pump_restore"),
     "electrical_monitor": ("overheat", "cool", "leakage", "arc_fault", "overcurrent"),
+    "fire_panel": (
+        "fire",
+        "fault",
+        "fault_clear",
+        "supervisory",
+        "supervisory_clear",
+        "disable",
+        "enable",
+        "reset",
+    ),
+    "fire_pump": ("start", "stop", "manual", "auto", "fault", "fault_clear"),
+    "sprinkler_flow": ("flow", "flow_stop"),
+    "signal_valve": ("close", "open"),
+    "fire_tank": ("drain", "fill"),
+    "smoke_fan": ("start", "stop", "fault", "fault_clear"),
+    "fire_door": ("hold_open", "close"),
+    "emergency_light": ("fault", "fault_clear", "mains_lost", "mains_back"),
+    "zigbee:fire_door_contact": ("hold_open", "close"),
     "zigbee:sos_button": ("press",),
     "zigbee:smoke_detector": ("smoke", "clear", "test"),
     "zigbee:aqara_smoke_detector": ("smoke", "clear", "test"),

@@ -9,13 +9,14 @@ from typing import Any
 
 from devices.registry import Device
 from simulators.models.base import TELEMETRY_EVERY_S, ZIGBEE_EVERY_S, Out, actions_for
+from simulators.models.fireequip import FIRE_TYPES, FireEquipModel
 from simulators.models.homekit import KIT_TYPES, HomeKitModel
 from simulators.models.wearable import Day, WearableModel
 from simulators.models.zigbee import ZigbeeModel
 
 
 @dataclass
-class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
+class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel, FireEquipModel):
     """Every family's state on one object, drawn from the device's seeded random source in
     a fixed order (the same seed gives the same home)."""
 
@@ -99,6 +100,8 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
             return []
         if self.device.type.name in KIT_TYPES:
             return self.kit_periodic(ts_ms, at_s)
+        if self.device.type.name in FIRE_TYPES:
+            return self.fire_periodic(ts_ms, at_s)
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
         return [Out("telemetry", self.telemetry(ts_ms, at_s))]
@@ -157,6 +160,8 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
             return self.periodic_now(ts_ms, at_s)
         if self.device.type.name in KIT_TYPES:
             return self.kit_act(action, ts_ms)
+        if self.device.type.name in FIRE_TYPES:
+            return self.fire_act(action, params, ts_ms)
         if self.zigbee:
             return self._zigbee_act(action, params, ts_ms, at_s)
         kind = self.device.type.name
@@ -223,6 +228,8 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
         raise AssertionError(action)  # every action of ACTIONS is handled above
 
     def periodic_now(self, ts_ms: int, at_s: float | None) -> list[Out]:
+        if self.device.type.name in FIRE_TYPES:
+            return self.fire_periodic(ts_ms, at_s)
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
         return [Out("telemetry", self.telemetry(ts_ms, at_s))]
