@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from alerting.model import Alert, AlertState
+from devices.points import device_of
 from devices.registry import Device, Registry
 
 State = Literal["alarm", "fault", "offline", "supervisory", "disabled", "maintenance", "normal"]
@@ -82,6 +83,10 @@ EQUIPMENT_STATES: Mapping[str, State] = MappingProxyType(
         "panel_disabled": "disabled",
     }
 )
+
+# rules of fire devices that tell, not warn: a pump running (a drop in pressure started
+# it, or a test) is listed on its tile and changes no state
+TELLS_ONLY: frozenset[str] = frozenset({"pump_running"})
 
 
 def rank(state: State) -> int:
@@ -248,7 +253,8 @@ def site_equipment(
     by_device: dict[str, list[Alert]] = {}
     for a in open_alerts:
         if a.site == site:
-            by_device.setdefault(a.device_id, []).append(a)
+            # a panel's alerts are filed per point (`<panel>/<point>`): on the panel's tile
+            by_device.setdefault(device_of(a.device_id), []).append(a)
     shown: dict[str, list[EquipmentDevice]] = {}
     for d in fire_devices(registry, site):
         seen, online = device_states.get((site, d.id), (None, None))

@@ -11,6 +11,7 @@ from alerting.equipment import (
     EQUIPMENT_STATES,
     FAULT_STATES,
     STATE_ORDER,
+    TELLS_ONLY,
     EquipmentView,
     device_state,
     site_equipment,
@@ -139,7 +140,7 @@ def test_the_table_names_the_rules_of_the_contract_and_todays_fire_rules():
     for rule in default_rules():
         types = set(getattr(rule, "device_types", None) or ())
         if types and types <= fire_types:
-            assert rule.name in EQUIPMENT_STATES, rule.name
+            assert rule.name in EQUIPMENT_STATES or rule.name in TELLS_ONLY, rule.name
     assert set(EQUIPMENT_STATES.values()) <= set(STATE_ORDER)
     assert {EQUIPMENT_STATES[r] for r in contract if r.endswith("_fault")} == {"fault"}
     assert "alarm" not in FAULT_STATES and "maintenance" not in FAULT_STATES
@@ -174,3 +175,18 @@ def test_the_api_gives_the_view_of_the_site_on_the_services_clock(h: Harness):
     assert unknown.status_code == 404
     bad = request(app, "GET", "/api/equipment", headers=auth, params={"site": "a b"})
     assert bad.status_code == 422
+
+
+def test_a_panels_points_show_on_the_panels_tile_with_the_point_disabled(h: Harness):
+    """A panel files its alerts per point (`fp-1/L2-014`); the duty sees them on the panel,
+    a disabled point as `disabled` and a faulty one winning over it."""
+    h.send("fp-1", "event", '{"event": "disable", "point": "L2-014", "floor": "2"}')
+    h.tick(1)
+    [fp] = [d for f in view(h).floors for d in f.devices if d.id == "fp-1"]
+    assert fp.state == "disabled"
+    assert [a.rule for a in fp.alerts] == ["panel_disabled"]
+    h.send("fp-1", "event", '{"event": "fault", "point": "L3-002"}')
+    h.tick(1)
+    [fp] = [d for f in view(h).floors for d in f.devices if d.id == "fp-1"]
+    assert fp.state == "fault"
+    assert sorted(a.rule for a in fp.alerts) == ["panel_disabled", "panel_fault"]
