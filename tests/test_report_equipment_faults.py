@@ -77,7 +77,12 @@ def test_time_in_fault_is_clipped_to_the_period_and_counted_once_per_device(peri
         ("cp-2f", 1, 3600),
     ]
     assert f.devices[0].share == 0.5
-    assert (f.fire_devices, f.in_fault, f.fault_s, f.open_at_end) == (78, 2, 4 * 3600, 1)  # 52 + 26 installations
+    assert (f.fire_devices, f.in_fault, f.fault_s, f.open_at_end) == (
+        78,
+        2,
+        4 * 3600,
+        1,
+    )  # 52 + 26 installations
     by_type = {t.device_type: (t.registered, t.in_fault, t.episodes, t.fault_s) for t in f.by_type}
     assert by_type["smoke_detector"] == (43, 1, 2, 3 * 3600)
     assert by_type["call_point"] == (3, 1, 1, 3600)
