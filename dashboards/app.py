@@ -19,6 +19,7 @@ from dashboards.district_homes import home_beds_router
 from dashboards.exports import router as exports_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
+from dashboards.rounds import rounds_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
 from dashboards.visits import visits_router
 from dashboards.zigbee import zigbee_router
@@ -48,6 +49,9 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     visiting = getattr(runtime, "visiting", None)  # a service's; a test's runtime may lack it
     if visiting is not None:
         app.include_router(visits_router(runtime, visiting))
+    patrols = getattr(runtime, "patrols", None)  # fire patrols (carewatch/patrols.py)
+    if patrols is not None:
+        app.include_router(rounds_router(runtime, patrols))
     return app
 
 

@@ -22,6 +22,7 @@ def test_every_device_type_entry_is_sound():
         "motion_sensor",
         "vibration_sensor",
         *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
+        "tag_reader",  # fire patrols' checkpoint tags (docs/fire-duty.md)
     }
     for t in DEVICE_TYPES.values():
         for name, spec in t.fields.items():
