@@ -29,6 +29,7 @@ ALL_TYPES = [
     "electrical_monitor",
     *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
     *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
+    "tag_reader",  # fire patrols' checkpoint reader (docs/fire-duty.md)
 ]
 # the one-touch terminal has its own offline rule (terminal_offline): a home's only way to call
 SUPERVISED_TYPES = [t for t in ALL_TYPES if t != "home_terminal"]

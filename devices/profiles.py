@@ -281,7 +281,7 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                         choices={"problem": tuple(CHECKLIST_ITEMS)},
                     ),
                 },
-                supervision_s=86_400,
+                supervision_s=3600,  # a heartbeat (battery_pct) at least hourly
             ),
         )
     }

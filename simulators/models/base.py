@@ -25,6 +25,7 @@ TELEMETRY_EVERY_S = {
     "gas_detector": 300.0,
     "door_contact": 300.0,
     "bed_presence": 300.0,
+    "tag_reader": 600.0,  # a patrol's reader: its battery now and then, scans on a round
 }
 ZIGBEE_EVERY_S = {
     "call_button": 4 * 3600.0,
@@ -53,6 +54,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "door_contact": ("open", "close"),
     "bed_presence": ("in_bed", "out_of_bed"),
     "call_point": ("press",),
+    "tag_reader": ("scan",),  # params: tag, staff, problem (docs/fire-duty.md)
     "smoke_detector": ("smoke", "clear", "test", "fault", "heat"),
     "water_pressure": ("pump_fail", "pump_restore"),
     "electrical_monitor": ("overheat", "cool", "leakage", "arc_fault", "overcurrent"),

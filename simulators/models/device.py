@@ -160,6 +160,9 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
         if self.zigbee:
             return self._zigbee_act(action, params, ts_ms, at_s)
         kind = self.device.type.name
+        if (kind, action) == ("tag_reader", "scan"):  # a checkpoint's tag read on a round
+            scan = {k: str(params[k]) for k in ("tag", "staff", "problem") if params.get(k)}
+            return [Out("event", {"event": "scan", "ts": ts_ms, **scan})]
         event = {
             ("wearable", "fall_event"): "fall",
             ("wearable", "sos"): "sos",
