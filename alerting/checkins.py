@@ -30,6 +30,7 @@ from alerting.rounds import (
     missed_verdict,
     next_start,
     round_at,
+    rounds_between,
     status,
     verdict_text,
 )
@@ -337,6 +338,21 @@ class RoundDesk:
         return out
 
     # --- the check ---------------------------------------------------------------------
+
+    def next_grace_ms(self, now_ms: int | None = None) -> int | None:
+        """The next moment a round of any site's route runs out of grace (when
+        `round_missed` may start to hold), or None without routes."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        ends = [
+            r.grace_until_ms
+            for site in self.sites()
+            for route in self.routes(site)
+            for r in rounds_between(
+                route, self._tz(site), now - 25 * 3_600_000, now + 49 * 3_600_000
+            )
+            if r.grace_until_ms > now
+        ]
+        return min(ends, default=None)
 
     def start_watch(self, now_ms: int | None = None) -> Callable[[sqlite3.Connection], None]:
         """A write that notes, once per site with routes, since when its rounds are watched

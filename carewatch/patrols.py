@@ -85,6 +85,12 @@ class Patrols:
         missed = [o.device_id for o in observed if o.holds]
         if missed:
             log.info("rounds missed", extra={"routes": ",".join(missed)})
+        grace = self.desk.next_grace_ms()
+        if grace is not None and self._scheduler is not None:
+            # the alert at 03:15:00, not at the next minute's check
+            when = datetime.fromtimestamp((grace + 500) / 1000, UTC)
+            self._scheduler.add_job(self.check, "date", run_date=when, id="rounds-grace",
+                                    replace_existing=True, misfire_grace_time=120)  # fmt: skip
 
     def checked_in(self, site: str) -> None:
         """A check-in of `site` was saved: its `round_missed` may clear now. A failing check
