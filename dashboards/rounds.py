@@ -117,6 +117,19 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
             "routes": [route_json(site, *x) for x in desk.rounds_now(site)],
         }
 
+    @router.get("/api/rounds/tag")
+    def tag(
+        scope: Sites, tag: Annotated[str, Query(min_length=1, max_length=128)]
+    ) -> dict[str, Any]:
+        """The checkpoint of a tag (the phone page shows its checklist after a scan); 404
+        for a tag no checkpoint of the site has."""
+        site = scope.one()
+        cp = desk.by_tag(site, tag)
+        if cp is None:
+            raise HTTPException(404, f"no checkpoint of site {site!r} has tag {tag!r}")
+        return {"site": site, "tag": tag, "id": cp.id, "name": cp.name, "name_en": cp.name_en,
+                "floor": cp.floor, "room": cp.room, "checklist": list(cp.checklist)}  # fmt: skip
+
     @router.get("/api/rounds/checkins")
     def listing(
         scope: Sites,

@@ -30,6 +30,7 @@ import { invalidateFloors, openRoom, renderFloors, renderRoomDialog } from './fl
 import { refreshDevices, renderDevices } from './devices.js';
 import { chooseField, closeHistory, loadHistory, openHistory, renderHistory } from './history.js';
 import { refreshNotifications, renderNotifications } from './notifications.js';
+import { refreshRounds, renderRounds } from './rounds.js';
 import { bindLogin, cancelLogin, currentSession, fillStaffSelect, renderStaff, restoreSession } from './login.js';
 import { bindActions, cancelConfirm, startAction } from './actions.js';
 import {
@@ -39,7 +40,7 @@ import { connect, pollReady } from './stream.js';
 import { renderClock, renderConn, renderSite, renderSystemBanner } from './banners.js';
 import { siteReady } from './sites.js';
 
-const VIEWS = ['alerts', 'floors', 'devices', 'notifications'];
+const VIEWS = ['alerts', 'floors', 'devices', 'notifications', 'rounds'];
 const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
@@ -51,6 +52,7 @@ onRender(renderRecent);
 onRender(renderSystemBanner);
 onRender(renderFloors);
 onRender(renderNotifications);
+onRender(renderRounds);
 onRender(renderDevices);
 onRender(() => { if ($('room-dialog').open) renderRoomDialog(); });
 
@@ -63,6 +65,7 @@ function showView(view) {
   for (const page of document.querySelectorAll('.view[data-page]')) page.hidden = page.dataset.page !== v;
   if (v === 'devices') refreshDevices();
   if (v === 'notifications') refreshNotifications();
+  if (v === 'rounds') refreshRounds();
   renderAll();
 }
 
@@ -194,6 +197,8 @@ async function start() {
   setInterval(pollReady, 10000);
   setInterval(refreshNotifications, 10000);
   refreshNotifications();
+  setInterval(refreshRounds, 30000); // a round's checkpoints come in over minutes
+  refreshRounds();
   setInterval(() => { if (state.session) currentSession(); }, 30000);
 }
 
