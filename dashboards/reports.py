@@ -104,11 +104,12 @@ def watch_csv(
     to: str | None = TO,
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS),
-    table: Literal["alerts", "shifts", "devices", "overrides", "home_calls"] = "alerts",
+    table: Literal["alerts", "shifts", "devices", "overrides", "home_calls", "rounds"] = "alerts",
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
     offline episodes; overrides = supervisors' remote resets of calls; home_calls = a home
-    bed's calls (answer, first human contact, outcomes)."""
+    bed's calls (answer, first human contact, outcomes); rounds = patrol rounds (done, late,
+    missed)."""
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)

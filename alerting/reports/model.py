@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # model_home uses Durations from here
     from alerting.reports.model_home import HomeBedFigures
+    from alerting.reports.model_rounds import RoundsFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +437,7 @@ class WatchReport:
     waits: list[Wait]
     warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. readings store unreachable
     home_beds: HomeBedFigures | None = None  # home-bed sites only (compute/home_beds.py)
+    rounds: RoundsFigures | None = None  # sites with patrol routes only (compute/rounds.py)
 
     def responses_for(self, group: str) -> Responses:
         """The answer figures of one priority, or "all"; the report holds all four, so any other
