@@ -18,30 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
-from devices.rounds import CHECKLIST_ITEMS, RouteConfig
+from devices.rounds import CHECKLIST_ITEMS, Round, RouteConfig, round_at, rounds_between
 
 # the checklist items, each with the hazard category its "problem found" opens
 # (alerting/hazards.CATEGORIES); the one table, kept in devices/ so the site file's check
 # can name an unknown item
 CHECKLIST: Mapping[str, str] = CHECKLIST_ITEMS
+# the schedule lives with the site file's model (devices/rounds.py): the simulator walks it
+__all__ = ["CHECKLIST", "Round", "round_at", "rounds_between"]
 RULE = "round_missed"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 CHECKPOINT_STATES = ("due", "done", "late", "missed")
 ROUND_STATES = ("upcoming", "in_progress", "done", "late", "missed")
-
-
-@dataclass(frozen=True, slots=True)
-class Round:
-    """One round of a route: from its start to the next one's (`slot_end_ms`)."""
-
-    route: str
-    start_ms: int
-    due_ms: int
-    grace_until_ms: int
-    slot_end_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,60 +64,6 @@ class RoundStatus:
     def count(self, status: str) -> int:
         """How many checkpoints have `status`."""
         return sum(1 for p in self.points if p.status == status)
-
-
-def _hhmm(text: str) -> time:
-    h, m = text.split(":")
-    return time(int(h), int(m))
-
-
-def _window_min(route: RouteConfig) -> int:
-    """Minutes from start to end (wall clock); a window from 22:00 to 06:00 spans midnight,
-    start == end is the whole day."""
-    s, e = _hhmm(route.start), _hhmm(route.end)
-    span = (e.hour * 60 + e.minute - s.hour * 60 - s.minute) % (24 * 60)
-    return span or 24 * 60
-
-
-def _ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
-
-
-def _of_day(route: RouteConfig, day: date, tz: tzinfo) -> list[Round]:
-    """The rounds of the window opening on local `day`."""
-    first = datetime.combine(day, _hhmm(route.start))
-    step = timedelta(hours=route.every_h)
-    out: list[Round] = []
-    k = 0
-    while k * route.every_h * 60 < _window_min(route):
-        wall = first + k * step  # wall-clock arithmetic: 22:00, 00:00, 02:00...
-        start = _ms(wall.replace(tzinfo=tz))
-        slot_end = _ms((wall + step).replace(tzinfo=tz))
-        due = start + route.duration_min * MINUTE_MS
-        k += 1
-        if out and start <= out[-1].start_ms:
-            out.pop()  # a wall time summer time skips is the same instant as the next one
-        out.append(Round(route.id, start, due, due + route.grace_min * MINUTE_MS, slot_end))
-    return out
-
-
-def rounds_between(route: RouteConfig, tz: tzinfo, from_ms: int, to_ms: int) -> list[Round]:
-    """The route's rounds starting in [from_ms, to_ms), oldest first."""
-    day = datetime.fromtimestamp(from_ms / 1000, tz).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(to_ms / 1000, tz).date()
-    out: list[Round] = []
-    while day <= last:
-        out += [r for r in _of_day(route, day, tz) if from_ms <= r.start_ms < to_ms]
-        day += timedelta(days=1)
-    return out
-
-
-def round_at(route: RouteConfig, tz: tzinfo, at_ms: int) -> Round | None:
-    """The round whose slot holds `at_ms` (a check-in then counts for it), or None."""
-    for r in rounds_between(route, tz, at_ms - 25 * HOUR_MS, at_ms + 1):
-        if r.start_ms <= at_ms < r.slot_end_ms:
-            return r
-    return None
 
 
 def next_start(route: RouteConfig, tz: tzinfo, now_ms: int) -> int | None:

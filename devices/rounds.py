@@ -3,6 +3,9 @@ and checklist, and routes over them on a schedule. The checklist items are one t
 (CHECKLIST_ITEMS; alerting/rounds.py serves it as CHECKLIST), each naming the hazard
 category a "problem found" opens, so the site file can be checked without alerting.
 
+The schedule of a route's rounds (`rounds_between`, `round_at`: wall-clock times of the
+site's zone) is here too, so the simulator walks the same rounds the service judges.
+
 `rounds_problems` checks the section as a whole (a route naming an unknown checkpoint, a
 checkpoint on an unknown floor or room, a tag given twice, an unknown checklist item) and
 returns each problem with the path of the value it is about, so the loader
@@ -11,6 +14,8 @@ returns each problem with the path of the value it is about, so the loader
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 from types import MappingProxyType
 
 from pydantic import Field
@@ -18,6 +23,8 @@ from pydantic import Field
 from devices.yamlconf import Loc, StrictModel
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
 ID = r"^[a-z0-9_-]{1,48}$"
 
 # checklist item -> the hazard category (alerting/hazards.CATEGORIES) its "problem" opens
@@ -135,3 +142,71 @@ def rounds_problems(
                  f" between rounds ({r.every_h} h)")
             )  # fmt: skip
     return out
+
+
+# --- the schedule: when a route's rounds are (alerting/rounds.py judges them) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One round of a route: from its start to the next one's (`slot_end_ms`)."""
+
+    route: str
+    start_ms: int
+    due_ms: int
+    grace_until_ms: int
+    slot_end_ms: int
+
+
+def _hhmm(text: str) -> time:
+    h, m = text.split(":")
+    return time(int(h), int(m))
+
+
+def _window_min(route: RouteConfig) -> int:
+    """Minutes from start to end (wall clock); a window from 22:00 to 06:00 spans midnight,
+    start == end is the whole day."""
+    s, e = _hhmm(route.start), _hhmm(route.end)
+    span = (e.hour * 60 + e.minute - s.hour * 60 - s.minute) % (24 * 60)
+    return span or 24 * 60
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _of_day(route: RouteConfig, day: date, tz: tzinfo) -> list[Round]:
+    """The rounds of the window opening on local `day`."""
+    first = datetime.combine(day, _hhmm(route.start))
+    step = timedelta(hours=route.every_h)
+    out: list[Round] = []
+    k = 0
+    while k * route.every_h * 60 < _window_min(route):
+        wall = first + k * step  # wall-clock arithmetic: 22:00, 00:00, 02:00...
+        start = _ms(wall.replace(tzinfo=tz))
+        slot_end = _ms((wall + step).replace(tzinfo=tz))
+        due = start + route.duration_min * MINUTE_MS
+        k += 1
+        if out and start <= out[-1].start_ms:
+            out.pop()  # a wall time summer time skips is the same instant as the next one
+        out.append(Round(route.id, start, due, due + route.grace_min * MINUTE_MS, slot_end))
+    return out
+
+
+def rounds_between(route: RouteConfig, tz: tzinfo, from_ms: int, to_ms: int) -> list[Round]:
+    """The route's rounds starting in [from_ms, to_ms), oldest first."""
+    day = datetime.fromtimestamp(from_ms / 1000, tz).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(to_ms / 1000, tz).date()
+    out: list[Round] = []
+    while day <= last:
+        out += [r for r in _of_day(route, day, tz) if from_ms <= r.start_ms < to_ms]
+        day += timedelta(days=1)
+    return out
+
+
+def round_at(route: RouteConfig, tz: tzinfo, at_ms: int) -> Round | None:
+    """The round whose slot holds `at_ms` (a check-in then counts for it), or None."""
+    for r in rounds_between(route, tz, at_ms - 25 * HOUR_MS, at_ms + 1):
+        if r.start_ms <= at_ms < r.slot_end_ms:
+            return r
+    return None

@@ -68,3 +68,27 @@ def test_the_missed_round_at_3am_is_raised_at_0315(tmp_path: Path) -> None:
     alert = p.one("round_missed")
     assert alert.severity.value == expect.severity and alert.state.value == expect.state
     assert alert.value == "night 02:00 round (2026-12-06): 8 of 8 checkpoints missed"
+
+
+def test_the_demo_homes_reader_walks_the_night_round_on_the_sites_clock(registry: Registry) -> None:
+    """carewatch demo: the simulated tag reader reads the round's checkpoints one per report
+    until all are read, only in a round and before its due time."""
+    from simulators.models.patrol import Patrol
+
+    site = registry.site
+    assert site.rounds is not None
+    dev = registry.get("sunrise", "tr-1f-duty")
+    assert dev is not None
+    model = DeviceModel(dev, random.Random(1))
+    model.patrol = Patrol(site.rounds, SH, "nurse-li")
+    t = int(datetime(2026, 12, 5, 22, 3, tzinfo=SH).timestamp() * 1000)
+    tags = []
+    for i in range(12):
+        outs = model.periodic(t + i * 180_000)
+        assert outs[0].kind == "telemetry"
+        tags += [o.payload["tag"] for o in outs[1:]]
+        assert all(o.payload["staff"] == "nurse-li" for o in outs[1:])
+    assert tags == [c.tag for c in site.rounds.checkpoints]
+    noon = int(datetime(2026, 12, 6, 12, 0, tzinfo=SH).timestamp() * 1000)
+    late = int(datetime(2026, 12, 6, 0, 30, tzinfo=SH).timestamp() * 1000) + 3_600_000
+    assert model.periodic(noon)[1:] == [] and model.periodic(late)[1:] == []

@@ -25,7 +25,7 @@ TELEMETRY_EVERY_S = {
     "gas_detector": 300.0,
     "door_contact": 300.0,
     "bed_presence": 300.0,
-    "tag_reader": 600.0,  # a patrol's reader: its battery now and then, scans on a round
+    "tag_reader": 180.0,  # a patrol's reader: its battery, and on a round the next tag read
 }
 ZIGBEE_EVERY_S = {
     "call_button": 4 * 3600.0,

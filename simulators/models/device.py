@@ -10,6 +10,7 @@ from typing import Any
 from devices.registry import Device
 from simulators.models.base import TELEMETRY_EVERY_S, ZIGBEE_EVERY_S, Out, actions_for
 from simulators.models.homekit import KIT_TYPES, HomeKitModel
+from simulators.models.patrol import Patrol
 from simulators.models.wearable import Day, WearableModel
 from simulators.models.zigbee import ZigbeeModel
 
@@ -30,6 +31,7 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
     seq: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     down_until: float | None = None  # link down until this simulated second
+    patrol: Patrol | None = None  # a tag reader walking the site's rounds (models/patrol.py)
 
     def __post_init__(self) -> None:
         r = self.rng
@@ -101,7 +103,8 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel):
             return self.kit_periodic(ts_ms, at_s)
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
-        return [Out("telemetry", self.telemetry(ts_ms, at_s))]
+        scans = self.patrol.scans(ts_ms) if self.patrol is not None else []
+        return [Out("telemetry", self.telemetry(ts_ms, at_s)), *(Out("event", s) for s in scans)]
 
     def telemetry(self, ts_ms: int, at_s: float | None = None) -> dict[str, Any]:
         """The next telemetry payload; battery drains, vitals follow the resident's day."""
