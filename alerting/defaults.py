@@ -142,7 +142,7 @@ def _rules() -> list[AnyRule]:
         # (alerting/visits.py checks the plans; the seeds ask a monthly visit rate of 100%)
         ObservedRule(name="visit_missed", severity=L, priority="routine"),
         # a fire patrol's round not completed by its due time plus grace (alerting/rounds.py;
-        # 公安部令第61号 第二十五条: night patrols at least every 2 h in care homes)
+        # 公安部令第61号 第二十五条: daily patrols, care homes strengthen night patrols)
         ObservedRule(name="round_missed", severity=H, priority="routine"),
         # --- home beds (docs/home-beds.md) ---------------------------------------------
         EventRule(  # the resident asks the call centre to ring back: no emergency
