@@ -128,6 +128,20 @@ def test_staff_check_in_as_themselves_and_every_refusal_says_why(api: Api) -> No
     assert listed[1]["result"] == "problem" and listed[1]["note"] == "压力表指针在红区"
 
 
+def test_a_tag_names_its_checkpoint_and_checklist_for_the_phone_page(api: Api) -> None:
+    nurse = api.nurse()
+    r = api.call("GET", "/api/rounds/tag", nurse, params={"site": "sunrise", "tag": TAGS[2]})
+    assert r.status_code == 200
+    assert r.json() | {"name_en": None} == {
+        "site": "sunrise", "tag": TAGS[2], "id": "cp-1f-utility", "name": "1F 设备间",
+        "name_en": None, "floor": "1", "room": "1-utility",
+        "checklist": ["electrical_ok", "valve_open"],
+    }  # fmt: skip
+    r = api.call("GET", "/api/rounds/tag", nurse, params={"site": "sunrise", "tag": "x"})
+    assert r.status_code == 404 and "has tag 'x'" in r.json()["detail"]
+    assert api.call("GET", "/api/rounds/tag", None, params={"tag": "x"}).status_code == 401
+
+
 def test_the_rounds_view_shows_the_round_in_progress_and_the_next_one(api: Api) -> None:
     nurse = api.nurse()
     api.at("2026-12-05T20:00")
