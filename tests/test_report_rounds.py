@@ -85,6 +85,7 @@ def test_the_rounds_section_in_json_csv_and_html(tmp_path: Path, registry: Regis
     zh = render_html(report, registry, rules, "zh")
     assert "防火巡查" in zh and "应巡 4 轮：按时完成 1，迟完成 1，漏巡 2" in zh
     assert "cp-3f-corridor, cp-3f-utility" in zh
+    assert "漏巡 2 轮" in zh and "漏检点位共 10 个" in zh  # under "needs attention" too
     en = render_html(report, registry, rules, "en")
     assert "Fire patrol rounds" in en and "4 round(s) due: 1 done on time" in en
     assert "Night fire patrol" in en
