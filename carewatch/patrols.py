@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, tzinfo
+from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -22,6 +23,14 @@ from devices.registry import Registry
 log = logging.getLogger("carewatch.rounds")
 
 CHECK_MINUTES = 1
+
+
+class EngineLink(Protocol):
+    """What the patrols need of the engine's runner (alerting/runner.EngineRunner)."""
+
+    def write(self, apply: Callable[[sqlite3.Connection], None]) -> Future[CommandResult]: ...
+    def submit(self, item: Observed) -> Future[CommandResult]: ...
+    def after_commit(self, hook: Callable[[], None]) -> None: ...
 
 
 class Patrols:
@@ -47,20 +56,14 @@ class Patrols:
             raise RuntimeError("patrols not wired to the engine yet")
         return self._late[0](apply)
 
-    def wire(
-        self,
-        write: Write,
-        submit: Callable[[Observed], Future[CommandResult]],
-        after_commit: Callable[[Callable[[], None]], None],
-        scheduler: BaseScheduler,
-    ) -> Patrols:
+    def wire(self, engine: EngineLink, scheduler: BaseScheduler) -> Patrols:
         """Hand check-ins to the engine's writer, submit `round_missed` verdicts, and check
-        every CHECK_MINUTES (first as the scheduler starts) and after a reader's check-in
-        committed."""
-        self._late[:] = [write]
-        self._submit = submit
+        every CHECK_MINUTES (first as the scheduler starts), at each round's end of grace,
+        and after a reader's check-in committed."""
+        self._late[:] = [engine.write]
+        self._submit = engine.submit
         self._scheduler = scheduler
-        after_commit(self._after_commit)
+        engine.after_commit(self._after_commit)
         if self.desk.sites():
             scheduler.add_job(
                 self.check,

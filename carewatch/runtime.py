@@ -45,7 +45,7 @@ from dashboards.auth import StaffAuth, TokenBook, load_secret, site_grants
 from dashboards.stream import ChangeHub
 from devices.bridge import ZigbeeCheck
 from devices.decode import Decoder
-from devices.ports import BatchSink, Clock, ReadingsQuery, SystemClock
+from devices.ports import Clock, ReadingsQuery, SystemClock
 from devices.registry import Registry, load_sites
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
@@ -92,13 +92,11 @@ class Runtime:
         self._dead = DeadLetterLog(settings.dead_letter_capacity)
         self._conn = connect(self.db_path, synchronous=settings.sqlite_synchronous)
         self._zigbee = ZigbeeBook(registry, settings.zigbee_prefix)  # levels, gateways
-        # fire patrols (carewatch/patrols.py): a tag reader's scan is a check-in in its batch
-        self.patrols = Patrols(registry, rules.tz, clock, self._read_conn)
-        sinks: list[BatchSink] = [self._spool, self._dead, self._zigbee, self.patrols.sink]
-        # workers: two readings of a device may reach the engine out of order
-        engine = Engine(
-            self._conn, registry, rules, clock, sinks, self.metrics,
-            skip_stale=settings.ingest_workers > 0,
+        self.patrols = Patrols(registry, rules.tz, clock, self._read_conn)  # carewatch/patrols.py
+        engine = Engine(  # workers: two readings of a device may come out of order (skip_stale)
+            self._conn, registry, rules, clock,
+            [self._spool, self._dead, self._zigbee, self.patrols.sink],  # a scan: a check-in
+            self.metrics, skip_stale=settings.ingest_workers > 0,
         )  # fmt: skip
         engine.setup()
         # the real clock may be stepped (NTP): timers then move with it (alerting/runner.py)
@@ -243,8 +241,7 @@ class Runtime:
             registry, rules, access.workers if access else [], session_key, clock, self._read_conn,
             self.runner.write, self.runner.submit, self._scheduler,
         )  # fmt: skip
-        self.patrols.wire(self.runner.write, self.runner.submit, self.runner.after_commit,
-                          self._scheduler)  # fmt: skip
+        self.patrols.wire(self.runner, self._scheduler)  # round_missed checks, reader check-ins
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
         self._watch_stop = threading.Event()

@@ -11,6 +11,7 @@ import sqlite3
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,7 +53,8 @@ class Api:
             return _done(r.results[0])
 
         self.patrols = Patrols(registry, lambda _s: SH, h.clock, lambda: sqlite3.connect(h.path))
-        self.patrols.wire(write, submit, lambda _hook: None, BackgroundScheduler())
+        link = SimpleNamespace(write=write, submit=submit, after_commit=lambda _hook: None)
+        self.patrols.wire(link, BackgroundScheduler())
         grants = [
             Grant("office", role, frozenset({"sunrise"}), token_sha256(t))  # type: ignore[arg-type]
             for role, t in (("duty", DUTY), ("viewer", VIEWER))
