@@ -54,12 +54,16 @@ Write = Callable[[Callable[[sqlite3.Connection], None]], "Future[CommandResult]"
 
 
 class CheckinError(Exception):
-    """A check-in refused, with the HTTP status the API answers it with and why."""
+    """A check-in refused, with the HTTP status the API answers it with, why, and for the
+    refusals a phone acts on a machine `code`: `unknown_tag`, `already_recorded` (this
+    check-in's `client_id` was saved before: a retry after a lost answer), `already_checked_in`
+    (the checkpoint was checked in this round)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,9 @@ class RoundDesk:
             raise CheckinError(422, f"unknown site {site!r}")
         cp = self.by_tag(site, tag)
         if cp is None:
-            raise CheckinError(404, f"no checkpoint of site {site!r} has tag {tag!r}")
+            raise CheckinError(
+                404, f"no checkpoint of site {site!r} has tag {tag!r}", "unknown_tag"
+            )
         for item, answer in answers.items():
             if item not in cp.checklist:
                 raise CheckinError(
@@ -220,7 +226,10 @@ class RoundDesk:
                 "SELECT id FROM round_checkins WHERE client_id = ?", (client_id,)
             ).fetchone()
             if seen is not None:
-                raise CheckinError(409, f"check-in {client_id!r} was recorded already (#{seen[0]})")
+                raise CheckinError(
+                    409, f"check-in {client_id!r} was recorded already (#{seen[0]})",
+                    "already_recorded",
+                )  # fmt: skip
         counted = self.counts_for(site, cp.id, at_ms)
         if refuse_replay:
             since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
@@ -233,10 +242,13 @@ class RoundDesk:
                 fresh = [r for r, start in counted if not any(start <= int(a) for (a,) in rows)]
                 if not fresh:
                     raise CheckinError(
-                        409, f"checkpoint {cp.id} is checked in already in this round"
-                    )
+                        409, f"checkpoint {cp.id} is checked in already in this round",
+                        "already_checked_in",
+                    )  # fmt: skip
             elif rows:
-                raise CheckinError(409, f"checkpoint {cp.id} was checked in minutes ago")
+                raise CheckinError(
+                    409, f"checkpoint {cp.id} was checked in minutes ago", "already_checked_in"
+                )
         result = "problem" if "problem" in answers.values() else "ok"
         cur = conn.execute(
             "INSERT INTO round_checkins(site, checkpoint, tag, by, via, at_ms, recorded_ms,"

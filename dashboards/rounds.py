@@ -18,7 +18,15 @@ from alerting.checkins import Checkin, CheckinError, RoundDesk
 from alerting.rounds import RoundStatus
 from alerting.views import iso
 from dashboards.auth import RANK, READ_ONLY
-from dashboards.deps import AUTH, AppRuntime, Sites, caller_of, check_site, parse_time
+from dashboards.deps import (
+    AUTH,
+    ApiError,
+    AppRuntime,
+    Sites,
+    caller_of,
+    check_site,
+    parse_time,
+)
 from dashboards.screen import STATIC
 from devices.rounds import RouteConfig
 
@@ -176,6 +184,8 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
         try:
             done = desk.record(body.site, body.tag, by, body.answers, body.note, body.client_id)
         except CheckinError as exc:
+            if exc.code:  # the phone page tells a lost answer's retry from a replay
+                raise ApiError(exc.status, exc.detail, exc.code) from None
             raise HTTPException(exc.status, exc.detail) from None
         service.checked_in(body.site)
         return {

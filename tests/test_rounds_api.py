@@ -103,10 +103,13 @@ def test_staff_check_in_as_themselves_and_every_refusal_says_why(api: Api) -> No
     assert body["routes"] == ["night"] and body["late"] is False and body["hazards"] == []
     again = api.checkin(nurse, tag=TAGS[0])
     assert again.status_code == 409 and "already in this round" in again.json()["detail"]
+    assert again.json()["code"] == "already_checked_in"
     retry = api.checkin(nurse, tag=TAGS[1], client_id="phone-0001")
     assert retry.status_code == 409 and "recorded already" in retry.json()["detail"]
+    assert retry.json()["code"] == "already_recorded"  # the phone's retry: saved before
     unknown = api.checkin(nurse, tag="nfc:ffff")
     assert unknown.status_code == 404 and "has tag 'nfc:ffff'" in unknown.json()["detail"]
+    assert unknown.json()["code"] == "unknown_tag"
     bad = api.checkin(nurse, tag=TAGS[1], answers={"exit_clear": "ok"})
     assert bad.status_code == 422 and "not on checkpoint cp-1f-corridor's" in bad.json()["detail"]
     assert api.checkin(nurse, tag=TAGS[1], answers={"no_combustibles": "bad"}).status_code == 422

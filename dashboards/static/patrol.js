@@ -199,6 +199,10 @@
     api('POST', '/api/rounds/checkins', body, function (status, data) {
       $('submit').disabled = false;
       if (status === 201 || status === 409 || status === 404) store(PENDING_KEY, null);
+      if (status === 409 && data && data.code === 'already_recorded') { // saved before: the answer was lost
+        status = 201;
+        data = { late: false, hazards: [] };
+      }
       if (status === 201) {
         var text = t(data.late ? 'rounds.patrol.saved_late' : 'rounds.patrol.saved', { name: name(open) });
         if (data.hazards.length) text += ' · ' + t('rounds.patrol.hazard_opened', { n: data.hazards.length });
