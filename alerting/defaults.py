@@ -32,6 +32,7 @@ ALL_TYPES = [
     *("water_leak", "motion_sensor", "vibration_sensor"),  # Zigbee sensors
     *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
     *FIRE_INSTALLATIONS,  # automatic fire installations (alerting/firedefaults.py)
+    "tag_reader",  # fire patrols' checkpoint reader (docs/fire-duty.md)
 ]
 # the one-touch terminal has its own offline rule (terminal_offline): a home's only way to call
 SUPERVISED_TYPES = [t for t in ALL_TYPES if t != "home_terminal"]
@@ -148,6 +149,9 @@ def _rules() -> list[AnyRule]:
         # a fire hazard not fixed by its deadline (alerting/hazard_desk.py checks the
         # register; seed 004: 隐患问题整改销号率 100%)
         ObservedRule(name="hazard_overdue", severity=M, priority="routine"),
+        # a fire patrol's round not completed by its due time plus grace (alerting/rounds.py;
+        # 公安部令第61号 第二十五条: daily patrols, care homes strengthen night patrols)
+        ObservedRule(name="round_missed", severity=H, priority="routine"),
         # --- home beds (docs/home-beds.md) ---------------------------------------------
         EventRule(  # the resident asks the call centre to ring back: no emergency
             name="callback_request",

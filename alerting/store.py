@@ -81,6 +81,14 @@ SCHEMA = [
     " hazard_id INTEGER NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL,"
     " bytes INTEGER NOT NULL, by TEXT, at_ms INTEGER NOT NULL,"
     " PRIMARY KEY (hazard_id, sha256)) WITHOUT ROWID",
+    # fire patrols' check-ins (alerting/checkins.py): `via` phone | reader, `result` ok |
+    # problem, `answers` the checklist as JSON {item: ok|problem}; `client_id` makes a
+    # retry or a redelivered reader scan one row
+    "CREATE TABLE IF NOT EXISTS round_checkins ("
+    " id INTEGER PRIMARY KEY, site TEXT NOT NULL, checkpoint TEXT NOT NULL, tag TEXT NOT NULL,"
+    " by TEXT NOT NULL, via TEXT NOT NULL, at_ms INTEGER NOT NULL, recorded_ms INTEGER NOT NULL,"
+    " result TEXT NOT NULL, answers TEXT NOT NULL, note TEXT, client_id TEXT UNIQUE)",
+    "CREATE INDEX IF NOT EXISTS round_checkins_site_at ON round_checkins(site, at_ms)",
 ]
 
 # columns added after the first release: (name, declaration)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerting import outbox, store
-from carewatch.settings import Retention
+from carewatch.settings import Retention, Settings
 from devices.ports import Writer
 from ingest.deadletter import prune_dead_letters
+from ingest.influx import InfluxV1, StoreError, set_bucket_retention
 from ingest.spool import Spool
 
 log = logging.getLogger("carewatch.retention")
@@ -98,3 +99,21 @@ def prune_files(folder: Path, before_ms: int) -> int:
             p.unlink(missing_ok=True)
             gone += 1
     return gone
+
+
+def set_influx_retention(s: Settings, influx: InfluxV1 | None) -> None:
+    """InfluxDB keeps readings `retention.readings_days`: the default retention policy
+    (1.x) or the bucket's expire rule (2.x). A refusal is logged, never fatal: the watch
+    runs on; the operator sets it by hand (docs/operations.md)."""
+    days = s.retention.readings_days
+    try:
+        if s.influx_url and s.influx_api == "v2":
+            token = s.influx_token.get_secret_value() if s.influx_token else None
+            set_bucket_retention(s.influx_url, s.influx_org, s.influx_db, token, days)
+        elif influx is not None:
+            influx.set_retention(days)
+    except StoreError as exc:
+        log.warning("influx retention not set", extra={"days": days, "error": str(exc)})
+        return
+    if s.influx_url:
+        log.info("influx retention set", extra={"days": days})

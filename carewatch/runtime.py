@@ -35,7 +35,8 @@ from alerting.watchdog import Probes, Watchdog
 from carewatch.delivery import DeliveryWiring, delivery_workers
 from carewatch.hazarding import check_hazard_rules, wire_hazards
 from carewatch.logs import setup_logging
-from carewatch.retention import RetentionJob
+from carewatch.patrols import Patrols
+from carewatch.retention import RetentionJob, set_influx_retention
 from carewatch.scheduling import REPORT_PAUSE_S, REPORTS, PausingExecutor
 from carewatch.secrets import target_secrets
 from carewatch.settings import Settings
@@ -50,7 +51,7 @@ from devices.registry import Registry, load_sites
 from ingest.alerttopic import AlertTopicPublisher
 from ingest.deadletter import DeadLetterLog
 from ingest.drain import SpoolDrainer
-from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter, StoreError, set_bucket_retention
+from ingest.influx import InfluxV1, InfluxV2Writer, LineWriter
 from ingest.intake import Intake
 from ingest.sessions import SessionBook
 from ingest.spool import EmbeddedReadings, Spool
@@ -92,16 +93,12 @@ class Runtime:
         self._dead = DeadLetterLog(settings.dead_letter_capacity)
         self._conn = connect(self.db_path, synchronous=settings.sqlite_synchronous)
         self._zigbee = ZigbeeBook(registry, settings.zigbee_prefix)  # levels, gateways
-        engine = Engine(
-            self._conn,
-            registry,
-            rules,
-            clock,
-            [self._spool, self._dead, self._zigbee],
-            self.metrics,
-            # workers: two readings of a device may reach the engine out of order
-            skip_stale=settings.ingest_workers > 0,
-        )
+        self.patrols = Patrols(registry, rules.tz, clock, self._read_conn)  # carewatch/patrols.py
+        engine = Engine(  # workers: two readings of a device may come out of order (skip_stale)
+            self._conn, registry, rules, clock,
+            [self._spool, self._dead, self._zigbee, self.patrols.sink],  # a scan: a check-in
+            self.metrics, skip_stale=settings.ingest_workers > 0,
+        )  # fmt: skip
         engine.setup()
         # the real clock may be stepped (NTP): timers then move with it (alerting/runner.py)
         steps = ClockSteps(clock) if isinstance(clock, SystemClock) else None
@@ -249,6 +246,7 @@ class Runtime:
             registry, rules, clock, self._read_conn, self.runner.write, self.runner.submit,
             self._scheduler, settings.data_dir,
         )  # fmt: skip
+        self.patrols.wire(self.runner, self._scheduler)  # round_missed checks, reader check-ins
         # the self-watch ticks on the monotonic clock, not in the scheduler: a wall-clock
         # scheduler sleeps for as long as the host's clock is stepped back (test_chaos.py)
         self._watch_stop = threading.Event()
@@ -321,7 +319,7 @@ class Runtime:
                 self._influx.create_database()
             except Exception as exc:  # 2.x/3.x map databases themselves
                 log.warning("could not create influx database", extra={"error": str(exc)})
-        self._influx_retention()
+        set_influx_retention(self.settings, self._influx)
         self.runner.start()
         if self._topic is not None:
             self._topic.start()
@@ -369,24 +367,6 @@ class Runtime:
                 self.watchdog.check()
             except Exception:
                 log.exception("watchdog check failed")
-
-    def _influx_retention(self) -> None:
-        """InfluxDB keeps readings `retention.readings_days`: the default retention policy
-        (1.x) or the bucket's expire rule (2.x). A refusal is logged, never fatal: the watch
-        runs on; the operator sets it by hand (docs/operations.md)."""
-        s = self.settings
-        days = s.retention.readings_days
-        try:
-            if s.influx_url and s.influx_api == "v2":
-                token = s.influx_token.get_secret_value() if s.influx_token else None
-                set_bucket_retention(s.influx_url, s.influx_org, s.influx_db, token, days)
-            elif self._influx is not None:
-                self._influx.set_retention(days)
-        except StoreError as exc:
-            log.warning("influx retention not set", extra={"days": days, "error": str(exc)})
-            return
-        if s.influx_url:
-            log.info("influx retention set", extra={"days": days})
 
     # what the API needs ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from dashboards.exports import router as exports_router
 from dashboards.hazards import hazards_router
 from dashboards.i18n import catalog_router
 from dashboards.ops import ops_router
+from dashboards.rounds import rounds_router
 from dashboards.screen import STATIC, ScreenFiles, screen_router
 from dashboards.visits import visits_router
 from dashboards.zigbee import zigbee_router
@@ -54,6 +55,9 @@ def create_app(runtime: AppRuntime) -> FastAPI:
     hazarding = getattr(runtime, "hazarding", None)  # likewise: the hazard register
     if hazarding is not None:
         app.include_router(hazards_router(runtime, hazarding))
+    patrols = getattr(runtime, "patrols", None)  # fire patrols (carewatch/patrols.py)
+    if patrols is not None:
+        app.include_router(rounds_router(runtime, patrols))
     return app
 
 

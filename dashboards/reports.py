@@ -105,13 +105,14 @@ def watch_csv(
     shift: Shift | None = None,
     days: int | None = Query(None, ge=1, le=MAX_DAYS),
     table: Literal[
-        "alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults"
+        "alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults", "rounds"
     ] = "alerts",
 ) -> Response:
     """CSV (UTF-8 with BOM): alerts = one row per wait for an answer; shifts; devices =
     offline episodes; overrides = supervisors' remote resets of calls; home_calls = a home
     bed's calls (answer, first human contact, outcomes); equipment_faults = each time a fire
-    device was out of order, with its time in fault."""
+    device was out of order, with its time in fault; rounds = patrol rounds (done, late,
+    missed)."""
     now = svc.clock.now_ms()
     start, end = period(svc, now, from_, to, shift, days)
     report = svc.report(start, end, now)

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from devices.catalog import load_catalog
+from devices.rounds import CHECKLIST_ITEMS
 
 
 class FieldKind(StrEnum):
@@ -369,6 +370,18 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 {},
                 supervision_s=7200,
                 activity_fields={"presence": "change"},
+            ),
+            # --- fire patrols (docs/fire-duty.md, ## Rounds) ---------------------------
+            _type(  # a fixed or handheld reader of the checkpoints' NFC/RFID tags
+                "tag_reader",
+                {},
+                {
+                    "scan": EventSpec(
+                        "a checkpoint's tag read on a round: attributes tag, staff, problem",
+                        choices={"problem": tuple(CHECKLIST_ITEMS)},
+                    ),
+                },
+                supervision_s=3600,  # a heartbeat (battery_pct) at least hourly
             ),
         )
     }

@@ -184,9 +184,12 @@ class _Loaded:
 def _read(path: Path) -> _Loaded:
     data, lines = load_yaml(path)
     try:
-        site = SiteConfig.model_validate(data)
+        site = SiteConfig.model_validate(data, context={"rounds_later": True})
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, exc, lines)) from exc
+    rounds = site.rounds_problems()
+    if rounds:
+        raise ConfigError([located(path, lines, loc, msg) for loc, msg in rounds])
     if site.rules_file is not None and not site.rules_file.is_absolute():
         site = site.model_copy(update={"rules_file": (path.parent / site.rules_file).resolve()})
     return _Loaded(site, path, lines)
@@ -219,6 +222,7 @@ def load_sites(path: Path, default_zigbee_prefix: str = "zigbee2mqtt") -> Regist
         except ConfigError as exc:
             problems += exc.problems
     problems += _across(loaded, default_zigbee_prefix) + _people_across(loaded)
+    problems += _tags_across(loaded)
     if problems:
         raise ConfigError(problems)
     return Registry([x.site for x in loaded])
@@ -285,6 +289,20 @@ def _people_across(loaded: Sequence[_Loaded]) -> list[str]:
                 if other != x.site.id:
                     msg = f"also in site {other} ({where}): {what}"
                     problems.append(located(x.path, x.lines, (field, i, key), msg))
+    return problems
+
+
+def _tags_across(loaded: Sequence[_Loaded]) -> list[str]:
+    """A round's tag belongs to one site: a reader's or phone's check-in names the site,
+    and a tag stuck in two homes would be a copy that counts a round walked elsewhere."""
+    problems: list[str] = []
+    seen: dict[str, tuple[str, Path]] = {}
+    for x in loaded:
+        for i, cp in enumerate(x.site.rounds.checkpoints if x.site.rounds else []):
+            other, where = seen.setdefault(cp.tag, (x.site.id, x.path))
+            if other != x.site.id:
+                msg = f"tag {cp.tag!r} is also a checkpoint's of site {other} ({where})"
+                problems.append(located(x.path, x.lines, ("rounds", "checkpoints", i, "tag"), msg))
     return problems
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from devices.profiles import DEVICE_TYPES
+from devices.rounds import RoundsConfig, rounds_problems
 from devices.yamlconf import StrictModel
 from devices.zigbee import profile_for
 
@@ -315,6 +316,9 @@ class SiteConfig(StrictModel):
     hazards: HazardsConfig = Field(
         default_factory=HazardsConfig, description="the hazard register (火灾隐患整改)"
     )
+    rounds: RoundsConfig | None = Field(
+        None, description="fire patrols: checkpoints, routes (docs/fire-duty.md)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -378,6 +382,24 @@ class SiteConfig(StrictModel):
         if twice:
             raise ValueError(f"friendly names used twice: {twice}")
         return self
+
+    @model_validator(mode="after")
+    def _rounds(self, info: ValidationInfo) -> SiteConfig:
+        """The rounds section as a whole; a loader that names lines (devices/registry.py)
+        asks for it afterwards (`rounds_later` in the context) and locates each problem."""
+        if info.context and info.context.get("rounds_later"):
+            return self
+        problems = self.rounds_problems()
+        if problems:
+            raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {m}" for loc, m in problems))
+        return self
+
+    def rounds_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """The rounds section's problems with the path of each (devices/rounds.py)."""
+        if self.rounds is None:
+            return []
+        rooms = {r.id: f.id for f in self.floors for r in f.rooms}
+        return rounds_problems(self.rounds, rooms, frozenset(f.id for f in self.floors))
 
 
 def _check_zigbee(d: DeviceConfig) -> None:

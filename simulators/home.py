@@ -14,7 +14,9 @@ import threading
 import time
 import uuid
 from collections.abc import Collection
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import paho.mqtt.client as paho
@@ -23,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from devices.ports import Clock
 from devices.registry import Registry
 from simulators.models import DeviceModel, Out, Step
+from simulators.models.patrol import Patrol
 
 log = logging.getLogger("carewatch.simulators")
 MIN_REAL_GAP_S = 0.5  # between two periodic messages of one device, in real seconds
@@ -48,6 +51,7 @@ class SimulatedHome:
         loss: float = 0.0,
         devices: Collection[str] | None = None,
         zigbee_prefix: str = "zigbee2mqtt",
+        patrol_tz: tzinfo | None = None,
     ) -> None:
         """`start_hour`: the simulated clock at the start (None: follow the wall clock);
         `loss`: share of periodic messages lost; `devices`: simulate only these (and the
@@ -70,6 +74,7 @@ class SimulatedHome:
             if wanted is None or d.id in wanted
         ]
         self._by_id = {m.device.id: m for m in self._models}
+        self._walk_rounds(patrol_tz)
         self._clients: dict[str, paho.Client] = {}
         self._bridge: paho.Client | None = None
         self._down: set[str] = set()
@@ -79,6 +84,21 @@ class SimulatedHome:
         self.done_steps: list[Step] = []
         self.played_ms: list[int] = []  # wall-clock time each done step was played
         self.errors: list[str] = []
+
+    def _walk_rounds(self, tz: tzinfo | None) -> None:
+        """The site's tag reader (the first) walks its rounds on the site's clock (its
+        `timezone`, else `tz`, else Asia/Shanghai, the rules' default), only when the
+        simulated clock is the wall clock (a fast-forwarded day has no real rounds)."""
+        if self._speed != 1:
+            return
+        for sid, site in self._registry.sites.items():
+            reader = next((m for m in self._models if m.device.site == sid
+                           and m.device.type.name == "tag_reader"), None)  # fmt: skip
+            if site.rounds is None or not site.rounds.routes or reader is None:
+                continue
+            zone = ZoneInfo(site.timezone) if site.timezone else tz or ZoneInfo("Asia/Shanghai")
+            staff = site.staff[0].id if site.staff else None
+            reader.patrol = Patrol(site.rounds, zone, staff)
 
     def _topic(self, device_id: str, kind: str) -> str:
         site = self._registry.by_id(device_id)

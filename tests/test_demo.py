@@ -58,7 +58,7 @@ def test_demo_prints_the_url_and_raises_an_alert_within_a_minute(tmp_path):
         page = httpx.get(url)
         assert page.status_code == 200 and "值班屏" in page.text
         devices = httpx.get(url + "api/devices").json()
-        assert len(devices) == 226 and sum(1 for d in devices if d["online"]) > 150
+        assert len(devices) == 227 and sum(1 for d in devices if d["online"]) > 150
         # the embedded store (no InfluxDB in the demo) answers the readings API
         hr = httpx.get(url + "api/devices/w-204-1/readings", params={"field": "heart_rate_bpm"})
         assert hr.json()["unit"] == "bpm"

@@ -24,6 +24,7 @@ def test_every_device_type_entry_is_sound():
         *("home_terminal", "gas_detector", "door_contact", "bed_presence"),  # home-bed kit
         *("fire_panel", "fire_pump", "sprinkler_flow", "signal_valve"),  # fire installations
         *("fire_tank", "smoke_fan", "fire_door", "emergency_light"),
+        "tag_reader",  # fire patrols' checkpoint tags (docs/fire-duty.md)
     }
     for t in DEVICE_TYPES.values():
         for name, spec in t.fields.items():

@@ -26,13 +26,13 @@ SHIFTS = [
 
 def test_device_availability_battery_and_maintenance(report, registry):
     d = report.devices
-    assert d.registered == len(registry) == 226  # the demo home
+    assert d.registered == len(registry) == 227  # the demo home
     assert [(e.device_id, e.start_ms, e.end_ms, e.seconds) for e in d.episodes] == [
         ("w-101-1", t(2, "10:00:00"), t(2, "12:30:00"), 9000),
         ("p-2f-riser", t(4, "01:00:00"), t(4, "01:20:00"), 1200),
     ]
     assert d.offline_s == 10200
-    assert close(d.availability, 1 - 10200 / (226 * WEEK_S))
+    assert close(d.availability, 1 - 10200 / (227 * WEEK_S))
     assert [(x.device_id, x.episodes) for x in d.devices] == [("w-101-1", 1), ("p-2f-riser", 1)]
     assert close(d.devices[0].availability, 1 - 9000 / WEEK_S)
     wearables = next(x for x in d.by_type if x.device_type == "wearable")

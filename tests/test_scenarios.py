@@ -40,7 +40,8 @@ def scenario_files() -> list[Path]:
     return sorted(
         p
         for p in SCENARIOS.glob("*.yaml")
-        if not p.name.endswith((".site.yaml", ".rules.yaml")) and not p.name.startswith("home")
+        if not p.name.endswith((".site.yaml", ".rules.yaml"))
+        and not p.name.startswith(("home", "round"))  # rounds: tests/test_round_scenario.py
     )
 
 

@@ -26,9 +26,7 @@ from devices.catalog import Catalog, load_catalog, read_catalog
 from tests.conftest import DEMO_SITE
 
 JS = STATIC / "js"
-NAMESPACES = (
-    "screen|handover|district|equipment|severity|priority|state|device_type|field|rule|target|_meta"
-)
+NAMESPACES = "screen|handover|district|equipment|rounds|hazards|severity|priority|state|device_type|field|rule|target|_meta"
 CALL = re.compile(r"\b(tOr|t)\(\s*(['\"`])")
 KEY_LITERAL = re.compile(rf"""['"]((?:{NAMESPACES})\.[A-Za-z0-9_.]+)['"]""")
 DYNAMIC = re.compile(rf"`((?:{NAMESPACES})\.[A-Za-z0-9_.]*)\$\{{")

@@ -71,6 +71,10 @@ def findings(w: Words, r: WatchReport) -> list[Finding]:
     z = r.hazards  # fire hazards past their deadline, unfixed (docs/fire-duty.md)
     if z is not None and z.overdue_at_end:
         add("bad", "hazards_overdue", n=z.overdue_at_end, open=z.open_at_end)
+    if r.rounds is not None and r.rounds.missed:  # fire patrols not walked (docs/fire-duty.md)
+        starts = [w.time(x.start_ms) for x in r.rounds.rounds if x.status == "missed"]
+        n, cps = len(starts), r.rounds.checkpoints_missed
+        add("bad", "rounds_missed", n=n, rounds=w.join(starts), checkpoints=cps)
     if r.overrides.count:  # calls reset from afar: the bedside reset was skipped
         add("warn", "overrides", n=r.overrides.count, people=w.tally(r.overrides.by_person, w.who))
     for f in r.load.floods:

@@ -12,6 +12,7 @@ from alerting.reports.compute.hazards import HazardFigures
 from alerting.reports.model import Responses, WatchReport
 from alerting.reports.model_equipment import EquipmentFaults
 from alerting.reports.model_home import CallFigures, HomeBedFigures, WorkerVisits
+from alerting.reports.model_rounds import RoundsFigures
 
 
 def local_iso(ms: int | None, tz: ZoneInfo) -> str | None:
@@ -108,6 +109,22 @@ def summary(report: WatchReport) -> dict[str, Any]:
         **(_faults_summary(report.equipment_faults) if report.equipment_faults else {}),
         **({"hazards": hazard_summary(report.hazards)} if report.hazards else {}),
         **({"home_beds": home_summary(report.home_beds)} if report.home_beds else {}),
+        **({"rounds": rounds_summary(report.rounds)} if report.rounds else {}),
+    }
+
+
+def rounds_summary(r: RoundsFigures) -> dict[str, Any]:
+    """The patrols' rounds in short (compute/rounds.py): due, done on time, late, missed,
+    checkpoints late and missed."""
+    return {
+        "due": r.due,
+        "done": r.done,
+        "late": r.late,
+        "missed": r.missed,
+        "on_time_share": r.on_time_share,
+        "checkpoints_late": r.checkpoints_late,
+        "checkpoints_missed": r.checkpoints_missed,
+        "problems": r.problems,
     }
 
 

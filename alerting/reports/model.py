@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # model_home uses Durations from here
     from alerting.reports.compute.hazards import HazardFigures
     from alerting.reports.model_equipment import EquipmentFaults
     from alerting.reports.model_home import HomeBedFigures
+    from alerting.reports.model_rounds import RoundsFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +442,7 @@ class WatchReport:
     # the fire equipment's time in fault (compute/equipment_faults.py); None: not computed
     equipment_faults: EquipmentFaults | None = None
     hazards: HazardFigures | None = None  # the hazard register (compute/hazards.py)
+    rounds: RoundsFigures | None = None  # sites with patrol routes only (compute/rounds.py)
 
     def responses_for(self, group: str) -> Responses:
         """The answer figures of one priority, or "all"; the report holds all four, so any other

@@ -15,7 +15,7 @@ from alerting.reports.model import WatchReport
 from alerting.reports.shifts import local_text
 from alerting.ruleset import RuleSet
 
-TABLES = ("alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults")
+TABLES = ("alerts", "shifts", "devices", "overrides", "home_calls", "equipment_faults", "rounds")
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -173,13 +173,34 @@ def equipment_faults_csv(report: WatchReport, rules: RuleSet) -> str:
     return _write(header, rows)
 
 
+def rounds_csv(report: WatchReport) -> str:
+    """One row per finished round of the period (compute/rounds.py): route, start, due,
+    status, checkpoints on time, late and missed (ids, `;` between). Only the header for a
+    site without patrol routes."""
+    tz = ZoneInfo(report.timezone)
+    header = [
+        "route", "route_name", "start_local", "due_local", "status", "checkpoints", "on_time",
+        "late", "missed", "missed_checkpoints",
+    ]  # fmt: skip
+    rows = [
+        [
+            r.route, r.route_name, local_text(r.start_ms, tz), local_text(r.due_ms, tz), r.status,
+            r.checkpoints, r.on_time, r.late, r.missed, ";".join(r.missed_ids),
+        ]
+        for r in (report.rounds.rounds if report.rounds else [])
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
 def table_csv(report: WatchReport, rules: RuleSet, table: str) -> str:
     """The API's CSV export by `table`: "shifts", "devices", "overrides", "home_calls",
-    "equipment_faults", anything else the waits (alerts_csv)."""
+    "equipment_faults", "rounds", anything else the waits (alerts_csv)."""
     if table == "equipment_faults":
         return equipment_faults_csv(report, rules)
     if table == "home_calls":
         return home_calls_csv(report, rules)
+    if table == "rounds":
+        return rounds_csv(report)
     if table == "shifts":
         return shifts_csv(report)
     if table == "devices":

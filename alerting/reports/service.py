@@ -26,6 +26,7 @@ from alerting.reports.compute.home_beds import (
     month_of,
     month_span,
 )
+from alerting.reports.compute.rounds import rounds_figures
 from alerting.reports.jsonout import local_iso, report_dict, summary
 from alerting.reports.model import ShiftSpan, WatchReport
 from alerting.reports.model_home import HomeBedFigures
@@ -45,6 +46,7 @@ from alerting.reports.source import (
     equipment,
     load_hazards,
     load_raised,
+    load_round_checkins,
     load_rows,
     load_visits,
 )
@@ -156,6 +158,15 @@ class ReportService:
                 home, rows.alerts, rows.audit, visits, start_ms, end_ms, as_of_ms, month
             )
             report = dataclasses.replace(report, home_beds=figures_home)
+        routes = self.registry.site.rounds.routes if self.registry.site.rounds else []
+        if routes:  # a home with patrol routes: its rounds section (docs/reports.md)
+            conn = self._connect()
+            try:
+                rows_in = load_round_checkins(conn, self.registry.site.id, start_ms, as_of_ms + 1)
+            finally:
+                conn.close()
+            figures_r = rounds_figures(routes, self.tz, rows_in, start_ms, end_ms, as_of_ms)
+            report = dataclasses.replace(report, rounds=figures_r)
         return dataclasses.replace(report, warnings=warnings) if warnings else report
 
     def home_site(self) -> HomeSite | None:

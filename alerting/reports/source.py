@@ -112,6 +112,21 @@ def load_hazards(
     return hazards, fixes
 
 
+def load_round_checkins(
+    conn: sqlite3.Connection, site: str, start_ms: int, end_ms: int
+) -> list[tuple[str, int, str, str]]:
+    """The patrols' check-ins of `site` in [start_ms, end_ms) (table `round_checkins`) as
+    (checkpoint, at_ms, by, result), for the rounds figures."""
+    return [
+        (str(c), int(at), str(by), str(res))
+        for c, at, by, res in conn.execute(
+            "SELECT checkpoint, at_ms, by, result FROM round_checkins WHERE site = ?"
+            " AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
+            (site, start_ms, end_ms),
+        )
+    ]
+
+
 def load_raised(
     conn: sqlite3.Connection, sites: Sequence[str], start_ms: int, end_ms: int, as_of_ms: int
 ) -> StoreRows:

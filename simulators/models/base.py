@@ -28,6 +28,7 @@ TELEMETRY_EVERY_S = {
     "bed_presence": 300.0,
     # wired fire installations: their gateway or I/O module reports every minute
     **dict.fromkeys(FIRE_INSTALLATIONS, 60.0),
+    "tag_reader": 180.0,  # a patrol's reader: its battery, and on a round the next tag read
 }
 ZIGBEE_EVERY_S = {
     "call_button": 4 * 3600.0,
@@ -57,6 +58,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "door_contact": ("open", "close"),
     "bed_presence": ("in_bed", "out_of_bed"),
     "call_point": ("press",),
+    "tag_reader": ("scan",),  # params: tag, staff, problem (docs/fire-duty.md)
     "smoke_detector": ("smoke", "clear", "test", "fault", "heat"),
     "water_pressure": ("pump_fail", "pump_restore"),
     "electrical_monitor": ("overheat", "cool", "leakage", "arc_fault", "overcurrent"),

@@ -11,6 +11,7 @@ from devices.registry import Device
 from simulators.models.base import TELEMETRY_EVERY_S, ZIGBEE_EVERY_S, Out, actions_for
 from simulators.models.fireequip import FIRE_TYPES, FireEquipModel
 from simulators.models.homekit import KIT_TYPES, HomeKitModel
+from simulators.models.patrol import Patrol
 from simulators.models.wearable import Day, WearableModel
 from simulators.models.zigbee import ZigbeeModel
 
@@ -31,6 +32,7 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel, FireEquipModel):
     seq: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     down_until: float | None = None  # link down until this simulated second
+    patrol: Patrol | None = None  # a tag reader walking the site's rounds (models/patrol.py)
 
     def __post_init__(self) -> None:
         r = self.rng
@@ -104,7 +106,8 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel, FireEquipModel):
             return self.fire_periodic(ts_ms, at_s)
         if self.zigbee:
             return [Out("zigbee", self.zigbee_state(ts_ms, at_s))]
-        return [Out("telemetry", self.telemetry(ts_ms, at_s))]
+        scans = self.patrol.scans(ts_ms) if self.patrol is not None else []
+        return [Out("telemetry", self.telemetry(ts_ms, at_s)), *(Out("event", s) for s in scans)]
 
     def telemetry(self, ts_ms: int, at_s: float | None = None) -> dict[str, Any]:
         """The next telemetry payload; battery drains, vitals follow the resident's day."""
@@ -165,6 +168,9 @@ class DeviceModel(WearableModel, ZigbeeModel, HomeKitModel, FireEquipModel):
         if self.zigbee:
             return self._zigbee_act(action, params, ts_ms, at_s)
         kind = self.device.type.name
+        if (kind, action) == ("tag_reader", "scan"):  # a checkpoint's tag read on a round
+            scan = {k: str(params[k]) for k in ("tag", "staff", "problem") if params.get(k)}
+            return [Out("event", {"event": "scan", "ts": ts_ms, **scan})]
         event = {
             ("wearable", "fall_event"): "fall",
             ("wearable", "sos"): "sos",

@@ -32,6 +32,7 @@ import { refreshDevices, renderDevices } from './devices.js';
 import { refreshEquipment, refreshEquipmentIfShown, renderEquipment } from './equipment.js';
 import { chooseField, closeHistory, loadHistory, openHistory, renderHistory } from './history.js';
 import { refreshNotifications, renderNotifications } from './notifications.js';
+import { refreshRounds, renderRounds } from './rounds.js';
 import { bindLogin, cancelLogin, currentSession, fillStaffSelect, renderStaff, restoreSession } from './login.js';
 import { bindActions, cancelConfirm, startAction } from './actions.js';
 import {
@@ -42,7 +43,7 @@ import { renderClock, renderConn, renderSite, renderSystemBanner } from './banne
 import { siteReady } from './sites.js';
 import { bindHazards, cancelHazard, refreshHazards, renderHazards } from './hazards.js';
 
-const VIEWS = ['alerts', 'floors', 'devices', 'equipment', 'notifications', 'hazards'];
+const VIEWS = ['alerts', 'floors', 'devices', 'equipment', 'notifications', 'rounds', 'hazards'];
 const DIALOGS = ['history-view', 'room-dialog', 'confirm-dialog', 'login-dialog', 'hazard-dialog', 'hazard-step-dialog', 'hazard-photo-dialog'];
 const IDLE_RESET_MS = 3 * 60 * 1000; // unattended screen goes back to the alert list
 const CATALOG_WAIT_MS = 5000; // then start anyway: alarms with raw keys beat no alarms
@@ -54,6 +55,7 @@ onRender(renderRecent);
 onRender(renderSystemBanner);
 onRender(renderFloors);
 onRender(renderNotifications);
+onRender(renderRounds);
 onRender(renderDevices);
 onRender(renderEquipment);
 onRender(renderHazards);
@@ -70,6 +72,7 @@ function showView(view) {
   if (v === 'equipment') refreshEquipment();
   if (v === 'notifications') refreshNotifications();
   if (v === 'hazards') refreshHazards();
+  if (v === 'rounds') refreshRounds();
   renderAll();
 }
 
@@ -207,6 +210,8 @@ async function start() {
   refreshNotifications();
   setInterval(refreshHazards, 30000);
   refreshHazards();
+  setInterval(refreshRounds, 30000); // a round's checkpoints come in over minutes
+  refreshRounds();
   setInterval(() => { if (state.session) currentSession(); }, 30000);
 }
 

@@ -1,0 +1,448 @@
+"""Round check-ins (巡查打卡): the desk that records a check-in (table `round_checkins`) from
+the phone page (`via` phone) or a tag reader's `scan` event (`via` reader, RoundSink), opens
+a hazard for each "problem found" in the same transaction (alerting/hazards.open_hazard),
+and tells, per route, the round in progress and whether `round_missed` holds
+(alerting/rounds.py).
+
+A check-in names a tag; the tag names the checkpoint (the site file). It counts for every
+route whose round's slot holds its time and which includes the checkpoint. A replay is
+refused (409): the same `client_id` again, or the checkpoint already checked in in the
+current round of every route it counts for (off-schedule: within REPLAY_MS)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+
+from alerting.hazards import NewHazard, open_hazard
+from alerting.items import CommandResult, Observed
+from alerting.rounds import (
+    CHECKLIST,
+    RULE,
+    RoundStatus,
+    current_round,
+    hits_of,
+    missed_verdict,
+    next_start,
+    round_at,
+    rounds_between,
+    status,
+    verdict_text,
+)
+from devices.catalog import load_catalog
+from devices.model import DeviceEvent
+from devices.ports import BatchItem, Clock
+from devices.registry import Registry
+from devices.rounds import CheckpointConfig, RouteConfig
+
+log = logging.getLogger("carewatch.rounds")
+
+VIA = ("phone", "reader")
+ANSWERS = ("ok", "problem")
+NOTE_MAX = 500
+REPLAY_MS = 10 * 60_000
+WRITE_TIMEOUT_S = 5.0
+READER = "tag_reader"
+LOOK_BACK_MS = 50 * 3_600_000
+
+Write = Callable[[Callable[[sqlite3.Connection], None]], "Future[CommandResult]"]
+
+
+class CheckinError(Exception):
+    """A check-in refused, with the HTTP status the API answers it with, why, and for the
+    refusals a phone acts on a machine `code`: `unknown_tag`, `already_recorded` (this
+    check-in's `client_id` was saved before: a retry after a lost answer), `already_checked_in`
+    (the checkpoint was checked in this round)."""
+
+    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Checkin:
+    """A row of table `round_checkins`."""
+
+    id: int
+    site: str
+    checkpoint: str
+    tag: str
+    by: str
+    via: str
+    at_ms: int
+    recorded_ms: int
+    result: str
+    answers: dict[str, str]
+    note: str | None
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a check-in did: the row, the routes it counts for, whether it was late for any
+    of them, and the hazards it opened."""
+
+    checkin: Checkin
+    routes: tuple[str, ...]
+    late: bool
+    hazards: tuple[int, ...]
+
+
+_COLS = "id, site, checkpoint, tag, by, via, at_ms, recorded_ms, result, answers, note, client_id"
+
+
+def _row(r: Sequence[object]) -> Checkin:
+    answers = json.loads(str(r[9])) if r[9] else {}
+    return Checkin(
+        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), int(r[6]),  # type: ignore[call-overload]
+        int(r[7]), str(r[8]), answers, None if r[10] is None else str(r[10]),  # type: ignore[call-overload]
+        None if r[11] is None else str(r[11]),
+    )  # fmt: skip
+
+
+def checkins(conn: sqlite3.Connection, site: str, start_ms: int, end_ms: int) -> list[Checkin]:
+    """The check-ins of `site` in [start_ms, end_ms), oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM round_checkins WHERE site = ? AND at_ms >= ? AND at_ms < ?"
+        " ORDER BY at_ms, id",
+        (site, start_ms, end_ms),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def _mine(route: RouteConfig, rows: Iterable[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    return [r for r in rows if r[0] in route.checkpoints]
+
+
+def _since_key(site: str) -> str:
+    return f"rounds_since:{site}"
+
+
+class RoundDesk:
+    """Records check-ins and answers what each route's round stands at. `write` runs a
+    change in the engine's transaction (alerting/runner.py), `read` opens a read
+    connection, `tz` gives a site's time zone."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        read: Callable[[], sqlite3.Connection],
+        write: Write | None,
+        clock: Clock,
+        tz: Callable[[str], tzinfo] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._read = read
+        self._write = write
+        self._clock = clock
+        self._tz = tz or (lambda _site: UTC)
+
+    # --- the site file -----------------------------------------------------------------
+
+    def sites(self) -> list[str]:
+        """The sites with at least one route."""
+        return [s.id for s in self._registry.sites.values() if s.rounds and s.rounds.routes]
+
+    def routes(self, site: str) -> list[RouteConfig]:
+        """The site's routes in file order."""
+        conf = self._registry.sites.get(site)
+        return list(conf.rounds.routes) if conf and conf.rounds else []
+
+    def checkpoints(self, site: str) -> dict[str, CheckpointConfig]:
+        """The site's checkpoints by id."""
+        conf = self._registry.sites.get(site)
+        return {c.id: c for c in conf.rounds.checkpoints} if conf and conf.rounds else {}
+
+    def by_tag(self, site: str, tag: str) -> CheckpointConfig | None:
+        """The checkpoint whose tag this is (tags are unique per site), or None."""
+        return next((c for c in self.checkpoints(site).values() if c.tag == tag), None)
+
+    def tz(self, site: str) -> tzinfo:
+        """The site's time zone: rounds run on the home's clocks."""
+        return self._tz(site)
+
+    # --- recording ---------------------------------------------------------------------
+
+    def check(
+        self, site: str, tag: str, answers: Mapping[str, str], note: str | None
+    ) -> CheckpointConfig:
+        """The checkpoint of a check-in that can be recorded; CheckinError says why not."""
+        if site not in self._registry.sites:
+            raise CheckinError(422, f"unknown site {site!r}")
+        cp = self.by_tag(site, tag)
+        if cp is None:
+            raise CheckinError(
+                404, f"no checkpoint of site {site!r} has tag {tag!r}", "unknown_tag"
+            )
+        for item, answer in answers.items():
+            if item not in cp.checklist:
+                raise CheckinError(
+                    422, f"answers: {item!r} is not on checkpoint {cp.id}'s checklist"
+                    f" ({', '.join(cp.checklist) or 'none'})"
+                )  # fmt: skip
+            if answer not in ANSWERS:
+                raise CheckinError(422, f"answers.{item}: {answer!r} is not ok or problem")
+        if note is not None and len(note) > NOTE_MAX:
+            raise CheckinError(422, f"note: at most {NOTE_MAX} characters")
+        return cp
+
+    def counts_for(self, site: str, checkpoint: str, at_ms: int) -> list[tuple[RouteConfig, int]]:
+        """The routes (with their round's start) a check-in of `checkpoint` at `at_ms` counts
+        for."""
+        out = []
+        for route in self.routes(site):
+            if checkpoint in route.checkpoints:
+                rnd = round_at(route, self._tz(site), at_ms)
+                if rnd is not None:
+                    out.append((route, rnd.start_ms))
+        return out
+
+    def apply_checkin(
+        self,
+        conn: sqlite3.Connection,
+        site: str,
+        cp: CheckpointConfig,
+        tag: str,
+        by: str,
+        via: str,
+        at_ms: int,
+        answers: Mapping[str, str],
+        note: str | None,
+        client_id: str | None,
+        refuse_replay: bool,
+    ) -> Recorded:
+        """Insert the check-in and open a hazard for each "problem" on `conn`, inside the
+        engine's transaction; CheckinError(409) for a replay when `refuse_replay`."""
+        now = self._clock.now_ms()
+        if client_id is not None:
+            seen = conn.execute(
+                "SELECT id FROM round_checkins WHERE client_id = ?", (client_id,)
+            ).fetchone()
+            if seen is not None:
+                raise CheckinError(
+                    409, f"check-in {client_id!r} was recorded already (#{seen[0]})",
+                    "already_recorded",
+                )  # fmt: skip
+        counted = self.counts_for(site, cp.id, at_ms)
+        if refuse_replay:
+            since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
+            rows = conn.execute(
+                "SELECT at_ms FROM round_checkins WHERE site = ? AND checkpoint = ?"
+                " AND at_ms >= ? AND at_ms <= ?",
+                (site, cp.id, since, at_ms),
+            ).fetchall()
+            if counted:
+                fresh = [r for r, start in counted if not any(start <= int(a) for (a,) in rows)]
+                if not fresh:
+                    raise CheckinError(
+                        409, f"checkpoint {cp.id} is checked in already in this round",
+                        "already_checked_in",
+                    )  # fmt: skip
+            elif rows:
+                raise CheckinError(
+                    409, f"checkpoint {cp.id} was checked in minutes ago", "already_checked_in"
+                )
+        result = "problem" if "problem" in answers.values() else "ok"
+        cur = conn.execute(
+            "INSERT INTO round_checkins(site, checkpoint, tag, by, via, at_ms, recorded_ms,"
+            " result, answers, note, client_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (site, cp.id, tag, by, via, at_ms, now, result,
+             json.dumps(dict(answers), sort_keys=True), note, client_id),
+        )  # fmt: skip
+        cid = int(cur.lastrowid or 0)
+        hazards = tuple(
+            open_hazard(conn, self._hazard(site, cp, item, by, note, cid), now)
+            for item, answer in answers.items()
+            if answer == "problem"
+        )
+        late = False
+        for route, start in counted:
+            due = start + route.duration_min * 60_000
+            late = late or at_ms > due
+        row = Checkin(cid, site, cp.id, tag, by, via, at_ms, now, result, dict(answers),
+                      note, client_id)  # fmt: skip
+        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards)
+
+    def _hazard(
+        self, site: str, cp: CheckpointConfig, item: str, by: str, note: str | None, cid: int
+    ) -> NewHazard:
+        label = load_catalog().text("zh", f"rounds.item.{item}")
+        return NewHazard(
+            site=site,
+            category=CHECKLIST[item],
+            description=f"巡查发现问题: {label}" + (f" ({note})" if note else ""),
+            location=cp.name,
+            opened_by=by,
+            source="round",
+            floor=cp.floor,
+            room=cp.room,
+            checkpoint=cp.id,
+            source_ref=str(cid),
+        )
+
+    def record(
+        self,
+        site: str,
+        tag: str,
+        by: str,
+        answers: Mapping[str, str],
+        note: str | None = None,
+        client_id: str | None = None,
+        at_ms: int | None = None,
+    ) -> Recorded:
+        """Record a phone's check-in in the engine's next transaction and wait for it."""
+        note = (note or "").strip() or None
+        cp = self.check(site, tag, answers, note)
+        at = self._clock.now_ms() if at_ms is None else at_ms
+        got: list[Recorded | CheckinError] = []
+
+        def apply(conn: sqlite3.Connection) -> None:
+            try:
+                got.append(self.apply_checkin(conn, site, cp, tag, by, "phone", at, answers,
+                                              note, client_id, True))  # fmt: skip
+            except CheckinError as exc:
+                got.append(exc)
+
+        if self._write is None:
+            raise CheckinError(503, "check-ins are not taken here")
+        try:
+            done = self._write(apply).result(WRITE_TIMEOUT_S)
+        except TimeoutError:
+            raise CheckinError(503, "the service is busy: try again") from None
+        if not done.ok or not got:
+            raise CheckinError(503, "the check-in could not be saved: try again")
+        if isinstance(got[0], CheckinError):
+            raise got[0]
+        return got[0]
+
+    # --- reading -----------------------------------------------------------------------
+
+    def listing(self, site: str, start_ms: int, end_ms: int) -> list[Checkin]:
+        """The check-ins of `site` in [start_ms, end_ms), oldest first."""
+        conn = self._read()
+        try:
+            return checkins(conn, site, start_ms, end_ms)
+        finally:
+            conn.close()
+
+    def rounds_now(
+        self, site: str, now_ms: int | None = None
+    ) -> list[tuple[RouteConfig, RoundStatus | None, int | None]]:
+        """Per route: the current round's status (None without one) and the next start."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        tz = self._tz(site)
+        rows = [(c.checkpoint, c.at_ms, c.by)
+                for c in self.listing(site, now - LOOK_BACK_MS, now + 1)]  # fmt: skip
+        out: list[tuple[RouteConfig, RoundStatus | None, int | None]] = []
+        for route in self.routes(site):
+            rnd = current_round(route, tz, now)
+            st = None
+            if rnd is not None:
+                st = status(route, rnd, hits_of(rnd, _mine(route, rows)), now)
+            out.append((route, st, next_start(route, tz, now)))
+        return out
+
+    # --- the check ---------------------------------------------------------------------
+
+    def next_grace_ms(self, now_ms: int | None = None) -> int | None:
+        """The next moment a round of any site's route runs out of grace (when
+        `round_missed` may start to hold), or None without routes."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        ends = [
+            r.grace_until_ms
+            for site in self.sites()
+            for route in self.routes(site)
+            for r in rounds_between(
+                route, self._tz(site), now - 25 * 3_600_000, now + 49 * 3_600_000
+            )
+            if r.grace_until_ms > now
+        ]
+        return min(ends, default=None)
+
+    def start_watch(self, now_ms: int | None = None) -> Callable[[sqlite3.Connection], None]:
+        """A write that notes, once per site with routes, since when its rounds are watched
+        (a new install does not raise last night's rounds as missed)."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        keys = [_since_key(s) for s in self.sites()]
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                [(k, str(now)) for k in keys],
+            )
+
+        return apply
+
+    def observations(
+        self, sites: Iterable[str] | None = None, now_ms: int | None = None
+    ) -> list[Observed]:
+        """`round_missed` for each route's subject `round:<route>`."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        out: list[Observed] = []
+        conn = self._read()
+        try:
+            for site in self.sites() if sites is None else list(sites):
+                row = conn.execute(
+                    "SELECT value FROM meta WHERE key = ?", (_since_key(site),)
+                ).fetchone()
+                since = int(row[0]) if row else now
+                tz = self._tz(site)
+                found = checkins(conn, site, now - LOOK_BACK_MS, now + 1)
+                rows = [(c.checkpoint, c.at_ms, c.by) for c in found]
+                for route in self.routes(site):
+                    v = missed_verdict(route, tz, _mine(route, rows), now, since)
+                    text = verdict_text(route, v, tz) if v.holds else ""
+                    out.append(Observed(site, RULE, f"round:{route.id}", v.holds, text))
+        finally:
+            conn.close()
+        return out
+
+
+class RoundSink:
+    """A batch sink (devices.ports.BatchSink) that turns a tag reader's `scan` event into a
+    check-in, in the engine's transaction of that event: the event and its check-in commit
+    together (nothing accepted is lost) and a redelivered event, refused by the engine's
+    event log before it reaches the sinks, is not counted twice. An unknown tag is logged
+    (the event itself is kept like any other)."""
+
+    def __init__(self, desk: RoundDesk, on_checkin: Callable[[str], None] | None = None) -> None:
+        self._desk = desk
+        self.on_checkin = on_checkin  # the service checks the site's rounds after commit
+        self.pending: set[str] = set()
+
+    def create_schema(self, conn: sqlite3.Connection) -> None:
+        """The table lives in the alert store's schema (alerting/store.py)."""
+
+    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
+        """Record each reader scan of the batch; never raises for one bad scan (that would
+        roll the whole batch back): an unknown tag is logged, a repeat skipped."""
+        for d in items:
+            if not isinstance(d, DeviceEvent) or d.device_type != READER or d.event != "scan":
+                continue
+            tag = str(d.attrs.get("tag", ""))
+            cp = self._desk.by_tag(d.site, tag)
+            if cp is None:
+                log.warning(
+                    "tag reader scan of an unknown tag",
+                    extra={"site": d.site, "device": d.device_id, "tag": tag[:64]},
+                )
+                continue
+            problem = d.attrs.get("problem")
+            answers = {}
+            if isinstance(problem, str) and problem in CHECKLIST:
+                answers[problem] = "problem"
+            by = str(d.attrs.get("staff") or d.device_id)
+            client = f"reader:{d.site}/{d.device_id}/{d.key}"
+            try:
+                self._desk.apply_checkin(conn, d.site, cp, tag, by, "reader", d.ts_ms,
+                                         answers, None, client, False)  # fmt: skip
+            except CheckinError:  # the same scan recorded already
+                continue
+            self.pending.add(d.site)

@@ -1,0 +1,257 @@
+/* The fire patrol's phone page (patrol.html; docs/fire-duty.md, ## Rounds). ES5 and
+ * XMLHttpRequest only: a cheap Android phone's browser runs it. A check-in being sent is
+ * kept (localStorage) with its client_id until the service answers, so a lost answer is
+ * sent again as the same check-in (the service refuses a second one: 409). */
+(function () {
+  'use strict';
+  var LANG_KEY = 'cw.patrol.lang', SESSION_KEY = 'cw.patrol.session', PENDING_KEY = 'cw.patrol.pending';
+  var texts = null, lang = store(LANG_KEY) || 'zh', session = null, zone = null, open = null;
+  var query = parseQuery();
+  var $ = function (id) { return document.getElementById(id); };
+
+  function parseQuery() {
+    var out = {}, parts = location.search.replace(/^\?/, '').split('&');
+    for (var i = 0; i < parts.length; i++) {
+      var kv = parts[i].split('=');
+      if (kv[0]) out[decodeURIComponent(kv[0])] = decodeURIComponent((kv[1] || '').replace(/\+/g, ' '));
+    }
+    return out;
+  }
+  function store(key, value) {
+    try {
+      if (value === undefined) return localStorage.getItem(key);
+      if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value);
+    } catch (e) { /* private mode: in memory only */ }
+    return null;
+  }
+  function t(key, params) {
+    var v = texts, parts = key.split('.');
+    for (var i = 0; v && i < parts.length; i++) v = v[parts[i]];
+    if (typeof v !== 'string') return key;
+    return v.replace(/\{(\w+)\}/g, function (m, k) { return params && params[k] !== undefined ? params[k] : m; });
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function show(node, text) { node.textContent = text; node.hidden = !text; }
+  function name(x) { return lang === 'en' && x.name_en ? x.name_en : x.name; }
+  function hhmm(ms) {
+    var opts = { hour: '2-digit', minute: '2-digit', hour12: false };
+    try { opts.timeZone = zone || undefined; return new Date(ms).toLocaleTimeString(lang === 'en' ? 'en-GB' : 'zh-CN', opts); }
+    catch (e) { delete opts.timeZone; return new Date(ms).toLocaleTimeString([], opts); }
+  }
+  function site() { return query.site || (session && session.site) || ''; }
+
+  // one request; done(status, body) with status 0 when the network failed
+  function api(method, path, body, done) {
+    var x = new XMLHttpRequest();
+    x.open(method, path, true);
+    x.timeout = 15000;
+    x.setRequestHeader('Content-Type', 'application/json');
+    if (session) x.setRequestHeader('Authorization', 'Bearer ' + session.token);
+    x.onreadystatechange = function () {
+      if (x.readyState !== 4) return;
+      var data = null;
+      try { data = JSON.parse(x.responseText); } catch (e) { data = null; }
+      done(x.status, data);
+    };
+    x.send(body ? JSON.stringify(body) : null);
+  }
+  function detail(data) {
+    var d = data && data.detail;
+    if (d && typeof d !== 'string') d = d.map ? d.map(function (p) { return p.msg; }).join('; ') : '';
+    return d || '';
+  }
+
+  function loadTexts(code, then) {
+    api('GET', '/api/i18n/' + code, null, function (status, data) {
+      if (status === 200 && data) { texts = data; lang = code; store(LANG_KEY, code); }
+      document.documentElement.lang = lang === 'zh' ? 'zh-CN' : lang;
+      $('lang').textContent = lang === 'zh' ? 'English' : '\u4e2d\u6587'; // each language's own name
+      $('lang').lang = lang === 'zh' ? 'en' : 'zh-CN';
+      var nodes = document.querySelectorAll('[data-i18n]');
+      for (var i = 0; texts && i < nodes.length; i++) nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
+      document.title = t('rounds.patrol.title') + ' CareWatch';
+      if (then) then();
+    });
+  }
+
+  function loggedIn(s) {
+    session = s;
+    store(SESSION_KEY, JSON.stringify(s));
+    $('login').hidden = true; $('work').hidden = false; $('logout').hidden = false;
+    show($('login-error'), '');
+    $('hello').textContent = t('rounds.patrol.hello', { name: s.name });
+    if (!('NDEFReader' in window)) show($('nfc-note'), t('rounds.patrol.scan_unsupported'));
+    $('nfc').hidden = !('NDEFReader' in window);
+    refresh();
+    if (query.tag) { openTag(query.tag); query.tag = ''; }
+    else if (pending()) openCheckpoint(pending().checkpoint, pending());
+  }
+  function loggedOut(message) {
+    session = null;
+    store(SESSION_KEY, null);
+    $('login').hidden = false; $('work').hidden = true; $('logout').hidden = true;
+    show($('login-error'), message || '');
+  }
+  function failed(status, data) {
+    if (status === 401) return loggedOut(t('rounds.patrol.expired'));
+    show($('error'), status === 0 ? t('rounds.patrol.net_error') : t('rounds.patrol.error', { detail: detail(data) }));
+  }
+
+  function refresh() {
+    $('loading').hidden = false;
+    api('GET', '/api/rounds?site=' + encodeURIComponent(site()), null, function (status, data) {
+      $('loading').hidden = true;
+      if (status !== 200) return failed(status, data);
+      zone = data.timezone;
+      render(data.routes || []);
+    });
+  }
+  function render(routes) {
+    var box = $('routes'), shown = 0;
+    box.innerHTML = '';
+    for (var i = 0; i < routes.length; i++) {
+      var r = routes[i], cur = r.current;
+      if (!cur) continue;
+      shown++;
+      var card = el('div', 'route');
+      card.setAttribute('data-route', r.id);
+      card.setAttribute('data-status', cur.status);
+      card.appendChild(el('h2', null, t('rounds.patrol.round_of', { route: name(r), time: hhmm(cur.start_ms) }) +
+        ' · ' + t('rounds.status.' + cur.status)));
+      var done = 0;
+      for (var j = 0; j < cur.checkpoints.length; j++) if (cur.checkpoints[j].at_ms) done++;
+      card.appendChild(el('p', 'sub', t('rounds.done_count', { done: done, total: cur.checkpoints.length }) +
+        ' · ' + t('rounds.due_by', { time: hhmm(cur.due_ms) })));
+      var list = el('ul', 'points');
+      for (var k = 0; k < cur.checkpoints.length; k++) {
+        var p = cur.checkpoints[k], li = el('li');
+        li.setAttribute('data-checkpoint', p.id);
+        li.setAttribute('data-status', p.status);
+        li.appendChild(el('span', null, name(p) + (p.at_ms ? ' · ' + hhmm(p.at_ms) : '')));
+        li.appendChild(el('span', 'badge', t('rounds.point.' + p.status)));
+        list.appendChild(li);
+      }
+      card.appendChild(list);
+      box.appendChild(card);
+    }
+    $('empty').hidden = shown > 0;
+  }
+
+  function pending() {
+    try { return JSON.parse(store(PENDING_KEY) || 'null'); } catch (e) { return null; }
+  }
+  function openTag(tag) {
+    show($('error'), '');
+    api('GET', '/api/rounds/tag?site=' + encodeURIComponent(site()) + '&tag=' + encodeURIComponent(tag), null,
+      function (status, data) {
+        if (status === 404) return show($('error'), t('rounds.patrol.unknown_tag', { tag: tag }));
+        if (status !== 200) return failed(status, data);
+        openCheckpoint(data, null);
+      });
+  }
+  function openCheckpoint(cp, kept) {
+    open = cp;
+    $('cp-name').textContent = name(cp);
+    var items = $('items');
+    items.innerHTML = '';
+    for (var i = 0; i < cp.checklist.length; i++) {
+      var id = cp.checklist[i], row = el('div', 'item');
+      row.setAttribute('data-item', id);
+      row.appendChild(el('p', null, t('rounds.item.' + id)));
+      var answers = ['ok', 'problem'];
+      for (var j = 0; j < answers.length; j++) {
+        var lab = el('label', 'choice'), radio = el('input');
+        radio.type = 'radio'; radio.name = 'a-' + id; radio.value = answers[j];
+        radio.checked = kept ? kept.answers[id] === answers[j] : j === 0;
+        lab.appendChild(radio);
+        lab.appendChild(document.createTextNode(t('rounds.patrol.' + answers[j])));
+        row.appendChild(lab);
+      }
+      items.appendChild(row);
+    }
+    $('note').value = kept ? kept.note || '' : '';
+    $('checkpoint').hidden = false;
+    $('checkpoint').scrollIntoView();
+  }
+  function answersOf() {
+    var out = {};
+    for (var i = 0; i < open.checklist.length; i++) {
+      var id = open.checklist[i], radios = document.getElementsByName('a-' + id);
+      for (var j = 0; j < radios.length; j++) if (radios[j].checked) out[id] = radios[j].value;
+    }
+    return out;
+  }
+  function send() {
+    var kept = pending();
+    var entry = kept && kept.checkpoint.id === open.id ? kept : {
+      checkpoint: open, client_id: 'p-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 10),
+    };
+    entry.answers = answersOf();
+    entry.note = $('note').value || null;
+    store(PENDING_KEY, JSON.stringify(entry));
+    $('submit').disabled = true;
+    var body = { site: site(), tag: open.tag, answers: entry.answers, note: entry.note, client_id: entry.client_id };
+    api('POST', '/api/rounds/checkins', body, function (status, data) {
+      $('submit').disabled = false;
+      if (status === 201 || status === 409 || status === 404) store(PENDING_KEY, null);
+      if (status === 409 && data && data.code === 'already_recorded') { // saved before: the answer was lost
+        status = 201;
+        data = { late: false, hazards: [] };
+      }
+      if (status === 201) {
+        var text = t(data.late ? 'rounds.patrol.saved_late' : 'rounds.patrol.saved', { name: name(open) });
+        if (data.hazards.length) text += ' · ' + t('rounds.patrol.hazard_opened', { n: data.hazards.length });
+        show($('toast'), text);
+        $('checkpoint').hidden = true; open = null;
+        return refresh();
+      }
+      if (status === 409) { $('checkpoint').hidden = true; return show($('error'), t('rounds.patrol.replayed')); }
+      failed(status, data); // the answers stay in the form, to send again
+    });
+  }
+
+  $('login').onsubmit = function (ev) {
+    ev.preventDefault();
+    var body = { staff_id: $('staff').value.trim(), pin: $('pin').value.trim() };
+    $('login-btn').disabled = true;
+    session = null;
+    api('POST', '/api/session', body, function (status, data) {
+      $('login-btn').disabled = false;
+      $('pin').value = '';
+      if (status === 200) return loggedIn(data);
+      show($('login-error'), status === 0 ? t('rounds.patrol.net_error') : status === 429 ? t('rounds.patrol.too_many')
+        : status === 401 ? t('rounds.patrol.login_failed') : detail(data));
+    });
+  };
+  $('checkpoint').onsubmit = function (ev) { ev.preventDefault(); send(); };
+  $('cancel').onclick = function () { store(PENDING_KEY, null); $('checkpoint').hidden = true; open = null; };
+  $('open').onclick = function () { var v = $('tag').value.trim(); if (v) openTag(v); };
+  $('nfc').onclick = function () {
+    var reader = new window.NDEFReader();
+    show($('nfc-note'), t('rounds.patrol.scan_wait'));
+    reader.scan().then(function () {
+      reader.onreading = function (ev) {
+        show($('nfc-note'), '');
+        openTag('nfc:' + String(ev.serialNumber || '').replace(/:/g, '').toLowerCase());
+      };
+    }, function (e) { show($('nfc-note'), t('rounds.patrol.error', { detail: e && e.message })); });
+  };
+  $('logout').onclick = function () { loggedOut(''); };
+  $('lang').onclick = function () {
+    show($('toast'), '');
+    loadTexts(lang === 'zh' ? 'en' : 'zh', function () { if (session) { loggedIn(session); if (open) openCheckpoint(open, null); } });
+  };
+
+  loadTexts(lang, function () {
+    var saved = null;
+    try { saved = JSON.parse(store(SESSION_KEY) || 'null'); } catch (e) { saved = null; }
+    if (saved && saved.token && Date.parse(saved.expires_at) > Date.now()) loggedIn(saved);
+    else loggedOut('');
+  });
+  window.carewatchPatrol = { ready: function () { return texts !== null; } };
+})();

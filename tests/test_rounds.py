@@ -1,0 +1,206 @@
+"""Fire patrols' rounds as pure functions on fake times (alerting/rounds.py): the schedule
+in the site's time zone across midnight and summer time, each checkpoint done / late /
+missed / due, and when `round_missed` holds and clears; and the site file's `rounds:`
+section checked as a whole, every problem named by file and line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerting.hazards import CATEGORIES
+from alerting.rounds import (
+    CHECKLIST,
+    current_round,
+    hits_of,
+    missed_verdict,
+    next_start,
+    round_at,
+    rounds_between,
+    status,
+    verdict_text,
+)
+from devices.registry import load_sites
+from devices.rounds import RouteConfig
+from devices.yamlconf import ConfigError
+from tests.conftest import ROOT
+
+SH = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
+NIGHT = RouteConfig(
+    id="night", name="夜间防火巡查", checkpoints=["a", "b", "c"], start="22:00", end="06:00",
+    every_h=2, duration_min=60, grace_min=15,
+)  # fmt: skip
+
+
+def ms(text: str, tz: ZoneInfo = SH) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=tz).timestamp() * 1000)
+
+
+def local(at_ms: int, tz: ZoneInfo = SH) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, tz).strftime("%m-%d %H:%M")
+
+
+def test_every_checklist_item_opens_a_known_hazard_category() -> None:
+    assert set(CHECKLIST.values()) <= set(CATEGORIES)
+    assert CHECKLIST["exit_clear"] == "exit_blocked" and CHECKLIST["pump_auto"] == "hydrant"
+
+
+def test_a_night_route_runs_every_two_hours_across_midnight_on_the_sites_clock() -> None:
+    found = rounds_between(NIGHT, SH, ms("2026-12-05T12:00"), ms("2026-12-06T12:00"))
+    assert [local(r.start_ms) for r in found] == [
+        "12-05 22:00", "12-06 00:00", "12-06 02:00", "12-06 04:00",
+    ]  # fmt: skip
+    r = found[2]
+    assert local(r.due_ms) == "12-06 03:00" and local(r.grace_until_ms) == "12-06 03:15"
+    assert local(r.slot_end_ms) == "12-06 04:00"
+    # a check-in belongs to the round whose slot holds it; none after the night's last
+    assert round_at(NIGHT, SH, ms("2026-12-06T03:59")) == r
+    assert round_at(NIGHT, SH, ms("2026-12-06T06:30")) is None
+    assert local(next_start(NIGHT, SH, ms("2026-12-06T06:30")) or 0) == "12-06 22:00"
+
+
+def test_rounds_keep_their_wall_clock_hours_across_summer_time() -> None:
+    hourly = RouteConfig(
+        id="h", name="h", checkpoints=["a"], start="00:00", end="05:00", every_h=1,
+        duration_min=30, grace_min=10,
+    )  # fmt: skip
+    spring = rounds_between(hourly, BERLIN, ms("2026-03-28T12:00", BERLIN),
+                            ms("2026-03-29T12:00", BERLIN))  # fmt: skip
+    starts = [r.start_ms for r in spring]
+    assert starts == sorted(set(starts))  # 02:00 does not exist: no round twice
+    assert [local(s, BERLIN) for s in starts] == [
+        "03-29 00:00", "03-29 01:00", "03-29 03:00", "03-29 04:00",
+    ]  # fmt: skip
+    assert all(r.slot_end_ms > r.start_ms for r in spring)
+    autumn = rounds_between(hourly, BERLIN, ms("2026-10-24T12:00", BERLIN),
+                            ms("2026-10-25T12:00", BERLIN))  # fmt: skip
+    assert [local(r.start_ms, BERLIN) for r in autumn] == [
+        "10-25 00:00", "10-25 01:00", "10-25 02:00", "10-25 03:00", "10-25 04:00",
+    ]  # fmt: skip
+    # 02:00 to 03:00 is two real hours that night: the slot is as long as it really is
+    assert autumn[2].slot_end_ms - autumn[2].start_ms == 2 * 3_600_000
+
+
+def test_checkpoints_are_done_late_missed_or_due_and_the_round_with_them() -> None:
+    rnd = rounds_between(NIGHT, SH, ms("2026-12-06T01:00"), ms("2026-12-06T03:00"))[0]
+    rows = [("a", ms("2026-12-06T02:10"), "nurse-li"), ("b", ms("2026-12-06T03:05"), "nurse-li")]
+    hits = hits_of(rnd, rows)
+    at_0230 = status(NIGHT, rnd, hits, ms("2026-12-06T02:30"))
+    assert at_0230.status == "in_progress"
+    assert [p.status for p in at_0230.points] == ["done", "due", "due"]  # b not yet at 02:30
+    at_0316 = status(NIGHT, rnd, hits, ms("2026-12-06T03:16"))
+    assert [p.status for p in at_0316.points] == ["done", "late", "missed"]
+    assert at_0316.status == "missed" and at_0316.count("late") == 1
+    assert at_0316.points[0].by == "nurse-li"
+    done = hits_of(rnd, [*rows, ("c", ms("2026-12-06T02:50"), "nurse-wang")])
+    assert status(NIGHT, rnd, done, ms("2026-12-06T03:20")).status == "late"
+    on_time = hits_of(rnd, [(c, ms("2026-12-06T02:20"), "x") for c in "abc"])
+    assert status(NIGHT, rnd, on_time, ms("2026-12-06T02:30")).status == "done"
+    nxt = current_round(NIGHT, SH, ms("2026-12-06T10:00"))
+    assert nxt is not None and local(nxt.start_ms) == "12-06 22:00"
+    assert status(NIGHT, nxt, {}, ms("2026-12-06T10:00")).status == "upcoming"
+
+
+def test_round_missed_holds_from_due_plus_grace_until_a_later_round_is_done() -> None:
+    since = ms("2026-12-05T20:00")
+    walked = [(c, ms(f"2026-12-05T22:{10 + i}"), "nurse-li") for i, c in enumerate("abc")]
+    walked += [(c, ms(f"2026-12-06T00:{10 + i}"), "nurse-li") for i, c in enumerate("abc")]
+    walked.append(("a", ms("2026-12-06T02:20"), "nurse-li"))  # then nothing at 02:00
+    assert not missed_verdict(NIGHT, SH, walked, ms("2026-12-06T03:14"), since).holds
+    v = missed_verdict(NIGHT, SH, walked, ms("2026-12-06T03:15"), since)
+    assert v.holds and v.missed == 2 and v.total == 3
+    assert verdict_text(NIGHT, v, SH) == "night 02:00 round (2026-12-06): 2 of 3 checkpoints missed"
+    # the 04:00 round walked in full clears it
+    later = walked + [(c, ms(f"2026-12-06T04:{10 + i}"), "nurse-wang") for i, c in enumerate("abc")]
+    assert not missed_verdict(NIGHT, SH, later, ms("2026-12-06T04:13"), since).holds
+    # not walked: it holds on through the day, now about the 04:00 round
+    v = missed_verdict(NIGHT, SH, walked, ms("2026-12-06T12:00"), since)
+    assert v.holds and "04:00 round" in verdict_text(NIGHT, v, SH) and v.missed == 3
+    # rounds before the watch began are not raised: a new install is quiet
+    assert not missed_verdict(NIGHT, SH, [], ms("2026-12-06T03:30"), ms("2026-12-06T02:30")).holds
+
+
+# --- the site file ---------------------------------------------------------------------
+
+SITE = """\
+id: {id}
+name: t
+floors:
+  - id: "1"
+    rooms: [{{id: "101"}}, {{id: "1-utility"}}]
+  - id: "2"
+    rooms: [{{id: "201"}}]
+rounds:
+  checkpoints:
+    - {{id: cp-a, name: A, floor: "1", tag: "nfc:aa", checklist: [exit_clear]}}
+    - {{id: cp-b, name: B, floor: "1", room: "1-utility", tag: "{tag_b}",
+       checklist: [{item}]}}
+    - {{id: cp-c, name: C, floor: "{floor_c}", room: "{room_c}", tag: "{tag_c}"}}
+  routes:
+    - {{id: night, name: N, checkpoints: [cp-a, {cp}], start: "22:00", end: "06:00",
+       every_h: 2}}
+"""
+
+
+def _site(tmp_path: Path, name: str = "s.yaml", **kw: str) -> Path:
+    values = {"id": "s1", "tag_b": "nfc:bb", "tag_c": "nfc:cc", "item": "electrical_ok", "floor_c": "2",
+              "room_c": "201", "cp": "cp-b"} | kw  # fmt: skip
+    p = tmp_path / name
+    p.write_text(SITE.format(**values), encoding="utf-8")
+    return p
+
+
+def test_a_sound_rounds_section_loads_and_the_demo_home_has_its_night_route(
+    tmp_path: Path,
+) -> None:
+    reg = load_sites(_site(tmp_path))
+    assert [c.id for c in reg.sites["s1"].rounds.checkpoints] == ["cp-a", "cp-b", "cp-c"]  # type: ignore[union-attr]
+    demo = load_sites(ROOT / "examples" / "demo-site.yaml").sites["sunrise"].rounds
+    assert demo is not None and len(demo.routes[0].checkpoints) == 8
+    assert reg.get("s1", "x") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "message"),
+    [
+        ({"cp": "cp-zz"}, 15, "route night: unknown checkpoint 'cp-zz'"),
+        ({"floor_c": "9", "room_c": "201"}, 13, "checkpoint cp-c: unknown floor '9'"),
+        ({"room_c": "999"}, 13, "checkpoint cp-c: unknown room '999'"),
+        ({"room_c": "101"}, 13, "room '101' is on floor '1', not '2'"),
+        ({"tag_b": "nfc:aa"}, 11, "tag 'nfc:aa' is also checkpoint cp-a's"),
+        ({"item": "coffee_hot"}, 12, "checkpoint cp-b: unknown checklist item 'coffee_hot'"),
+    ],
+)
+def test_check_config_names_file_and_line_of_each_rounds_problem(
+    tmp_path: Path, change: dict[str, str], line: int, message: str
+) -> None:
+    path = _site(tmp_path, **change)
+    with pytest.raises(ConfigError) as err:
+        load_sites(path)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{path}:{line}: rounds."), problem
+    assert message in problem
+
+
+def test_a_tag_used_at_two_sites_of_one_service_is_named_with_both(tmp_path: Path) -> None:
+    _site(tmp_path, "a.yaml")
+    other = _site(tmp_path, "b.yaml", id="s2", tag_b="nfc:b2", tag_c="nfc:c2")
+    with pytest.raises(ConfigError) as err:
+        load_sites(tmp_path)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{other}:10: rounds.checkpoints.0.tag:"), problem
+    assert "tag 'nfc:aa' is also a checkpoint's of site s1" in problem
+
+
+def test_a_site_model_built_without_a_file_still_checks_its_rounds(tmp_path: Path) -> None:
+    import yaml
+
+    from devices.siteconfig import SiteConfig
+
+    data = yaml.safe_load(_site(tmp_path, cp="cp-zz").read_text())
+    with pytest.raises(ValueError, match="unknown checkpoint 'cp-zz'"):
+        SiteConfig.model_validate(data)
