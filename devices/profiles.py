@@ -379,6 +379,9 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                     "scan": EventSpec(
                         "a checkpoint's tag read on a round: attributes tag, staff, problem",
                         choices={"problem": tuple(CHECKLIST_ITEMS)},
+                        # a scan without its tag checks nothing in: refused at the door
+                        texts={"tag": 64, "staff": 32},
+                        required=("tag",),
                     ),
                 },
                 supervision_s=3600,  # a heartbeat (battery_pct) at least hourly

@@ -23,6 +23,8 @@ from alerting.rounds import (
     status,
     verdict_text,
 )
+from devices.decode import Decoder
+from devices.model import Rejection
 from devices.registry import load_sites
 from devices.rounds import RouteConfig
 from devices.yamlconf import ConfigError
@@ -204,3 +206,25 @@ def test_a_site_model_built_without_a_file_still_checks_its_rounds(tmp_path: Pat
     data = yaml.safe_load(_site(tmp_path, cp="cp-zz").read_text())
     with pytest.raises(ValueError, match="unknown checkpoint 'cp-zz'"):
         SiteConfig.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason", "says"),
+    [
+        ('{"event":"scan"}', "missing_field", "scan needs 'tag'"),
+        ('{"event":"scan","tag":7}', "wrong_type", "tag must be text"),
+        ('{"event":"scan","tag":"nfc:1","problem":"dragons"}', "", "problem"),
+        ('{"event":"scan","tag":"nfc:1","staff":"' + "s" * 33 + '"}', "wrong_type", "staff"),
+    ],
+)
+def test_a_readers_bad_scan_is_refused_with_a_reason_and_checks_nothing_in(
+    payload: str, reason: str, says: str
+) -> None:
+    """A scan without its tag, or with a problem code the checklist does not have, is
+    dead-lettered with the reason (nothing is recorded as an "ok" round)."""
+    registry = load_sites(ROOT / "examples" / "demo-site.yaml")
+    d = Decoder(registry).decode(
+        "carewatch/v1/sunrise/tr-1f-duty/event", payload.encode(), 1_795_300_000_000
+    )
+    assert isinstance(d, Rejection), d
+    assert says in d.detail and (not reason or d.reason == reason)
