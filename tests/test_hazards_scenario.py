@@ -139,3 +139,29 @@ def test_a_hazard_scenario_passes_against_the_running_service(tmp_path: Path, br
         assert (hazard["fixed_by"], hazard["closed_by"]) == ("nurse-li", "supervisor-zhao")
     finally:
         service.stop()
+
+
+@pytest.mark.integration
+def test_a_hazard_found_on_a_round_is_closed_by_a_second_person(
+    tmp_path: Path, broker: Any
+) -> None:
+    """examples/scenarios/round-hazard-found.yaml against a service of the demo home: the
+    patrol's reader reports the east fire exit blocked, a hazard opens from that check-in
+    (source round), the fixer's sign-off is refused, a second person's closes it."""
+    scenario = DEMO_SITE.parent / "scenarios" / "round-hazard-found.yaml"
+    service = CarewatchProcess(tmp_path / "cw", broker.url, DEMO_SITE)
+    service.start()
+    try:
+        argv = [sys.executable, "-m", "carewatch", "simulate", "--mqtt-url", broker.url,
+                "--check-url", service.url, "--check-token", service.token,
+                "--scenario", str(scenario), "--site", str(DEMO_SITE)]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        assert "refused as expected" in done.stdout and "PASSED" in done.stdout
+        [hazard] = service.get("/api/hazards?site=sunrise&state=closed").json()
+        assert (hazard["source"], hazard["category"]) == ("round", "exit_blocked")
+        assert (hazard["fixed_by"], hazard["closed_by"]) == ("nurse-li", "supervisor-zhao")
+        checkins = service.get("/api/rounds/checkins?site=sunrise").json()
+        assert [(c["result"], c["by"]) for c in checkins] == [("problem", "nurse-wang")]
+    finally:
+        service.stop()
