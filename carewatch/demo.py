@@ -95,8 +95,11 @@ def demo_homes(
 def banner_lines(registry: Registry, url: str) -> list[str]:
     """The screens of each site, the district page and (with a home bed) the call-centre
     console, for the banner."""
+    patrol = []  # the fire patrol's phone page, where a home has routes
+    if any(s.rounds is not None for s in registry.sites.values()):
+        patrol.append(f"  防火巡查 / fire patrol (phone):  {url}patrol  (a staff PIN below)")
     if len(registry.sites) == 1:
-        return [f"  值班屏 / duty screen:  {url}"]
+        return [f"  值班屏 / duty screen:  {url}", *patrol]
     lines = [f"  辖区总览 / district view:  {url}district"]
     if any(s.kind == "home_bed" for s in registry.sites.values()):
         lines.append(f"  呼叫中心 / call-centre console:  {url}console?token={DEMO_OPERATOR}")
@@ -104,4 +107,4 @@ def banner_lines(registry: Registry, url: str) -> list[str]:
         lines.append(f"  {site.name}:  {url}?site={sid}")
     if any(s.visits is not None for s in registry.sites.values()):
         lines.append(f"  巡访 / welfare visits (phone):  {url}visit  ({DEMO_WORKER})")
-    return lines
+    return [*lines, *patrol]
