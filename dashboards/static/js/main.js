@@ -97,6 +97,7 @@ async function loadMeta() {
   if (res.ok && res.data && typeof res.data === 'object') {
     state.meta = res.data;
     if (res.data.site && res.data.site.timezone) setZone(res.data.site.timezone);
+    renderClock(); // in the site's zone now, not the browser's until the next tick
     renderSite();
     fillStaffSelect();
     invalidateFloors();
