@@ -57,11 +57,14 @@ def raised(
 def cleared(
     rule: EventRule, dev: Device, e: DeviceEvent, open_keys: Iterable[tuple[str, str, str]]
 ) -> list[str]:
-    """The subjects a clear event ends: the device; a point rule's named point; or, without
-    a point (a panel's reset), every point of the device the rule has open."""
+    """The subjects a clear event ends: the device; a point rule's named point, for an
+    event that must name one (`fault_clear`, `enable`); or, for one that need not (a panel's
+    reset, which resets the whole panel whatever point it mentions), every point of the
+    device the rule has open."""
     if rule.point is None:
         return [dev.id]
-    point = _text(e, rule.point)
+    spec = dev.type.events.get(e.event)
+    point = _text(e, rule.point) if spec is not None and rule.point in spec.required else None
     if point is not None:
         return [point_subject(dev.id, point)]
     prefix = dev.id + SEP

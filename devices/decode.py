@@ -172,8 +172,18 @@ def _event_attrs(dtype: DeviceType, event: str, body: dict[str, Any]) -> dict[st
             if value is None:
                 continue  # an optional text sent as null: not given
             longest = spec.texts[name]
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and name not in (spec.required)
+            ):
+                value = str(value)  # a gateway's floor 3 for "3"
             if not isinstance(value, str) or not value.strip() or len(value) > longest:
-                raise _Bad("wrong_type", f"{name} must be text of 1 to {longest} characters")
+                if name in spec.required:
+                    raise _Bad("wrong_type", f"{name} must be text of 1 to {longest} characters")
+                # a bad description (a zone, a text, who read a tag) never costs the alarm:
+                # the event is kept without it
+                continue
             attrs[name] = value
         elif name in spec.choices:
             if value not in spec.choices[name]:
@@ -372,7 +382,11 @@ class Decoder:
                 raise _Bad("wrong_type", "id must be non-empty text")
             if event_id is not None and len(event_id) > MAX_EVENT_ID:
                 raise _Bad("out_of_range", f"id longer than {MAX_EVENT_ID} characters")
-            key = f"id:{event_id}" if event_id else f"ts:{ts}:{event}"
+            attrs = _event_attrs(dtype, event, body)
+            # without an id, an event is known by its time, name and what it must name (a
+            # panel's point, a reader's tag): two detectors' fires in one second are two
+            where = "".join(f":{attrs[n]}" for n in dtype.events[event].required)
+            key = f"id:{event_id}" if event_id else f"ts:{ts}:{event}{where}"
             return DeviceEvent(
                 site,
                 device_id,
@@ -381,7 +395,7 @@ class Decoder:
                 event,
                 key,
                 received_ms,
-                _event_attrs(dtype, event, body),
+                attrs,
                 skewed,
                 _seq(body.get("seq")),
             )

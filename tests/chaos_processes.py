@@ -57,6 +57,7 @@ FIELDS = {
     "smoke_fan": ("running", lambda i: False),
     "fire_door": ("closed", lambda i: True),
     "emergency_light": ("fault", lambda i: False),
+    "tag_reader": ("battery_pct", lambda i: 70.0 + i % 10),
 }
 
 
@@ -230,7 +231,12 @@ class Stream:
                 time.sleep(delay)
             if not self._window.acquire(timeout=1.0):
                 continue  # the broker is away long enough to fill the window: wait
-            topic, payload = self._message(n)
+            try:
+                topic, payload = self._message(n)
+            except Exception as exc:  # a stream that died must fail the run, not thin it
+                self.errors.append(f"message {n}: {exc!r}")
+                self._window.release()
+                break
             info = self._client.publish(topic, payload, qos=1)
             if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
                 self.errors.append(f"publish {n}: rc={info.rc}")
