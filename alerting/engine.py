@@ -335,6 +335,9 @@ class Engine:
                 self._welfare.seen(dev, d, now)
             if rs.absence:
                 self._life.condition_gone(rs.absence.name, dev.site, dev.id, now)
+        if isinstance(d, DeviceEvent):
+            # in maintenance too: a panel says a point is back once, never again
+            points.clear_by_event(rs, dev, d, self._life, self._deadlines, now)
         if out_of_service:
             return  # maintenance: stored, supervised on return, but raises nothing
         if isinstance(d, DeviceEvent):
@@ -346,13 +349,6 @@ class Engine:
                 else:  # a point of a panel is its own subject, on its own floor
                     subject, where, value = points.raised(rule, dev, d, self._registry.sites)
                     self._raise(rule, dev.site, subject, now, value, dev, where, repeat=True)
-            for rule in rs.on_clear.get(d.event, ()):
-                for subject in points.cleared(rule, dev, d, self._life.open):
-                    self._deadlines.cancel((ON, rule.name, dev.site, subject))
-                    if rule.clear_resets:
-                        self._life.reset_at_origin(rule.name, dev.site, subject, now)
-                    else:
-                        self._life.condition_gone(rule.name, dev.site, subject, now)
         elif isinstance(d, Reading):
             if self._newest is not None:  # stored, but older than what the rules saw
                 order = (d.ts_ms, -1 if d.seq is None else d.seq)

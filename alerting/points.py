@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from alerting.lifecycle import Where
+from alerting.deadlines import ON, Deadlines
+from alerting.lifecycle import Lifecycle, Where
 from alerting.rules import EventRule
+from alerting.ruleset import DeviceRules
 from devices.model import DeviceEvent
 from devices.points import SEP, point_subject
 from devices.registry import Device
@@ -73,3 +75,17 @@ def cleared(
         for name, site, subject in open_keys
         if name == rule.name and site == dev.site and subject.startswith(prefix)
     )
+
+
+def clear_by_event(
+    rs: DeviceRules, dev: Device, e: DeviceEvent, life: Lifecycle, deadlines: Deadlines, now: int
+) -> None:
+    """End the alerts an event clears (a panel's fault_clear, enable or reset; a call's
+    cancel at the bedside): their pending on-delays too."""
+    for rule in rs.on_clear.get(e.event, ()):
+        for subject in cleared(rule, dev, e, life.open):
+            deadlines.cancel((ON, rule.name, dev.site, subject))
+            if rule.clear_resets:
+                life.reset_at_origin(rule.name, dev.site, subject, now)
+            else:
+                life.condition_gone(rule.name, dev.site, subject, now)

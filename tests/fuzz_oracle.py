@@ -231,7 +231,8 @@ def _check_accepted(
         if isinstance(body.get("id"), str) and body["id"]:
             assert m.key == f"id:{body['id']}" and len(body["id"]) <= MAX_EVENT_ID
         else:
-            assert m.key == f"ts:{m.ts_ms}:{m.event}"
+            where = "".join(f":{m.attrs[n]}" for n in dtype.events[m.event].required)
+            assert m.key == f"ts:{m.ts_ms}:{m.event}{where}"  # what it must name: two fires
         spec = dtype.events[m.event]
         for name, v in m.attrs.items():
             assert name not in ("ts", "seq", "event", "id")

@@ -87,7 +87,6 @@ def test_each_panel_payload_decodes_to_its_event(registry, payload, event, attrs
         ('{"event":"fire","point":23}', "wrong_type", "point must be text"),
         ('{"event":"fire","point":"  "}', "wrong_type", "point must be text"),
         ('{"event":"fire","point":"' + "L" * 33 + '"}', "wrong_type", "1 to 32 characters"),
-        ('{"event":"fire","point":"L1-1","floor":2}', "wrong_type", "floor must be text"),
         ('{"event":"alarm","point":"L1-1"}', "unknown_event", "has no event 'alarm'"),
         ('{"point":"L1-1"}', "missing_field", "needs 'event'"),
         ('{"event":"fire","point":"L1-1"', "bad_json", ""),
@@ -206,6 +205,48 @@ def test_unacknowledged_faults_cleared_by_a_reset_stay_visible(h):
     panel(h, "fault", 1, point="L1-003")
     panel(h, "reset", 2)
     assert h.one("panel_fault").state is AlertState.CLEARED_UNACK
+
+
+def test_a_reset_naming_a_point_still_resets_the_whole_panel(h):
+    """A gateway that puts `point` on a reset (its own "panel" point) resets every point."""
+    panel(h, "fault", 1, point="L1-003")
+    panel(h, "fault", 2, point="panel")
+    for a in h.open("panel_fault"):
+        h.command("ack", a.id)
+    panel(h, "reset", 3, point="panel")
+    assert h.open("panel_fault") == []
+
+
+def test_two_points_fires_in_one_second_without_ids_are_two_alarms_and_confirm(h):
+    """Two detectors of one fire often alarm in the same second; a panel that sends no
+    event ids must not have the second taken for a redelivery of the first."""
+    ts = h.clock.now_ms() // 1000 * 1000
+    for point in ("L2-014", "L2-015"):
+        h.send("fp-1", "event", f'{{"event":"fire","ts":{ts},"point":"{point}","floor":"2"}}')
+    assert subjects(h, "panel_fire") == ["fp-1/L2-014", "fp-1/L2-015"]
+    assert h.one("fire_confirmed").device_id == "floor:2"
+
+
+def test_a_fire_whose_floor_comes_as_a_number_or_text_too_long_is_still_an_alarm(h):
+    h.send("fp-1", "event", '{"event":"fire","id":"n1","point":"L3-001","floor":3}')
+    assert h.one("panel_fire").floor == "3"
+    long_text = "走廊" * 150
+    h.send("fp-1", "event", f'{{"event":"fault","id":"n2","point":"L1-9","text":"{long_text}"}}')
+    assert subjects(h, "panel_fault") == ["fp-1/L1-9"]
+
+
+def test_points_coming_back_while_the_panel_is_in_maintenance_clear_their_alerts(h):
+    """A panel says a point is enabled or its fault cleared once: in a maintenance window
+    that must still end the alert, or it stays open for good."""
+    panel(h, "disable", 1, point="L3-021")
+    panel(h, "fault", 2, point="L1-003")
+    for a in h.open():
+        h.command("ack", a.id)
+    h.device_command("maintenance_start", "fp-1", 600)
+    panel(h, "enable", 3, point="L3-021")
+    panel(h, "fault_clear", 4, point="L1-003")
+    h.tick(700)
+    assert subjects(h, "panel_disabled") == [] and subjects(h, "panel_fault") == []
 
 
 # --- pumps, sprinklers, tank, fans, doors, lights ---------------------------------------------
