@@ -115,3 +115,26 @@ def test_json_csv_and_html_carry_the_time_in_fault(period, registry):
     assert "消防设施故障" in zh and "3 小时" in zh and "sd-201" in zh and "仍未恢复" in zh
     en = render_html(report, registry, rules, "en")
     assert "Fire equipment faults" in en and "3 h" in en and "still out of order" in en
+
+
+def test_a_panels_faulty_points_are_one_device_out_of_order_at_the_panels_place(tmp_path, registry):
+    """Five points of the fire panel at fault for overlapping hours are the panel out of
+    order once: one device in fault, the union of the hours, placed where the panel is."""
+    h = Harness(tmp_path / "cw.db", registry, rules=week_rules())
+    p = h.clock.now_ms()
+    for i in range(5):
+        h.send("fp-1", "event", f'{{"event":"fault","id":"f{i}","point":"L2-00{i}","floor":"2"}}')
+        h.tick(600)
+    h.tick(3600)
+    conn = sqlite3.connect(h.path)
+    rows = load_rows(conn, p, p + 2 * H, h.clock.now_ms())
+    conn.close()
+    f = build_report(rows, h.registry, h.rules, p, p + 2 * H, h.clock.now_ms()).equipment_faults
+    assert f is not None and len(f.episodes) == 5
+    [panel] = f.devices
+    # from the first fault to when the report is made (6,600 s), not five times over
+    assert (panel.device_id, panel.episodes, panel.fault_s) == ("fp-1", 5, 6600)
+    fp = h.registry.get("sunrise", "fp-1")
+    assert fp is not None and (panel.floor, panel.room) == (fp.floor, fp.room)
+    by_type = {t.device_type: (t.registered, t.in_fault) for t in f.by_type}
+    assert by_type["fire_panel"] == (1, 1)

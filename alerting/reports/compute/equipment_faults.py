@@ -22,6 +22,7 @@ from alerting.reports.model_equipment import (
     FaultEpisode,
     TypeFaultTime,
 )
+from devices.points import device_of
 
 
 def fault_episodes(a: Alert, start_ms: int, end_ms: int) -> list[FaultEpisode]:
@@ -77,9 +78,10 @@ def equipment_faults(
         key=lambda e: (e.start_ms, e.device_id, e.alert_id),
     )
     per_device: dict[str, list[FaultEpisode]] = defaultdict(list)
-    for e in episodes:
-        per_device[e.device_id].append(e)
+    for e in episodes:  # a panel's points are the panel's time out of order, counted once
+        per_device[device_of(e.device_id)].append(e)
     span = end_ms - start_ms
+    placed = {d.id: d for d in ctx.registry.devices() if d.type.fire_safety}
     devices = []
     for dev_id, eps in per_device.items():
         inside = [
@@ -87,12 +89,13 @@ def equipment_faults(
         ]
         fault_ms = _union_ms([(lo, hi) for lo, hi in inside if hi > lo])
         first = eps[0]
+        own = placed.get(dev_id)  # a panel stands where it is, not where its points are
         devices.append(
             DeviceFaultTime(
                 device_id=dev_id,
                 device_type=first.device_type,
-                floor=first.floor,
-                room=first.room,
+                floor=own.floor if own else first.floor,
+                room=own.room if own else first.room,
                 episodes=len(eps),
                 fault_s=fault_ms / 1000,
                 share=fault_ms / span,

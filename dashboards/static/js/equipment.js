@@ -30,16 +30,18 @@ const MECHANISM_VALUES = new Set(['device_fault', 'device_offline', 'tamper']);
 let view = null; // the last GET /api/equipment body
 let fireIds = new Set(); // the fire devices' ids, to tell which alert changes matter
 let loading = false;
+let again = false;
 let timer = null;
 
 const iso = (msValue) => (Number.isFinite(msValue) ? new Date(msValue).toISOString() : null);
 
 /** Load the view (the tab count needs it even while another tab shows). */
 export async function refreshEquipment() {
-  if (loading) return;
+  if (loading) { again = true; return; } // a change during a load: load once more after it
   loading = true;
   const res = await getJson('/api/equipment');
   loading = false;
+  if (again) { again = false; refreshEquipment(); }
   if (res.ok && res.data && Array.isArray(res.data.floors)) {
     view = res.data;
     fireIds = new Set(view.floors.flatMap((f) => (f.devices || []).map((d) => d.id)));
@@ -56,7 +58,8 @@ export function refreshEquipmentIfShown() {
 
 /** An alert changed (the stream): reload soon when it is about a fire device. */
 export function noteAlertChange(a) {
-  if (!a || !fireIds.has(a.device_id)) return;
+  // a fire panel's alerts are its points' (`fp-1/L2-014`): the panel's tile
+  if (!a || typeof a.device_id !== 'string' || !fireIds.has(a.device_id.split('/')[0])) return;
   clearTimeout(timer);
   timer = setTimeout(refreshEquipment, REFRESH_AFTER_CHANGE_MS);
 }
