@@ -17,8 +17,9 @@ The states, worst first (`STATE_ORDER`; a device with several open alerts shows 
 - offline: the watch cannot hear the device. It may still sound in the room, but nothing
   reaches the duty room; below fault because the device has not said it is broken.
 - supervisory (监管): the installation is set away from normal (a valve closed, a pump in
-  manual, a fire door held open, low water): it still works once someone puts it back, and
-  the rules rate it below faults (severity medium, faults medium or high).
+  manual, a fire door held open, low water): it still works once someone puts it back, so
+  it ranks below faults whatever the rule's severity (tank_low is high: how soon someone
+  must go, not what the equipment can do).
 - disabled (屏蔽): a point switched off at the fire panel: known and chosen by staff.
 - maintenance: out of service in CareWatch (the `maintenance` table): chosen by staff, it
   raises nothing until the window ends. An open fault on it still shows as the fault.
