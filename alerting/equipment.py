@@ -115,6 +115,9 @@ class EquipmentAlert:
     value: str | None
     since_ms: int
     state: State | None  # what the rule shows (EQUIPMENT_STATES), None: none
+    # where it stands: a panel's point may be on another floor than the panel
+    floor: str | None = None
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,8 @@ class EquipmentView:
                                     "value": a.value,
                                     "since_ms": a.since_ms,
                                     "state": a.state,
+                                    "floor": a.floor,
+                                    "room": a.room,
                                 }
                                 for a in d.alerts
                             ],
@@ -210,7 +215,7 @@ def device_state(
     candidates: list[tuple[int, int, State]] = []  # (rank, since, state)
     for a in sorted(alerts, key=lambda a: (a.raised_at, a.id)):
         shown = EQUIPMENT_STATES.get(a.rule)
-        listed.append(EquipmentAlert(a.id, a.rule, a.value, a.raised_at, shown))
+        listed.append(EquipmentAlert(a.id, a.rule, a.value, a.raised_at, shown, a.floor, a.room))
         if shown is not None and holds(a):
             candidates.append((rank(shown), a.raised_at, shown))
     if online == 0:

@@ -184,7 +184,7 @@ def test_a_panels_points_show_on_the_panels_tile_with_the_point_disabled(h: Harn
     h.tick(1)
     [fp] = [d for f in view(h).floors for d in f.devices if d.id == "fp-1"]
     assert fp.state == "disabled"
-    assert [a.rule for a in fp.alerts] == ["panel_disabled"]
+    assert [(a.rule, a.floor) for a in fp.alerts] == [("panel_disabled", "2")]  # where it is
     h.send("fp-1", "event", '{"event": "fault", "point": "L3-002"}')
     h.tick(1)
     [fp] = [d for f in view(h).floors for d in f.devices if d.id == "fp-1"]

@@ -11,7 +11,7 @@ import { t } from './i18n.js';
 import { clockText } from './format.js';
 import { state } from './state.js';
 import { $, agoSpan, h } from './dom.js';
-import { deviceTypeLabel, roomLabel, ruleTitle } from './labels.js';
+import { deviceTypeLabel, floorLabel, roomLabel, ruleTitle } from './labels.js';
 import { getJson } from './api.js';
 import { scheduleRender } from './render.js';
 
@@ -81,8 +81,14 @@ function deviceName(d) {
   return [deviceTypeLabel(d.type), d.label || d.id].filter(Boolean).join(' · ');
 }
 
+/** Where an alert stands when not where its device is (a panel's point on 2F). */
+function elsewhere(a, d) {
+  if (!a.floor || (a.floor === d.floor && (!a.room || a.room === d.room))) return '';
+  return ` @ ${[floorLabel(a.floor), roomLabel(a.room, a.floor)].filter(Boolean).join(' · ')}`;
+}
+
 function alertsText(d) {
-  return (d.alerts || []).map((a) => (a.value && !MECHANISM_VALUES.has(a.rule) ? t('equipment.alert_value', { rule: ruleTitle(a.rule), value: a.value }) : ruleTitle(a.rule)))
+  return (d.alerts || []).map((a) => (a.value && !MECHANISM_VALUES.has(a.rule) ? t('equipment.alert_value', { rule: ruleTitle(a.rule), value: a.value }) : ruleTitle(a.rule)) + elsewhere(a, d))
     .join(t('screen.list_separator'));
 }
 
