@@ -155,6 +155,9 @@ def _fields(dtype: DeviceType, body: dict[str, Any]) -> dict[str, Scalar]:
         else:
             if not isinstance(value, str) or len(value) > 64:
                 raise _Bad("wrong_type", f"{name} must be text of at most 64 characters")
+            if spec.choices and value not in spec.choices:
+                # a pump's "AUTO" would otherwise stand as "not auto" for good
+                raise _Bad("out_of_range", f"{name} must be one of {', '.join(spec.choices)}")
             out[name] = value
     return out
 

@@ -35,6 +35,7 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     description: str = ""
+    choices: tuple[str, ...] = ()  # a text field's allowed values (none: any text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,12 @@ DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType(
                 "fire_pump",
                 {
                     "running": FieldSpec(FieldKind.BOOL, "", description="the pump runs"),
-                    "mode": FieldSpec(FieldKind.TEXT, "", description='"auto" or "manual"'),
+                    "mode": FieldSpec(
+                        FieldKind.TEXT,
+                        "",
+                        description='"auto" or "manual"',
+                        choices=("auto", "manual"),
+                    ),
                     "fault": FieldSpec(FieldKind.BOOL, "", description="fault relay of the pump"),
                 },
                 {},

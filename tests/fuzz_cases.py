@@ -51,7 +51,7 @@ def valid_message(rng: random.Random, dev: Device, now: int) -> tuple[str, bytes
             elif spec.kind is FieldKind.BOOL:
                 body[name] = rng.random() < 0.5
             else:
-                body[name] = rng.choice(["bed", "bathroom", "corridor", "dining"])
+                body[name] = rng.choice(spec.choices or ("bed", "bathroom", "corridor", "dining"))
         if rng.random() < 0.2:
             body["fw"] = "1.2.3"
     elif kind == "event":

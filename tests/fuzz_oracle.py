@@ -214,6 +214,7 @@ def _check_accepted(
                 assert type(v) is bool and v is body[name]
             else:
                 assert isinstance(v, str) and len(v) <= 64 and v == body[name]
+                assert not spec.choices or v in spec.choices
     elif isinstance(m, DeviceEvent) and kind == "telemetry":
         # a fall the server found in raw acceleration (devices/falls.py)
         assert dtype.raw_accel and isinstance(body.get("accel"), Pairs), body

@@ -438,3 +438,11 @@ def test_point_alerts_survive_a_restart_and_clear_after_it(h):
     panel(h, "fault_clear", 3, point="L1-003")
     panel(h, "enable", 4, point="L3-021")
     assert subjects(h, "panel_fault") == [] and subjects(h, "panel_disabled") == []
+
+
+def test_a_pump_mode_the_table_does_not_know_is_refused_not_a_lasting_alarm(registry):
+    """ "AUTO" or "自动" would stand as "not auto" for ever: refused with the allowed values."""
+    for mode in ("AUTO", "自动"):
+        d = decode(registry, "pump-main", "telemetry", f'{{"mode":"{mode}"}}')
+        assert isinstance(d, Rejection) and d.reason == "out_of_range"
+        assert "auto, manual" in d.detail
