@@ -125,6 +125,13 @@ function fillRooms() {
     ...((f && f.rooms) || []).map((r) => h('option', { value: r.id, text: r.name || roomLabel(r.id, f.id) })));
 }
 
+/** The category the service files an alert of `rule` under (GET /api/hazards/categories
+ * lists each category's rules); `other` for a rule no category names. */
+function categoryOfRule(rule) {
+  const c = categories.find((x) => (x.rules || []).includes(rule));
+  return c ? c.id : 'other';
+}
+
 function setHours() {
   const c = categories.find((x) => x.id === $('hazard-category').value);
   if (c) $('hazard-hours').value = String(c.fix_within_h);
@@ -141,7 +148,7 @@ export async function openHazardForm(alert = null) {
   subject.hidden = !alert;
   subject.textContent = alert ? `${t('hazards.from_alert')}: ${alertTitle(alert)} #${alert.id}` : '';
   if (alert) {
-    $('hazard-category').value = alert.rule === 'fire_door_open' ? 'fire_door' : 'alarm_system';
+    $('hazard-category').value = categoryOfRule(alert.rule);
     $('hazard-floor').value = alert.floor || '';
     fillRooms();
     $('hazard-room').value = alert.room || '';
