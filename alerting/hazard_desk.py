@@ -146,13 +146,25 @@ class HazardDesk:
 
     def open(self, h: NewHazard) -> tuple[Hazard, bool]:
         """Open a hazard after `check_new`: (it, True). One opened from an alert
-        (`source_ref` the alert id) is opened once: asking again answers (the hazard
-        already opened for it, False)."""
+        (`source_ref` the alert id) or from a form (`client_id`) is opened once: asking
+        again answers (the hazard already opened for it, False); a `client_id` of
+        another site's hazard is refused (409)."""
         now = self._clock.now_ms()
         self.check_new(h, now)
         got: list[tuple[int, bool]] = []
+        refused: list[HazardError] = []
 
         def apply(conn: sqlite3.Connection) -> None:
+            if h.client_id is not None:
+                seen = conn.execute(
+                    "SELECT id, site FROM hazards WHERE client_id = ?", (h.client_id,)
+                ).fetchone()
+                if seen is not None and seen[1] != h.site:
+                    refused.append(HazardError(409, f"client_id {h.client_id!r} is used already"))
+                    return
+                if seen is not None:
+                    got.append((int(seen[0]), False))
+                    return
             if h.source == "alert" and h.source_ref is not None:
                 row = _of_alert(conn, h.source_ref)
                 if row is not None:
@@ -161,6 +173,8 @@ class HazardDesk:
             got.append((open_hazard(conn, h, now), True))
 
         self._run(apply)
+        if refused:
+            raise refused[0]
         found = self.get(got[0][0]) if got else None
         if found is None:
             raise HazardError(503, "the hazard could not be saved: try again")

@@ -76,7 +76,8 @@ class NewHazard:
     """What opening a hazard needs. `floor`/`room`/`checkpoint` are ids of the site file
     where known; `location` is the words a person reads. `source_ref` is the check-in id
     (source `round`) or the alert id (source `alert`). `deadline_ms` None: the category's
-    default from `opened_ms`."""
+    default from `opened_ms`. `client_id`: the screen's id of the form it was sent from
+    (unique: the same form sent again is the same hazard)."""
 
     site: str
     category: str
@@ -90,6 +91,7 @@ class NewHazard:
     source_ref: str | None = None
     owner: str | None = None
     deadline_ms: int | None = None
+    client_id: str | None = None
 
 
 def default_deadline(category: str, opened_ms: int) -> int:
@@ -121,11 +123,11 @@ def open_hazard(conn: sqlite3.Connection, h: NewHazard, now_ms: int) -> int:
     deadline = h.deadline_ms if h.deadline_ms is not None else default_deadline(h.category, now_ms)
     cur = conn.execute(
         "INSERT INTO hazards(site, state, category, description, location, floor, room,"
-        " checkpoint, source, source_ref, opened_by, opened_ms, owner, deadline_ms)"
-        " VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " checkpoint, source, source_ref, opened_by, opened_ms, owner, deadline_ms, client_id)"
+        " VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             h.site, h.category, h.description, h.location, h.floor, h.room, h.checkpoint,
-            h.source, h.source_ref, h.opened_by, now_ms, h.owner, deadline,
+            h.source, h.source_ref, h.opened_by, now_ms, h.owner, deadline, h.client_id,
         ),
     )  # fmt: skip
     hid = int(cur.lastrowid or 0)

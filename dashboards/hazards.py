@@ -55,6 +55,11 @@ class HazardNew(OperatorAction):  # `by`: the staff id a token acts for
         " default: the category's fix time",
     )
     alert_id: int | None = Field(None, ge=1, description="the alert it was found from")
+    client_id: str | None = Field(
+        None, min_length=8, max_length=64, pattern=r"^[\x21-\x7e]+$",
+        description="the screen's id of this form: the same id again answers 200 with the"
+        " hazard it opened, never a second one",
+    )  # fmt: skip
 
 
 class HazardStep(OperatorAction):
@@ -214,7 +219,8 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
     @router.post("", status_code=201)
     def open_one(body: HazardNew, caller: Duty, response: Response) -> dict[str, Any]:
         """Open a hazard (source `screen`), or one found from an alert (`alert_id`: source
-        `alert`, placed at the alert's device; a second time answers the first, 200).
+        `alert`, placed at the alert's device; a second time answers the first, 200). The
+        same `client_id` again (a form sent twice) answers 200 with the hazard it opened.
         422 unknown site, category, floor or room; 403 another site's."""
         check_site(caller, body.site)
         by = actor(caller, body.site, body.by)
@@ -231,6 +237,7 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
                         site=body.site, category=body.category, description=body.description,
                         location=location, opened_by=by, source="screen", floor=body.floor,
                         room=body.room, owner=body.owner, deadline_ms=body.deadline_ms,
+                        client_id=body.client_id,
                     )
                 )  # fmt: skip
         except HazardError as exc:
@@ -247,9 +254,8 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
         aged = AgedAlert(a.id, a.site, a.device_id, a.rule, a.value, a.floor, a.room)
         new = new_from_alert(desk, aged, body.category, by, body.description, body.owner,
                              body.deadline_ms)  # fmt: skip
-        if body.location:
-            new = NewHazard(**{**_fields(new), "location": body.location})
-        return desk.open(new)
+        given = {"location": body.location} if body.location else {}
+        return desk.open(NewHazard(**{**_fields(new), **given, "client_id": body.client_id}))
 
     def step(
         action: str, hazard_id: int, body: HazardStep | None, caller: Caller

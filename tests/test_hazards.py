@@ -353,3 +353,18 @@ def test_the_disk_work_of_a_photo_runs_off_the_event_loop(
 
     loop_thread = asyncio.run(go())
     assert synced_in and loop_thread not in synced_in
+
+
+def test_the_client_id_column_is_added_once_and_unique(tmp_path: Path) -> None:
+    from alerting.store import create_schema
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    create_schema(conn)
+    create_schema(conn)  # a restart: nothing added twice
+    assert "client_id" in {r[1] for r in conn.execute("PRAGMA table_info(hazards)")}
+    row = ("sunrise", "open", "other", "d", "l", "screen", "nurse-li", T0, T0, "hz-form-0001")
+    sql = ("INSERT INTO hazards(site, state, category, description, location, source, opened_by,"
+           " opened_ms, deadline_ms, client_id) VALUES (?,?,?,?,?,?,?,?,?,?)")  # fmt: skip
+    conn.execute(sql, row)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(sql, row)

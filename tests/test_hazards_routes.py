@@ -196,3 +196,23 @@ def test_the_categories_name_the_rules_whose_hazards_they_file(api: Api) -> None
     assert "device_fault" in cats["alarm_system"]["rules"]
     owners = [c["id"] for c in cats.values() if "valve_closed" in c["rules"]]
     assert owners == ["hydrant"]  # one category per rule
+
+
+# --- one form, one hazard -----------------------------------------------------------------
+
+
+def test_a_form_sent_twice_is_one_hazard(api: Api) -> None:
+    li = api.login("nurse-li", "1234")
+    first = api.open(li, client_id="hz-form-0001")
+    assert first.status_code == 201, first.text
+    again = api.open(li, client_id="hz-form-0001", description="又按了一次")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.json()["description"] == "防火门被楔子顶开"
+    other = api.open(li, client_id="hz-form-0002")
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    assert api.open(li).status_code == 201  # without one: every form a hazard
+    assert len(api.desk.find(["sunrise"])) == 3
+    chen = api.login("nurse-chen", "1234")  # riverside's: the id is no key to sunrise's
+    r = api.call("POST", "/api/hazards", chen, json={"site": "riverside", "category": "other",
+                 "description": "x", "location": "y", "client_id": "hz-form-0001"})  # fmt: skip
+    assert r.status_code == 409 and "防火门" not in r.text

@@ -24,6 +24,7 @@ const DAY = 24 * HOUR;
 
 let hazards = [];
 let categories = [];
+let formId = null; // the open form's client_id: sent again (a lost answer), one hazard
 let stepContext = null;
 let formAlert = null;
 
@@ -141,6 +142,7 @@ function setHours() {
 export async function openHazardForm(alert = null) {
   if (!categories.length) await refreshHazards();
   formAlert = alert;
+  formId = `hz-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
   fillForm();
   $('hazard-form').reset();
   $('hazard-error').hidden = true;
@@ -192,6 +194,7 @@ async function submitForm() {
     owner: $('hazard-owner').value.trim() || null,
     deadline_ms: Number.isFinite(hours) && hours > 0 ? Date.now() + hours * HOUR : null,
     alert_id: formAlert ? Number(formAlert.id) : null,
+    client_id: formId,
   };
   $('hazard-submit').disabled = true;
   const res = await postJson('/api/hazards', body, session);
