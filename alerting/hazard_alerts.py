@@ -67,8 +67,17 @@ def minutes_of(registry: Registry) -> dict[str, dict[str, int]]:
 
 
 def category_of(rule: str) -> str:
-    """The category a hazard from an alert of `rule` is filed under."""
-    return FROM_ALERTS[rule][1] if rule in FROM_ALERTS else "other"
+    """The category a hazard from an alert of `rule` is filed under: the table's, else
+    the fire-alarm system's for an equipment rule, else `other`."""
+    if rule in CATEGORY_OF_RULE:
+        return CATEGORY_OF_RULE[rule]
+    return "alarm_system" if rule in EQUIPMENT_STATES else "other"
+
+
+def suggested_categories() -> dict[str, str]:
+    """rule -> category for every rule a hazard may be found from: what the screen's
+    "record as hazard" form suggests, the same the watch files its own under."""
+    return {rule: category_of(rule) for rule in (*EQUIPMENT_STATES, *CATEGORY_OF_RULE)}
 
 
 def open_from_alerts(desk: HazardDesk, registry: Registry) -> list[int]:

@@ -22,6 +22,7 @@ from alerting.hazards import (
     Hazard,
     HazardError,
     NewHazard,
+    check_deadline,
     open_hazard,
     step,
 )
@@ -32,6 +33,7 @@ from devices.registry import Registry
 RULE = "hazard_overdue"
 TEXT_MAX = 500
 WRITE_TIMEOUT_S = 5.0
+CLOSED_PHOTO = "hazard {id} is closed: its record is final, no more photos"
 SYSTEM_BY = "carewatch"  # who opens a hazard from an alert left open (the watch itself)
 
 Write = Callable[[Callable[[sqlite3.Connection], None]], "Future[CommandResult]"]
@@ -111,8 +113,8 @@ class HazardDesk:
                     words.append(r.name or r.id)
         return " ".join(words) or room or floor or site
 
-    def check_new(self, h: NewHazard) -> None:
-        """HazardError 422 for a hazard that cannot be opened, saying why."""
+    def check_new(self, h: NewHazard, now_ms: int) -> None:
+        """HazardError 422 for a hazard that cannot be opened at `now_ms`, saying why."""
         conf = self._registry.sites.get(h.site)
         if conf is None:
             raise HazardError(422, f"unknown site {h.site!r}")
@@ -130,6 +132,7 @@ class HazardDesk:
         rooms = floors[h.floor] if h.floor is not None else set().union(*floors.values())
         if h.room is not None and h.room not in rooms:
             raise HazardError(422, f"unknown room {h.room!r} at site {h.site!r}")
+        check_deadline(h.deadline_ms, now_ms, now_ms)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -143,13 +146,25 @@ class HazardDesk:
 
     def open(self, h: NewHazard) -> tuple[Hazard, bool]:
         """Open a hazard after `check_new`: (it, True). One opened from an alert
-        (`source_ref` the alert id) is opened once: asking again answers (the hazard
-        already opened for it, False)."""
-        self.check_new(h)
+        (`source_ref` the alert id) or from a form (`client_id`) is opened once: asking
+        again answers (the hazard already opened for it, False); a `client_id` of
+        another site's hazard is refused (409)."""
         now = self._clock.now_ms()
+        self.check_new(h, now)
         got: list[tuple[int, bool]] = []
+        refused: list[HazardError] = []
 
         def apply(conn: sqlite3.Connection) -> None:
+            if h.client_id is not None:
+                seen = conn.execute(
+                    "SELECT id, site FROM hazards WHERE client_id = ?", (h.client_id,)
+                ).fetchone()
+                if seen is not None and seen[1] != h.site:
+                    refused.append(HazardError(409, f"client_id {h.client_id!r} is used already"))
+                    return
+                if seen is not None:
+                    got.append((int(seen[0]), False))
+                    return
             if h.source == "alert" and h.source_ref is not None:
                 row = _of_alert(conn, h.source_ref)
                 if row is not None:
@@ -158,6 +173,8 @@ class HazardDesk:
             got.append((open_hazard(conn, h, now), True))
 
         self._run(apply)
+        if refused:
+            raise refused[0]
         found = self.get(got[0][0]) if got else None
         if found is None:
             raise HazardError(503, "the hazard could not be saved: try again")
@@ -207,13 +224,19 @@ class HazardDesk:
 
     def add_photo(self, hazard_id: int, sha256: str, content_type: str, size: int, by: str) -> bool:
         """Record a photo already stored (alerting/hazard_photos.py); False when the hazard
-        has it already (the same photo twice is one photo)."""
+        has it already (the same photo twice is one photo). HazardError 404 unknown, 409
+        closed (its record is final: checked in the transaction, so a close pressed
+        during the upload wins)."""
         now = self._clock.now_ms()
         got: list[bool] = []
+        refused: list[HazardError] = []
 
         def apply(conn: sqlite3.Connection) -> None:
             h = _one(conn, hazard_id)
             if h is None:
+                return
+            if h.state == "closed":
+                refused.append(HazardError(409, CLOSED_PHOTO.format(id=h.id)))
                 return
             cur = conn.execute(
                 "INSERT OR IGNORE INTO hazard_photos(hazard_id, sha256, content_type, bytes, by,"
@@ -225,6 +248,8 @@ class HazardDesk:
             got.append(bool(cur.rowcount))
 
         self._run(apply)
+        if refused:
+            raise refused[0]
         if not got:
             raise HazardError(404, "no such hazard")
         return got[0]

@@ -2,12 +2,16 @@
 same photo sent twice (a phone retrying) is one file, and a row of `hazard_photos` only
 ever names a file already on disk (written and synced before the row commits).
 
-Uploads are streamed: a body over MAX_BYTES is refused as soon as it passes the limit
-(413), and one whose first bytes are not the image its Content-Type says is refused as
-soon as those bytes are in (415); neither leaves anything behind."""
+Uploads are read as they come: a body over MAX_BYTES is refused as soon as it passes the
+limit (413), and one whose first bytes are not the image its Content-Type says is refused
+as soon as those bytes are in (415), as is one too short to be an image (MIN_BYTES);
+neither leaves anything behind. The disk work (write, fsync, rename) runs in a worker
+thread: the route is async, and its event loop also serves the duty screen's live
+stream, which must never wait for a disk."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -18,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 MAX_BYTES = 5 * 1024 * 1024
+MIN_BYTES = 16  # no image is smaller: a bare signature (FF D8 FF) is no photo
 SNIFF_BYTES = 12
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -86,29 +91,40 @@ class PhotoStore:
         )
 
     async def save(self, content_type: str, chunks: AsyncIterator[bytes]) -> Stored:
-        """Stream `chunks` to a temporary file while hashing and counting; refuse (413, 415)
-        as soon as it is clear; then sync and rename it into place (atomic: a reader sees
-        the whole photo or none) and return what the row records."""
+        """Read `chunks` while counting and checking the first bytes; refuse (413, 415) as
+        soon as it is clear; then store the photo in a worker thread (`store`) and return
+        what the row records."""
         media = media_type(content_type)
+        size = 0
+        head = b""
+        parts: list[bytes] = []
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PhotoError(413, f"a photo is at most {self.max_bytes} bytes")
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) >= SNIFF_BYTES and not TYPES[media](head):
+                    raise PhotoError(415, f"the body is not a {media} image")
+            parts.append(chunk)
+        if size < MIN_BYTES or not TYPES[media](head):
+            raise PhotoError(415, f"the body is not a {media} image (at least {MIN_BYTES} bytes)")
+        return await asyncio.to_thread(self.store, media, parts)
+
+    def store(self, media: str, parts: list[bytes]) -> Stored:
+        """Write the photo to a temporary file while hashing, sync it and rename it into
+        place (atomic: a reader sees the whole photo or none). Blocking: call it from a
+        worker thread."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.root)
         digest = hashlib.sha256()
         size = 0
-        head = b""
         try:
             with os.fdopen(fd, "wb") as f:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise PhotoError(413, f"a photo is at most {self.max_bytes} bytes")
-                    if len(head) < SNIFF_BYTES:
-                        head += chunk[: SNIFF_BYTES - len(head)]
-                        if len(head) >= SNIFF_BYTES and not TYPES[media](head):
-                            raise PhotoError(415, f"the body is not a {media} image")
-                    digest.update(chunk)
-                    f.write(chunk)
-                if size == 0 or not TYPES[media](head):
-                    raise PhotoError(415, f"the body is not a {media} image")
+                for part in parts:
+                    digest.update(part)
+                    f.write(part)
+                    size += len(part)
                 f.flush()
                 os.fsync(f.fileno())
             sha = digest.hexdigest()

@@ -21,6 +21,10 @@ from types import MappingProxyType
 STATES = ("open", "in_progress", "fixed", "closed")
 SOURCES = ("screen", "round", "alert")
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+# how far a deadline may lie ahead: a year and a day (a later one is a typing slip, and an
+# epoch ms far enough out is no date at all: every listing would fail on it)
+DEADLINE_AHEAD_MS = 366 * DAY_MS
 ACTIONS = ("open", "start", "fix", "close", "reopen", "assign", "photo")
 # the states each step may start from, and the state it leads to (None: unchanged)
 STEPS: MappingProxyType[str, tuple[frozenset[str], str | None]] = MappingProxyType(
@@ -72,7 +76,8 @@ class NewHazard:
     """What opening a hazard needs. `floor`/`room`/`checkpoint` are ids of the site file
     where known; `location` is the words a person reads. `source_ref` is the check-in id
     (source `round`) or the alert id (source `alert`). `deadline_ms` None: the category's
-    default from `opened_ms`."""
+    default from `opened_ms`. `client_id`: the screen's id of the form it was sent from
+    (unique: the same form sent again is the same hazard)."""
 
     site: str
     category: str
@@ -86,11 +91,25 @@ class NewHazard:
     source_ref: str | None = None
     owner: str | None = None
     deadline_ms: int | None = None
+    client_id: str | None = None
 
 
 def default_deadline(category: str, opened_ms: int) -> int:
     """When a hazard of `category` opened at `opened_ms` is due fixed."""
     return opened_ms + CATEGORIES[category].fix_within_h * HOUR_MS
+
+
+def check_deadline(deadline_ms: int | None, opened_ms: int, now_ms: int) -> None:
+    """HazardError 422 for a deadline before the day the hazard was opened or more than
+    366 days from now (None: the category's default, always fine)."""
+    if deadline_ms is None:
+        return
+    if not opened_ms - DAY_MS <= deadline_ms <= now_ms + DEADLINE_AHEAD_MS:
+        raise HazardError(
+            422,
+            f"deadline_ms {deadline_ms}: from a day before the hazard was opened up to 366"
+            " days from now",
+        )
 
 
 def open_hazard(conn: sqlite3.Connection, h: NewHazard, now_ms: int) -> int:
@@ -104,11 +123,11 @@ def open_hazard(conn: sqlite3.Connection, h: NewHazard, now_ms: int) -> int:
     deadline = h.deadline_ms if h.deadline_ms is not None else default_deadline(h.category, now_ms)
     cur = conn.execute(
         "INSERT INTO hazards(site, state, category, description, location, floor, room,"
-        " checkpoint, source, source_ref, opened_by, opened_ms, owner, deadline_ms)"
-        " VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " checkpoint, source, source_ref, opened_by, opened_ms, owner, deadline_ms, client_id)"
+        " VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             h.site, h.category, h.description, h.location, h.floor, h.room, h.checkpoint,
-            h.source, h.source_ref, h.opened_by, now_ms, h.owner, deadline,
+            h.source, h.source_ref, h.opened_by, now_ms, h.owner, deadline, h.client_id,
         ),
     )  # fmt: skip
     hid = int(cur.lastrowid or 0)
@@ -176,7 +195,8 @@ def step(
 ) -> Hazard:
     """The hazard after `action` by `by` at `now_ms`, or HazardError: 409 for a step its
     state does not allow and for closing by the one who fixed it (SECOND_PERSON), 422 for
-    an unknown action or an assign that changes nothing."""
+    an unknown action, an assign that changes nothing or a deadline out of bounds
+    (check_deadline)."""
     if action not in STEPS:
         raise HazardError(422, f"unknown step {action!r}: one of {', '.join(STEPS)}")
     froms, _to = STEPS[action]
@@ -196,6 +216,7 @@ def step(
         return replace(h, state="in_progress", fixed_by=None, fixed_ms=None)
     if owner is None and deadline_ms is None:
         raise HazardError(422, "assign: give `owner`, `deadline_ms` or both")
+    check_deadline(deadline_ms, h.opened_ms, now_ms)
     return replace(
         h,
         owner=h.owner if owner is None else owner,

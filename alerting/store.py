@@ -124,6 +124,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for name, decl in ADDED_COLUMNS:
         if name not in have:
             conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {decl}")
+    # a hazard's `client_id` (the screen's id of one form): a form sent twice is one hazard
+    if "client_id" not in {r[1] for r in conn.execute("PRAGMA table_info(hazards)")}:
+        conn.execute("ALTER TABLE hazards ADD COLUMN client_id TEXT")
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS hazards_client_id ON hazards(client_id)")
     # the watch's own (system) alerts carried the site's id before one service watched
     # several sites; they belong to the service now (SYSTEM_SITE)
     done = conn.execute("SELECT 1 FROM meta WHERE key = 'system_site'").fetchone()

@@ -1,25 +1,29 @@
 """/api/hazards: the hazard register (火灾隐患整改) over HTTP. Reads show the caller's sites;
-opening a hazard and every step need the duty role at the hazard's site (a staff PIN
-session records her id, a token names `by`). Closing takes a second person: the one who
-fixed it gets a 409 that says so. Photos are raw bodies (image/jpeg, png or webp, at
+opening a hazard and every step need the duty role at the hazard's site and act as one
+staff member of that site (`actor`): a staff PIN session as herself, a duty token for the
+staff id its `by` names, exactly. Closing takes a second person: the one who fixed it
+gets a 409 that says so. Photos are raw bodies (image/jpeg, png or webp, at
 most 5 MB), stored by checksum before their row commits (alerting/hazard_photos.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import Field
 
-from alerting.hazard_alerts import new_from_alert
-from alerting.hazard_desk import AgedAlert, HazardDesk
+from alerting.hazard_alerts import new_from_alert, suggested_categories
+from alerting.hazard_desk import CLOSED_PHOTO, AgedAlert, HazardDesk
 from alerting.hazard_photos import PhotoError, PhotoStore, media_type
 from alerting.hazards import CATEGORIES, STATES, Hazard, HazardError, NewHazard
 from alerting.views import iso
-from dashboards.deps import AppRuntime, Caller, Duty, Reader, Sites, check_site, who
+from dashboards.deps import AppRuntime, Caller, Duty, Reader, Sites, check_site
 from dashboards.schemas import OperatorAction
+
+log = logging.getLogger("carewatch.hazards")
 
 
 class HazardService(Protocol):
@@ -32,7 +36,7 @@ class HazardService(Protocol):
         """A hazard of `site` changed: `hazard_overdue` follows now."""
 
 
-class HazardNew(OperatorAction):
+class HazardNew(OperatorAction):  # `by`: the staff id a token acts for
     site: str = Field(min_length=1, max_length=64)
     category: str = Field(min_length=1, max_length=32, description="a hazard category id")
     description: str | None = Field(
@@ -45,14 +49,37 @@ class HazardNew(OperatorAction):
     room: str | None = Field(None, max_length=32)
     owner: str | None = Field(None, max_length=64, description="who fixes it")
     deadline_ms: int | None = Field(
-        None, ge=0, description="due fixed by (epoch ms); default: the category's fix time"
+        None,
+        ge=0,
+        description="due fixed by (epoch ms), from a day before now up to 366 days ahead;"
+        " default: the category's fix time",
     )
     alert_id: int | None = Field(None, ge=1, description="the alert it was found from")
+    client_id: str | None = Field(
+        None, min_length=8, max_length=64, pattern=r"^[\x21-\x7e]+$",
+        description="the screen's id of this form: the same id again answers 200 with the"
+        " hazard it opened, never a second one",
+    )  # fmt: skip
 
 
 class HazardStep(OperatorAction):
     owner: str | None = Field(None, min_length=1, max_length=64)
-    deadline_ms: int | None = Field(None, ge=0)
+    deadline_ms: int | None = Field(
+        None, ge=0, description="from a day before the hazard was opened up to 366 days ahead"
+    )
+
+
+# a step's body may be left out (a PIN session's start, fix or close needs nothing more)
+StepBody = Annotated[HazardStep | None, Body()]
+
+
+def _iso(ms: int | None) -> str | None:
+    """iso(), or None for an epoch ms no calendar date has (a deadline saved before
+    deadlines were bounded): one such row never fails a listing."""
+    try:
+        return iso(ms)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def hazard_json(h: Hazard, now_ms: int) -> dict[str, Any]:
@@ -72,17 +99,17 @@ def hazard_json(h: Hazard, now_ms: int) -> dict[str, Any]:
         "source_ref": h.source_ref,
         "opened_by": h.opened_by,
         "opened_ms": h.opened_ms,
-        "opened_at": iso(h.opened_ms),
+        "opened_at": _iso(h.opened_ms),
         "owner": h.owner,
         "deadline_ms": h.deadline_ms,
-        "deadline_at": iso(h.deadline_ms),
+        "deadline_at": _iso(h.deadline_ms),
         "started_ms": h.started_ms,
         "fixed_by": h.fixed_by,
         "fixed_ms": h.fixed_ms,
-        "fixed_at": iso(h.fixed_ms),
+        "fixed_at": _iso(h.fixed_ms),
         "closed_by": h.closed_by,
         "closed_ms": h.closed_ms,
-        "closed_at": iso(h.closed_ms),
+        "closed_at": _iso(h.closed_ms),
         "overdue": h.overdue(now_ms),
         "age_ms": (h.closed_ms or now_ms) - h.opened_ms,
     }
@@ -95,6 +122,22 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
 
     def refused(exc: HazardError | PhotoError) -> HTTPException:
         return HTTPException(exc.status, exc.detail)
+
+    def actor(caller: Caller, site: str, by: str | None) -> str:
+        """The staff member of `site` a write is recorded under (as dashboards/rounds.py):
+        a PIN session is herself (403 naming another); a token names her in `by`, which
+        must be a staff id of `site` exactly as the site file spells it (422 otherwise),
+        so the second person of a sign-off is a real, other person."""
+        if caller.staff:
+            if by is not None and by.strip() != caller.name:
+                raise HTTPException(403, "a staff member acts as herself: leave `by` out")
+            return caller.name
+        name = (by or "").strip()
+        if not name:
+            raise HTTPException(422, "`by` (the staff id) is required with a token")
+        if runtime.staff.site_of(name) != site:
+            raise HTTPException(422, f"`by`: {name!r} is no staff member of {site}")
+        return name
 
     def hazard_of(hazard_id: int, caller: Caller) -> Hazard:
         """The hazard, if the caller works on its site: 404 unknown, 403 another site's."""
@@ -117,12 +160,28 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
         now = runtime.clock.now_ms()
         found = desk.find(scope.ids, state, limit)
         photos = desk.photo_counts(h.id for h in found)
-        return [{**hazard_json(h, now), "photo_count": photos.get(h.id, 0)} for h in found]
+        out = []
+        for h in found:
+            try:
+                out.append({**hazard_json(h, now), "photo_count": photos.get(h.id, 0)})
+            except Exception:  # one bad row never takes the tab down; the log says which
+                log.exception("hazard row not shown", extra={"hazard": h.id, "site": h.site})
+        return out
 
     @router.get("/categories")
     def categories(_caller: Reader) -> list[dict[str, Any]]:
-        """The categories and their default fix times (hours), for the screen's form."""
-        return [{"id": c.id, "fix_within_h": c.fix_within_h} for c in CATEGORIES.values()]
+        """The categories, their default fix times (hours) and the alert rules whose
+        hazards are filed under each (`rules`): the screen's form suggests the category
+        of an alert's rule as the watch itself files it (alerting/hazard_alerts.py)."""
+        rules = suggested_categories()
+        return [
+            {
+                "id": c.id,
+                "fix_within_h": c.fix_within_h,
+                "rules": sorted(r for r, cat in rules.items() if cat == c.id),
+            }
+            for c in CATEGORIES.values()
+        ]
 
     @router.get("/{hazard_id}")
     def one(hazard_id: int, caller: Reader) -> dict[str, Any]:
@@ -160,10 +219,11 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
     @router.post("", status_code=201)
     def open_one(body: HazardNew, caller: Duty, response: Response) -> dict[str, Any]:
         """Open a hazard (source `screen`), or one found from an alert (`alert_id`: source
-        `alert`, placed at the alert's device; a second time answers the first, 200).
+        `alert`, placed at the alert's device; a second time answers the first, 200). The
+        same `client_id` again (a form sent twice) answers 200 with the hazard it opened.
         422 unknown site, category, floor or room; 403 another site's."""
         check_site(caller, body.site)
-        by = who(caller, body)
+        by = actor(caller, body.site, body.by)
         try:
             if body.alert_id is not None:
                 h, new = _from_alert(body, by)
@@ -177,6 +237,7 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
                         site=body.site, category=body.category, description=body.description,
                         location=location, opened_by=by, source="screen", floor=body.floor,
                         room=body.room, owner=body.owner, deadline_ms=body.deadline_ms,
+                        client_id=body.client_id,
                     )
                 )  # fmt: skip
         except HazardError as exc:
@@ -188,49 +249,49 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
 
     def _from_alert(body: HazardNew, by: str) -> tuple[Hazard, bool]:
         a = runtime.alerts.get(body.alert_id or 0)
-        if a is None:
+        if a is None or a.site != body.site:  # another site's is not even named
             raise HTTPException(404, "no such alert")
-        if a.site != body.site:
-            raise HTTPException(422, f"alert {a.id} is of site {a.site!r}, not {body.site!r}")
         aged = AgedAlert(a.id, a.site, a.device_id, a.rule, a.value, a.floor, a.room)
         new = new_from_alert(desk, aged, body.category, by, body.description, body.owner,
                              body.deadline_ms)  # fmt: skip
-        if body.location:
-            new = NewHazard(**{**_fields(new), "location": body.location})
-        return desk.open(new)
+        given = {"location": body.location} if body.location else {}
+        return desk.open(NewHazard(**{**_fields(new), **given, "client_id": body.client_id}))
 
-    def step(action: str, hazard_id: int, body: HazardStep, caller: Caller) -> dict[str, Any]:
+    def step(
+        action: str, hazard_id: int, body: HazardStep | None, caller: Caller
+    ) -> dict[str, Any]:
         h = hazard_of(hazard_id, caller)
+        body = body or HazardStep()
+        by = actor(caller, h.site, body.by)
         try:
-            new = desk.act(h.id, action, who(caller, body), body.note, body.owner,
-                           body.deadline_ms)  # fmt: skip
+            new = desk.act(h.id, action, by, body.note, body.owner, body.deadline_ms)
         except HazardError as exc:
             raise refused(exc) from None
         service.changed(new.site)
         return hazard_json(new, runtime.clock.now_ms())
 
     @router.post("/{hazard_id}/start")
-    def start(hazard_id: int, body: HazardStep, caller: Duty) -> dict[str, Any]:
+    def start(hazard_id: int, caller: Duty, body: StepBody = None) -> dict[str, Any]:
         """open -> in_progress (someone is on it)."""
         return step("start", hazard_id, body, caller)
 
     @router.post("/{hazard_id}/fix")
-    def fix(hazard_id: int, body: HazardStep, caller: Duty) -> dict[str, Any]:
+    def fix(hazard_id: int, caller: Duty, body: StepBody = None) -> dict[str, Any]:
         """open or in_progress -> fixed; `by` is recorded as the fixer."""
         return step("fix", hazard_id, body, caller)
 
     @router.post("/{hazard_id}/close")
-    def close(hazard_id: int, body: HazardStep, caller: Duty) -> dict[str, Any]:
+    def close(hazard_id: int, caller: Duty, body: StepBody = None) -> dict[str, Any]:
         """fixed -> closed (验收销号): by a second person, never the fixer (409)."""
         return step("close", hazard_id, body, caller)
 
     @router.post("/{hazard_id}/reopen")
-    def reopen(hazard_id: int, body: HazardStep, caller: Duty) -> dict[str, Any]:
+    def reopen(hazard_id: int, caller: Duty, body: StepBody = None) -> dict[str, Any]:
         """fixed -> in_progress: the verification failed (say why in `note`)."""
         return step("reopen", hazard_id, body, caller)
 
     @router.post("/{hazard_id}/assign")
-    def assign(hazard_id: int, body: HazardStep, caller: Duty) -> dict[str, Any]:
+    def assign(hazard_id: int, caller: Duty, body: StepBody = None) -> dict[str, Any]:
         """Set the owner and/or the deadline of a hazard not closed."""
         return step("assign", hazard_id, body, caller)
 
@@ -245,10 +306,12 @@ def hazards_router(runtime: AppRuntime, service: HazardService) -> APIRouter:
         by: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> dict[str, Any]:
         """A photo as the raw body: 415 not image/jpeg, png or webp (or its bytes not the
-        type it says), 413 over 5 MB (refused before it is read). 201 new; 200 the same
-        photo again."""
+        type it says, or under 16 bytes), 413 over 5 MB (refused before it is read), 409
+        the hazard closed. 201 new; 200 the same photo again."""
         h = await run_in_threadpool(hazard_of, hazard_id, caller)
-        who_by = who(caller, OperatorAction(by=by))
+        who_by = actor(caller, h.site, by)
+        if h.state == "closed":
+            raise HTTPException(409, CLOSED_PHOTO.format(id=h.id))
         try:
             media_type(content_type)
             if photos.too_large(content_length):

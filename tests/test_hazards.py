@@ -5,7 +5,9 @@ overdue raised and cleared), photos by checksum, and the site file's `hazards:` 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from dataclasses import replace
@@ -303,5 +305,66 @@ def test_a_photo_not_the_image_it_says_or_too_large_is_refused_and_leaves_nothin
         asyncio.run(store.save(ctype, _chunks(data, 64)))
     assert exc.value.status == status
     assert not store.root.exists() or not any(p.is_file() for p in store.root.rglob("*"))
-    assert store.too_large("1001") and not store.too_large("1000") and not store.too_large(None)
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path / "hazard-photos", max_bytes=1000)
+    assert store.too_large("1001")
+    assert not store.too_large("1000") and not store.too_large(None)
+    assert not store.too_large("many")  # not a number: the streamed count decides
+
+
+def test_a_photo_path_is_only_ever_a_checksum_under_the_root(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path / "hazard-photos")
     assert store.path_of("../../etc/passwd") is None
+    assert store.path_of("0" * 64) is None  # a checksum, but no such file
+
+
+@pytest.mark.parametrize(
+    ("ctype", "data"),
+    [("image/jpeg", b"\xff\xd8\xff"), ("image/jpeg", b"\xff\xd8\xff" + b"\x00" * 12),
+     ("image/png", b"\x89PNG\r\n\x1a\n"), ("image/webp", b"RIFF\x00\x00\x00\x00WEBP")],
+)  # fmt: skip
+def test_a_signature_alone_is_no_image(tmp_path: Path, ctype: str, data: bytes) -> None:
+    store = PhotoStore(tmp_path / "hazard-photos")
+    with pytest.raises(PhotoError) as exc:
+        asyncio.run(store.save(ctype, _chunks(data)))
+    assert exc.value.status == 415 and "16 bytes" in exc.value.detail
+
+
+def test_the_disk_work_of_a_photo_runs_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route is async and its loop serves the duty screen's live stream: the write
+    and the fsync of a photo (up to 5 MB) happen in a worker thread."""
+    store = PhotoStore(tmp_path / "hazard-photos")
+    synced_in: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced_in.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def go() -> int:
+        await store.save("image/png", _chunks(PNG))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(go())
+    assert synced_in and loop_thread not in synced_in
+
+
+def test_the_client_id_column_is_added_once_and_unique(tmp_path: Path) -> None:
+    from alerting.store import create_schema
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    create_schema(conn)
+    create_schema(conn)  # a restart: nothing added twice
+    assert "client_id" in {r[1] for r in conn.execute("PRAGMA table_info(hazards)")}
+    row = ("sunrise", "open", "other", "d", "l", "screen", "nurse-li", T0, T0, "hz-form-0001")
+    sql = ("INSERT INTO hazards(site, state, category, description, location, source, opened_by,"
+           " opened_ms, deadline_ms, client_id) VALUES (?,?,?,?,?,?,?,?,?,?)")  # fmt: skip
+    conn.execute(sql, row)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(sql, row)

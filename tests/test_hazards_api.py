@@ -7,6 +7,7 @@ staff neither read nor act on it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def test_open_fix_close_by_another_with_the_overdue_alert_raised_and_cleared(
         boss = _login(url, "supervisor-zhao", "3456")
         chen = _login(url, "nurse-chen", "1234")  # riverside's
         body = {"site": "sunrise", "category": "fire_door", "description": "防火门被楔子顶开",
-                "floor": "1", "room": "101", "deadline_ms": 1}  # fmt: skip
+                "floor": "1", "room": "101",
+                "deadline_ms": int(time.time() * 1000) - 60_000}  # a minute ago  # fmt: skip
         r = httpx.post(url + "/api/hazards", json=body, headers=li, timeout=10)
         assert r.status_code == 201, r.text
         hz = r.json()

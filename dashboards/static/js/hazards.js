@@ -24,6 +24,7 @@ const DAY = 24 * HOUR;
 
 let hazards = [];
 let categories = [];
+let formId = null; // the open form's client_id: sent again (a lost answer), one hazard
 let stepContext = null;
 let formAlert = null;
 
@@ -125,6 +126,13 @@ function fillRooms() {
     ...((f && f.rooms) || []).map((r) => h('option', { value: r.id, text: r.name || roomLabel(r.id, f.id) })));
 }
 
+/** The category the service files an alert of `rule` under (GET /api/hazards/categories
+ * lists each category's rules); `other` for a rule no category names. */
+function categoryOfRule(rule) {
+  const c = categories.find((x) => (x.rules || []).includes(rule));
+  return c ? c.id : 'other';
+}
+
 function setHours() {
   const c = categories.find((x) => x.id === $('hazard-category').value);
   if (c) $('hazard-hours').value = String(c.fix_within_h);
@@ -134,6 +142,7 @@ function setHours() {
 export async function openHazardForm(alert = null) {
   if (!categories.length) await refreshHazards();
   formAlert = alert;
+  formId = `hz-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
   fillForm();
   $('hazard-form').reset();
   $('hazard-error').hidden = true;
@@ -141,7 +150,7 @@ export async function openHazardForm(alert = null) {
   subject.hidden = !alert;
   subject.textContent = alert ? `${t('hazards.from_alert')}: ${alertTitle(alert)} #${alert.id}` : '';
   if (alert) {
-    $('hazard-category').value = alert.rule === 'fire_door_open' ? 'fire_door' : 'alarm_system';
+    $('hazard-category').value = categoryOfRule(alert.rule);
     $('hazard-floor').value = alert.floor || '';
     fillRooms();
     $('hazard-room').value = alert.room || '';
@@ -185,6 +194,7 @@ async function submitForm() {
     owner: $('hazard-owner').value.trim() || null,
     deadline_ms: Number.isFinite(hours) && hours > 0 ? Date.now() + hours * HOUR : null,
     alert_id: formAlert ? Number(formAlert.id) : null,
+    client_id: formId,
   };
   $('hazard-submit').disabled = true;
   const res = await postJson('/api/hazards', body, session);
