@@ -105,7 +105,8 @@ def test_the_rounds_tab_shows_the_round_in_progress(night, open_page, lang) -> N
     if lang == "zh":
         assert "夜间防火巡查" in text and "进行中" in text and "已完成 6/8" in text
         assert "迟到 1" in text and "应完成 01:00" in text and "3F 走廊" in text
-        assert "nurse-li 01:05" in text
+        assert "李护士 01:05" in text  # the staff member by name, as the screen knows her
+        assert "3楼 · 3F 设备间 (utility room)" in text  # the room by its name
     else:
         assert "Night fire patrol" in text and "In progress" in text and "done 6/8" in text
         assert "late 1" in text and "due by 01:00" in text and "3F corridor" in text

@@ -7,6 +7,7 @@ import { siteZone } from './format.js';
 import { state } from './state.js';
 import { $, h } from './dom.js';
 import { getJson } from './api.js';
+import { floorLabel, roomLabel, staffName } from './labels.js';
 
 let rounds = null; // the last answer of /api/rounds
 
@@ -28,11 +29,11 @@ function hhmm(ms, withDay = false) {
 function named(x) { return lang() === 'en' && x.name_en ? x.name_en : x.name; }
 
 function point(p) {
-  const place = [p.floor ? `${p.floor}F` : '', p.room || ''].filter(Boolean).join(' ');
+  const place = [floorLabel(p.floor), roomLabel(p.room, p.floor)].filter(Boolean).join(' · ');
   return h('li', { class: `round-point point-${p.status}`, data: { checkpoint: p.id, status: p.status } },
     h('span', { class: 'point-name', text: named(p) }),
     h('span', { class: 'point-place muted', text: place }),
-    h('span', { class: 'point-when', text: p.at_ms ? t('rounds.by', { by: p.by || '', time: hhmm(p.at_ms) }) : '' }),
+    h('span', { class: 'point-when', text: p.at_ms ? t('rounds.by', { by: p.by ? staffName(p.by) : '', time: hhmm(p.at_ms) }) : '' }),
     h('span', { class: 'point-badge', text: t(`rounds.point.${p.status}`) }));
 }
 
