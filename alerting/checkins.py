@@ -7,7 +7,10 @@ and tells, per route, the round in progress and whether `round_missed` holds
 A check-in names a tag; the tag names the checkpoint (the site file). It counts for every
 route whose round's slot holds its time and which includes the checkpoint. A replay is
 refused (409): the same `client_id` again, or the checkpoint already checked in in the
-current round of every route it counts for (off-schedule: within REPLAY_MS)."""
+current round of every route it counts for (off-schedule: within REPLAY_MS). A repeat that
+reports a "problem" is never refused: the hazard a patrol found is not lost because
+someone checked the place in before; it is recorded, counts for no further round
+(`Recorded.repeat`) and opens its hazards like any other."""
 
 from __future__ import annotations
 
@@ -57,13 +60,24 @@ class CheckinError(Exception):
     """A check-in refused, with the HTTP status the API answers it with, why, and for the
     refusals a phone acts on a machine `code`: `unknown_tag`, `already_recorded` (this
     check-in's `client_id` was saved before: a retry after a lost answer), `already_checked_in`
-    (the checkpoint was checked in this round)."""
+    (the checkpoint was checked in this round). With `already_recorded`, `saved` is the
+    check-in saved before and `hazards` the ones it opened, so the phone tells what was kept
+    (not what it sent now)."""
 
-    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str | None = None,
+        saved: Checkin | None = None,
+        hazards: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.code = code
+        self.saved = saved
+        self.hazards = hazards
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +101,14 @@ class Checkin:
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What a check-in did: the row, the routes it counts for, whether it was late for any
-    of them, and the hazards it opened."""
+    of them, the hazards it opened, and whether it was a repeat in a round already checked
+    in (kept for its "problem" answers, counted for no round)."""
 
     checkin: Checkin
     routes: tuple[str, ...]
     late: bool
     hazards: tuple[int, ...]
+    repeat: bool = False
 
 
 _COLS = "id, site, checkpoint, tag, by, via, at_ms, recorded_ms, result, answers, note, client_id"
@@ -182,13 +198,16 @@ class RoundDesk:
                 404, f"no checkpoint of site {site!r} has tag {tag!r}", "unknown_tag"
             )
         for item, answer in answers.items():
-            if item not in cp.checklist:
-                raise CheckinError(
-                    422, f"answers: {item!r} is not on checkpoint {cp.id}'s checklist"
-                    f" ({', '.join(cp.checklist) or 'none'})"
-                )  # fmt: skip
             if answer not in ANSWERS:
                 raise CheckinError(422, f"answers.{item}: {answer!r} is not ok or problem")
+            # a problem seen off the checklist (a blocked exit by a hydrant) is still a
+            # hazard a patrol reported, as from a tag reader; an "ok" there checks nothing
+            if item not in cp.checklist and not (answer == "problem" and item in CHECKLIST):
+                raise CheckinError(
+                    422, f"answers: {item!r} is not on checkpoint {cp.id}'s checklist"
+                    f" ({', '.join(cp.checklist) or 'none'}); a problem may name any item of"
+                    f" {', '.join(CHECKLIST)}"
+                )  # fmt: skip
         if note is not None and len(note) > NOTE_MAX:
             raise CheckinError(422, f"note: at most {NOTE_MAX} characters")
         return cp
@@ -223,32 +242,27 @@ class RoundDesk:
         now = self._clock.now_ms()
         if client_id is not None:
             seen = conn.execute(
-                "SELECT id FROM round_checkins WHERE client_id = ?", (client_id,)
+                f"SELECT {_COLS} FROM round_checkins WHERE client_id = ?", (client_id,)
             ).fetchone()
             if seen is not None:
+                saved = _row(seen)
+                opened = conn.execute(
+                    "SELECT id FROM hazards WHERE source = 'round' AND source_ref = ? ORDER BY id",
+                    (str(saved.id),),
+                ).fetchall()
                 raise CheckinError(
-                    409, f"check-in {client_id!r} was recorded already (#{seen[0]})",
-                    "already_recorded",
+                    409, f"check-in {client_id!r} was recorded already (#{saved.id})",
+                    "already_recorded", saved, tuple(int(h) for (h,) in opened),
                 )  # fmt: skip
         counted = self.counts_for(site, cp.id, at_ms)
-        if refuse_replay:
-            since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
-            rows = conn.execute(
-                "SELECT at_ms FROM round_checkins WHERE site = ? AND checkpoint = ?"
-                " AND at_ms >= ? AND at_ms <= ?",
-                (site, cp.id, since, at_ms),
-            ).fetchall()
-            if counted:
-                fresh = [r for r, start in counted if not any(start <= int(a) for (a,) in rows)]
-                if not fresh:
-                    raise CheckinError(
-                        409, f"checkpoint {cp.id} is checked in already in this round",
-                        "already_checked_in",
-                    )  # fmt: skip
-            elif rows:
+        repeat = False
+        if refuse_replay and self._checked_in_already(conn, site, cp.id, at_ms, counted):
+            if "problem" not in answers.values():
                 raise CheckinError(
-                    409, f"checkpoint {cp.id} was checked in minutes ago", "already_checked_in"
-                )
+                    409, f"checkpoint {cp.id} is checked in already in this round",
+                    "already_checked_in",
+                )  # fmt: skip
+            repeat, counted = True, []  # a problem found is kept; it counts for no round
         result = "problem" if "problem" in answers.values() else "ok"
         cur = conn.execute(
             "INSERT INTO round_checkins(site, checkpoint, tag, by, via, at_ms, recorded_ms,"
@@ -268,7 +282,28 @@ class RoundDesk:
             late = late or at_ms > due
         row = Checkin(cid, site, cp.id, tag, by, via, at_ms, now, result, dict(answers),
                       note, client_id)  # fmt: skip
-        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards)
+        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards, repeat)
+
+    def _checked_in_already(
+        self,
+        conn: sqlite3.Connection,
+        site: str,
+        checkpoint: str,
+        at_ms: int,
+        counted: Sequence[tuple[RouteConfig, int]],
+    ) -> bool:
+        """Whether a check-in of `checkpoint` at `at_ms` would count for nothing new: every
+        route it counts for has it checked in this round already (off-schedule: within
+        REPLAY_MS before)."""
+        since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
+        rows = conn.execute(
+            "SELECT at_ms FROM round_checkins WHERE site = ? AND checkpoint = ?"
+            " AND at_ms >= ? AND at_ms <= ?",
+            (site, checkpoint, since, at_ms),
+        ).fetchall()
+        if not counted:
+            return bool(rows)
+        return all(any(start <= int(a) for (a,) in rows) for _r, start in counted)
 
     def _hazard(
         self, site: str, cp: CheckpointConfig, item: str, by: str, note: str | None, cid: int

@@ -175,3 +175,52 @@ def test_round_missed_is_raised_at_0315_and_cleared_by_the_next_round_walked(p: 
         p.scan(tag, f"04-{i}")
     p.observe()
     assert p.one("round_missed").state.value == "cleared_unack"
+
+
+def test_a_problem_found_at_a_checkpoint_checked_in_this_round_is_kept(p: Patrol) -> None:
+    """A second patrol finding the exit blocked after the first checked it in: the problem
+    is recorded and its hazard opened (never refused as a replay); it counts for no round.
+    A plain "ok" repeat is still refused."""
+    p.at("2026-12-05T22:10")
+    p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "ok"})
+    p.at("2026-12-05T22:40")
+    again = p.desk.record("sunrise", TAGS[0], "nurse-wang", {"exit_clear": "problem"}, "纸箱")
+    assert again.repeat and again.routes == () and not again.late
+    [hid] = again.hazards
+    assert p.rows(f"SELECT category, opened_by FROM hazards WHERE id = {hid}") == [
+        ("exit_blocked", "nurse-wang")
+    ]
+    assert p.rows("SELECT by, result FROM round_checkins ORDER BY id") == [
+        ("nurse-li", "ok"), ("nurse-wang", "problem"),
+    ]  # fmt: skip
+    [(_route, st, _next)] = p.desk.rounds_now("sunrise")
+    assert st is not None and st.points[0].by == "nurse-li"  # the round keeps the first
+    with pytest.raises(CheckinError) as err:
+        p.desk.record("sunrise", TAGS[0], "nurse-zhao", {"exit_clear": "ok"})
+    assert err.value.code == "already_checked_in"
+
+
+def test_a_retry_of_a_saved_check_in_is_told_what_was_saved(p: Patrol) -> None:
+    p.at("2026-12-05T22:10")
+    first = p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "problem"},
+                          client_id="c-0001")  # fmt: skip
+    p.at("2026-12-05T22:12")
+    with pytest.raises(CheckinError) as err:
+        p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "ok"}, client_id="c-0001")
+    assert err.value.code == "already_recorded" and err.value.saved is not None
+    assert err.value.saved.at_ms == ms("2026-12-05T22:10")
+    assert err.value.saved.answers == {"exit_clear": "problem"}
+    assert err.value.hazards == first.hazards
+
+
+def test_a_problem_off_the_checklist_opens_its_hazard_from_a_phone_as_from_a_reader(
+    p: Patrol,
+) -> None:
+    """The east exit's checklist has no extinguisher; a patrol who finds one empty there
+    reports it from the phone as a reader's `problem` would: the hazard opens."""
+    p.at("2026-12-05T22:10")
+    done = p.desk.record("sunrise", TAGS[0], "nurse-li", {"extinguisher_ok": "problem"})
+    [hid] = done.hazards
+    assert p.rows(f"SELECT category FROM hazards WHERE id = {hid}") == [("extinguisher",)]
+    p.scan(TAGS[1], "tr-0009", problem="exit_clear")  # cp-1f-corridor: off its list too
+    assert p.rows("SELECT count(*) FROM hazards") == [(2,)]
