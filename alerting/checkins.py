@@ -32,6 +32,7 @@ from alerting.rounds import (
     hits_of,
     missed_verdict,
     next_start,
+    point_state,
     round_at,
     rounds_between,
     status,
@@ -41,7 +42,7 @@ from devices.catalog import load_catalog
 from devices.model import DeviceEvent
 from devices.ports import BatchItem, Clock
 from devices.registry import Registry
-from devices.rounds import CheckpointConfig, RouteConfig
+from devices.rounds import CheckpointConfig, Round, RouteConfig
 
 log = logging.getLogger("carewatch.rounds")
 
@@ -101,7 +102,8 @@ class Checkin:
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What a check-in did: the row, the routes it counts for, whether it was late for any
-    of them, the hazards it opened, and whether it was a repeat in a round already checked
+    of them (after the due time) or even missed (at or after due + grace: too late to
+    count, the round's checkpoint stays missed), the hazards it opened, and whether it was a repeat in a round already checked
     in (kept for its "problem" answers, counted for no round)."""
 
     checkin: Checkin
@@ -109,6 +111,7 @@ class Recorded:
     late: bool
     hazards: tuple[int, ...]
     repeat: bool = False
+    missed: bool = False
 
 
 _COLS = "id, site, checkpoint, tag, by, via, at_ms, recorded_ms, result, answers, note, client_id"
@@ -276,13 +279,17 @@ class RoundDesk:
             for item, answer in answers.items()
             if answer == "problem"
         )
-        late = False
-        for route, start in counted:
-            due = start + route.duration_min * 60_000
-            late = late or at_ms > due
+        states = {point_state(r, at_ms) for r in self._rounds_of(site, counted, at_ms)}
+        late, missed = bool(states & {"late", "missed"}), "missed" in states
         row = Checkin(cid, site, cp.id, tag, by, via, at_ms, now, result, dict(answers),
                       note, client_id)  # fmt: skip
-        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards, repeat)
+        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards, repeat, missed)
+
+    def _rounds_of(
+        self, site: str, counted: Sequence[tuple[RouteConfig, int]], at_ms: int
+    ) -> list[Round]:
+        tz = self._tz(site)
+        return [r for route, _s in counted if (r := round_at(route, tz, at_ms)) is not None]
 
     def _checked_in_already(
         self,

@@ -200,6 +200,7 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
             **checkin_json(done.checkin),
             "routes": list(done.routes),
             "late": done.late,
+            "missed": done.missed,
             "hazards": list(done.hazards),
             "repeat": done.repeat,
         }

@@ -98,12 +98,17 @@ def test_a_phone_check_in_counts_for_the_round_and_a_replay_is_refused(p: Patrol
     p.at("2026-12-06T00:59")
     late = p.desk.record("sunrise", TAGS[1], "nurse-li", {})
     assert not late.late
-    p.at("2026-12-06T01:30")
-    assert p.desk.record("sunrise", TAGS[2], "nurse-li", {}).late
+    p.at("2026-12-06T01:10")
+    late = p.desk.record("sunrise", TAGS[2], "nurse-li", {})
+    assert late.late and not late.missed
+    p.at("2026-12-06T01:30")  # past due + grace (01:15): too late to count
+    too_late = p.desk.record("sunrise", TAGS[3], "nurse-li", {})
+    assert too_late.late and too_late.missed and too_late.routes == ("night",)
     [(route, st, _next)] = p.desk.rounds_now("sunrise")
-    assert route.id == "night" and st is not None and st.status == "missed"  # past 01:15
-    assert [x.status for x in st.points[:4]] == ["done", "done", "late", "missed"]
-    assert p.rows("SELECT count(*) FROM round_checkins") == [(4,)]
+    assert route.id == "night" and st is not None and st.status == "missed"
+    assert [x.status for x in st.points[:5]] == ["done", "done", "late", "missed", "missed"]
+    assert st.points[3].at_ms == ms("2026-12-06T01:30")  # shown, but missed as in the alert
+    assert p.rows("SELECT count(*) FROM round_checkins") == [(5,)]
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,14 @@ def test_checkpoints_are_done_late_missed_or_due_and_the_round_with_them() -> No
     assert status(NIGHT, rnd, done, ms("2026-12-06T03:20")).status == "late"
     on_time = hits_of(rnd, [(c, ms("2026-12-06T02:20"), "x") for c in "abc"])
     assert status(NIGHT, rnd, on_time, ms("2026-12-06T02:30")).status == "done"
+    # after due + grace, within the slot: too late to count, missed as in the alert
+    too_late = hits_of(rnd, [*rows, ("c", ms("2026-12-06T03:15"), "nurse-wang")])
+    at_0320 = status(NIGHT, rnd, too_late, ms("2026-12-06T03:20"))
+    assert [p.status for p in at_0320.points] == ["done", "late", "missed"]
+    assert at_0320.status == "missed" and at_0320.points[2].by == "nurse-wang"
+    v = missed_verdict(NIGHT, SH, [*rows, ("c", ms("2026-12-06T03:15"), "x")],
+                       ms("2026-12-06T03:20"), ms("2026-12-05T20:00"))  # fmt: skip
+    assert v.holds and v.round == rnd and v.missed == at_0320.count("missed") == 1
     nxt = current_round(NIGHT, SH, ms("2026-12-06T10:00"))
     assert nxt is not None and local(nxt.start_ms) == "12-06 22:00"
     assert status(NIGHT, nxt, {}, ms("2026-12-06T10:00")).status == "upcoming"
