@@ -103,8 +103,9 @@ class Checkin:
 class Recorded:
     """What a check-in did: the row, the routes it counts for, whether it was late for any
     of them (after the due time) or even missed (at or after due + grace: too late to
-    count, the round's checkpoint stays missed), the hazards it opened, and whether it was a repeat in a round already checked
-    in (kept for its "problem" answers, counted for no round)."""
+    count, the round's checkpoint stays missed), the hazards it opened, and whether it was
+    a repeat in a round already checked in (kept for its "problem" answers, counted for no
+    round)."""
 
     checkin: Checkin
     routes: tuple[str, ...]
