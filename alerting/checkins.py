@@ -14,6 +14,7 @@ someone checked the place in before; it is recorded, counts for no further round
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -142,7 +143,19 @@ def _mine(route: RouteConfig, rows: Iterable[tuple[str, int, str]]) -> list[tupl
 
 
 def _since_key(site: str) -> str:
+    """The per-site key of before (one watch for all routes); read once, at the upgrade."""
     return f"rounds_since:{site}"
+
+
+def watch_key(site: str, route: RouteConfig) -> str:
+    """The key (table `meta`) of since when the service watches `route` as it is now: the
+    site, the route id and a short hash of its checkpoints and schedule, so a route added
+    or changed is judged from when the service first saw it, never for rounds before."""
+    shape = json.dumps(
+        [route.checkpoints, route.start, route.end, route.every_h, route.duration_min,
+         route.grace_min]
+    )  # fmt: skip
+    return f"rounds_since:{site}:{route.id}:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
 
 
 class RoundDesk:
@@ -410,16 +423,24 @@ class RoundDesk:
         return min(ends, default=None)
 
     def start_watch(self, now_ms: int | None = None) -> Callable[[sqlite3.Connection], None]:
-        """A write that notes, once per site with routes, since when its rounds are watched
-        (a new install does not raise last night's rounds as missed)."""
+        """A write that notes, once per route as it is now (watch_key), since when its
+        rounds are watched: a new install, a new route or a changed one does not raise
+        rounds from before as missed. The per-site key of before, where an install has
+        it, is taken for its routes once and then dropped."""
         now = self._clock.now_ms() if now_ms is None else now_ms
-        keys = [_since_key(s) for s in self.sites()]
+        routes = [(s, self.routes(s)) for s in self.sites()]
 
         def apply(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                [(k, str(now)) for k in keys],
-            )
+            for site, mine in routes:
+                old = conn.execute(
+                    "SELECT value FROM meta WHERE key = ?", (_since_key(site),)
+                ).fetchone()
+                since = str(old[0]) if old else str(now)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                    [(watch_key(site, r), since) for r in mine],
+                )
+                conn.execute("DELETE FROM meta WHERE key = ?", (_since_key(site),))
 
         return apply
 
@@ -432,14 +453,14 @@ class RoundDesk:
         conn = self._read()
         try:
             for site in self.sites() if sites is None else list(sites):
-                row = conn.execute(
-                    "SELECT value FROM meta WHERE key = ?", (_since_key(site),)
-                ).fetchone()
-                since = int(row[0]) if row else now
                 tz = self._tz(site)
                 found = checkins(conn, site, now - LOOK_BACK_MS, now + 1)
                 rows = [(c.checkpoint, c.at_ms, c.by) for c in found]
                 for route in self.routes(site):
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key = ?", (watch_key(site, route),)
+                    ).fetchone()
+                    since = int(row[0]) if row else now
                     v = missed_verdict(route, tz, _mine(route, rows), now, since)
                     text = verdict_text(route, v, tz) if v.holds else ""
                     out.append(Observed(site, RULE, f"round:{route.id}", v.holds, text))

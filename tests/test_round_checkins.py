@@ -21,9 +21,11 @@ from alerting.checkins import CheckinError, RoundDesk, RoundSink
 from alerting.engine import Engine
 from alerting.items import CommandResult, Incoming, StoreWrite
 from devices.ports import FakeClock
-from devices.registry import Registry
+from devices.registry import Registry, load_site
+from devices.rounds import RouteConfig
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool
+from tests.conftest import DEMO_SITE
 from tests.engine_harness import Harness
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -229,3 +231,37 @@ def test_a_problem_off_the_checklist_opens_its_hazard_from_a_phone_as_from_a_rea
     assert p.rows(f"SELECT category FROM hazards WHERE id = {hid}") == [("extinguisher",)]
     p.scan(TAGS[1], "tr-0009", problem="exit_clear")  # cp-1f-corridor: off its list too
     assert p.rows("SELECT count(*) FROM hazards") == [(2,)]
+
+
+def test_a_route_added_or_changed_later_is_judged_from_when_it_was_first_seen(
+    tmp_path: Path,
+) -> None:
+    """The night route watched since 21:00 and its 04:00 round not walked: round_missed.
+    A day route added at 10:00 (its 08:00 round long past grace) is not raised for rounds
+    before it existed, nor is the night route once its checkpoints change; the day route's
+    own first missed round is."""
+    reg = load_site(DEMO_SITE)  # its own: the routes change under it
+    p = Patrol(tmp_path / "cw.db", reg)
+    p.observe()  # 21:00: the night route watched from now
+    p.at("2026-12-06T10:00")
+    p.observe()
+    assert [a.device_id for a in p.open("round_missed")] == ["round:night"]
+    rounds = reg.sites["sunrise"].rounds
+    assert rounds is not None
+    night = rounds.routes[0]
+    day = RouteConfig(id="day", name="日间巡查", checkpoints=night.checkpoints[:2],
+                      start="08:00", end="20:00", every_h=2)  # fmt: skip
+    rounds.routes.append(day)
+    obs = {o.device_id: o.holds for o in p.desk.observations()}
+    assert obs == {"round:night": True, "round:day": False}  # not yet noted: quiet too
+    p.observe()
+    p.at("2026-12-06T10:30")
+    p.observe()
+    assert [a.device_id for a in p.open("round_missed")] == ["round:night"]
+    rounds.routes[0] = night.model_copy(update={"checkpoints": night.checkpoints[:4]})
+    p.at("2026-12-06T11:00")
+    obs = {o.device_id: o.holds for o in p.desk.observations()}
+    assert obs == {"round:night": False, "round:day": False}  # changed: from now on
+    p.observe()
+    p.at("2026-12-06T11:15")  # the day route's 10:00 round, seen from 10:00, not walked
+    assert {o.device_id: o.holds for o in p.desk.observations()}["round:day"]
