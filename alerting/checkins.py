@@ -43,7 +43,7 @@ from devices.catalog import load_catalog
 from devices.model import DeviceEvent
 from devices.ports import BatchItem, Clock
 from devices.registry import Registry
-from devices.rounds import CheckpointConfig, Round, RouteConfig
+from devices.rounds import CheckpointConfig, Round, RouteConfig, normal_tag
 
 log = logging.getLogger("carewatch.rounds")
 
@@ -194,7 +194,9 @@ class RoundDesk:
         return {c.id: c for c in conf.rounds.checkpoints} if conf and conf.rounds else {}
 
     def by_tag(self, site: str, tag: str) -> CheckpointConfig | None:
-        """The checkpoint whose tag this is (tags are unique per site), or None."""
+        """The checkpoint whose tag this is (tags are unique per site; an NFC uid in any
+        case), or None."""
+        tag = normal_tag(tag)
         return next((c for c in self.checkpoints(site).values() if c.tag == tag), None)
 
     def tz(self, site: str) -> tzinfo:
@@ -355,6 +357,7 @@ class RoundDesk:
     ) -> Recorded:
         """Record a phone's check-in in the engine's next transaction and wait for it."""
         note = (note or "").strip() or None
+        tag = normal_tag(tag)
         cp = self.check(site, tag, answers, note)
         at = self._clock.now_ms() if at_ms is None else at_ms
         got: list[Recorded | CheckinError] = []
@@ -490,7 +493,7 @@ class RoundSink:
         for d in items:
             if not isinstance(d, DeviceEvent) or d.device_type != READER or d.event != "scan":
                 continue
-            tag = str(d.attrs.get("tag", ""))
+            tag = normal_tag(str(d.attrs.get("tag", "")))
             cp = self._desk.by_tag(d.site, tag)
             if cp is None:
                 log.warning(

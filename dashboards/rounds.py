@@ -135,7 +135,7 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
         cp = desk.by_tag(site, tag)
         if cp is None:
             raise HTTPException(404, f"no checkpoint of site {site!r} has tag {tag!r}")
-        return {"site": site, "tag": tag, "id": cp.id, "name": cp.name, "name_en": cp.name_en,
+        return {"site": site, "tag": cp.tag, "id": cp.id, "name": cp.name, "name_en": cp.name_en,
                 "floor": cp.floor, "room": cp.room, "checklist": list(cp.checklist)}  # fmt: skip
 
     @router.get("/api/rounds/checkins")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from types import MappingProxyType
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from devices.yamlconf import Loc, StrictModel
 
@@ -26,6 +26,8 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 ID = r"^[a-z0-9_-]{1,48}$"
+# a tag's text: what a QR link carries unescaped and a tag reader's event allows (64)
+TAG = r"^[A-Za-z0-9:._-]{1,64}$"
 
 # checklist item -> the hazard category (alerting/hazards.CATEGORIES) its "problem" opens
 CHECKLIST_ITEMS: Mapping[str, str] = MappingProxyType(
@@ -54,12 +56,23 @@ class CheckpointConfig(StrictModel):
     floor: str = Field(min_length=1, max_length=16, description="floor id of the site file")
     room: str | None = Field(None, max_length=32, description="room id, when in a room")
     tag: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[\x21-\x7e]+$",
-        description="the tag's text: an NFC uid (nfc:04a2...) or the QR code's id",
+        pattern=TAG,
+        description="the tag's text: an NFC uid (nfc:04a2..., any case: kept lower case) or"
+        " the QR code's id; letters, digits and : . _ -, at most 64 (a tag reader's limit)",
     )
     checklist: list[str] = Field(default_factory=list, description="checklist item ids")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        return normal_tag(v)
+
+
+def normal_tag(tag: str) -> str:
+    """The tag as the service keeps it: an NFC uid in lower case (Web NFC reads serials in
+    lower case, a reader or a site file may write them in upper case: one tag); any other
+    tag (a QR code's id) as written."""
+    return "nfc:" + tag[4:].lower() if tag[:4].lower() == "nfc:" else tag
 
 
 class RouteConfig(StrictModel):

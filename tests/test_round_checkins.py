@@ -265,3 +265,12 @@ def test_a_route_added_or_changed_later_is_judged_from_when_it_was_first_seen(
     p.observe()
     p.at("2026-12-06T11:15")  # the day route's 10:00 round, seen from 10:00, not walked
     assert {o.device_id: o.holds for o in p.desk.observations()}["round:day"]
+
+
+def test_an_nfc_uid_is_found_in_any_case_from_a_reader_or_a_phone(p: Patrol) -> None:
+    p.at("2026-12-05T22:10")
+    p.scan(TAGS[0].upper(), "tr-0101")  # a reader sending the uid in upper case
+    assert p.rows("SELECT checkpoint, tag FROM round_checkins") == [("cp-1f-east-exit", TAGS[0])]
+    done = p.desk.record("sunrise", "NFC:" + TAGS[1][4:].upper(), "nurse-li", {})
+    assert done.checkin.checkpoint == "cp-1f-corridor" and done.checkin.tag == TAGS[1]
+    assert p.desk.by_tag("sunrise", "qr:" + TAGS[2][4:]) is None  # only nfc: is case-blind

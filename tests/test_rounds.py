@@ -183,6 +183,9 @@ def test_a_sound_rounds_section_loads_and_the_demo_home_has_its_night_route(
         ({"room_c": "101"}, 13, "room '101' is on floor '1', not '2'"),
         ({"tag_b": "nfc:aa"}, 11, "tag 'nfc:aa' is also checkpoint cp-a's"),
         ({"item": "coffee_hot"}, 12, "checkpoint cp-b: unknown checklist item 'coffee_hot'"),
+        ({"tag_c": "qr:a+b"}, 13, "tag"),  # a QR link would need it escaped
+        ({"tag_c": "qr:" + "x" * 62}, 13, "tag"),  # 65: longer than a reader sends
+        ({"tag_b": "NFC:AA"}, 11, "tag 'nfc:aa' is also checkpoint cp-a's"),  # one uid, any case
     ],
 )
 def test_check_config_names_file_and_line_of_each_rounds_problem(
@@ -236,3 +239,12 @@ def test_a_readers_bad_scan_is_refused_with_a_reason_and_checks_nothing_in(
     )
     assert isinstance(d, Rejection), d
     assert says in d.detail and (not reason or d.reason == reason)
+
+
+def test_nfc_tags_are_one_whatever_their_case_and_a_qr_tag_keeps_its_case(
+    tmp_path: Path,
+) -> None:
+    reg = load_sites(_site(tmp_path, tag_b="NFC:04A2BB", tag_c="qr:Room-201.A_1"))
+    cps = reg.sites["s1"].rounds.checkpoints  # type: ignore[union-attr]
+    assert [c.tag for c in cps] == ["nfc:aa", "nfc:04a2bb", "qr:Room-201.A_1"]
+    assert load_sites(_site(tmp_path, tag_c="qr:" + "x" * 61)).sites["s1"]  # 64: fine
