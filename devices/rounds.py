@@ -13,6 +13,7 @@ returns each problem with the path of the value it is about, so the loader
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -154,7 +155,25 @@ def rounds_problems(
                  f"route {r.id}: a round ({r.duration_min} min) is longer than the time"
                  f" between rounds ({r.every_h} h)")
             )  # fmt: skip
+        overlap = _overlap_min(r)
+        if overlap > 0:
+            out.append(
+                ((*at, "every_h"),
+                 f"route {r.id}: its last round's slot runs {overlap:g} min into the next"
+                 f" day's first round at {r.start} (every {r.every_h:g} h from {r.start} to"
+                 f" {r.end}): choose every_h that divides the window, or end earlier")
+            )  # fmt: skip
     return out
+
+
+def _overlap_min(route: RouteConfig) -> float:
+    """How far the window's last round's slot (every_h from its start) runs past the next
+    day's first round; > 0 only when every_h does not divide a whole day's window (start ==
+    end) or the last round starts too late. Two rounds' slots must not overlap: a
+    check-in then would count for both."""
+    step = route.every_h * 60
+    n = math.ceil(_window_min(route) / step - 1e-9)
+    return round((n - 1) * step + step - 24 * 60, 6)
 
 
 # --- the schedule: when a route's rounds are (alerting/rounds.py judges them) ----------

@@ -248,3 +248,39 @@ def test_nfc_tags_are_one_whatever_their_case_and_a_qr_tag_keeps_its_case(
     cps = reg.sites["s1"].rounds.checkpoints  # type: ignore[union-attr]
     assert [c.tag for c in cps] == ["nfc:aa", "nfc:04a2bb", "qr:Room-201.A_1"]
     assert load_sites(_site(tmp_path, tag_c="qr:" + "x" * 61)).sites["s1"]  # 64: fine
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every_h", "overlap"),
+    [("08:00", "08:00", "5", 60), ("00:00", "23:00", "10", 360), ("07:30", "07:30", "7", 240)],
+)
+def test_a_route_whose_last_slot_runs_into_the_next_days_first_round_is_refused(
+    tmp_path: Path, start: str, end: str, every_h: str, overlap: int
+) -> None:
+    """Every 5 h around the clock from 08:00: 08, 13, 18, 23 and 04:00, whose slot would run
+    to 09:00, an hour into the next day's 08:00 round (a check-in would count for both)."""
+    path = _site(tmp_path)
+    path.write_text(
+        path.read_text().replace('start: "22:00", end: "06:00",\n       every_h: 2',
+                                 f'start: "{start}", end: "{end}",\n       every_h: {every_h}')
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        load_sites(path)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{path}:16: rounds.routes.0.every_h"), problem
+    assert f"runs {overlap} min into the next day's first round at {start}" in problem
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every_h"), [("08:00", "08:00", "6"), ("08:00", "08:00", "24"),
+                                  ("22:00", "06:00", "3"), ("00:00", "23:00", "8")],
+)  # fmt: skip
+def test_a_route_whose_rounds_tile_the_day_loads(
+    tmp_path: Path, start: str, end: str, every_h: str
+) -> None:
+    path = _site(tmp_path)
+    path.write_text(
+        path.read_text().replace('start: "22:00", end: "06:00",\n       every_h: 2',
+                                 f'start: "{start}", end: "{end}",\n       every_h: {every_h}')
+    )  # fmt: skip
+    assert load_sites(path).sites["s1"].rounds is not None
