@@ -284,3 +284,19 @@ def test_a_route_whose_rounds_tile_the_day_loads(
                                  f'start: "{start}", end: "{end}",\n       every_h: {every_h}')
     )  # fmt: skip
     assert load_sites(path).sites["s1"].rounds is not None
+
+
+def test_a_two_hourly_routes_slot_over_the_change_of_summer_time_is_as_long_as_it_is() -> None:
+    """What docs/fire-duty.md says of the night route in Berlin: in autumn the 02:00
+    round's slot runs three real hours (02:00 summer time to 04:00 winter time); in spring
+    the 02:00 round starts at 03:00 summer time and its slot is one hour."""
+    autumn = rounds_between(NIGHT, BERLIN, ms("2026-10-24T12:00", BERLIN),
+                            ms("2026-10-25T12:00", BERLIN))  # fmt: skip
+    assert [(local(r.start_ms, BERLIN), (r.slot_end_ms - r.start_ms) // 3_600_000)
+            for r in autumn] == [("10-24 22:00", 2), ("10-25 00:00", 2), ("10-25 02:00", 3),
+                                 ("10-25 04:00", 2)]  # fmt: skip
+    spring = rounds_between(NIGHT, BERLIN, ms("2026-03-28T12:00", BERLIN),
+                            ms("2026-03-29T12:00", BERLIN))  # fmt: skip
+    assert [(local(r.start_ms, BERLIN), (r.slot_end_ms - r.start_ms) // 3_600_000)
+            for r in spring] == [("03-28 22:00", 2), ("03-29 00:00", 2), ("03-29 03:00", 1),
+                                 ("03-29 04:00", 2)]  # fmt: skip
