@@ -14,7 +14,6 @@ someone checked the place in before; it is recorded, counts for no further round
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -38,6 +37,7 @@ from alerting.rounds import (
     rounds_between,
     status,
     verdict_text,
+    watch_key,
 )
 from devices.catalog import load_catalog
 from devices.model import DeviceEvent
@@ -145,17 +145,6 @@ def _mine(route: RouteConfig, rows: Iterable[tuple[str, int, str]]) -> list[tupl
 def _since_key(site: str) -> str:
     """The per-site key of before (one watch for all routes); read once, at the upgrade."""
     return f"rounds_since:{site}"
-
-
-def watch_key(site: str, route: RouteConfig) -> str:
-    """The key (table `meta`) of since when the service watches `route` as it is now: the
-    site, the route id and a short hash of its checkpoints and schedule, so a route added
-    or changed is judged from when the service first saw it, never for rounds before."""
-    shape = json.dumps(
-        [route.checkpoints, route.start, route.end, route.every_h, route.duration_min,
-         route.grace_min]
-    )  # fmt: skip
-    return f"rounds_since:{site}:{route.id}:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
 
 
 class RoundDesk:

@@ -17,6 +17,8 @@ has passed had checkpoints missing then, and no later round of it has been compl
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -181,3 +183,14 @@ def verdict_text(route: RouteConfig, v: Verdict, tz: tzinfo) -> str:
         f"{route.id} {start:%H:%M} round ({start:%Y-%m-%d}): {v.missed} of {v.total}"
         " checkpoints missed"
     )
+
+
+def watch_key(site: str, route: RouteConfig) -> str:
+    """The key (table `meta`) of since when the service watches `route` as it is now: the
+    site, the route id and a short hash of its checkpoints and schedule, so a route added
+    or changed is judged from when the service first saw it, never for rounds before."""
+    shape = json.dumps(
+        [route.checkpoints, route.start, route.end, route.every_h, route.duration_min,
+         route.grace_min]
+    )  # fmt: skip
+    return f"rounds_since:{site}:{route.id}:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
