@@ -32,6 +32,7 @@ class Stub:
     def __init__(self, page: Any) -> None:
         self.posts: list[dict[str, Any]] = []
         self.tags: list[str] = []
+        self.routes: list[dict[str, Any]] = []
         self.answer: Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]] = lambda b: (
             201, {"at_ms": SAVED_AT, "late": False, "missed": False, "hazards": [], "repeat": False},
         )  # fmt: skip
@@ -52,7 +53,7 @@ class Stub:
                                        "expires_at": "2099-01-01T00:00:00Z"})  # fmt: skip
         if path == "/api/rounds":
             return route.fulfill(json={"site": "sunrise", "timezone": "Asia/Shanghai",
-                                       "now_ms": SAVED_AT, "routes": []})  # fmt: skip
+                                       "now_ms": SAVED_AT, "routes": self.routes})  # fmt: skip
         if path == "/api/rounds/tag":
             self.tags.append(parse_qs(url.query)["tag"][0])
             return route.fulfill(json=CP)
@@ -172,3 +173,22 @@ def test_a_qr_links_tag_survives_its_encoding(
     _login(p.page, "nurse-li")
     p.page.wait_for_selector("#checkpoint:not([hidden])")
     assert stub.tags == [tag]
+
+
+def test_a_checkpoint_checked_in_too_late_to_count_is_not_counted_done(
+    open_page: Callable[..., BrowserPage],
+) -> None:
+    p = open_page(360, 640, "zh-CN", "Asia/Shanghai")
+    stub = Stub(p.page)
+    point = {"id": "a", "name": "A", "name_en": None, "floor": "1", "room": None, "checklist": []}
+    stub.routes = [{"id": "night", "name": "夜间防火巡查", "name_en": None, "every_h": 2,
+                    "next_start_ms": None, "current": {
+                        "start_ms": SAVED_AT, "due_ms": SAVED_AT, "grace_until_ms": SAVED_AT,
+                        "status": "missed", "checkpoints": [
+                            {**point, "status": "late", "at_ms": SAVED_AT, "by": "x"},
+                            {**point, "id": "b", "status": "missed", "at_ms": SAVED_AT, "by": "x"},
+                        ]}}]  # fmt: skip
+    p.page.goto(BASE + "/patrol?site=sunrise")
+    _login(p.page, "nurse-li")
+    p.page.wait_for_selector('.route[data-route="night"]')
+    assert "已完成 1/2" in p.page.inner_text('.route[data-route="night"]')

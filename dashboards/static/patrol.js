@@ -136,7 +136,8 @@
       card.appendChild(el('h2', null, t('rounds.patrol.round_of', { route: name(r), time: hhmm(cur.start_ms) }) +
         ' · ' + t('rounds.status.' + cur.status)));
       var done = 0;
-      for (var j = 0; j < cur.checkpoints.length; j++) if (cur.checkpoints[j].at_ms) done++;
+      // done or late; one checked in too late to count is missed, as on the duty screen
+      for (var j = 0; j < cur.checkpoints.length; j++) if (cur.checkpoints[j].status === 'done' || cur.checkpoints[j].status === 'late') done++;
       card.appendChild(el('p', 'sub', t('rounds.done_count', { done: done, total: cur.checkpoints.length }) +
         ' · ' + t('rounds.due_by', { time: hhmm(cur.due_ms) })));
       var list = el('ul', 'points');
