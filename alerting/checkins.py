@@ -7,7 +7,10 @@ and tells, per route, the round in progress and whether `round_missed` holds
 A check-in names a tag; the tag names the checkpoint (the site file). It counts for every
 route whose round's slot holds its time and which includes the checkpoint. A replay is
 refused (409): the same `client_id` again, or the checkpoint already checked in in the
-current round of every route it counts for (off-schedule: within REPLAY_MS)."""
+current round of every route it counts for (off-schedule: within REPLAY_MS). A repeat that
+reports a "problem" is never refused: the hazard a patrol found is not lost because
+someone checked the place in before; it is recorded, counts for no further round
+(`Recorded.repeat`) and opens its hazards like any other."""
 
 from __future__ import annotations
 
@@ -29,16 +32,18 @@ from alerting.rounds import (
     hits_of,
     missed_verdict,
     next_start,
+    point_state,
     round_at,
     rounds_between,
     status,
     verdict_text,
+    watch_key,
 )
 from devices.catalog import load_catalog
 from devices.model import DeviceEvent
 from devices.ports import BatchItem, Clock
 from devices.registry import Registry
-from devices.rounds import CheckpointConfig, RouteConfig
+from devices.rounds import CheckpointConfig, Round, RouteConfig, normal_tag
 
 log = logging.getLogger("carewatch.rounds")
 
@@ -57,13 +62,24 @@ class CheckinError(Exception):
     """A check-in refused, with the HTTP status the API answers it with, why, and for the
     refusals a phone acts on a machine `code`: `unknown_tag`, `already_recorded` (this
     check-in's `client_id` was saved before: a retry after a lost answer), `already_checked_in`
-    (the checkpoint was checked in this round)."""
+    (the checkpoint was checked in this round). With `already_recorded`, `saved` is the
+    check-in saved before and `hazards` the ones it opened, so the phone tells what was kept
+    (not what it sent now)."""
 
-    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str | None = None,
+        saved: Checkin | None = None,
+        hazards: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.code = code
+        self.saved = saved
+        self.hazards = hazards
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +103,17 @@ class Checkin:
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What a check-in did: the row, the routes it counts for, whether it was late for any
-    of them, and the hazards it opened."""
+    of them (after the due time) or even missed (at or after due + grace: too late to
+    count, the round's checkpoint stays missed), the hazards it opened, and whether it was
+    a repeat in a round already checked in (kept for its "problem" answers, counted for no
+    round)."""
 
     checkin: Checkin
     routes: tuple[str, ...]
     late: bool
     hazards: tuple[int, ...]
+    repeat: bool = False
+    missed: bool = False
 
 
 _COLS = "id, site, checkpoint, tag, by, via, at_ms, recorded_ms, result, answers, note, client_id"
@@ -122,6 +143,7 @@ def _mine(route: RouteConfig, rows: Iterable[tuple[str, int, str]]) -> list[tupl
 
 
 def _since_key(site: str) -> str:
+    """The per-site key of before (one watch for all routes); read once, at the upgrade."""
     return f"rounds_since:{site}"
 
 
@@ -161,7 +183,9 @@ class RoundDesk:
         return {c.id: c for c in conf.rounds.checkpoints} if conf and conf.rounds else {}
 
     def by_tag(self, site: str, tag: str) -> CheckpointConfig | None:
-        """The checkpoint whose tag this is (tags are unique per site), or None."""
+        """The checkpoint whose tag this is (tags are unique per site; an NFC uid in any
+        case), or None."""
+        tag = normal_tag(tag)
         return next((c for c in self.checkpoints(site).values() if c.tag == tag), None)
 
     def tz(self, site: str) -> tzinfo:
@@ -182,13 +206,16 @@ class RoundDesk:
                 404, f"no checkpoint of site {site!r} has tag {tag!r}", "unknown_tag"
             )
         for item, answer in answers.items():
-            if item not in cp.checklist:
-                raise CheckinError(
-                    422, f"answers: {item!r} is not on checkpoint {cp.id}'s checklist"
-                    f" ({', '.join(cp.checklist) or 'none'})"
-                )  # fmt: skip
             if answer not in ANSWERS:
                 raise CheckinError(422, f"answers.{item}: {answer!r} is not ok or problem")
+            # a problem seen off the checklist (a blocked exit by a hydrant) is still a
+            # hazard a patrol reported, as from a tag reader; an "ok" there checks nothing
+            if item not in cp.checklist and not (answer == "problem" and item in CHECKLIST):
+                raise CheckinError(
+                    422, f"answers: {item!r} is not on checkpoint {cp.id}'s checklist"
+                    f" ({', '.join(cp.checklist) or 'none'}); a problem may name any item of"
+                    f" {', '.join(CHECKLIST)}"
+                )  # fmt: skip
         if note is not None and len(note) > NOTE_MAX:
             raise CheckinError(422, f"note: at most {NOTE_MAX} characters")
         return cp
@@ -223,32 +250,27 @@ class RoundDesk:
         now = self._clock.now_ms()
         if client_id is not None:
             seen = conn.execute(
-                "SELECT id FROM round_checkins WHERE client_id = ?", (client_id,)
+                f"SELECT {_COLS} FROM round_checkins WHERE client_id = ?", (client_id,)
             ).fetchone()
             if seen is not None:
+                saved = _row(seen)
+                opened = conn.execute(
+                    "SELECT id FROM hazards WHERE source = 'round' AND source_ref = ? ORDER BY id",
+                    (str(saved.id),),
+                ).fetchall()
                 raise CheckinError(
-                    409, f"check-in {client_id!r} was recorded already (#{seen[0]})",
-                    "already_recorded",
+                    409, f"check-in {client_id!r} was recorded already (#{saved.id})",
+                    "already_recorded", saved, tuple(int(h) for (h,) in opened),
                 )  # fmt: skip
         counted = self.counts_for(site, cp.id, at_ms)
-        if refuse_replay:
-            since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
-            rows = conn.execute(
-                "SELECT at_ms FROM round_checkins WHERE site = ? AND checkpoint = ?"
-                " AND at_ms >= ? AND at_ms <= ?",
-                (site, cp.id, since, at_ms),
-            ).fetchall()
-            if counted:
-                fresh = [r for r, start in counted if not any(start <= int(a) for (a,) in rows)]
-                if not fresh:
-                    raise CheckinError(
-                        409, f"checkpoint {cp.id} is checked in already in this round",
-                        "already_checked_in",
-                    )  # fmt: skip
-            elif rows:
+        repeat = False
+        if refuse_replay and self._checked_in_already(conn, site, cp.id, at_ms, counted):
+            if "problem" not in answers.values():
                 raise CheckinError(
-                    409, f"checkpoint {cp.id} was checked in minutes ago", "already_checked_in"
-                )
+                    409, f"checkpoint {cp.id} is checked in already in this round",
+                    "already_checked_in",
+                )  # fmt: skip
+            repeat, counted = True, []  # a problem found is kept; it counts for no round
         result = "problem" if "problem" in answers.values() else "ok"
         cur = conn.execute(
             "INSERT INTO round_checkins(site, checkpoint, tag, by, via, at_ms, recorded_ms,"
@@ -262,13 +284,38 @@ class RoundDesk:
             for item, answer in answers.items()
             if answer == "problem"
         )
-        late = False
-        for route, start in counted:
-            due = start + route.duration_min * 60_000
-            late = late or at_ms > due
+        states = {point_state(r, at_ms) for r in self._rounds_of(site, counted, at_ms)}
+        late, missed = bool(states & {"late", "missed"}), "missed" in states
         row = Checkin(cid, site, cp.id, tag, by, via, at_ms, now, result, dict(answers),
                       note, client_id)  # fmt: skip
-        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards)
+        return Recorded(row, tuple(r.id for r, _s in counted), late, hazards, repeat, missed)
+
+    def _rounds_of(
+        self, site: str, counted: Sequence[tuple[RouteConfig, int]], at_ms: int
+    ) -> list[Round]:
+        tz = self._tz(site)
+        return [r for route, _s in counted if (r := round_at(route, tz, at_ms)) is not None]
+
+    def _checked_in_already(
+        self,
+        conn: sqlite3.Connection,
+        site: str,
+        checkpoint: str,
+        at_ms: int,
+        counted: Sequence[tuple[RouteConfig, int]],
+    ) -> bool:
+        """Whether a check-in of `checkpoint` at `at_ms` would count for nothing new: every
+        route it counts for has it checked in this round already (off-schedule: within
+        REPLAY_MS before)."""
+        since = min((start for _r, start in counted), default=at_ms - REPLAY_MS)
+        rows = conn.execute(
+            "SELECT at_ms FROM round_checkins WHERE site = ? AND checkpoint = ?"
+            " AND at_ms >= ? AND at_ms <= ?",
+            (site, checkpoint, since, at_ms),
+        ).fetchall()
+        if not counted:
+            return bool(rows)
+        return all(any(start <= int(a) for (a,) in rows) for _r, start in counted)
 
     def _hazard(
         self, site: str, cp: CheckpointConfig, item: str, by: str, note: str | None, cid: int
@@ -299,6 +346,7 @@ class RoundDesk:
     ) -> Recorded:
         """Record a phone's check-in in the engine's next transaction and wait for it."""
         note = (note or "").strip() or None
+        tag = normal_tag(tag)
         cp = self.check(site, tag, answers, note)
         at = self._clock.now_ms() if at_ms is None else at_ms
         got: list[Recorded | CheckinError] = []
@@ -367,16 +415,24 @@ class RoundDesk:
         return min(ends, default=None)
 
     def start_watch(self, now_ms: int | None = None) -> Callable[[sqlite3.Connection], None]:
-        """A write that notes, once per site with routes, since when its rounds are watched
-        (a new install does not raise last night's rounds as missed)."""
+        """A write that notes, once per route as it is now (watch_key), since when its
+        rounds are watched: a new install, a new route or a changed one does not raise
+        rounds from before as missed. The per-site key of before, where an install has
+        it, is taken for its routes once and then dropped."""
         now = self._clock.now_ms() if now_ms is None else now_ms
-        keys = [_since_key(s) for s in self.sites()]
+        routes = [(s, self.routes(s)) for s in self.sites()]
 
         def apply(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                [(k, str(now)) for k in keys],
-            )
+            for site, mine in routes:
+                old = conn.execute(
+                    "SELECT value FROM meta WHERE key = ?", (_since_key(site),)
+                ).fetchone()
+                since = str(old[0]) if old else str(now)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                    [(watch_key(site, r), since) for r in mine],
+                )
+                conn.execute("DELETE FROM meta WHERE key = ?", (_since_key(site),))
 
         return apply
 
@@ -389,14 +445,14 @@ class RoundDesk:
         conn = self._read()
         try:
             for site in self.sites() if sites is None else list(sites):
-                row = conn.execute(
-                    "SELECT value FROM meta WHERE key = ?", (_since_key(site),)
-                ).fetchone()
-                since = int(row[0]) if row else now
                 tz = self._tz(site)
                 found = checkins(conn, site, now - LOOK_BACK_MS, now + 1)
                 rows = [(c.checkpoint, c.at_ms, c.by) for c in found]
                 for route in self.routes(site):
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key = ?", (watch_key(site, route),)
+                    ).fetchone()
+                    since = int(row[0]) if row else now
                     v = missed_verdict(route, tz, _mine(route, rows), now, since)
                     text = verdict_text(route, v, tz) if v.holds else ""
                     out.append(Observed(site, RULE, f"round:{route.id}", v.holds, text))
@@ -426,7 +482,7 @@ class RoundSink:
         for d in items:
             if not isinstance(d, DeviceEvent) or d.device_type != READER or d.event != "scan":
                 continue
-            tag = str(d.attrs.get("tag", ""))
+            tag = normal_tag(str(d.attrs.get("tag", "")))
             cp = self._desk.by_tag(d.site, tag)
             if cp is None:
                 log.warning(

@@ -8,7 +8,8 @@ and across a change of summer time: zoneinfo turns each wall time into an instan
 round's *slot* runs from its start to the next round's (`every_h` later): a check-in in
 the slot counts for that round. It is due `duration_min` after its start and missed
 `grace_min` after that. A checkpoint is `done` (checked in by the due time), `late`
-(after it), `missed` (not checked in by due + grace) or still `due`.
+(after it, before due + grace), `missed` (not checked in by due + grace: a check-in at or
+after it is too late to count, as for `round_missed` and the report) or still `due`.
 
 `round_missed` (alerting/defaults.py) holds for a route while its latest round whose grace
 has passed had checkpoints missing then, and no later round of it has been completed
@@ -16,6 +17,8 @@ has passed had checkpoints missing then, and no later round of it has been compl
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -27,7 +30,7 @@ from devices.rounds import CHECKLIST_ITEMS, Round, RouteConfig, round_at, rounds
 # can name an unknown item
 CHECKLIST: Mapping[str, str] = CHECKLIST_ITEMS
 # the schedule lives with the site file's model (devices/rounds.py): the simulator walks it
-__all__ = ["CHECKLIST", "Round", "round_at", "rounds_between"]
+__all__ = ["CHECKLIST", "Round", "point_state", "round_at", "rounds_between"]
 RULE = "round_missed"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -89,8 +92,7 @@ def status(route: RouteConfig, rnd: Round, hits: Mapping[str, Hit], now_ms: int)
     for cp in route.checkpoints:
         hit = hits.get(cp)
         if hit is not None and hit.at_ms <= now_ms:
-            state = "done" if hit.at_ms <= rnd.due_ms else "late"
-            points.append(PointStatus(cp, state, hit.at_ms, hit.by))
+            points.append(PointStatus(cp, point_state(rnd, hit.at_ms), hit.at_ms, hit.by))
         else:
             state = "missed" if now_ms >= rnd.grace_until_ms else "due"
             points.append(PointStatus(cp, state, None, None))
@@ -106,6 +108,15 @@ def status(route: RouteConfig, rnd: Round, hits: Mapping[str, Hit], now_ms: int)
     else:
         overall = "in_progress"
     return RoundStatus(rnd, overall, tuple(points))
+
+
+def point_state(rnd: Round, at_ms: int) -> str:
+    """A check-in's standing in its round: `done` by the due time, `late` before due +
+    grace, `missed` at or after it (checked in too late to count: the alert and the report
+    call it missed too)."""
+    if at_ms <= rnd.due_ms:
+        return "done"
+    return "late" if at_ms < rnd.grace_until_ms else "missed"
 
 
 def hits_of(rnd: Round, checkins: Iterable[tuple[str, int, str]]) -> dict[str, Hit]:
@@ -172,3 +183,14 @@ def verdict_text(route: RouteConfig, v: Verdict, tz: tzinfo) -> str:
         f"{route.id} {start:%H:%M} round ({start:%Y-%m-%d}): {v.missed} of {v.total}"
         " checkpoints missed"
     )
+
+
+def watch_key(site: str, route: RouteConfig) -> str:
+    """The key (table `meta`) of since when the service watches `route` as it is now: the
+    site, the route id and a short hash of its checkpoints and schedule, so a route added
+    or changed is judged from when the service first saw it, never for rounds before."""
+    shape = json.dumps(
+        [route.checkpoints, route.start, route.end, route.every_h, route.duration_min,
+         route.grace_min]
+    )  # fmt: skip
+    return f"rounds_since:{site}:{route.id}:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"

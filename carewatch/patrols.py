@@ -77,8 +77,9 @@ class Patrols:
         return self
 
     def check(self, sites: Sequence[str] | None = None) -> None:
-        """Note since when each site's rounds are watched (once), then tell the engine for
-        each route whether `round_missed` holds now."""
+        """Note since when each route (as it is now) is watched (once per route and
+        shape: a route added or changed later is judged from then), then tell the engine
+        for each route whether `round_missed` holds now."""
         if self._submit is None:
             return
         self._write(self.desk.start_watch()).result(10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from alerting.checkins import Checkin, CheckinError, RoundDesk
@@ -135,7 +135,7 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
         cp = desk.by_tag(site, tag)
         if cp is None:
             raise HTTPException(404, f"no checkpoint of site {site!r} has tag {tag!r}")
-        return {"site": site, "tag": tag, "id": cp.id, "name": cp.name, "name_en": cp.name_en,
+        return {"site": site, "tag": cp.tag, "id": cp.id, "name": cp.name, "name_en": cp.name_en,
                 "floor": cp.floor, "room": cp.room, "checklist": list(cp.checklist)}  # fmt: skip
 
     @router.get("/api/rounds/checkins")
@@ -154,15 +154,18 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
         out = [checkin_json(c) for sid in scope.ids for c in desk.listing(sid, start, end)]
         return sorted(out, key=lambda c: (c["at_ms"], c["id"]))
 
-    @router.post("/api/rounds/checkins", status_code=201)
+    @router.post("/api/rounds/checkins", status_code=201, response_model=None)
     def checkin(
         body: CheckinBody,
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | JSONResponse:
         """A check-in at a checkpoint's tag: 201 with the routes it counts for, whether it
-        was late and the hazards its "problem" answers opened; 404 unknown tag; 409 a
-        replay; 422 a bad body (an item not on the checkpoint's checklist)."""
+        was late and the hazards its "problem" answers opened (`repeat` true: the checkpoint
+        was checked in this round already, the check-in is kept for its problems and counts
+        for no round); 404 unknown tag; 409 a replay (`already_recorded` carries the
+        check-in saved before as `saved`); 422 a bad body (an "ok" for an item not on the
+        checkpoint's checklist)."""
         caller = caller_of(request, authorization)
         if caller is None:
             raise HTTPException(401, "log in with staff id and PIN", AUTH)
@@ -184,6 +187,11 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
         try:
             done = desk.record(body.site, body.tag, by, body.answers, body.note, body.client_id)
         except CheckinError as exc:
+            if exc.saved is not None:  # the phone says what was kept, not what it sent
+                saved = {**checkin_json(exc.saved), "hazards": list(exc.hazards)}
+                return JSONResponse(
+                    {"detail": exc.detail, "code": exc.code, "saved": saved}, exc.status
+                )
             if exc.code:  # the phone page tells a lost answer's retry from a replay
                 raise ApiError(exc.status, exc.detail, exc.code) from None
             raise HTTPException(exc.status, exc.detail) from None
@@ -192,7 +200,9 @@ def rounds_router(runtime: AppRuntime, service: RoundService) -> APIRouter:
             **checkin_json(done.checkin),
             "routes": list(done.routes),
             "late": done.late,
+            "missed": done.missed,
             "hazards": list(done.hazards),
+            "repeat": done.repeat,
         }
 
     @router.get("/patrol", include_in_schema=False)

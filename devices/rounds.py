@@ -13,12 +13,13 @@ returns each problem with the path of the value it is about, so the loader
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from types import MappingProxyType
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from devices.yamlconf import Loc, StrictModel
 
@@ -26,6 +27,8 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 ID = r"^[a-z0-9_-]{1,48}$"
+# a tag's text: what a QR link carries unescaped and a tag reader's event allows (64)
+TAG = r"^[A-Za-z0-9:._-]{1,64}$"
 
 # checklist item -> the hazard category (alerting/hazards.CATEGORIES) its "problem" opens
 CHECKLIST_ITEMS: Mapping[str, str] = MappingProxyType(
@@ -54,12 +57,23 @@ class CheckpointConfig(StrictModel):
     floor: str = Field(min_length=1, max_length=16, description="floor id of the site file")
     room: str | None = Field(None, max_length=32, description="room id, when in a room")
     tag: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[\x21-\x7e]+$",
-        description="the tag's text: an NFC uid (nfc:04a2...) or the QR code's id",
+        pattern=TAG,
+        description="the tag's text: an NFC uid (nfc:04a2..., any case: kept lower case) or"
+        " the QR code's id; letters, digits and : . _ -, at most 64 (a tag reader's limit)",
     )
     checklist: list[str] = Field(default_factory=list, description="checklist item ids")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        return normal_tag(v)
+
+
+def normal_tag(tag: str) -> str:
+    """The tag as the service keeps it: an NFC uid in lower case (Web NFC reads serials in
+    lower case, a reader or a site file may write them in upper case: one tag); any other
+    tag (a QR code's id) as written."""
+    return "nfc:" + tag[4:].lower() if tag[:4].lower() == "nfc:" else tag
 
 
 class RouteConfig(StrictModel):
@@ -141,7 +155,25 @@ def rounds_problems(
                  f"route {r.id}: a round ({r.duration_min} min) is longer than the time"
                  f" between rounds ({r.every_h} h)")
             )  # fmt: skip
+        overlap = _overlap_min(r)
+        if overlap > 0:
+            out.append(
+                ((*at, "every_h"),
+                 f"route {r.id}: its last round's slot runs {overlap:g} min into the next"
+                 f" day's first round at {r.start} (every {r.every_h:g} h from {r.start} to"
+                 f" {r.end}): choose every_h that divides the window, or end earlier")
+            )  # fmt: skip
     return out
+
+
+def _overlap_min(route: RouteConfig) -> float:
+    """How far the window's last round's slot (every_h from its start) runs past the next
+    day's first round; > 0 only when every_h does not divide a whole day's window (start ==
+    end) or the last round starts too late. Two rounds' slots must not overlap: a
+    check-in then would count for both."""
+    step = route.every_h * 60
+    n = math.ceil(_window_min(route) / step - 1e-9)
+    return round((n - 1) * step + step - 24 * 60, 6)
 
 
 # --- the schedule: when a route's rounds are (alerting/rounds.py judges them) ----------

@@ -21,9 +21,11 @@ from alerting.checkins import CheckinError, RoundDesk, RoundSink
 from alerting.engine import Engine
 from alerting.items import CommandResult, Incoming, StoreWrite
 from devices.ports import FakeClock
-from devices.registry import Registry
+from devices.registry import Registry, load_site
+from devices.rounds import RouteConfig
 from ingest.deadletter import DeadLetterLog
 from ingest.spool import Spool
+from tests.conftest import DEMO_SITE
 from tests.engine_harness import Harness
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -98,12 +100,17 @@ def test_a_phone_check_in_counts_for_the_round_and_a_replay_is_refused(p: Patrol
     p.at("2026-12-06T00:59")
     late = p.desk.record("sunrise", TAGS[1], "nurse-li", {})
     assert not late.late
-    p.at("2026-12-06T01:30")
-    assert p.desk.record("sunrise", TAGS[2], "nurse-li", {}).late
+    p.at("2026-12-06T01:10")
+    late = p.desk.record("sunrise", TAGS[2], "nurse-li", {})
+    assert late.late and not late.missed
+    p.at("2026-12-06T01:30")  # past due + grace (01:15): too late to count
+    too_late = p.desk.record("sunrise", TAGS[3], "nurse-li", {})
+    assert too_late.late and too_late.missed and too_late.routes == ("night",)
     [(route, st, _next)] = p.desk.rounds_now("sunrise")
-    assert route.id == "night" and st is not None and st.status == "missed"  # past 01:15
-    assert [x.status for x in st.points[:4]] == ["done", "done", "late", "missed"]
-    assert p.rows("SELECT count(*) FROM round_checkins") == [(4,)]
+    assert route.id == "night" and st is not None and st.status == "missed"
+    assert [x.status for x in st.points[:5]] == ["done", "done", "late", "missed", "missed"]
+    assert st.points[3].at_ms == ms("2026-12-06T01:30")  # shown, but missed as in the alert
+    assert p.rows("SELECT count(*) FROM round_checkins") == [(5,)]
 
 
 @pytest.mark.parametrize(
@@ -175,3 +182,95 @@ def test_round_missed_is_raised_at_0315_and_cleared_by_the_next_round_walked(p: 
         p.scan(tag, f"04-{i}")
     p.observe()
     assert p.one("round_missed").state.value == "cleared_unack"
+
+
+def test_a_problem_found_at_a_checkpoint_checked_in_this_round_is_kept(p: Patrol) -> None:
+    """A second patrol finding the exit blocked after the first checked it in: the problem
+    is recorded and its hazard opened (never refused as a replay); it counts for no round.
+    A plain "ok" repeat is still refused."""
+    p.at("2026-12-05T22:10")
+    p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "ok"})
+    p.at("2026-12-05T22:40")
+    again = p.desk.record("sunrise", TAGS[0], "nurse-wang", {"exit_clear": "problem"}, "纸箱")
+    assert again.repeat and again.routes == () and not again.late
+    [hid] = again.hazards
+    assert p.rows(f"SELECT category, opened_by FROM hazards WHERE id = {hid}") == [
+        ("exit_blocked", "nurse-wang")
+    ]
+    assert p.rows("SELECT by, result FROM round_checkins ORDER BY id") == [
+        ("nurse-li", "ok"), ("nurse-wang", "problem"),
+    ]  # fmt: skip
+    [(_route, st, _next)] = p.desk.rounds_now("sunrise")
+    assert st is not None and st.points[0].by == "nurse-li"  # the round keeps the first
+    with pytest.raises(CheckinError) as err:
+        p.desk.record("sunrise", TAGS[0], "nurse-zhao", {"exit_clear": "ok"})
+    assert err.value.code == "already_checked_in"
+
+
+def test_a_retry_of_a_saved_check_in_is_told_what_was_saved(p: Patrol) -> None:
+    p.at("2026-12-05T22:10")
+    first = p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "problem"},
+                          client_id="c-0001")  # fmt: skip
+    p.at("2026-12-05T22:12")
+    with pytest.raises(CheckinError) as err:
+        p.desk.record("sunrise", TAGS[0], "nurse-li", {"exit_clear": "ok"}, client_id="c-0001")
+    assert err.value.code == "already_recorded" and err.value.saved is not None
+    assert err.value.saved.at_ms == ms("2026-12-05T22:10")
+    assert err.value.saved.answers == {"exit_clear": "problem"}
+    assert err.value.hazards == first.hazards
+
+
+def test_a_problem_off_the_checklist_opens_its_hazard_from_a_phone_as_from_a_reader(
+    p: Patrol,
+) -> None:
+    """The east exit's checklist has no extinguisher; a patrol who finds one empty there
+    reports it from the phone as a reader's `problem` would: the hazard opens."""
+    p.at("2026-12-05T22:10")
+    done = p.desk.record("sunrise", TAGS[0], "nurse-li", {"extinguisher_ok": "problem"})
+    [hid] = done.hazards
+    assert p.rows(f"SELECT category FROM hazards WHERE id = {hid}") == [("extinguisher",)]
+    p.scan(TAGS[1], "tr-0009", problem="exit_clear")  # cp-1f-corridor: off its list too
+    assert p.rows("SELECT count(*) FROM hazards") == [(2,)]
+
+
+def test_a_route_added_or_changed_later_is_judged_from_when_it_was_first_seen(
+    tmp_path: Path,
+) -> None:
+    """The night route watched since 21:00 and its 04:00 round not walked: round_missed.
+    A day route added at 10:00 (its 08:00 round long past grace) is not raised for rounds
+    before it existed, nor is the night route once its checkpoints change; the day route's
+    own first missed round is."""
+    reg = load_site(DEMO_SITE)  # its own: the routes change under it
+    p = Patrol(tmp_path / "cw.db", reg)
+    p.observe()  # 21:00: the night route watched from now
+    p.at("2026-12-06T10:00")
+    p.observe()
+    assert [a.device_id for a in p.open("round_missed")] == ["round:night"]
+    rounds = reg.sites["sunrise"].rounds
+    assert rounds is not None
+    night = rounds.routes[0]
+    day = RouteConfig(id="day", name="日间巡查", checkpoints=night.checkpoints[:2],
+                      start="08:00", end="20:00", every_h=2)  # fmt: skip
+    rounds.routes.append(day)
+    obs = {o.device_id: o.holds for o in p.desk.observations()}
+    assert obs == {"round:night": True, "round:day": False}  # not yet noted: quiet too
+    p.observe()
+    p.at("2026-12-06T10:30")
+    p.observe()
+    assert [a.device_id for a in p.open("round_missed")] == ["round:night"]
+    rounds.routes[0] = night.model_copy(update={"checkpoints": night.checkpoints[:4]})
+    p.at("2026-12-06T11:00")
+    obs = {o.device_id: o.holds for o in p.desk.observations()}
+    assert obs == {"round:night": False, "round:day": False}  # changed: from now on
+    p.observe()
+    p.at("2026-12-06T11:15")  # the day route's 10:00 round, seen from 10:00, not walked
+    assert {o.device_id: o.holds for o in p.desk.observations()}["round:day"]
+
+
+def test_an_nfc_uid_is_found_in_any_case_from_a_reader_or_a_phone(p: Patrol) -> None:
+    p.at("2026-12-05T22:10")
+    p.scan(TAGS[0].upper(), "tr-0101")  # a reader sending the uid in upper case
+    assert p.rows("SELECT checkpoint, tag FROM round_checkins") == [("cp-1f-east-exit", TAGS[0])]
+    done = p.desk.record("sunrise", "NFC:" + TAGS[1][4:].upper(), "nurse-li", {})
+    assert done.checkin.checkpoint == "cp-1f-corridor" and done.checkin.tag == TAGS[1]
+    assert p.desk.by_tag("sunrise", "qr:" + TAGS[2][4:]) is None  # only nfc: is case-blind

@@ -102,6 +102,14 @@ def test_checkpoints_are_done_late_missed_or_due_and_the_round_with_them() -> No
     assert status(NIGHT, rnd, done, ms("2026-12-06T03:20")).status == "late"
     on_time = hits_of(rnd, [(c, ms("2026-12-06T02:20"), "x") for c in "abc"])
     assert status(NIGHT, rnd, on_time, ms("2026-12-06T02:30")).status == "done"
+    # after due + grace, within the slot: too late to count, missed as in the alert
+    too_late = hits_of(rnd, [*rows, ("c", ms("2026-12-06T03:15"), "nurse-wang")])
+    at_0320 = status(NIGHT, rnd, too_late, ms("2026-12-06T03:20"))
+    assert [p.status for p in at_0320.points] == ["done", "late", "missed"]
+    assert at_0320.status == "missed" and at_0320.points[2].by == "nurse-wang"
+    v = missed_verdict(NIGHT, SH, [*rows, ("c", ms("2026-12-06T03:15"), "x")],
+                       ms("2026-12-06T03:20"), ms("2026-12-05T20:00"))  # fmt: skip
+    assert v.holds and v.round == rnd and v.missed == at_0320.count("missed") == 1
     nxt = current_round(NIGHT, SH, ms("2026-12-06T10:00"))
     assert nxt is not None and local(nxt.start_ms) == "12-06 22:00"
     assert status(NIGHT, nxt, {}, ms("2026-12-06T10:00")).status == "upcoming"
@@ -175,6 +183,9 @@ def test_a_sound_rounds_section_loads_and_the_demo_home_has_its_night_route(
         ({"room_c": "101"}, 13, "room '101' is on floor '1', not '2'"),
         ({"tag_b": "nfc:aa"}, 11, "tag 'nfc:aa' is also checkpoint cp-a's"),
         ({"item": "coffee_hot"}, 12, "checkpoint cp-b: unknown checklist item 'coffee_hot'"),
+        ({"tag_c": "qr:a+b"}, 13, "tag"),  # a QR link would need it escaped
+        ({"tag_c": "qr:" + "x" * 62}, 13, "tag"),  # 65: longer than a reader sends
+        ({"tag_b": "NFC:AA"}, 11, "tag 'nfc:aa' is also checkpoint cp-a's"),  # one uid, any case
     ],
 )
 def test_check_config_names_file_and_line_of_each_rounds_problem(
@@ -236,3 +247,64 @@ def test_a_readers_scan_with_a_bad_staff_id_is_kept_without_it() -> None:
     body = '{"event":"scan","tag":"nfc:04a2b3c4d5e601","staff":"' + "s" * 33 + '"}'
     d = Decoder(registry).decode("carewatch/v1/sunrise/tr-1f-duty/event", body.encode(), 1)
     assert isinstance(d, DeviceEvent) and d.attrs == {"tag": "nfc:04a2b3c4d5e601"}
+
+
+def test_nfc_tags_are_one_whatever_their_case_and_a_qr_tag_keeps_its_case(
+    tmp_path: Path,
+) -> None:
+    reg = load_sites(_site(tmp_path, tag_b="NFC:04A2BB", tag_c="qr:Room-201.A_1"))
+    cps = reg.sites["s1"].rounds.checkpoints  # type: ignore[union-attr]
+    assert [c.tag for c in cps] == ["nfc:aa", "nfc:04a2bb", "qr:Room-201.A_1"]
+    assert load_sites(_site(tmp_path, tag_c="qr:" + "x" * 61)).sites["s1"]  # 64: fine
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every_h", "overlap"),
+    [("08:00", "08:00", "5", 60), ("00:00", "23:00", "10", 360), ("07:30", "07:30", "7", 240)],
+)
+def test_a_route_whose_last_slot_runs_into_the_next_days_first_round_is_refused(
+    tmp_path: Path, start: str, end: str, every_h: str, overlap: int
+) -> None:
+    """Every 5 h around the clock from 08:00: 08, 13, 18, 23 and 04:00, whose slot would run
+    to 09:00, an hour into the next day's 08:00 round (a check-in would count for both)."""
+    path = _site(tmp_path)
+    path.write_text(
+        path.read_text().replace('start: "22:00", end: "06:00",\n       every_h: 2',
+                                 f'start: "{start}", end: "{end}",\n       every_h: {every_h}')
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        load_sites(path)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{path}:16: rounds.routes.0.every_h"), problem
+    assert f"runs {overlap} min into the next day's first round at {start}" in problem
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every_h"), [("08:00", "08:00", "6"), ("08:00", "08:00", "24"),
+                                  ("22:00", "06:00", "3"), ("00:00", "23:00", "8")],
+)  # fmt: skip
+def test_a_route_whose_rounds_tile_the_day_loads(
+    tmp_path: Path, start: str, end: str, every_h: str
+) -> None:
+    path = _site(tmp_path)
+    path.write_text(
+        path.read_text().replace('start: "22:00", end: "06:00",\n       every_h: 2',
+                                 f'start: "{start}", end: "{end}",\n       every_h: {every_h}')
+    )  # fmt: skip
+    assert load_sites(path).sites["s1"].rounds is not None
+
+
+def test_a_two_hourly_routes_slot_over_the_change_of_summer_time_is_as_long_as_it_is() -> None:
+    """What docs/fire-duty.md says of the night route in Berlin: in autumn the 02:00
+    round's slot runs three real hours (02:00 summer time to 04:00 winter time); in spring
+    the 02:00 round starts at 03:00 summer time and its slot is one hour."""
+    autumn = rounds_between(NIGHT, BERLIN, ms("2026-10-24T12:00", BERLIN),
+                            ms("2026-10-25T12:00", BERLIN))  # fmt: skip
+    assert [(local(r.start_ms, BERLIN), (r.slot_end_ms - r.start_ms) // 3_600_000)
+            for r in autumn] == [("10-24 22:00", 2), ("10-25 00:00", 2), ("10-25 02:00", 3),
+                                 ("10-25 04:00", 2)]  # fmt: skip
+    spring = rounds_between(NIGHT, BERLIN, ms("2026-03-28T12:00", BERLIN),
+                            ms("2026-03-29T12:00", BERLIN))  # fmt: skip
+    assert [(local(r.start_ms, BERLIN), (r.slot_end_ms - r.start_ms) // 3_600_000)
+            for r in spring] == [("03-28 22:00", 2), ("03-29 00:00", 2), ("03-29 03:00", 1),
+                                 ("03-29 04:00", 2)]  # fmt: skip

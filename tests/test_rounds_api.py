@@ -107,6 +107,13 @@ def test_staff_check_in_as_themselves_and_every_refusal_says_why(api: Api) -> No
     retry = api.checkin(nurse, tag=TAGS[1], client_id="phone-0001")
     assert retry.status_code == 409 and "recorded already" in retry.json()["detail"]
     assert retry.json()["code"] == "already_recorded"  # the phone's retry: saved before
+    saved = retry.json()["saved"]  # what was kept, for the phone to show
+    assert saved["at_ms"] == ms("2026-12-05T22:12") and saved["checkpoint"] == "cp-1f-east-exit"
+    assert saved["answers"] == {"exit_clear": "ok", "fire_door_closed": "ok"}
+    assert saved["hazards"] == []
+    found = api.checkin(nurse, tag=TAGS[0], answers={"exit_clear": "problem"})
+    assert found.status_code == 201 and found.json()["repeat"] is True
+    assert found.json()["routes"] == [] and len(found.json()["hazards"]) == 1
     unknown = api.checkin(nurse, tag="nfc:ffff")
     assert unknown.status_code == 404 and "has tag 'nfc:ffff'" in unknown.json()["detail"]
     assert unknown.json()["code"] == "unknown_tag"
@@ -129,8 +136,10 @@ def test_staff_check_in_as_themselves_and_every_refusal_says_why(api: Api) -> No
         "extinguisher", "round",
     )  # fmt: skip
     listed = api.call("GET", "/api/rounds/checkins", VIEWER, params={"site": "sunrise"}).json()
-    assert [c["checkpoint"] for c in listed] == ["cp-1f-east-exit", "cp-1f-corridor"]
-    assert listed[1]["result"] == "problem" and listed[1]["note"] == "压力表指针在红区"
+    assert [c["checkpoint"] for c in listed] == [
+        "cp-1f-east-exit", "cp-1f-east-exit", "cp-1f-corridor",
+    ]  # fmt: skip
+    assert listed[2]["result"] == "problem" and listed[2]["note"] == "压力表指针在红区"
 
 
 def test_a_tag_names_its_checkpoint_and_checklist_for_the_phone_page(api: Api) -> None:

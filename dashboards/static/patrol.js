@@ -1,19 +1,28 @@
 /* The fire patrol's phone page (patrol.html; docs/fire-duty.md, ## Rounds). ES5 and
  * XMLHttpRequest only: a cheap Android phone's browser runs it. A check-in being sent is
- * kept (localStorage) with its client_id until the service answers, so a lost answer is
- * sent again as the same check-in (the service refuses a second one: 409). */
+ * kept (localStorage) with its client_id, the staff id and when it was made until the
+ * service answers, so a lost answer is sent again as the same check-in (the service
+ * refuses a second one: 409 already_recorded, with what it saved). The kept one is dropped
+ * after KEEP_MS, on log-out or another staff member's log-in; changed answers are a new
+ * check-in (a new client_id), never taken as the one saved before. */
 (function () {
   'use strict';
   var LANG_KEY = 'cw.patrol.lang', SESSION_KEY = 'cw.patrol.session', PENDING_KEY = 'cw.patrol.pending';
+  var KEEP_MS = 10 * 60 * 1000; // a lost answer is retried within minutes, not next round
   var texts = null, lang = store(LANG_KEY) || 'zh', session = null, zone = null, open = null;
   var query = parseQuery();
   var $ = function (id) { return document.getElementById(id); };
 
+  // the QR link's query (/patrol?site=..&tag=..), its values encoded with
+  // encodeURIComponent: '+' arrives as %2B, '&' %26, '#' %23, '%' %25; a value is all
+  // after its first '=' (a bare '+' is a space, as in any form's query)
   function parseQuery() {
     var out = {}, parts = location.search.replace(/^\?/, '').split('&');
     for (var i = 0; i < parts.length; i++) {
-      var kv = parts[i].split('=');
-      if (kv[0]) out[decodeURIComponent(kv[0])] = decodeURIComponent((kv[1] || '').replace(/\+/g, ' '));
+      var at = parts[i].indexOf('='), k = at < 0 ? parts[i] : parts[i].slice(0, at);
+      var v = at < 0 ? '' : parts[i].slice(at + 1);
+      try { if (k) out[decodeURIComponent(k)] = decodeURIComponent(v.replace(/\+/g, ' ')); }
+      catch (e) { /* a broken escape: that value is left out */ }
     }
     return out;
   }
@@ -88,12 +97,15 @@
     if (!('NDEFReader' in window)) show($('nfc-note'), t('rounds.patrol.scan_unsupported'));
     $('nfc').hidden = !('NDEFReader' in window);
     refresh();
+    var kept = pending();
     if (query.tag) { openTag(query.tag); query.tag = ''; }
-    else if (pending()) openCheckpoint(pending().checkpoint, pending());
+    else if (kept) openCheckpoint(kept.checkpoint, kept);
   }
   function loggedOut(message) {
     session = null;
     store(SESSION_KEY, null);
+    store(PENDING_KEY, null); // the next one to log in on this phone starts clean
+    $('checkpoint').hidden = true; open = null;
     $('login').hidden = false; $('work').hidden = true; $('logout').hidden = true;
     show($('login-error'), message || '');
   }
@@ -124,7 +136,8 @@
       card.appendChild(el('h2', null, t('rounds.patrol.round_of', { route: name(r), time: hhmm(cur.start_ms) }) +
         ' · ' + t('rounds.status.' + cur.status)));
       var done = 0;
-      for (var j = 0; j < cur.checkpoints.length; j++) if (cur.checkpoints[j].at_ms) done++;
+      // done or late; one checked in too late to count is missed, as on the duty screen
+      for (var j = 0; j < cur.checkpoints.length; j++) if (cur.checkpoints[j].status === 'done' || cur.checkpoints[j].status === 'late') done++;
       card.appendChild(el('p', 'sub', t('rounds.done_count', { done: done, total: cur.checkpoints.length }) +
         ' · ' + t('rounds.due_by', { time: hhmm(cur.due_ms) })));
       var list = el('ul', 'points');
@@ -142,8 +155,25 @@
     $('empty').hidden = shown > 0;
   }
 
+  // the check-in kept for a retry: only this staff member's, only for KEEP_MS
   function pending() {
-    try { return JSON.parse(store(PENDING_KEY) || 'null'); } catch (e) { return null; }
+    var kept = null;
+    try { kept = JSON.parse(store(PENDING_KEY) || 'null'); } catch (e) { kept = null; }
+    if (!kept) return null;
+    var age = Date.now() - (kept.created_ms || 0);
+    if (!session || kept.staff !== session.name || !(age >= 0 && age < KEEP_MS) || !kept.checkpoint) {
+      store(PENDING_KEY, null);
+      return null;
+    }
+    return kept;
+  }
+  function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+  function sorted(obj) {
+    var keys = [], out = {};
+    for (var k in obj) if (Object.prototype.hasOwnProperty.call(obj, k)) keys.push(k);
+    keys.sort();
+    for (var i = 0; i < keys.length; i++) out[keys[i]] = obj[keys[i]];
+    return out;
   }
   function openTag(tag) {
     show($('error'), '');
@@ -184,15 +214,22 @@
       var id = open.checklist[i], radios = document.getElementsByName('a-' + id);
       for (var j = 0; j < radios.length; j++) if (radios[j].checked) out[id] = radios[j].value;
     }
-    return out;
+    return sorted(out);
+  }
+  function savedText(data, fallback) {
+    var text = t(data.late ? 'rounds.patrol.saved_late' : 'rounds.patrol.saved', { name: name(fallback) });
+    if (data.at_ms) text += ' · ' + hhmm(data.at_ms);
+    if (data.missed) text += ' · ' + t('rounds.point.missed'); // too late to count
+    if (data.hazards && data.hazards.length) text += ' · ' + t('rounds.patrol.hazard_opened', { n: data.hazards.length });
+    return text;
   }
   function send() {
-    var kept = pending();
-    var entry = kept && kept.checkpoint.id === open.id ? kept : {
-      checkpoint: open, client_id: 'p-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 10),
+    var kept = pending(), answers = answersOf(), note = $('note').value || null;
+    // the same check-in sent again keeps its id; changed answers are a new check-in
+    var entry = kept && kept.checkpoint.id === open.id && same(kept.answers, answers) && kept.note === note ? kept : {
+      checkpoint: open, answers: answers, note: note, staff: session.name, created_ms: Date.now(),
+      client_id: 'p-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 10)
     };
-    entry.answers = answersOf();
-    entry.note = $('note').value || null;
     store(PENDING_KEY, JSON.stringify(entry));
     $('submit').disabled = true;
     var body = { site: site(), tag: open.tag, answers: entry.answers, note: entry.note, client_id: entry.client_id };
@@ -201,11 +238,11 @@
       if (status === 201 || status === 409 || status === 404) store(PENDING_KEY, null);
       if (status === 409 && data && data.code === 'already_recorded') { // saved before: the answer was lost
         status = 201;
-        data = { late: false, hazards: [] };
+        data = data.saved || { hazards: [] }; // say what the service kept, and when
       }
       if (status === 201) {
-        var text = t(data.late ? 'rounds.patrol.saved_late' : 'rounds.patrol.saved', { name: name(open) });
-        if (data.hazards.length) text += ' · ' + t('rounds.patrol.hazard_opened', { n: data.hazards.length });
+        var text = data.repeat ? t('rounds.patrol.replayed') + ' · ' + t('rounds.patrol.hazard_opened', { n: data.hazards.length })
+          : savedText(data, open);
         show($('toast'), text);
         $('checkpoint').hidden = true; open = null;
         return refresh();
