@@ -13,13 +13,9 @@ with its batch and seed the next decoder (`levels`), so a restart remembers them
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal
-
-import orjson
 
 from devices.bridge import DEVICES, STATE, decode_bridge, zigbee_bases
 from devices.falls import AccelError, FallSettings, FallWatch, parse_accel
@@ -31,17 +27,20 @@ from devices.model import (
     Reading,
     Rejection,
     Scalar,
-    as_json_scalar,
 )
-from devices.profiles import DeviceType, FieldKind
+from devices.payload import (
+    MAX_EVENT_ID,
+    MAX_PAYLOAD,
+    Bad,
+    event_attrs,
+    fields_of,
+    load_body,
+    parse_ts,
+    seq_of,
+)
 from devices.registry import Device, Registry
 from devices.siteconfig import DEVICE_PATTERN, SITE_PATTERN
 from devices.zigbee import Z2MValue, map_state, parse_availability, profile_for
-
-MAX_PAYLOAD = 8 * 1024
-MAX_EVENT_ID = 64
-FUTURE_SKEW_MS = 5 * 60 * 1000
-PAST_SKEW_MS = 24 * 3600 * 1000
 
 # Stable reason names: /metrics labels and the dead-letter log use them.
 REASONS = (
@@ -63,159 +62,6 @@ _SITE = re.compile(SITE_PATTERN)
 _DEVICE = re.compile(DEVICE_PATTERN)
 Lane = Literal["all", "events", "telemetry"]
 _KINDS = frozenset(k.value for k in MessageKind)
-_RESERVED = frozenset({"ts", "seq"})
-_EVENT_RESERVED = frozenset({"ts", "seq", "event", "id"})
-
-
-class _Bad(Exception):
-    def __init__(
-        self, reason: str, detail: str, site: str | None = None, device_id: str | None = None
-    ) -> None:
-        self.reason = reason
-        self.detail = detail
-        self.site = site  # where the topic names them
-        self.device_id = device_id
-
-
-def parse_ts(value: Any, received_ms: int) -> tuple[int, bool]:
-    """A device timestamp in epoch ms and whether it was replaced for clock skew."""
-    if value is None:
-        return received_ms, True
-    if isinstance(value, bool):
-        raise _Bad("wrong_type", "ts must be RFC 3339 text or integer epoch milliseconds")
-    if isinstance(value, int):
-        ts = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise _Bad("wrong_type", f"ts is not RFC 3339: {value[:40]!r}") from None
-        if parsed.tzinfo is None:
-            raise _Bad("wrong_type", "ts has no time zone")
-        ts = int(parsed.timestamp() * 1000)
-    else:
-        raise _Bad("wrong_type", "ts must be RFC 3339 text or integer epoch milliseconds")
-    if ts > received_ms + FUTURE_SKEW_MS or ts < received_ms - PAST_SKEW_MS:
-        return received_ms, True
-    return ts, False
-
-
-def _seq(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Bad("wrong_type", "seq must be a non-negative integer")
-    return value
-
-
-def _number(name: str, value: Any, lo: float | None, hi: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad("wrong_type", f"{name} must be a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Bad("not_finite", f"{name} is not finite")
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        lo_text = "" if lo is None else f"{lo:g}"
-        hi_text = "" if hi is None else f"{hi:g}"
-        raise _Bad("out_of_range", f"{name}={number:g} outside {lo_text}..{hi_text}")
-    return number
-
-
-def _extra(name: str, value: Any) -> Scalar:
-    try:
-        return as_json_scalar(value)
-    except orjson.JSONEncodeError:
-        raise _Bad("wrong_type", f"{name} is nested too deeply") from None
-
-
-def _fields(dtype: DeviceType, body: dict[str, Any]) -> dict[str, Scalar]:
-    out: dict[str, Scalar] = {}
-    fields = dtype.fields
-    for name, value in body.items():
-        if name in _RESERVED:
-            continue
-        spec = fields.get(name)
-        if spec is None:
-            if value is not None:
-                out[name] = _extra(name, value)
-            continue
-        if spec.kind is FieldKind.NUMBER:
-            kind = type(value)
-            if kind is int or kind is float:  # the usual case, checked inline
-                lo, hi = spec.min, spec.max
-                number = float(value)
-                if (lo is None or number >= lo) and (hi is None or number <= hi):
-                    out[name] = number  # orjson gives no NaN or infinity
-                    continue
-            out[name] = _number(name, value, spec.min, spec.max)
-        elif spec.kind is FieldKind.BOOL:
-            if not isinstance(value, bool):
-                raise _Bad("wrong_type", f"{name} must be true or false")
-            out[name] = value
-        else:
-            if not isinstance(value, str) or len(value) > 64:
-                raise _Bad("wrong_type", f"{name} must be text of at most 64 characters")
-            if spec.choices and value not in spec.choices:
-                # a pump's "AUTO" would otherwise stand as "not auto" for good
-                raise _Bad("out_of_range", f"{name} must be one of {', '.join(spec.choices)}")
-            out[name] = value
-    return out
-
-
-def _event_attrs(dtype: DeviceType, event: str, body: dict[str, Any]) -> dict[str, Scalar]:
-    spec = dtype.events[event]
-    attrs: dict[str, Scalar] = {}
-    for name in spec.required:
-        if body.get(name) is None:
-            raise _Bad("missing_field", f"{event} needs {name!r}")
-    for name, value in body.items():
-        if name in _EVENT_RESERVED:
-            continue
-        if name in spec.texts:
-            if value is None:
-                continue  # an optional text sent as null: not given
-            longest = spec.texts[name]
-            if (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and name not in (spec.required)
-            ):
-                value = str(value)  # a gateway's floor 3 for "3"
-            if not isinstance(value, str) or not value.strip() or len(value) > longest:
-                if name in spec.required:
-                    raise _Bad("wrong_type", f"{name} must be text of 1 to {longest} characters")
-                # a bad description (a zone, a text, who read a tag) never costs the alarm:
-                # the event is kept without it
-                continue
-            attrs[name] = value
-        elif name in spec.choices:
-            if value not in spec.choices[name]:
-                raise _Bad("out_of_range", f"{name} must be one of {', '.join(spec.choices[name])}")
-            attrs[name] = value
-        elif name in spec.ranges:
-            lo, hi = spec.ranges[name]
-            attrs[name] = _number(name, value, lo, hi)
-        elif value is not None:
-            attrs[name] = _extra(name, value)
-    return attrs
-
-
-def _load(payload: bytes) -> dict[str, Any]:
-    if len(payload) > MAX_PAYLOAD:
-        raise _Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        text = str(exc)
-        if "UTF-8" in text or "surrogate" in text:
-            raise _Bad("bad_encoding", "payload is not valid UTF-8") from None
-        # the token where parsing stopped, not any "NaN" text elsewhere (e.g. in a string)
-        if "infinity" in text or exc.doc[exc.pos :].lstrip("+-").startswith(("NaN", "Infinity")):
-            raise _Bad("not_finite", "NaN or infinite number") from None
-        raise _Bad("bad_json", text[:120]) from None
-    if not isinstance(body, dict):
-        raise _Bad("not_object", "payload must be a JSON object")
-    return body
 
 
 class Decoder:
@@ -297,26 +143,26 @@ class Decoder:
         """A topic's site, device, kind and registered device; remembered (a registered
         device's topics only, so at most three per device)."""
         if not topic.startswith(self._prefix):
-            raise _Bad("bad_topic", "topic outside the CareWatch prefix")
+            raise Bad("bad_topic", "topic outside the CareWatch prefix")
         parts = topic[len(self._prefix) :].split("/")
         if len(parts) != 3:
-            raise _Bad("bad_topic", "expected {site}/{device}/{kind}")
+            raise Bad("bad_topic", "expected {site}/{device}/{kind}")
         site, device_id, kind = parts
         if not _SITE.fullmatch(site) or not _DEVICE.fullmatch(device_id):
-            raise _Bad("bad_topic", "site or device id has characters not allowed", site, device_id)
+            raise Bad("bad_topic", "site or device id has characters not allowed", site, device_id)
         if kind not in _KINDS:
-            raise _Bad("bad_topic", f"unknown message kind {kind[:32]!r}", site, device_id)
+            raise Bad("bad_topic", f"unknown message kind {kind[:32]!r}", site, device_id)
         device = self._registry.get(site, device_id)
         if device is None:
             elsewhere = self._registry.by_id(device_id)
             if elsewhere is not None:  # a device of one site publishing under another's
-                raise _Bad(
+                raise Bad(
                     "wrong_site",
                     f"device is registered in site {elsewhere.site}, not {site}",
                     site,
                     device_id,
                 )
-            raise _Bad("unregistered_device", "device is not in the site registry", site, device_id)
+            raise Bad("unregistered_device", "device is not in the site registry", site, device_id)
         route = (site, device_id, kind, device)
         self._routes[topic] = route
         return route
@@ -346,12 +192,12 @@ class Decoder:
                 site, device_id, kind, device = self._route(topic)
             else:
                 site, device_id, kind, device = route
-            body = _load(payload)
+            body = load_body(payload)
             dtype = device.type
             ts, skewed = parse_ts(body.get("ts"), received_ms)
             if kind == MessageKind.TELEMETRY:
                 accel = body.pop("accel", None) if dtype.raw_accel else None
-                fields = _fields(dtype, body)
+                fields = fields_of(dtype, body)
                 if accel is not None:
                     fall = self._accel(device, accel, body, ts, fields, received_ms, skewed)
                     if fall is not None:
@@ -364,28 +210,28 @@ class Decoder:
                     fields,
                     received_ms,
                     skewed,
-                    _seq(body.get("seq")),
+                    seq_of(body.get("seq")),
                 )
             if kind == MessageKind.STATUS:
                 online = body.get("online")
                 if online is None:
-                    raise _Bad("missing_field", "status needs 'online'")
+                    raise Bad("missing_field", "status needs 'online'")
                 if not isinstance(online, bool):
-                    raise _Bad("wrong_type", "online must be true or false")
+                    raise Bad("wrong_type", "online must be true or false")
                 return DeviceStatus(site, device_id, dtype.name, ts, online, received_ms, skewed)
             event = body.get("event")
             if event is None:
-                raise _Bad("missing_field", "event needs 'event'")
+                raise Bad("missing_field", "event needs 'event'")
             if not isinstance(event, str):
-                raise _Bad("wrong_type", "event must be text")
+                raise Bad("wrong_type", "event must be text")
             if event not in dtype.events:
-                raise _Bad("unknown_event", f"{dtype.name} has no event {event[:32]!r}")
+                raise Bad("unknown_event", f"{dtype.name} has no event {event[:32]!r}")
             event_id = body.get("id")
             if event_id is not None and (not isinstance(event_id, str) or not event_id):
-                raise _Bad("wrong_type", "id must be non-empty text")
+                raise Bad("wrong_type", "id must be non-empty text")
             if event_id is not None and len(event_id) > MAX_EVENT_ID:
-                raise _Bad("out_of_range", f"id longer than {MAX_EVENT_ID} characters")
-            attrs = _event_attrs(dtype, event, body)
+                raise Bad("out_of_range", f"id longer than {MAX_EVENT_ID} characters")
+            attrs = event_attrs(dtype, event, body)
             # without an id, an event is known by its time, name and what it must name (a
             # panel's point, a reader's tag): two detectors' fires in one second are two
             where = "".join(f":{attrs[n]}" for n in dtype.events[event].required)
@@ -400,9 +246,9 @@ class Decoder:
                 received_ms,
                 attrs,
                 skewed,
-                _seq(body.get("seq")),
+                seq_of(body.get("seq")),
             )
-        except _Bad as bad:
+        except Bad as bad:
             site, device_id = site or bad.site, device_id or bad.device_id
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device_id)
 
@@ -428,7 +274,7 @@ class Decoder:
         try:
             window = parse_accel(accel, t0)
         except AccelError as exc:
-            raise _Bad(exc.reason, exc.detail) from None
+            raise Bad(exc.reason, exc.detail) from None
         if fields.get("worn") is False:
             self._falls.forget(key)  # a pendant dropped on the floor is not a fall
             return None
@@ -455,7 +301,7 @@ class Decoder:
             received_ms,
             attrs,
             skewed,
-            _seq(body.get("seq")),
+            seq_of(body.get("seq")),
         )
 
     # --- Zigbee2MQTT (docs/protocol.md, "Zigbee2MQTT") -----------------------------------
@@ -466,21 +312,21 @@ class Decoder:
         site = device.site
         try:
             if len(payload) > MAX_PAYLOAD:
-                raise _Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+                raise Bad("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
             dtype = device.type
             if availability:
                 online = parse_availability(payload)
                 if online is None:
-                    raise _Bad("wrong_type", 'availability is "online"/"offline" or {"state": ...}')
+                    raise Bad("wrong_type", 'availability is "online"/"offline" or {"state": ...}')
                 return DeviceStatus(site, device.id, dtype.name, received_ms, online, received_ms)
-            body = _load(payload)
+            body = load_body(payload)
             # `last_seen` (Zigbee2MQTT's advanced.last_seen) is the device's time; without
             # it the receive time is the message's time, as Zigbee2MQTT means it
             ts, skewed = received_ms, False
             if body.get("last_seen") is not None:
                 try:
                     ts, skewed = parse_ts(body["last_seen"], received_ms)
-                except _Bad:
+                except Bad:
                     ts, skewed = received_ms, True  # e.g. ISO_8601_local: no time zone
             profile = profile_for(dtype.name, device.model)
             assert profile is not None, "the registry checked it at load"
@@ -504,5 +350,5 @@ class Decoder:
                 skewed,
                 zigbee_levels=levels,
             )
-        except _Bad as bad:
+        except Bad as bad:
             return Rejection(bad.reason, bad.detail, topic, payload, received_ms, site, device.id)

@@ -14,8 +14,9 @@ import math
 import re
 from typing import Any
 
-from devices.decode import FUTURE_SKEW_MS, MAX_EVENT_ID, MAX_PAYLOAD, PAST_SKEW_MS, REASONS, Decoder
+from devices.decode import REASONS, Decoder
 from devices.model import Decoded, DeviceEvent, DeviceStatus, MessageKind, Reading, Rejection
+from devices.payload import FUTURE_SKEW_MS, MAX_EVENT_ID, MAX_PAYLOAD, PAST_SKEW_MS
 from devices.profiles import FieldKind
 from devices.registry import load_site
 from tests.conftest import DEMO_SITE

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-from devices.decode import FUTURE_SKEW_MS, MAX_EVENT_ID, MAX_PAYLOAD, PAST_SKEW_MS
+from devices.payload import FUTURE_SKEW_MS, MAX_EVENT_ID, MAX_PAYLOAD, PAST_SKEW_MS
 from devices.profiles import DEVICE_TYPES, DeviceType, FieldKind
 from tests.fuzz_cases import deep_json, fall_window
 from tests.fuzz_oracle import DEVICES, KINDS, NOW, PREFIX, SITE
