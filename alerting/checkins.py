@@ -1,5 +1,6 @@
 """Round check-ins (巡查打卡): the desk that records a check-in (table `round_checkins`) from
-the phone page (`via` phone) or a tag reader's `scan` event (`via` reader, RoundSink), opens
+the phone page (`via` phone) or a tag reader's `scan` event (`via` reader,
+alerting/checkin_reader.py), opens
 a hazard for each "problem found" in the same transaction (alerting/hazards.open_hazard),
 and tells, per route, the round in progress and whether `round_missed` holds
 (alerting/rounds.py).
@@ -40,8 +41,7 @@ from alerting.rounds import (
     watch_key,
 )
 from devices.catalog import load_catalog
-from devices.model import DeviceEvent
-from devices.ports import BatchItem, Clock
+from devices.ports import Clock
 from devices.registry import Registry
 from devices.rounds import CheckpointConfig, Round, RouteConfig, normal_tag
 
@@ -459,46 +459,3 @@ class RoundDesk:
         finally:
             conn.close()
         return out
-
-
-class RoundSink:
-    """A batch sink (devices.ports.BatchSink) that turns a tag reader's `scan` event into a
-    check-in, in the engine's transaction of that event: the event and its check-in commit
-    together (nothing accepted is lost) and a redelivered event, refused by the engine's
-    event log before it reaches the sinks, is not counted twice. An unknown tag is logged
-    (the event itself is kept like any other)."""
-
-    def __init__(self, desk: RoundDesk, on_checkin: Callable[[str], None] | None = None) -> None:
-        self._desk = desk
-        self.on_checkin = on_checkin  # the service checks the site's rounds after commit
-        self.pending: set[str] = set()
-
-    def create_schema(self, conn: sqlite3.Connection) -> None:
-        """The table lives in the alert store's schema (alerting/store.py)."""
-
-    def write(self, conn: sqlite3.Connection, items: Sequence[BatchItem]) -> None:
-        """Record each reader scan of the batch; never raises for one bad scan (that would
-        roll the whole batch back): an unknown tag is logged, a repeat skipped."""
-        for d in items:
-            if not isinstance(d, DeviceEvent) or d.device_type != READER or d.event != "scan":
-                continue
-            tag = normal_tag(str(d.attrs.get("tag", "")))
-            cp = self._desk.by_tag(d.site, tag)
-            if cp is None:
-                log.warning(
-                    "tag reader scan of an unknown tag",
-                    extra={"site": d.site, "device": d.device_id, "tag": tag[:64]},
-                )
-                continue
-            problem = d.attrs.get("problem")
-            answers = {}
-            if isinstance(problem, str) and problem in CHECKLIST:
-                answers[problem] = "problem"
-            by = str(d.attrs.get("staff") or d.device_id)
-            client = f"reader:{d.site}/{d.device_id}/{d.key}"
-            try:
-                self._desk.apply_checkin(conn, d.site, cp, tag, by, "reader", d.ts_ms,
-                                         answers, None, client, False)  # fmt: skip
-            except CheckinError:  # the same scan recorded already
-                continue
-            self.pending.add(d.site)

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from alerting.checkins import RoundDesk, RoundSink, Write
+from alerting.checkin_reader import RoundSink
+from alerting.checkins import RoundDesk, Write
 from alerting.items import CommandResult, Observed
 from devices.ports import Clock
 from devices.registry import Registry

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerting.checkins import CheckinError, RoundDesk, RoundSink
+from alerting.checkin_reader import RoundSink
+from alerting.checkins import CheckinError, RoundDesk
 from alerting.engine import Engine
 from alerting.items import CommandResult, Incoming, StoreWrite
 from devices.ports import FakeClock
