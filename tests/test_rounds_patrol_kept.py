@@ -43,8 +43,8 @@ class Stub:
         path = url.path
         if path == "/patrol":
             return route.fulfill(path=str(STATIC / "patrol.html"))
-        if path == "/static/patrol.js":
-            return route.fulfill(path=str(STATIC / "patrol.js"))
+        if path in ("/static/patrol.js", "/static/phone.js"):  # the page and its helpers
+            return route.fulfill(path=str(STATIC / path.removeprefix("/static/")))
         if path.startswith("/api/i18n/"):
             return route.fulfill(json=CATALOG)
         if path == "/api/session":

@@ -6,6 +6,7 @@ through the API."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -169,9 +170,15 @@ def test_a_missed_visit_is_raised_and_the_visit_recorded_clears_it(api: Api) -> 
     assert api.call("GET", "/api/visits/due", token).json()[0]["status"] == "ok"
 
 
-def test_the_phone_page_is_one_small_file_without_outside_resources(api: Api) -> None:
+def test_the_phone_page_is_small_and_without_outside_resources(api: Api) -> None:
+    """The page and the one helper script it shares with the patrol's page (/static/phone.js):
+    small, from the service itself, nothing from outside."""
     r = api.call("GET", "/visit")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     html = r.text
-    assert len(r.content) < 40_000
-    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert scripts == ["/static/phone.js"]
+    helper = api.call("GET", scripts[0])
+    assert helper.status_code == 200
+    assert len(r.content) + len(helper.content) < 40_000
+    assert "http://" not in html + helper.text and "https://" not in html + helper.text

@@ -9,9 +9,10 @@
   'use strict';
   var LANG_KEY = 'cw.patrol.lang', SESSION_KEY = 'cw.patrol.session', PENDING_KEY = 'cw.patrol.pending';
   var KEEP_MS = 10 * 60 * 1000; // a lost answer is retried within minutes, not next round
-  var texts = null, lang = store(LANG_KEY) || 'zh', session = null, zone = null, open = null;
+  var session = null, zone = null, open = null;
   var query = parseQuery();
-  var $ = function (id) { return document.getElementById(id); };
+  var P = window.cwPhone({ langKey: LANG_KEY, titleKey: 'rounds.patrol.title', session: function () { return session; } });
+  var $ = P.$, store = P.store, t = P.t, el = P.el, show = P.show, api = P.api, detail = P.detail, loadTexts = P.loadTexts;
 
   // the QR link's query (/patrol?site=..&tag=..), its values encoded with
   // encodeURIComponent: '+' arrives as %2B, '&' %26, '#' %23, '%' %25; a value is all
@@ -26,67 +27,13 @@
     }
     return out;
   }
-  function store(key, value) {
-    try {
-      if (value === undefined) return localStorage.getItem(key);
-      if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value);
-    } catch (e) { /* private mode: in memory only */ }
-    return null;
-  }
-  function t(key, params) {
-    var v = texts, parts = key.split('.');
-    for (var i = 0; v && i < parts.length; i++) v = v[parts[i]];
-    if (typeof v !== 'string') return key;
-    return v.replace(/\{(\w+)\}/g, function (m, k) { return params && params[k] !== undefined ? params[k] : m; });
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-  function show(node, text) { node.textContent = text; node.hidden = !text; }
-  function name(x) { return lang === 'en' && x.name_en ? x.name_en : x.name; }
+  function name(x) { return P.lang() === 'en' && x.name_en ? x.name_en : x.name; }
   function hhmm(ms) {
     var opts = { hour: '2-digit', minute: '2-digit', hour12: false };
-    try { opts.timeZone = zone || undefined; return new Date(ms).toLocaleTimeString(lang === 'en' ? 'en-GB' : 'zh-CN', opts); }
+    try { opts.timeZone = zone || undefined; return new Date(ms).toLocaleTimeString(P.lang() === 'en' ? 'en-GB' : 'zh-CN', opts); }
     catch (e) { delete opts.timeZone; return new Date(ms).toLocaleTimeString([], opts); }
   }
   function site() { return query.site || (session && session.site) || ''; }
-
-  // one request; done(status, body) with status 0 when the network failed
-  function api(method, path, body, done) {
-    var x = new XMLHttpRequest();
-    x.open(method, path, true);
-    x.timeout = 15000;
-    x.setRequestHeader('Content-Type', 'application/json');
-    if (session) x.setRequestHeader('Authorization', 'Bearer ' + session.token);
-    x.onreadystatechange = function () {
-      if (x.readyState !== 4) return;
-      var data = null;
-      try { data = JSON.parse(x.responseText); } catch (e) { data = null; }
-      done(x.status, data);
-    };
-    x.send(body ? JSON.stringify(body) : null);
-  }
-  function detail(data) {
-    var d = data && data.detail;
-    if (d && typeof d !== 'string') d = d.map ? d.map(function (p) { return p.msg; }).join('; ') : '';
-    return d || '';
-  }
-
-  function loadTexts(code, then) {
-    api('GET', '/api/i18n/' + code, null, function (status, data) {
-      if (status === 200 && data) { texts = data; lang = code; store(LANG_KEY, code); }
-      document.documentElement.lang = lang === 'zh' ? 'zh-CN' : lang;
-      $('lang').textContent = lang === 'zh' ? 'English' : '\u4e2d\u6587'; // each language's own name
-      $('lang').lang = lang === 'zh' ? 'en' : 'zh-CN';
-      var nodes = document.querySelectorAll('[data-i18n]');
-      for (var i = 0; texts && i < nodes.length; i++) nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
-      document.title = t('rounds.patrol.title') + ' CareWatch';
-      if (then) then();
-    });
-  }
 
   function loggedIn(s) {
     session = s;
@@ -281,14 +228,14 @@
   $('logout').onclick = function () { loggedOut(''); };
   $('lang').onclick = function () {
     show($('toast'), '');
-    loadTexts(lang === 'zh' ? 'en' : 'zh', function () { if (session) { loggedIn(session); if (open) openCheckpoint(open, null); } });
+    loadTexts(P.lang() === 'zh' ? 'en' : 'zh', function () { if (session) { loggedIn(session); if (open) openCheckpoint(open, null); } });
   };
 
-  loadTexts(lang, function () {
+  loadTexts(P.lang(), function () {
     var saved = null;
     try { saved = JSON.parse(store(SESSION_KEY) || 'null'); } catch (e) { saved = null; }
     if (saved && saved.token && Date.parse(saved.expires_at) > Date.now()) loggedIn(saved);
     else loggedOut('');
   });
-  window.carewatchPatrol = { ready: function () { return texts !== null; } };
+  window.carewatchPatrol = { ready: P.ready };
 })();
