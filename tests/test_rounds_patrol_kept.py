@@ -43,7 +43,7 @@ class Stub:
         path = url.path
         if path == "/patrol":
             return route.fulfill(path=str(STATIC / "patrol.html"))
-        if path in ("/static/patrol.js", "/static/phone.js"):  # the page and its helpers
+        if path in ("/static/patrol.js", "/static/phone.js", "/static/phone.css"):  # its helpers
             return route.fulfill(path=str(STATIC / path.removeprefix("/static/")))
         if path.startswith("/api/i18n/"):
             return route.fulfill(json=CATALOG)
