@@ -129,14 +129,32 @@ class CarewatchProcess(Proc):
         self.config.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 20) -> None:
+        """Start and wait until ready. The port was free when chosen, but the service's own
+        MQTT connections (opened before it binds HTTP) or another process may take it as
+        an ephemeral port meanwhile: then it stops with "address already in use" and is
+        started again on another free port (at most twice)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
         env.update(self.env)
-        self._spawn(
-            [sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
-            self.dir / "carewatch.log",
-            env,
-        )
-        self._wait_http("/readyz", timeout_s, self.dir / "carewatch.log")
+        log = self.dir / "carewatch.log"
+        for attempt in range(3):
+            seen = log.stat().st_size if log.exists() else 0
+            self._spawn(
+                [sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
+                log,
+                env,
+            )
+            try:
+                self._wait_http("/readyz", timeout_s, log)
+                return
+            except RuntimeError:
+                taken = "address already in use" in log.read_bytes()[seen:].decode(errors="replace")
+                if not taken or attempt == 2:
+                    raise
+                self.proc = None
+                old = f"http_port: {self.port}\n"
+                self.port = free_port()
+                text = self.config.read_text()
+                self.config.write_text(text.replace(old, f"http_port: {self.port}\n"))
 
     def log(self) -> str:
         return (self.dir / "carewatch.log").read_text(errors="replace")
