@@ -109,6 +109,7 @@ def test_faults_out_of_service_and_offline_show_in_words_live(browser, service, 
         since = _device(body, "sd-201")["since_ms"]
         local = datetime.fromtimestamp(since / 1000, SITE_TZ).strftime("%H:%M")
         assert w["fault"] in fault and w["fault_means"] in fault
+        assert " @ " not in fault  # its alert stands where it does: no other place named
         assert w["since"].format(t=local) in fault  # the site's time, not the browser's
         assert w["offline"] in page.locator('.eq-row[data-device="p-3f-riser"]').inner_text()
         assert w["maintenance"] in page.locator('.eq-row[data-device="cp-2f"]').inner_text()

@@ -44,6 +44,7 @@ export async function refreshEquipment() {
   if (again) { again = false; refreshEquipment(); }
   if (res.ok && res.data && Array.isArray(res.data.floors)) {
     view = res.data;
+    view.floors.forEach((f) => (f.devices || []).forEach((d) => { d.floor = f.id; })); // where it is listed
     fireIds = new Set(view.floors.flatMap((f) => (f.devices || []).map((d) => d.id)));
   } else if (!view) {
     view = { error: res.status };
