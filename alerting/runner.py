@@ -236,10 +236,7 @@ class EngineRunner:
             else:
                 self._carry.append(first)
         if self._urgent:
-            urgent: list[object] = []
-            while self._urgent and len(urgent) < self._max_batch:
-                urgent.append(self._urgent.popleft())
-            return urgent
+            return self._take_urgent()
         raw, self._carry = self._carry, []
         # telemetry waits up to `gather_s` for more to share its commit: at a few thousand
         # messages a second, batches of one or two cost a commit (fsync), wake-ups of the
@@ -264,8 +261,18 @@ class EngineRunner:
                 continue
             self._took_wake()
             if self._urgent:
-                break  # an alarm arrived: commit what we have, it comes next
+                # an alarm arrived: it goes first, in a batch of its own, and the
+                # telemetry gathered so far waits for the next one (not the alarm for
+                # the telemetry's commit, docs/performance.md "Where the time goes")
+                self._carry = raw
+                return self._take_urgent()
         return raw
+
+    def _take_urgent(self) -> list[object]:
+        urgent: list[object] = []
+        while self._urgent and len(urgent) < self._max_batch:
+            urgent.append(self._urgent.popleft())
+        return urgent
 
     def _run_batch(self, raw: list[object]) -> None:
         items: list[Item] = []

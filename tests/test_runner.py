@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -110,3 +111,27 @@ def test_an_alarm_is_taken_before_the_telemetry_queued_ahead_of_it(tmp_path, reg
     rest = runner._take(0) + runner._take(0)
     assert len(rest) == 150 and runner.queue_depth() == 0
     assert all(isinstance(x, Incoming) and x.decoded is not fall for x in rest)
+
+
+def test_an_alarm_arriving_while_telemetry_gathers_goes_first_not_after_its_commit(
+    tmp_path, registry
+):
+    """The engine waits up to gather_s for telemetry to share a commit; a fall arriving
+    meanwhile is the next batch, and the readings gathered so far wait for the one after
+    (docs/performance.md "Where the time goes"): the alarm pays no telemetry commit."""
+    h = Harness(tmp_path / "cw.db", registry)
+    runner = EngineRunner(h.engine, h.clock, CollectorRegistry(), gather_s=30.0)
+    now = h.clock.now_ms()
+    for i in range(3):
+        reading = h.decoder.decode(
+            "carewatch/v1/sunrise/w-101-1/telemetry", b'{"heart_rate": 70, "seq": %d}' % i, now
+        )
+        runner.deliver(reading, None)
+    fall = h.decoder.decode("carewatch/v1/sunrise/w-101-2/event", b'{"event":"fall","id":"f"}', now)
+    threading.Timer(0.05, runner.deliver, (fall, None)).start()
+    [alarm] = runner._take(1)  # gathering telemetry when the fall came
+    assert isinstance(alarm, Incoming) and alarm.decoded is fall
+    runner._gather_s = 0.0
+    rest = runner._take(0)
+    assert len(rest) == 3 and all(x.decoded is not fall for x in rest)
+    assert runner.queue_depth() == 0
