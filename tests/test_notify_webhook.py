@@ -51,7 +51,7 @@ def test_a_refusal_is_a_delivery_error_with_the_status(receiver):
 
 def test_no_answer_is_a_delivery_error_without_a_status():
     poster = WebhookPoster(f"http://127.0.0.1:{free_port()}/", SECRET, timeout_s=2)
-    with pytest.raises(DeliveryError, match=r"^ConnectError") as down:
+    with pytest.raises(DeliveryError, match=r"^ConnectionRefusedError") as down:
         poster.post(b"{}", "application/json", "k-4")
     assert down.value.status is None
     poster.close()

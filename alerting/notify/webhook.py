@@ -5,6 +5,7 @@ it came from and drop a retry."""
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import httpx
 import orjson
 
 from alerting.notify.formats import CAP_CONTENT_TYPE, JSON_CONTENT_TYPE, CapTexts, to_cap, to_json
+from alerting.notify.keepalive import KeepAlivePost, proxied
 from alerting.notify.notice import notice
 from alerting.notify.sender import DeliveryError
 from alerting.notify.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, standard_headers
@@ -51,11 +53,14 @@ class WebhookPoster:
         self._client = client
         self._signing = signing
         self._now_s = now_s
+        # the standard library's kept-alive connection unless a client was given or the
+        # environment names a proxy for the URL (alerting/notify/keepalive.py says why)
+        self._direct = (
+            KeepAlivePost(url, timeout_s) if client is None and not proxied(url) else None
+        )
 
     def post(self, body: bytes, content_type: str, key: str) -> int:
         """The receiver's status (2xx)."""
-        if self._client is None:  # made on first use: a poster that never posts holds none
-            self._client = httpx.Client(timeout=self._timeout_s)
         headers = {"Content-Type": content_type, IDEMPOTENCY_HEADER: key, "User-Agent": USER_AGENT}
         if self._signing == "bearer":
             headers["Authorization"] = "Bearer " + self._secret.decode()
@@ -64,18 +69,35 @@ class WebhookPoster:
                 headers[SIGNATURE_HEADER] = sign(body, self._secret)
             if self._signing != "legacy":  # signed at each attempt: a fresh timestamp
                 headers.update(standard_headers(key, int(self._now_s()), body, self._secret))
+        status = (
+            self._post_direct(body, headers) if self._direct else self._post_httpx(body, headers)
+        )
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status}", status)
+        return status
+
+    def _post_direct(self, body: bytes, headers: dict[str, str]) -> int:
+        assert self._direct is not None
+        try:
+            return self._direct.post(body, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+    def _post_httpx(self, body: bytes, headers: dict[str, str]) -> int:
+        if self._client is None:  # made on first use: a poster that never posts holds none
+            self._client = httpx.Client(timeout=self._timeout_s)
         try:
             r = self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
-        if not 200 <= r.status_code < 300:
-            raise DeliveryError(f"HTTP {r.status_code}", r.status_code)
         return r.status_code
 
     def close(self) -> None:
         """Close the HTTP client, a passed-in one too; the poster is done after."""
         if self._client is not None:
             self._client.close()
+        if self._direct is not None:
+            self._direct.close()
 
 
 @dataclass(frozen=True, slots=True)
