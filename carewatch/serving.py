@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -96,6 +97,7 @@ def built(settings: Settings) -> object:
     while it runs only cost time. What it kept is then frozen out of later collections."""
     from carewatch.runtime import build_runtime
 
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)  # the process's: set by its service
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -156,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings.sites_dir = demo_sites(args.sites, data_dir)
     settings.access_file = settings.access_file or demo_access(args.sites)
     settings.rules_file = settings.rules_file or demo_rules(args.sites)
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)
     runtime = build_runtime(settings)
     registry = runtime.registry
     homes = (

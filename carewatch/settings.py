@@ -81,6 +81,14 @@ class Settings(BaseSettings):
         " share it (`$share/<service_id>/...`, client ids + '-w<k>'), the engine stays one"
         " (docs/scaling.md)",
     )
+    gil_switch_ms: float = Field(
+        0.5,
+        gt=0,
+        le=50,
+        description="how long a busy thread may hold Python's GIL before a waiting one"
+        " gets it (sys.setswitchinterval; CPython's default 5 ms): each hand-off of an alarm"
+        " between threads waits up to this long behind telemetry (docs/performance.md)",
+    )
     mqtt_prefix: str = Field("carewatch/v1", description="base topic")
     status_keepalive_s: int = Field(
         15,
