@@ -176,6 +176,8 @@ class Service:
         self.config = tmp / "carewatch.yaml"
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.module = "carewatch"  # bench/hops.py runs bench.hops_serve: the same, timed
+        self.env: dict[str, str] = {}
         self.started_at = 0.0
         self._http = httpx.Client(timeout=10, headers=self.auth)
 
@@ -196,10 +198,11 @@ class Service:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
         env["BENCH_SECRET"] = WEBHOOK_SECRET
+        env.update(self.env)
         log = (self.dir / "carewatch.log").open("ab")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "carewatch", "serve", "--config", str(self.config)],
+            [sys.executable, "-m", self.module, "serve", "--config", str(self.config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -43,9 +43,18 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60, help="seconds per sustained step")
     ap.add_argument("--ceiling-duration", type=float, default=20, help="seconds per step")
     ap.add_argument("--step", type=int, default=1000, help="rate resolution, msg/s")
-    ap.add_argument("--max-rate", type=int, default=20_000)
     ap.add_argument(
-        "--probe-rates", type=int, nargs="*", default=[2000, 4000, 6000, 8000, 10000, 12000]
+        "--max-rate",
+        type=int,
+        default=40_000,
+        help="the service's search stops here; the"
+        " ceiling's goes on until the bare subscriber falls behind",
+    )
+    ap.add_argument(
+        "--probe-rates",
+        type=int,
+        nargs="*",
+        default=[2000, 4000, 8000, 12000, 16000, 20000, 24000, 28000, 32000, 40000],
     )
     ap.add_argument("--probe-duration", type=float, default=6)
     ap.add_argument(

@@ -184,14 +184,25 @@ def settle(consumer: Consumer, timeout_s: float = 180) -> bool:
     return wait_until(still, timeout_s, 0)
 
 
+NO_CAP = 1_000_000  # a guard, not a limit: loopback MQTT is far below it
+
+
 def search(
-    consumer: Consumer, port: int, args: argparse.Namespace, duration: float, start: int | None
+    consumer: Consumer,
+    port: int,
+    args: argparse.Namespace,
+    duration: float,
+    start: int | None,
+    cap: int | None = None,
 ) -> dict[str, Any]:
     """The highest rate (multiple of --step) at which the consumer keeps up for `duration`.
 
     Without a `start`, a probe first climbs --probe-rates (--probe-duration each) to the
     last one kept up with; then full-length steps go up from there while it keeps up, or
-    down while it does not."""
+    down while it does not. `cap` stops the climb (the service's search, --max-rate);
+    without one it goes on until the consumer falls behind: a ceiling that never fell
+    behind is not a ceiling, so `fell_behind_at` says where it did (None: it did not)."""
+    cap = NO_CAP if cap is None else cap
     probe: list[dict[str, Any]] = []
     if start is None:
         start = args.step
@@ -205,7 +216,7 @@ def search(
             start = rate
     tested: dict[int, dict[str, Any]] = {}
     rate = start
-    while args.step <= rate <= args.max_rate and rate not in tested:
+    while args.step <= rate <= cap and rate not in tested:
         r = step(consumer, port, rate, duration)
         tested[rate] = r
         log(
@@ -225,8 +236,10 @@ def search(
             break
     passing = [r for r, v in tested.items() if v["keeps_up"]]
     best = max(passing, default=0)
+    behind = [r for r, v in tested.items() if not v["keeps_up"] and r > best]
     return {
         "rate": best,
+        "fell_behind_at": min(behind, default=None),
         "at_best": tested.get(best),
         "steps": [tested[r] for r in sorted(tested)],
         "probe": probe,

@@ -45,6 +45,8 @@ def run_search(
     return {
         "runs": runs,
         "rate": fig([r["rate"] for r in runs]),
+        # runs that found a rate the consumer could not keep up with, above its best
+        "fell_behind": sum(1 for r in runs if r.get("fell_behind_at") is not None),
         # at each run's best step: CPU per message, and what others used meanwhile
         "cpu_s_per_1000": fig([b["cpu_s_per_1000"] for b in best]) if best else None,
         "others_cores": fig([b["others_cpu"]["mean_cores"] for b in best]) if best else None,

@@ -15,7 +15,9 @@ def sustained_run(args: argparse.Namespace, start: int | None) -> dict[str, Any]
     with fresh() as tmp, Stack(tmp, 10_000, workers=args.workers) as stack:
         stack.service.start()
         stack.service.wait_ready(args.start_timeout)
-        return search(ServiceConsumer(stack), stack.broker.port, args, args.duration, start)
+        return search(
+            ServiceConsumer(stack), stack.broker.port, args, args.duration, start, args.max_rate
+        )
 
 
 def run_sustained(args: argparse.Namespace) -> dict[str, Any]:
