@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 
 from bench.common import RESULTS, ROOT
 
@@ -56,9 +57,7 @@ def plot(doc: dict[str, Any], out: Path) -> None:
     left.set_xticklabels([f"{x:,} msg/s" for x in loads])
     left.set_ylabel("fall: publish -> webhook arrival, ms")
     left.set_title("alarm latency under telemetry (plain p50, hatched p99)", fontsize=9)
-    for s in systems:
-        left.bar([], [], color=COLOURS[s], label=NAMES[s])
-    left.legend(fontsize=8)
+    left.legend(handles=[Patch(color=COLOURS[s], label=NAMES[s]) for s in systems], fontsize=8)
     left.grid(True, axis="y", alpha=0.3)
     for j, s in enumerate(systems):
         f = summary[s].get("sustained_msg_s")
