@@ -5,8 +5,10 @@ SIGTERM too."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--kill-at", type=float, default=0.5)
     ap.add_argument("--kill-down", type=float, default=1.0)
     ap.add_argument("--quiet", type=float, default=20, help="kill: s without an arrival: done")
+    ap.add_argument("--settle", type=float, default=5, help="kill: s quiet after all arrived")
     ap.add_argument("--wait-quiet", type=float, default=15, help="max s to wait for idle CPU")
     args = ap.parse_args()
     if len(args.loads) * args.alarms + args.kill_alarms > args.devices:
@@ -59,6 +62,10 @@ def arguments() -> argparse.Namespace:
     if not (args.peer_dir / "start_stack.sh").is_file():
         ap.error(f"no Node-RED peer in {args.peer_dir} (set PEER_DIR / --peer-dir)")
     return args
+
+
+def ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
 
 
 def one_system(args: argparse.Namespace, system: System, hook: Hook, run: int) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def one_system(args: argparse.Namespace, system: System, hook: Hook, run: int) -
                 out["latency"][str(load)] = r
                 log(
                     f"run {run}: {system.name} @{load} msg/s: {r['arrived']}/{r['alarms']} falls,"
-                    f" p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms"
+                    f" p50 {ms(r['p50_ms'])} p99 {ms(r['p99_ms'])} max {ms(r['max_ms'])} ms"
                 )
         if "kill" in args.only:
             first = len(args.loads) * args.alarms
@@ -87,7 +94,7 @@ def one_system(args: argparse.Namespace, system: System, hook: Hook, run: int) -
             log(
                 f"run {run}: {system.name} kill -9: lost {k['lost']}, doubled {k['doubled']},"
                 f" repeated {k['repeated']} of {k['alarms']}"
-                f" ({k.get('restart_s', '?')} s to restart)"
+                f" (restart: {ms(k.get('restart_s'))} s {k.get('restart_error', '')})"
             )
     finally:
         system.stop()
@@ -103,8 +110,8 @@ def main() -> None:
         sys.exit(f"ports {busy} are in use: the peer's stack (or its bench) is running already")
     nodered.install()
     name = f"peer-{time.strftime('%Y%m%dT%H%M%S')}"
-    hook = Hook(nodered.hook_port, ROOT / "bench" / "results" / f"{name}-hook.jsonl")
-    hook.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cw-peer-hook-"))  # the receiver's record and log
+    hook = Hook(nodered.hook_port, tmp / "arrivals.jsonl")
     systems: dict[str, System] = {
         "carewatch": CareWatch(args.devices, hook.url),
         "node-red": nodered,
@@ -120,16 +127,19 @@ def main() -> None:
         for i in range(1, args.runs + 1):
             run: dict[str, Any] = {}
             for s in args.systems:
-                run[s] = one_system(args, systems[s], hook, i) | {
-                    "others_cpu_before": wait_quiet(args.wait_quiet)
-                }
+                quiet = wait_quiet(args.wait_quiet)
+                run[s] = one_system(args, systems[s], hook, i) | {"others_cpu_before": quiet}
             doc["runs"].append(run)
+            doc["receiver_errors"] = hook.errors()
             doc["summary"] = {s: summarize(doc["runs"], s, args.loads) for s in args.systems}
             path = write_result(name, doc)
     finally:
-        hook.stop()
-        for s in systems.values():
-            s.stop()
+        try:
+            hook.stop()
+            for s in systems.values():
+                s.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(table(doc["summary"], args.loads))
     print(f"wrote {path}")
 

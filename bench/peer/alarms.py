@@ -41,10 +41,16 @@ def first_arrivals(system: System, hook: Hook) -> dict[str, float]:
 
 
 def wait_arrivals(
-    system: System, hook: Hook, devices: list[str], quiet_s: float, max_s: float = 300
+    system: System,
+    hook: Hook,
+    devices: list[str],
+    quiet_s: float,
+    max_s: float = 300,
+    settle_s: float = 0,
 ) -> list[Arrival]:
     """Until every device's fall arrived, or nothing arrived for `quiet_s` s (at most
-    `max_s`): a duplicate arriving later than the last first arrival is not waited for."""
+    `max_s`); once all arrived, until `settle_s` s without an arrival, so that a resend
+    (which may come a little after its first delivery) is counted."""
     want = set(devices)
     seen, since = -1, time.monotonic()
     deadline = time.monotonic() + max_s
@@ -52,7 +58,8 @@ def wait_arrivals(
         got = arrivals(system, hook)
         if len(got) != seen:
             seen, since = len(got), time.monotonic()
-        if want <= {a.device for a in got} or time.monotonic() - since >= quiet_s:
+        quiet = time.monotonic() - since
+        if quiet >= quiet_s or (want <= {a.device for a in got} and quiet >= settle_s):
             return got
         time.sleep(0.2)
     return arrivals(system, hook)
@@ -127,6 +134,7 @@ def tally(devices: list[str], got: list[Arrival]) -> dict[str, Any]:
         "alarms": len(devices),
         "arrived": len(want & set(by_dev)),
         "lost": len(want - set(by_dev)),
+        "lost_devices": sorted(want - set(by_dev))[:50],
         "doubled": doubled,
         "repeated": repeated,
         "posts": sum(len(v) for d, v in by_dev.items() if d in want),
@@ -148,7 +156,8 @@ def kill_run(
     def killer(t0: float) -> None:
         time.sleep(max(0.0, t0 + args.kill_at - time.monotonic()))
         system.kill9()
-        events["killed_at_s"] = time.monotonic() - t0
+        events["killed_mono"] = time.monotonic()  # to read the receiver's errors against
+        events["killed_at_s"] = events["killed_mono"] - t0
         time.sleep(args.kill_down)
         try:
             events["restart_s"] = system.restart()
@@ -173,7 +182,7 @@ def kill_run(
         pub.wait_acked(len(devices), 30)
         th.join(120)
         load.wait(120)
-        got = wait_arrivals(system, hook, devices, args.quiet)
+        got = wait_arrivals(system, hook, devices, args.quiet, settle_s=args.settle)
     finally:
         load.stop()
         pub.close()

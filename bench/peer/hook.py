@@ -34,6 +34,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # the listen backlog
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, with the time: a sender killed mid-POST resets its connection (that
+        POST was not delivered and is not recorded); the time says whether it was the kill."""
+        err = sys.exc_info()[1]
+        print(f"{time.monotonic():.3f} {client_address} {err!r}", flush=True)
+
 
 def serve(port: int, out_path: Path) -> None:
     out = out_path.open("a", buffering=1, encoding="utf-8")
@@ -116,6 +122,10 @@ class Hook:
             data = f.read()
         end = data.rfind(b"\n") + 1  # a line being written is read next time
         return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+
+    def errors(self) -> list[str]:
+        """The receiver's error lines (monotonic time, client, error), for the document."""
+        return tail(self._log, 20_000).splitlines()
 
     def stop(self) -> None:
         stop_process(self.proc)
