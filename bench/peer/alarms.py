@@ -33,9 +33,10 @@ def arrivals(system: System, hook: Hook) -> list[Arrival]:
     return [a for p in hook.read() if (a := system.arrival(p)) is not None]
 
 
-def first_arrivals(system: System, hook: Hook) -> dict[str, float]:
+def first_of(got: list[Arrival]) -> dict[str, float]:
+    """Each wearable's first arrival (monotonic)."""
     out: dict[str, float] = {}
-    for a in arrivals(system, hook):
+    for a in got:
         out.setdefault(a.device, a.t)
     return out
 
@@ -95,9 +96,7 @@ def latency_run(
         if load is not None:
             load.stop()
         pub.close()
-    first_at: dict[str, float] = {}
-    for a in got:
-        first_at.setdefault(a.device, a.t)
+    first_at = first_of(got)
     ms = [(first_at[d] - sent[d]) * 1000 for d in devices if d in first_at]
     return {
         "load": load_rate,
@@ -186,4 +185,7 @@ def kill_run(
     finally:
         load.stop()
         pub.close()
+    firsts = first_of(got)
+    if firsts:  # how long until the last wearable's fall arrived, from the first fall
+        events["last_first_arrival_s"] = max(firsts.values()) - t0
     return {**tally(devices, got), **events}

@@ -26,7 +26,7 @@ def summarize(runs: list[dict[str, Any]], system: str, loads: list[int]) -> dict
         for q in ("p50_ms", "p99_ms", "max_ms", "missing"):
             put(f"latency_{load}_{q}", [x[q] for x in lat])
     kill = [r["kill"] for r in mine if "kill" in r]
-    for k in ("lost", "doubled", "repeated", "restart_s"):
+    for k in ("lost", "doubled", "repeated", "restart_s", "last_first_arrival_s"):
         put(f"kill_{k}", [x.get(k) for x in kill])
     return out
 
@@ -68,11 +68,12 @@ def table(summary: dict[str, dict[str, Any]], loads: list[int]) -> str:
         ("doubled", "kill -9: alarms doubled (2 alerts)"),
         ("repeated", "kill -9: same alert re-delivered"),
         ("restart_s", "kill -9: restart to up, s"),
+        ("last_first_arrival_s", "kill -9: last fall arrived after, s"),
     ):
         rows.append(
             (
                 label,
-                [cell(summary[n].get(f"kill_{k}"), 1 if k == "restart_s" else 0) for n in names],
+                [cell(summary[n].get(f"kill_{k}"), 1 if k.endswith("_s") else 0) for n in names],
             )
         )
     w0 = max(len(r[0]) for r in rows)
