@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_APT := mosquitto mosquitto-clients fonts-noto-cjk
 TEST_APT := mosquitto mosquitto-clients influxdb victoria-metrics chromium fonts-noto-cjk faketime
 
-.PHONY: run test chaos lint bench apt-run apt-test venv clean
+.PHONY: run test chaos lint bench bench-peer apt-run apt-test venv clean
 
 # Install Debian packages only when missing (idempotent, no apt-get update otherwise).
 define apt_install
@@ -58,6 +58,14 @@ bench: apt-test venv
 	$(PY) -m bench.console --beds 100 --calls 60 --load 1000 --runs 3
 	$(PY) -m bench.throughput $(BENCH_ARGS)
 	$(PY) -m bench.plot
+
+# CareWatch and the Node-RED peer side by side (bench/peer/__init__.py; PEER_ARGS="--runs 1")
+PEER_DIR ?= $(CURDIR)/../shared/peers/nodered
+PEER_ARGS ?=
+bench-peer: apt-test venv
+	@[ -f "$(PEER_DIR)/start_stack.sh" ] || { echo "no Node-RED peer in PEER_DIR=$(PEER_DIR) (start_stack.sh missing); set PEER_DIR=..." >&2; exit 1; }
+	$(UV_SYNC) --extra dev --extra bench --inexact
+	$(PY) -m bench.peer --peer-dir "$(PEER_DIR)" $(PEER_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
