@@ -60,15 +60,14 @@ def install(out: str) -> Stamps:
         t0 = time.monotonic()
         result = process(self, batch)
         t1 = time.monotonic()
-        for item in batch:
-            if isinstance(item, Incoming) and isinstance(item.decoded, DeviceEvent):
-                mark(item.decoded.device_id, "engine_took", t0)
-                mark(item.decoded.device_id, "committed", t1)
-                local.batch_devices = [
-                    i.decoded.device_id
-                    for i in batch
-                    if isinstance(i, Incoming) and isinstance(i.decoded, DeviceEvent)
-                ]
+        local.batch_devices = [
+            i.decoded.device_id
+            for i in batch
+            if isinstance(i, Incoming) and isinstance(i.decoded, DeviceEvent)
+        ]
+        for device in local.batch_devices:
+            mark(device, "engine_took", t0)
+            mark(device, "committed", t1)
         return result
 
     run_batch = EngineRunner._run_batch

@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -104,23 +104,34 @@ def own_cpu_s() -> float:
     return mine
 
 
-class CpuWatch:
-    """Cores busy with work that is not ours (other people's tests on a shared machine),
-    sampled every `interval` seconds while running."""
+class Sampler:
+    """A thread that runs `_run` while the `with` block runs; `_stop` ends it. The shape of
+    every watcher the benchmarks keep beside a load (CPU of others, a process's RSS)."""
 
-    def __init__(self, interval: float = 1.0) -> None:
-        self.samples: list[float] = []
-        self._interval = interval
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> CpuWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class CpuWatch(Sampler):
+    """Cores busy with work that is not ours (other people's tests on a shared machine),
+    sampled every `interval` seconds while running."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        super().__init__()
+        self.samples: list[float] = []
+        self._interval = interval
 
     def _run(self) -> None:
         busy0, _ = _busy_jiffies()

@@ -10,7 +10,6 @@ sustained rate each system kept up with, and the alarms lost on kill -9 written 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
-from bench.common import RESULTS, ROOT
+from bench.common import RESULTS
+from bench.plot import cli, save
 
 COLOURS = {"carewatch": "tab:blue", "node-red": "tab:orange"}
 NAMES = {"carewatch": "CareWatch", "node-red": "Node-RED peer"}
@@ -79,20 +79,11 @@ def plot(doc: dict[str, Any], out: Path) -> None:
         f" ({m['nproc']} cores); median of {runs} runs, bars min-max ({out.stem})",
         fontsize=9,
     )
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save(fig, out)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("result", nargs="?", type=Path)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "peer-vs-nodered.png")
-    args = ap.parse_args()
-    path = args.result or newest()
-    plot(json.loads(path.read_text()), args.out)
-    print(f"wrote {args.out} from {path}")
+    cli("peer-vs-nodered.png", newest, plot)
 
 
 if __name__ == "__main__":

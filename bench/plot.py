@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from bench.common import RESULTS, ROOT
 
@@ -92,20 +94,32 @@ def plot(doc: dict[str, Any], out: Path) -> None:
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=3, loc="upper left")
+    save(fig, out)
+
+
+def save(fig: Figure, out: Path) -> None:
+    """Lay the figure out, write it to `out` (its folder made) and free it."""
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
 
 
-def main() -> None:
+def cli(
+    default_out: str, find: Callable[[], Path], draw: Callable[[dict[str, Any], Path], None]
+) -> None:
+    """`[result] [--out docs/<default_out>]`: draw the given result, else the newest."""
     ap = argparse.ArgumentParser()
     ap.add_argument("result", nargs="?", type=Path)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "latency-vs-load.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / default_out)
     args = ap.parse_args()
-    path = args.result or newest()
-    plot(json.loads(path.read_text()), args.out)
+    path = args.result or find()
+    draw(json.loads(path.read_text()), args.out)
     print(f"wrote {args.out} from {path}")
+
+
+def main() -> None:
+    cli("latency-vs-load.png", newest, plot)
 
 
 if __name__ == "__main__":

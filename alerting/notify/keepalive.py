@@ -59,15 +59,11 @@ class KeepAlivePost:
         was no answer."""
         reused = self._conn is not None
         try:
-            return self._once(body, headers)
-        except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
-            self.close()
+            return self._once(body, headers)  # closes the connection on any fault
+        except (ConnectionError, http.client.BadStatusLine):
             if not reused:
                 raise
             return self._once(body, headers)  # the kept-alive socket was stale
-        except BaseException:
-            self.close()
-            raise
 
     def _once(self, body: bytes, headers: Mapping[str, str]) -> int:
         if self._conn is None:

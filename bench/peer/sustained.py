@@ -6,11 +6,10 @@ the one output both systems have, and a reading counts when it is stored."""
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from typing import Any
 
-from bench.host import CpuWatch, proc_status_kb
+from bench.host import CpuWatch, Sampler, proc_status_kb
 from bench.loads import Load
 from bench.peer.systems import System
 from bench.throughput.runs import log
@@ -19,23 +18,14 @@ PUBLISHER_SLACK = 0.97  # the publishers' achieved rate within 3 % of the offere
 ONE_PUBLISHER_MAX = 10_000  # msg/s one raw publisher process sends reliably here
 
 
-class RssWatch:
+class RssWatch(Sampler):
     """The largest VmRSS of the system's process, sampled every second while running: VmHWM
     alone would also count the start, this says what the load itself took."""
 
     def __init__(self, system: System) -> None:
+        super().__init__()
         self.max_mb = 0.0
         self._system = system
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
