@@ -178,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: a stopped receiver is gone
     timeout = 10.0
     server_version = "CareWatchReceiver/1"
+    # the answer leaves as one segment, not head then body (Nagle against delayed ACK)
+    wbufsize = -1  # buffered; handle_one_request flushes after each request
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: deliveries are printed by `main`, not one access line each."""

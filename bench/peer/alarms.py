@@ -188,4 +188,9 @@ def kill_run(
     firsts = first_of(got)
     if firsts:  # how long until the last wearable's fall arrived, from the first fall
         events["last_first_arrival_s"] = max(firsts.values()) - t0
+        # when the falls arrived, s from the first fall: 10 deciles
+        times = sorted(t - t0 for t in firsts.values())
+        events["first_arrival_deciles_s"] = [
+            round(times[min(len(times) - 1, len(times) * k // 10)], 2) for k in range(11)
+        ]
     return {**tally(devices, got), **events}
