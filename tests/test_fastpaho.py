@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 import threading
@@ -211,3 +212,109 @@ def test_a_message_left_unacked_comes_back_flagged_as_a_redelivery(broker, publi
     finally:
         second.disconnect()
         second.loop_stop()
+
+
+def _publish_packet(topic: bytes, payload: bytes, qos: int, mid: int, props: bytes) -> bytes:
+    body = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"")
+    body += props + payload
+    n, length = len(body), b""
+    while True:  # the remaining length, a variable byte integer
+        byte, n = n % 128, n // 128
+        length += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            break
+    return bytes([0x30 | qos << 1]) + length + body
+
+
+def _reader(got: list[tuple[bytes, bytes, int, int]]) -> tuple[BufferedClient, socket.socket]:
+    """A client whose socket is one end of a socketpair (no broker: the test writes the
+    broker's bytes itself); returns it and the other end."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = BufferedClient(
+        CallbackAPIVersion.VERSION2,
+        client_id="fastpaho-stream",
+        protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=True,
+    )
+    client.on_publish_fast = lambda t, p, m, q, _d: got.append((t, p, m, q))
+    client._sock = BufferedSocket(a)
+    return client, b
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    msgs=st.lists(
+        st.tuples(
+            st.binary(min_size=1, max_size=40),
+            st.binary(max_size=300),
+            st.sampled_from([0, 1]),
+            st.integers(1, 65535),
+            st.sampled_from([b"\x00", b"\x05\x02\x00\x00\x00\x3c"]),  # none, an expiry
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    cuts=st.lists(st.integers(0, 20_000), max_size=8),
+    ping_at=st.integers(0, 60),
+)
+def test_publishes_read_from_the_buffer_arrive_whole_and_in_order_however_the_bytes_come(
+    msgs, cuts, ping_at
+):
+    """A stream of PUBLISH packets (and a PINGRESP, which paho's own path reads), written in
+    arbitrary pieces: whole packets in the buffer are taken straight from it, a packet cut
+    across pieces is finished by paho's reads; every message arrives once, in order."""
+    got: list[tuple[bytes, bytes, int, int]] = []
+    client, peer = _reader(got)
+    try:
+        packets = [_publish_packet(t, p, q, m, pr) for t, p, q, m, pr in msgs]
+        packets.insert(min(ping_at, len(packets)), bytes([0xD0, 0x00]))
+        stream = b"".join(packets)
+        bounds = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+        for lo, hi in itertools.pairwise(bounds):
+            peer.sendall(stream[lo:hi])
+            assert client.loop_read() == 0
+        want = [(t, p, m if q else 0, q) for t, p, q, m, _pr in msgs]
+        assert got == want
+        assert client._in_packet["command"] == 0  # nothing half-read is left
+    finally:
+        peer.close()
+        client._sock.close()
+
+
+def test_a_malformed_publish_after_good_ones_is_paho_s_protocol_error_and_the_good_ones_arrive():
+    got: list[tuple[bytes, bytes, int, int]] = []
+    client, peer = _reader(got)
+    try:
+        good = _publish_packet(b"a/b", b"1", 1, 7, b"\x00")
+        bad = bytes([0x32, 0x05]) + b"\x00\x09abc"  # topic longer than the packet
+        peer.sendall(good + good + bad)
+        assert client.loop_read() == paho.MQTT_ERR_PROTOCOL
+        assert got == [(b"a/b", b"1", 7, 1)] * 2
+        assert client._sock is None  # paho dropped the connection, as it does
+    finally:
+        peer.close()
+
+
+def test_whole_publishes_in_the_buffer_skip_paho_s_packet_reader():
+    got: list[tuple[bytes, bytes, int, int]] = []
+    client, peer = _reader(got)
+    reads = 0
+    paho_read = client._packet_read
+
+    def counted() -> paho.MQTTErrorCode:
+        nonlocal reads
+        reads += 1
+        return paho_read()
+
+    client._packet_read = counted  # type: ignore[method-assign]
+    try:
+        peer.sendall(
+            b"".join(_publish_packet(b"t", b"%d" % k, 1, k + 1, b"\x00") for k in range(100))
+        )
+        assert client.loop_read() == 0
+        assert len(got) == 100
+        assert reads == 1  # the first packet: the one that filled the buffer
+    finally:
+        peer.close()
+        client._sock.close()
