@@ -37,6 +37,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--systems", nargs="*", default=["carewatch", "node-red"])
     ap.add_argument("--only", nargs="*", default=list(PHASES), choices=PHASES)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cw-workers", type=int, default=0, help="CareWatch's ingest_workers")
     ap.add_argument("--devices", type=int, default=10_000, help="wearables of the load")
     ap.add_argument("--duration", type=float, default=20, help="seconds per sustained step")
     ap.add_argument("--from", dest="rate_from", type=int, default=8000)
@@ -113,7 +114,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cw-peer-hook-"))  # the receiver's record and log
     hook = Hook(nodered.hook_port, tmp / "arrivals.jsonl")
     systems: dict[str, System] = {
-        "carewatch": CareWatch(args.devices, hook.url),
+        "carewatch": CareWatch(args.devices, hook.url, args.cw_workers),
         "node-red": nodered,
     }
     doc: dict[str, Any] = {

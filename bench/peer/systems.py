@@ -78,9 +78,10 @@ class CareWatch(System):
 
     name = "carewatch"
 
-    def __init__(self, wearables: int, webhook_url: str) -> None:
+    def __init__(self, wearables: int, webhook_url: str, workers: int = 0) -> None:
         self.wearables = wearables
         self.webhook_url = webhook_url
+        self.workers = workers  # ingest worker processes (docs/scaling.md)
         self.tmp: Path | None = None
         self.broker: MosquittoProcess | None = None
         self.db: Influx | None = None
@@ -103,6 +104,7 @@ class CareWatch(System):
             self.wearables,
             self.db.url,
             webhook_url=self.webhook_url,
+            workers=self.workers,
         )
         self.service.start()
         self.service.wait_ready()
