@@ -14,9 +14,10 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from alerting import outbox, points, store
+from alerting.batchmetrics import BatchHistogram
 from alerting.commands import Commands
 from alerting.conditions import Conditions
 from alerting.contacts import ContactBook
@@ -154,11 +155,11 @@ class Engine:
         self._m_raised = Counter(
             "carewatch_alerts_raised", "Alerts raised", ["rule", "severity"], registry=metrics
         )
-        self._m_latency = Histogram(
+        self._m_latency = BatchHistogram(
             "carewatch_ingest_commit_seconds",
             "From MQTT receipt to commit",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=metrics,
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            metrics,
         )
 
     # --- setup ---------------------------------------------------------------------------
@@ -298,12 +299,14 @@ class Engine:
             self._m_messages.labels("accepted", "").inc(r.accepted)
         if r.duplicates:
             self._m_messages.labels("duplicate", "").inc(r.duplicates)
+        waited = []
         for item in batch:
             if isinstance(item, Incoming):
                 d = item.decoded
                 if isinstance(d, Rejection):
                     self._m_messages.labels("rejected", d.reason).inc()
-                self._m_latency.observe(max(0, now - d.received_ms) / 1000)
+                waited.append(max(0, now - d.received_ms) / 1000)
+        self._m_latency.observe_many(waited)
 
     def _first_time(self, e: DeviceEvent) -> bool:
         cur = self._conn.execute(

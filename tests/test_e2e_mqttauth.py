@@ -6,7 +6,6 @@ passwords are refused, and the service works over TLS with a private CA."""
 from __future__ import annotations
 
 import csv
-import subprocess
 import threading
 import time
 
@@ -18,6 +17,7 @@ from carewatch.cli import main as carewatch
 from ingest.broker import MosquittoProcess, TlsListener, free_port
 from ingest.mqttauth import SERVICE_USER, ZIGBEE_USER, Grants, write_credentials
 from tests.conftest import DEMO_SITE, ROOT, wait_until
+from tests.pki import make_ca
 from tests.servers import CarewatchProcess
 
 T = "carewatch/v1/sunrise"
@@ -207,61 +207,6 @@ def test_each_services_account_reads_only_its_own_sites(tmp_path):
             service.stop()
     finally:
         broker.stop()
-
-
-def make_ca(d):
-    """A private CA and a server certificate for 127.0.0.1 (openssl)."""
-    d.mkdir(parents=True, exist_ok=True)
-
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=CareWatch test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.crt",
-    )
-    return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
 def test_the_service_works_over_tls_with_a_private_ca(tmp_path, publisher):

@@ -4,12 +4,14 @@ without losing the post, a proxy honoured by falling back to httpx."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from alerting.notify.keepalive import KeepAlivePost, proxied
+from tests.pki import make_ca
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -19,8 +21,10 @@ class TinyServer:
     `close_after_each`, closes the socket after answering without saying so, as a
     receiver's idle timeout does."""
 
-    def __init__(self, close_after_each: bool) -> None:
+    def __init__(self, close_after_each: bool, tls: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
+        if tls is not None:  # accept() then returns TLS sockets
+            self.sock = tls.wrap_socket(self.sock, server_side=True)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.bodies: list[bytes] = []
@@ -31,6 +35,8 @@ class TinyServer:
         while True:
             try:
                 conn, _ = self.sock.accept()
+            except ssl.SSLError:
+                continue  # a client that refused our certificate
             except OSError:
                 return
             self.connections += 1
@@ -120,3 +126,42 @@ def test_a_proxy_in_the_environment_is_noticed(monkeypatch: pytest.MonkeyPatch) 
     assert not proxied("https://brigade.example/hook")
     monkeypatch.setenv("NO_PROXY", "brigade.example")
     assert not proxied("http://brigade.example/hook")
+
+
+def test_an_https_receiver_with_a_trusted_certificate_gets_every_post_on_one_connection(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The brigade's webhook is https: the fast path checks its certificate against the
+    system's trust store (here a private CA, by SSL_CERT_FILE) and keeps the connection."""
+    ca, cert, key = make_ca(tmp_path / "pki")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    server = TinyServer(close_after_each=False, tls=tls)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        post = KeepAlivePost(f"https://127.0.0.1:{server.port}/hook", 5.0)
+        assert [post.post(b"%d" % i, {}) for i in range(3)] == [200, 200, 200]
+        post.close()
+        assert server.bodies == [b"0", b"1", b"2"]
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+def test_an_https_receiver_whose_certificate_is_not_trusted_gets_nothing(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certificate the trust store does not vouch for is an error (the worker retries
+    later), never a post sent to whoever answered."""
+    _ca, cert, key = make_ca(tmp_path / "pki")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    server = TinyServer(close_after_each=False, tls=tls)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
+        post = KeepAlivePost(f"https://127.0.0.1:{server.port}/hook", 5.0)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post.post(b"secret", {})
+        assert server.bodies == []
+    finally:
+        server.close()
