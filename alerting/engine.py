@@ -196,6 +196,11 @@ class Engine:
         """(site, device) -> end of maintenance in epoch ms, for the device-health view."""
         return self._watch.maintenance()
 
+    def heard_times(self) -> dict[tuple[str, str], int]:
+        """(site, device) -> when it was heard last in this process (epoch ms; the stored
+        time may be older by up to a slack, alerting/supervision.py). Any thread."""
+        return self._watch.heard_times()
+
     def next_due_ms(self) -> int | None:
         """The earliest deadline (supervision or timer), so the runner's queue wait ends
         exactly when something falls due instead of polling."""
@@ -212,9 +217,7 @@ class Engine:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("UPDATE deadlines SET due_ms = due_ms + ?", (step_ms,))
-            conn.execute(
-                "UPDATE device_state SET due_ms = due_ms + ? WHERE due_ms IS NOT NULL", (step_ms,)
-            )
+            self._watch.shift(step_ms)
             conn.execute(
                 "UPDATE alerts SET shelved_until = shelved_until + ? WHERE state = 'shelved'"
                 " AND shelved_until IS NOT NULL",
@@ -222,6 +225,7 @@ class Engine:
             )
             conn.execute("UPDATE maintenance SET until_ms = until_ms + ?", (step_ms,))
             conn.execute("COMMIT")
+            self._watch.shifted(step_ms)
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alerting.model import Alert, AlertState, Severity
@@ -275,8 +275,15 @@ ORDER = (
 class AlertReader:
     """Read side for the API: its own read-only connection per call."""
 
-    def __init__(self, connect: Any) -> None:
+    def __init__(
+        self,
+        connect: Any,
+        heard: Callable[[], Mapping[tuple[str, str], int]] | None = None,
+    ) -> None:
+        """`heard`: the engine's in-memory last-heard times, newer than the stored ones by
+        up to a slack (alerting/supervision.py); `device_states` shows the newer."""
         self._connect = connect
+        self._heard = heard
 
     def find(
         self, state: str = "open", limit: int = 500, sites: Sequence[str] | None = None
@@ -416,9 +423,14 @@ class AlertReader:
         conn = self._connect()
         try:
             rows = conn.execute("SELECT site, device_id, last_seen_ms, online FROM device_state")
-            return {(s, d): (seen, online) for s, d, seen, online in rows}
+            states = {(s, d): (seen, online) for s, d, seen, online in rows}
         finally:
             conn.close()
+        for key, at in (self._heard() if self._heard else {}).items():
+            seen, online = states.get(key, (None, None))
+            if seen is None or at > seen:
+                states[key] = (at, online)
+        return states
 
 
 def prune_closed(conn: sqlite3.Connection, before_ms: int, limit: int) -> int:

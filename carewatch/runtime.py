@@ -115,7 +115,7 @@ class Runtime:
         self.read_open = settings.read_access == "open"
         session_key = load_secret(settings.data_dir / "session.key")
         self.staff = StaffAuth.of_sites(sites, session_key, clock)
-        self.alerts = AlertReader(self._read_conn)
+        self.alerts = AlertReader(self._read_conn, engine.heard_times)
         self._paused = False
         # the MQTT side (ingest/intake.py): one session, or telemetry and events apart, or
         # telemetry in worker processes; sessions of an earlier setting are retired
