@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import SecretStr
@@ -26,6 +27,9 @@ from carewatch.settings import Settings, load_settings
 from carewatch.systemd import Notifier, ServiceNotifier, watchdog_interval_s
 from carewatch.tools import wrong_config_kind
 from devices.ports import SystemClock
+
+if TYPE_CHECKING:
+    from carewatch.runtime import Runtime
 
 log = logging.getLogger("carewatch.cli")
 
@@ -91,13 +95,13 @@ def _print_when_up(server: uvicorn.Server, banner: str) -> None:
     print(banner, flush=True)
 
 
-def built(settings: Settings) -> object:
+def built(settings: Settings) -> Runtime:
     """build_runtime without the cyclic garbage collector: loading a site of 50,000 devices
     makes objects by the hundred thousand and keeps nearly all of them, so collections
     while it runs only cost time. What it kept is then frozen out of later collections."""
     from carewatch.runtime import build_runtime
 
-    sys.setswitchinterval(settings.gil_switch_ms / 1000)  # the process's: set by its service
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)  # the process's (serve and demo)
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -134,7 +138,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """`carewatch demo`: a private broker, the embedded store and a simulated home, on a
     fresh data dir (removed at exit) unless --data-dir names one to keep."""
     from carewatch.demo import banner_lines, demo_access, demo_homes, demo_rules, demo_sites
-    from carewatch.runtime import build_runtime
     from ingest.broker import MosquittoProcess, free_port
 
     overrides: dict[str, object] = {}
@@ -158,8 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings.sites_dir = demo_sites(args.sites, data_dir)
     settings.access_file = settings.access_file or demo_access(args.sites)
     settings.rules_file = settings.rules_file or demo_rules(args.sites)
-    sys.setswitchinterval(settings.gil_switch_ms / 1000)
-    runtime = build_runtime(settings)
+    runtime = built(settings)
     registry = runtime.registry
     homes = (
         [] if args.no_simulator else demo_homes(registry, settings, SystemClock(), args.scenario)
