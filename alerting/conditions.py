@@ -15,9 +15,19 @@ from datetime import datetime, tzinfo
 
 from alerting.deadlines import OFF, ON, Deadline, Deadlines
 from alerting.lifecycle import CALM, Lifecycle
-from alerting.rules import AnyRule, EventRule, LevelRule, RateRule, ThresholdRule, TimeWindowRule
+from alerting.rules import (
+    AnyRule,
+    EventRule,
+    LevelRule,
+    RateRule,
+    ThresholdRule,
+    TimeWindowRule,
+    threshold_verdict,
+)
 from devices.model import Reading, Scalar
 from devices.registry import Device
+
+Verdict = Callable[[float | bool | str], tuple[bool, bool]]  # v -> (breached, cleared)
 
 # raise(rule, site, subject, now, value text, device or None): the engine's raising
 Raise = Callable[[AnyRule, str, str, int, str, Device | None], None]
@@ -43,6 +53,8 @@ class Conditions:
         self._raise = raise_
         self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
         self._counters: dict[tuple[str, str, str], float] = {}
+        # a threshold rule's verdict function (rules.threshold_verdict), by the rule's id
+        self._verdicts: dict[int, tuple[ThresholdRule, Verdict]] = {}
 
     def remember_counters(self, levels: Sequence[LevelRule], dev: Device, d: Reading) -> None:
         """After every rule has seen a reading: its inactivity counters (e.g. steps) become
@@ -61,8 +73,11 @@ class Conditions:
         if v is None:
             return
         if isinstance(rule, ThresholdRule):
-            breached = rule.breached(v) and not self._moved(rule, dev, d)
-            cleared = rule.cleared(v)
+            known = self._verdicts.get(id(rule))
+            if known is None or known[0] is not rule:  # the rule itself kept: ids not reused
+                known = self._verdicts[id(rule)] = (rule, threshold_verdict(rule))
+            breached, cleared = known[1](v)
+            breached = breached and not self._moved(rule, dev, d)
             key = (rule.name, dev.site, dev.id)
             if cleared and not breached and not self._life.is_clearable(key):
                 # the usual reading: normal, nothing open; only a pending on-delay to drop

@@ -3,7 +3,9 @@ alerting/defaults.py holds the default rule set of DOMAIN.md's hazard table."""
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from datetime import time
 from itertools import pairwise
 from typing import Annotated, Literal
@@ -146,6 +148,27 @@ class ThresholdRule(_DeviceRule):
         if self.op in ("lt", "le"):
             return v >= self.clear_value
         return v <= self.clear_value
+
+
+def threshold_verdict(rule: ThresholdRule) -> Callable[[float | bool | str], tuple[bool, bool]]:
+    """`v -> (rule.breached(v), rule.cleared(v))`, made once per rule: an order rule on a
+    number (every reading's usual case) is one comparison and one more for its hysteresis,
+    not the general methods' type checks per call (about 8% of the interpreter's time at
+    20,000 msg/s). Anything else goes to the general methods."""
+    breached, cleared = rule.breached, rule.cleared
+    ref, cv = rule.value, rule.clear_value
+    if rule.op in ("eq", "ne") or isinstance(ref, bool | str):
+        return lambda v: (breached(v), cleared(v))
+    test = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}[rule.op]
+    back = operator.ge if rule.op in ("lt", "le") else operator.le
+
+    def verdict(v: float | bool | str) -> tuple[bool, bool]:
+        if type(v) is not float:
+            return breached(v), cleared(v)
+        hit = test(v, ref)
+        return hit, (not hit) if cv is None else back(v, cv)
+
+    return verdict
 
 
 class RateRule(_DeviceRule):
