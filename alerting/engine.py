@@ -36,7 +36,7 @@ from alerting.items import (
     StoreWrite,
 )
 from alerting.lifecycle import CALM, Lifecycle, Where
-from alerting.model import Alert, Change
+from alerting.model import Alert, transitions
 from alerting.outbox import Outbox
 from alerting.rulebook import Rulebook
 from alerting.rules import (
@@ -48,7 +48,6 @@ from alerting.supervision import Supervision
 from alerting.views import AlertView
 from alerting.welfare import WELFARE, Welfare
 from devices.model import (
-    AlertTransition,
     BridgeDevices,
     BridgeState,
     Decoded,
@@ -63,38 +62,7 @@ from devices.siteconfig import SYSTEM_SITE
 
 log = logging.getLogger("carewatch.alerting.engine")
 
-# notifications, not changes of the alert: not stored as alert transitions
-NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
-
-
 _WRITTEN = CommandResult(True, None, None)
-
-
-def _transitions(changes: Sequence[Change]) -> list[AlertTransition]:
-    """The batch's alert changes as neutral data for the sinks (the time-series store)."""
-    out = []
-    for c in changes:
-        if c.action in NOT_TRANSITIONS:
-            continue
-        a = c.alert
-        out.append(
-            AlertTransition(
-                site=a.site,
-                device_id=a.device_id,
-                alert_id=a.id,
-                rule=a.rule,
-                severity=a.severity.value,
-                priority=a.priority,
-                action=c.action,
-                state=a.state.value,
-                floor=a.floor,
-                room=a.room,
-                occurrences=a.occurrences,
-                value=a.value,
-                at_ms=c.at,
-            )
-        )
-    return out
 
 
 class Engine:
@@ -278,7 +246,7 @@ class Engine:
             self._serve_due(now)
             self._fire.observe(result.changes, 0, now)
             self._outbox.route(result.changes, now)
-            items: list[BatchItem] = [*accepted, *_transitions(result.changes)]
+            items: list[BatchItem] = [*accepted, *transitions(result.changes)]
             for sink in self._sinks:
                 sink.write(conn, items)
             self._watch.flush()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from devices.model import AlertTransition
 
 
 class AlertState(StrEnum):
@@ -87,3 +90,34 @@ class Change:
     by: str | None = None
     note: str | None = None
     target: str | None = None  # escalate / renotify: the notifier target
+
+
+# notifications, not changes of the alert: not stored as alert transitions
+NOT_TRANSITIONS = frozenset({"escalate", "renotify"})
+
+
+def transitions(changes: Sequence[Change]) -> list[AlertTransition]:
+    """The batch's alert changes as neutral data for the sinks (the time-series store)."""
+    out = []
+    for c in changes:
+        if c.action in NOT_TRANSITIONS:
+            continue
+        a = c.alert
+        out.append(
+            AlertTransition(
+                site=a.site,
+                device_id=a.device_id,
+                alert_id=a.id,
+                rule=a.rule,
+                severity=a.severity.value,
+                priority=a.priority,
+                action=c.action,
+                state=a.state.value,
+                floor=a.floor,
+                room=a.room,
+                occurrences=a.occurrences,
+                value=a.value,
+                at_ms=c.at,
+            )
+        )
+    return out
