@@ -69,6 +69,20 @@ def parse_publish_v5(packet: bytes | bytearray, qos: int) -> tuple[bytes, bytes,
     return parse_publish_v5_at(packet, 0, len(packet), qos)
 
 
+def varint(buf: bytes | bytearray, at: int, stop: int) -> tuple[int, int] | None:
+    """The MQTT variable byte integer at buf[at:stop] and the index after it; None when it
+    runs past `stop` or past its 4 bytes (the caller decides: wait for more, or malformed)."""
+    value, shift = 0, 0
+    while at < stop and shift <= 21:
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+    return None
+
+
 def parse_publish_v5_at(
     buf: bytes | bytearray, start: int, stop: int, qos: int
 ) -> tuple[bytes, bytes, int]:
@@ -84,18 +98,10 @@ def parse_publish_v5_at(
                 raise MalformedPacket("PUBLISH packet too short")
             mid = (buf[end] << 8) | buf[end + 1]
             end += 2
-        length, shift = 0, 0
-        while True:  # the properties' length, a variable byte integer
-            if end >= stop:
-                raise MalformedPacket("PUBLISH packet too short")
-            byte = buf[end]
-            end += 1
-            length |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MalformedPacket("properties length longer than 4 bytes")
+        props = varint(buf, end, stop)  # the properties' length
+        if props is None:
+            raise MalformedPacket("properties length cut short or longer than 4 bytes")
+        length, end = props
         end += length
         if end > stop:
             raise MalformedPacket("properties longer than the packet")
@@ -257,16 +263,10 @@ class BufferedClient(paho.Client):
             qos = (header & 0x06) >> 1
             if header & 0xF0 != paho.PUBLISH or qos > 1:
                 break
-            i, length, shift = pos + 1, 0, 0
-            while i < size and shift <= 21:  # the remaining length, a variable byte integer
-                byte = buf[i]
-                i += 1
-                length |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-            else:
+            remaining = varint(buf, pos + 1, size)
+            if remaining is None:
                 break  # not all here yet, or longer than 4 bytes: paho's path
+            length, i = remaining
             end = i + length
             if end > size or length < 2 or (buf[i] == 0 and buf[i + 1] == 0):
                 break  # partial, too short, or a topic alias: paho's path
