@@ -1,0 +1,61 @@
+"""Many rows into SQLite in one statement, for the threads that share the interpreter.
+
+Why: Python's sqlite3 lets go of the GIL around every `sqlite3_step`, and `executemany`
+of n rows is n steps. Each time the engine's thread lets go while another thread runs
+Python (paho's reader at thousands of messages a second), it waits for the interpreter's
+switch interval to get it back. Measured on this machine with one busy thread beside it,
+50 spool rows took 23 ms by `executemany` and 0.7 ms as one `INSERT ... SELECT FROM
+json_each(?)`; with no other thread, 0.07 and 0.13 ms. An alarm waiting behind a batch
+of telemetry waits for those steps (docs/performance.md, "The GIL and SQLite's steps").
+
+Shared by ingest (the spool) and alerting (the supervision rows), which never import
+each other; devices is what both may import.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+
+def pack(rows: Sequence[Sequence[Any]]) -> str | None:
+    """`rows` as one JSON array for json_each, or None where they must go row by row: a
+    value JSON cannot carry (a lone surrogate), or a NUL, at which json_extract would end
+    the text (any escaped NUL is taken for one: row by row is never wrong, only slower).
+    Text, not bytes: SQLite 3.45 and later read a BLOB argument as its binary JSONB."""
+    try:
+        packed = orjson.dumps(rows).decode()
+    except TypeError:
+        return None
+    return None if "\\u0000" in packed else packed
+
+
+def columns(width: int) -> str:
+    """The select list of json_each's rows of `width` values."""
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
+
+
+class Rows:
+    """An INSERT of rows of `width` values: one row by VALUES, more as one JSON array
+    unpacked by json_each, so the whole batch is a single step. `head` is
+    "INSERT INTO t(a, b, ...)" with those columns; `tail` an optional upsert clause
+    (" ON CONFLICT(...) DO UPDATE SET ..."). Values: int, float, str or None."""
+
+    def __init__(self, head: str, width: int, tail: str = "") -> None:
+        marks = ", ".join("?" * width)
+        self.one = f"{head} VALUES ({marks}){tail}"
+        # WHERE true: SQLite's rule for an upsert after INSERT ... SELECT (parsing ambiguity)
+        self.many = f"{head} SELECT {columns(width)} FROM json_each(?) WHERE true{tail}"
+
+    def insert(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert `rows` in the caller's transaction."""
+        if not rows:
+            return
+        packed = pack(rows) if len(rows) > 1 else None
+        if packed is None:
+            conn.executemany(self.one, rows)
+        else:
+            conn.execute(self.many, (packed,))
