@@ -2,7 +2,10 @@
 ends. Written in the engine's transaction, so a restart resumes each at its instant.
 
 In memory a dict plus a heap: finding what is due costs O(log n) per due deadline, never a
-scan of all of them.
+scan of all of them. The rows are written once per transaction (`flush`, right before the
+commit): a deadline armed and served in the same batch, as an alarm's first escalation
+step is, never touches the table, and the rest go in one statement each for upserts and
+deletes (devices/sqlrows.py says why statements count).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import heapq
 import sqlite3
 from dataclasses import dataclass
 
+from devices.sqlrows import Rows, columns, pack
+
 ON = "on"  # on-delay: raise when it comes due
 OFF = "off"  # off-delay / chatter calm: clear when it comes due
 ESC = "esc"  # next escalation step of an alert
@@ -18,6 +23,15 @@ SHELVE = "shelve"  # shelving ends
 OOS = "oos"  # maintenance (out of service) ends
 
 DKey = tuple[str, str, str, str]  # kind, rule, site, subject
+
+_UPSERT = Rows(
+    "INSERT OR REPLACE INTO deadlines(kind, rule, site, subject, due_ms, since_ms, value)", 7
+)
+_DELETE = "DELETE FROM deadlines WHERE kind=? AND rule=? AND site=? AND subject=?"
+_DELETE_MANY = (
+    f"DELETE FROM deadlines WHERE (kind, rule, site, subject) IN"
+    f" (SELECT {columns(4)} FROM json_each(?))"
+)
 
 
 @dataclass(slots=True)
@@ -47,9 +61,12 @@ class Deadlines:
         self._conn = conn
         self._items: dict[DKey, Deadline] = {}
         self._heap: list[tuple[int, DKey]] = []
+        self._stored: set[DKey] = set()  # keys with a row, as of the last flush
+        self._dirty: dict[DKey, Deadline | None] = {}  # since then: row to write, or delete
 
     def load(self) -> None:
-        """Read every deadline from the table: at startup and after a rollback."""
+        """Read every deadline from the table: at startup and after a rollback (whatever
+        was not flushed and committed is forgotten)."""
         rows = self._conn.execute(
             "SELECT kind, rule, site, subject, due_ms, since_ms, value FROM deadlines"
         ).fetchall()
@@ -59,27 +76,47 @@ class Deadlines:
             self._items[d.key] = d
         self._heap = [(d.due_ms, k) for k, d in self._items.items()]
         heapq.heapify(self._heap)
+        self._stored = set(self._items)
+        self._dirty = {}
 
     def get(self, key: DKey) -> Deadline | None:
         """The pending deadline of that key, or None."""
         return self._items.get(key)
 
     def set(self, d: Deadline) -> None:
-        """Arm a deadline (row included); one of the same key is replaced."""
+        """Arm a deadline (its row at the next flush); one of the same key is replaced."""
         self._items[d.key] = d
         heapq.heappush(self._heap, (d.due_ms, d.key))
-        self._conn.execute(
-            "INSERT OR REPLACE INTO deadlines(kind, rule, site, subject, due_ms, since_ms, value)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (d.kind, d.rule, d.site, d.subject, d.due_ms, d.since_ms, d.value),
-        )
+        self._dirty[d.key] = d
 
     def cancel(self, key: DKey) -> None:
-        """Drop the deadline and its row; a key with none is fine."""
-        if self._items.pop(key, None) is not None:
-            self._conn.execute(
-                "DELETE FROM deadlines WHERE kind=? AND rule=? AND site=? AND subject=?", key
-            )
+        """Drop the deadline (its row at the next flush); a key with none is fine."""
+        if self._items.pop(key, None) is None:
+            return
+        if key in self._stored:
+            self._dirty[key] = None
+        else:  # armed since the last flush: no row to delete
+            self._dirty.pop(key, None)
+
+    def flush(self) -> None:
+        """Write the rows changed since the last flush, in the caller's transaction; the
+        engine calls it right before every commit."""
+        if not self._dirty:
+            return
+        ups = [d for d in self._dirty.values() if d is not None]
+        gone = [k for k, d in self._dirty.items() if d is None]
+        _UPSERT.insert(
+            self._conn,
+            [(d.kind, d.rule, d.site, d.subject, d.due_ms, d.since_ms, d.value) for d in ups],
+        )
+        packed = pack(gone) if len(gone) > 1 else None
+        if packed is None:
+            self._conn.executemany(_DELETE, gone)
+        else:
+            self._conn.execute(_DELETE_MANY, (packed,))
+        self._stored.difference_update(gone)
+        self._stored.update(d.key for d in ups)
+        self._dirty = {}
 
     def _clean_top(self) -> None:
         heap = self._heap

@@ -145,6 +145,8 @@ class Engine:
         self._deadlines.load()  # the welfare checks arm what is not armed yet
         self._life.load(self._clock.now_ms())
         self._welfare.setup(self._clock.now_ms())
+        self._life.flush()
+        self._deadlines.flush()
         conn.execute("COMMIT")
         self._reload()
 
@@ -250,6 +252,8 @@ class Engine:
             for sink in self._sinks:
                 sink.write(conn, items)
             self._watch.flush()
+            self._life.flush()
+            self._deadlines.flush()
             conn.execute("COMMIT")
         except BaseException:
             try:

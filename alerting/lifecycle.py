@@ -50,6 +50,7 @@ class Lifecycle:
         self.open: dict[Key, Alert] = {}
         self.by_id: dict[int, Alert] = {}
         self.changes: list[Change] = []
+        self._audit: list[store.AuditRow] = []  # the batch's, written by flush()
         self._recent: dict[Key, deque[int]] = {}
         # called with each new occurrence (raise or repeat): correlation and repetition
         self.on_occurrence: Callable[[Alert, int], None] | None = None
@@ -63,6 +64,7 @@ class Lifecycle:
     def load(self, now: int) -> None:
         """The open alerts and their raises of the last minute (chatter counting), from the
         database: at startup and after every rollback."""
+        self._audit = []
         self.open = {(a.rule, a.site, a.device_id): a for a in store.load_open(self._conn)}
         self.by_id = {a.id: a for a in self.open.values()}
         self._recent = {}
@@ -80,6 +82,13 @@ class Lifecycle:
 
     # --- emitting --------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Write the batch's audit rows (one statement); the engine calls it right before
+        the commit."""
+        if self._audit:
+            store.audit(self._conn, self._audit)
+            self._audit = []
+
     def emit(
         self,
         action: str,
@@ -92,15 +101,16 @@ class Lifecycle:
     ) -> None:
         """Audit one transition and add it to the batch's changes; the caller has stored the alert.
         A closed alert leaves the open set, its timers cancelled."""
-        store.audit(
-            self._conn,
-            alert.id,
-            now,
-            action,
-            before.value if before else None,
-            alert.state.value,
-            by,
-            target if note is None else note if target is None else f"{target}: {note}",
+        self._audit.append(
+            (
+                alert.id,
+                now,
+                action,
+                before.value if before else None,
+                alert.state.value,
+                by,
+                target if note is None else note if target is None else f"{target}: {note}",
+            )
         )
         self.changes.append(Change(action, alert.snapshot(), now, by, note, target))
         if alert.state is AlertState.CLOSED:

@@ -41,6 +41,7 @@ from alerting.model import Alert, AlertState, Change
 from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
 from alerting.views import public_alert
+from devices.sqlrows import Rows
 
 MQTT_TARGET = "mqtt"
 ALERT_KIND = "alert"
@@ -136,6 +137,14 @@ def lanes(scope: Scope | None, exports: bool) -> list[Scope | None]:
     return [replace(base, kind=ALERT_KIND), replace(base, kind=EXPORT_KIND)]
 
 
+# the batch's rows in one statement (devices/sqlrows.py says why)
+_INSERT = Rows(
+    "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms, first_ms,"
+    " note, alert, next_ms, site, recipient, channel)",
+    14,
+)
+
+
 class Outbox:
     """Routes the batch's alert changes to outbox rows, in the engine's transaction. Remembers per
     open alert which targets heard of it, for follow-ups."""
@@ -154,6 +163,7 @@ class Outbox:
         # per open alert: target -> (last seq, first created_ms)
         self._heard: dict[int, dict[str, tuple[int, int]]] = {}
         self._install = "0"
+        self._rows: list[tuple[Any, ...]] = []  # the batch's rows, written by route()
 
     def load(self) -> None:
         """Read the install id and, per open alert, the targets that heard of it and their last
@@ -170,7 +180,14 @@ class Outbox:
             self._heard.setdefault(alert_id, {})[lane] = (seq, first)
 
     def route(self, changes: list[Change], now: int) -> int:
-        """Outbox rows for the batch's changes; returns how many were written."""
+        """Outbox rows for the batch's changes, in one statement; returns how many."""
+        self._rows = []
+        n = self._route(changes, now)
+        _INSERT.insert(self._conn, self._rows)
+        self._rows = []
+        return n
+
+    def _route(self, changes: list[Change], now: int) -> int:
         n = 0
 
         for c in changes:
@@ -218,10 +235,7 @@ class Outbox:
         heard[lane] = (seq, first)
         msg_type = "Cancel" if c.action == "dismiss" else "Alert" if seq == 1 else "Update"
         a = c.alert
-        self._conn.execute(
-            "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms,"
-            " first_ms, note, alert, next_ms, site, recipient, channel)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        self._rows.append(
             (
                 f"{a.site}:{self._install}:{a.id}:{lane}:{seq}",
                 target,
@@ -233,12 +247,12 @@ class Outbox:
                 first,
                 c.target if recipient else c.note,
                 # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
-                orjson.dumps(public_alert(self._view(a))),
+                orjson.dumps(public_alert(self._view(a))).decode(),
                 now,
                 a.site,
                 recipient,
                 channel,
-            ),
+            )
         )
 
 

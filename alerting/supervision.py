@@ -24,8 +24,17 @@ from alerting.rulebook import Rulebook
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.registry import Device, Registry
+from devices.sqlrows import Rows
 
 DevKey = tuple[str, str]  # (site, device id)
+# the batch's rows in one statement (devices/sqlrows.py says why)
+_HEARD = Rows(
+    "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)",
+    5,
+    " ON CONFLICT(site, device_id) DO UPDATE SET"
+    " last_seen_ms = excluded.last_seen_ms, online = 1, due_ms = excluded.due_ms",
+)
+_NEVER = 2**62  # no supervision deadline at all
 SLACK_MAX_MS = 60_000  # a stored last-seen time is at most this old (or a tenth of the interval)
 
 
@@ -58,6 +67,9 @@ class Supervision:
         self._stored: dict[DevKey, int] = {}  # last_seen_ms of the devices stored online
         self._slack: dict[DevKey, int] = {}
         self._oos: dict[DevKey, int] = {}
+        # no device is due before this (epoch ms; _NEVER: none is): a lower bound kept as
+        # rows are written, so a batch with nothing due spends no statement asking
+        self._floor: int | None = None  # None: unknown, ask the table
 
     def setup(self, now: int) -> None:
         """Every registered device is supervised from the start, silent ones included."""
@@ -68,6 +80,8 @@ class Supervision:
                 continue
             sup = self.interval_ms(d)
             rows.append((d.site, d.id, None if sup is None else now + sup))
+            if sup is not None:
+                self._lower(now + sup)
         self._conn.executemany(
             "INSERT OR IGNORE INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
             " VALUES (?, ?, NULL, NULL, ?)",
@@ -91,6 +105,11 @@ class Supervision:
         }
         self._slack = {}
         self._seen = {}
+        self._floor = None
+
+    def _lower(self, due: int) -> None:
+        if self._floor is not None and due < self._floor:
+            self._floor = due
 
     def interval_ms(self, dev: Device) -> int | None:
         """How long the device may stay silent, in ms: the absence rule's interval, else its type's;
@@ -102,9 +121,11 @@ class Supervision:
 
     def next_due(self) -> int | None:
         """The earliest supervision deadline (epoch ms) over all devices, or None: the engine's
-        queue wait ends then."""
-        row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
-        return None if row[0] is None else int(row[0])
+        queue wait ends then. Possibly earlier than the true one (a bound), never later."""
+        if self._floor is None:
+            row = self._conn.execute("SELECT min(due_ms) FROM device_state").fetchone()
+            self._floor = _NEVER if row[0] is None else int(row[0])
+        return None if self._floor == _NEVER else self._floor
 
     # --- messages ----------------------------------------------------------------------
 
@@ -122,6 +143,7 @@ class Supervision:
         self._conn.execute(
             "UPDATE device_state SET due_ms = due_ms + ? WHERE due_ms IS NOT NULL", (step_ms,)
         )
+        self._floor = None
 
     def shifted(self, step_ms: int) -> None:
         """After `shift` committed: the remembered times move with the deadlines."""
@@ -155,19 +177,20 @@ class Supervision:
             sup = self.interval_ms(dev)
             slack[key] = SLACK_MAX_MS if sup is None else min(SLACK_MAX_MS, sup // 10)
             stored[key] = at
-            rows.append((key[0], key[1], at, None if sup is None else at + sup))
-        if rows:
-            self._conn.executemany(
-                "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
-                " VALUES (?,?,?,1,?) ON CONFLICT(site, device_id) DO UPDATE SET"
-                " last_seen_ms = excluded.last_seen_ms, online = 1, due_ms = excluded.due_ms",
-                rows,
-            )
+            rows.append((key[0], key[1], at, 1, None if sup is None else at + sup))
+            if sup is not None:
+                self._lower(at + sup)
+        _HEARD.insert(self._conn, rows)
         self._seen = {}
 
     def due(self, now: int) -> list[Silent]:
         """The devices past their deadline (at most 5,000 a batch); each taken once. One
         heard since its row was written gets its true deadline instead."""
+        if self._floor is None:
+            self.next_due()
+        if self._floor is not None and now < self._floor:
+            return []
+        self._floor = None  # asked again after this
         rows = self._conn.execute(
             "SELECT site, device_id FROM device_state WHERE due_ms <= ? LIMIT 5000", (now,)
         ).fetchall()
@@ -183,6 +206,7 @@ class Supervision:
                     " WHERE site=? AND device_id=?",
                     (heard, heard + sup, site, device_id),
                 )
+                self._lower(heard + sup)
                 self._stored[key] = heard
                 continue
             self._conn.execute(
@@ -204,6 +228,7 @@ class Supervision:
                 " AND due_ms IS NULL",
                 (now + sup, dev.site, dev.id),
             )
+            self._lower(now + sup)
 
     # --- out of service ------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def press(h: Harness, site: str, device: str) -> int:
 
 def console(h: Harness, alert: int, action: str, note: str, to: str = "active_ack") -> None:
     """A row as the console writes it (the operator op-chen)."""
-    store.audit(h.conn, alert, h.clock.now_ms(), action, "active_ack", to, "op-chen", note)
+    store.audit(h.conn, [(alert, h.clock.now_ms(), action, "active_ack", to, "op-chen", note)])
     h.conn.commit()
 
 
