@@ -14,7 +14,7 @@ import heapq
 import sqlite3
 from dataclasses import dataclass
 
-from devices.sqlrows import Rows, columns, pack
+from devices.sqlrows import deleting, inserting
 
 ON = "on"  # on-delay: raise when it comes due
 OFF = "off"  # off-delay / chatter calm: clear when it comes due
@@ -24,14 +24,10 @@ OOS = "oos"  # maintenance (out of service) ends
 
 DKey = tuple[str, str, str, str]  # kind, rule, site, subject
 
-_UPSERT = Rows(
+_UPSERT = inserting(
     "INSERT OR REPLACE INTO deadlines(kind, rule, site, subject, due_ms, since_ms, value)", 7
 )
-_DELETE = "DELETE FROM deadlines WHERE kind=? AND rule=? AND site=? AND subject=?"
-_DELETE_MANY = (
-    f"DELETE FROM deadlines WHERE (kind, rule, site, subject) IN"
-    f" (SELECT {columns(4)} FROM json_each(?))"
-)
+_DELETE = deleting("deadlines", ("kind", "rule", "site", "subject"))
 
 
 @dataclass(slots=True)
@@ -105,15 +101,11 @@ class Deadlines:
             return
         ups = [d for d in self._dirty.values() if d is not None]
         gone = [k for k, d in self._dirty.items() if d is None]
-        _UPSERT.insert(
+        _UPSERT.run(
             self._conn,
             [(d.kind, d.rule, d.site, d.subject, d.due_ms, d.since_ms, d.value) for d in ups],
         )
-        packed = pack(gone) if len(gone) > 1 else None
-        if packed is None:
-            self._conn.executemany(_DELETE, gone)
-        else:
-            self._conn.execute(_DELETE_MANY, (packed,))
+        _DELETE.run(self._conn, gone)
         self._stored.difference_update(gone)
         self._stored.update(d.key for d in ups)
         self._dirty = {}

@@ -41,7 +41,7 @@ from alerting.model import Alert, AlertState, Change
 from alerting.rulebook import Rulebook
 from alerting.ruleset import RuleSet
 from alerting.views import public_alert
-from devices.sqlrows import Rows
+from devices.sqlrows import inserting
 
 MQTT_TARGET = "mqtt"
 ALERT_KIND = "alert"
@@ -138,7 +138,7 @@ def lanes(scope: Scope | None, exports: bool) -> list[Scope | None]:
 
 
 # the batch's rows in one statement (devices/sqlrows.py says why)
-_INSERT = Rows(
+_INSERT = inserting(
     "INSERT INTO outbox(key, target, alert_id, seq, action, msg_type, created_ms, first_ms,"
     " note, alert, next_ms, site, recipient, channel)",
     14,
@@ -163,7 +163,6 @@ class Outbox:
         # per open alert: target -> (last seq, first created_ms)
         self._heard: dict[int, dict[str, tuple[int, int]]] = {}
         self._install = "0"
-        self._rows: list[tuple[Any, ...]] = []  # the batch's rows, written by route()
 
     def load(self) -> None:
         """Read the install id and, per open alert, the targets that heard of it and their last
@@ -181,14 +180,12 @@ class Outbox:
 
     def route(self, changes: list[Change], now: int) -> int:
         """Outbox rows for the batch's changes, in one statement; returns how many."""
-        self._rows = []
-        n = self._route(changes, now)
-        _INSERT.insert(self._conn, self._rows)
-        self._rows = []
-        return n
+        rows: list[tuple[Any, ...]] = []
+        self._route(changes, now, rows)
+        _INSERT.run(self._conn, rows)
+        return len(rows)
 
-    def _route(self, changes: list[Change], now: int) -> int:
-        n = 0
+    def _route(self, changes: list[Change], now: int, rows: list[tuple[Any, ...]]) -> None:
 
         for c in changes:
             a = c.alert
@@ -205,19 +202,16 @@ class Outbox:
             if rs.notify.mqtt_alerts and c.action not in ("escalate", "renotify"):
                 to.append(MQTT_TARGET)
             for target in to:
-                self._add(target, c, heard, now)
-                n += 1
+                rows.append(self._row(target, c, heard, now))
             if c.action in ("escalate", "renotify") and c.target and self._reach is not None:
                 found = self._reach(a, c.target, now)
                 if found is not None and found.skipped is None:
                     for channel, gateway in found.channels:  # one row per channel
-                        self._add(gateway, c, heard, now, found.recipient, channel)
-                        n += 1
+                        rows.append(self._row(gateway, c, heard, now, found.recipient, channel))
             if a.state is AlertState.CLOSED:
                 self._heard.pop(a.id, None)
-        return n
 
-    def _add(
+    def _row(
         self,
         target: str,
         c: Change,
@@ -225,8 +219,8 @@ class Outbox:
         now: int,
         recipient: str = "",
         channel: str = "",
-    ) -> None:
-        """One row; a person's (`recipient` `<resident>/<contact>`) counts its own seq, is
+    ) -> tuple[Any, ...]:
+        """One row's values; a person's (`recipient` `<resident>/<contact>`) counts its own seq, is
         keyed `<site>:<install>:<alert>:<target>/<resident>/<contact>:<seq>` and notes its
         step (`family_1`...)."""
         lane = _lane(target, recipient)
@@ -235,24 +229,22 @@ class Outbox:
         heard[lane] = (seq, first)
         msg_type = "Cancel" if c.action == "dismiss" else "Alert" if seq == 1 else "Update"
         a = c.alert
-        self._rows.append(
-            (
-                f"{a.site}:{self._install}:{a.id}:{lane}:{seq}",
-                target,
-                a.id,
-                seq,
-                c.action,
-                msg_type,
-                now,
-                first,
-                c.target if recipient else c.note,
-                # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
-                orjson.dumps(public_alert(self._view(a))).decode(),
-                now,
-                a.site,
-                recipient,
-                channel,
-            )
+        return (
+            f"{a.site}:{self._install}:{a.id}:{lane}:{seq}",
+            target,
+            a.id,
+            seq,
+            c.action,
+            msg_type,
+            now,
+            first,
+            c.target if recipient else c.note,
+            # rows leave the house: no resident's name is kept in them (PRIVATE_FIELDS)
+            orjson.dumps(public_alert(self._view(a))).decode(),
+            now,
+            a.site,
+            recipient,
+            channel,
         )
 
 

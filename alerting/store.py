@@ -12,7 +12,7 @@ from typing import Any
 
 from alerting.model import Alert, AlertState, Severity
 from devices.siteconfig import SYSTEM_SITE
-from devices.sqlrows import Rows
+from devices.sqlrows import inserting
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS alerts ("
@@ -245,7 +245,7 @@ def update(conn: sqlite3.Connection, a: Alert) -> None:
 
 
 # a batch's audit rows in one statement (devices/sqlrows.py says why)
-_AUDIT = Rows("INSERT INTO audit(alert_id, at, action, from_state, to_state, by, note)", 7)
+_AUDIT = inserting("INSERT INTO audit(alert_id, at, action, from_state, to_state, by, note)", 7)
 
 AuditRow = tuple[int, int, str, str | None, str, str | None, str | None]
 
@@ -253,7 +253,7 @@ AuditRow = tuple[int, int, str, str | None, str, str | None, str | None]
 def audit(conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
     """Append transitions (alert id, at, action, from state, to state, by, note) to the
     alerts' audit trails; the trail is never changed."""
-    _AUDIT.insert(conn, rows)
+    _AUDIT.run(conn, rows)
 
 
 # what the duty room sees first: open before closed, emergency > routine > trouble,

@@ -24,11 +24,11 @@ from alerting.rulebook import Rulebook
 from alerting.rules import AbsenceRule
 from alerting.ruleset import RuleSet
 from devices.registry import Device, Registry
-from devices.sqlrows import Rows
+from devices.sqlrows import inserting
 
 DevKey = tuple[str, str]  # (site, device id)
 # the batch's rows in one statement (devices/sqlrows.py says why)
-_HEARD = Rows(
+_HEARD = inserting(
     "INSERT INTO device_state(site, device_id, last_seen_ms, online, due_ms)",
     5,
     " ON CONFLICT(site, device_id) DO UPDATE SET"
@@ -180,7 +180,7 @@ class Supervision:
             rows.append((key[0], key[1], at, 1, None if sup is None else at + sup))
             if sup is not None:
                 self._lower(at + sup)
-        _HEARD.insert(self._conn, rows)
+        _HEARD.run(self._conn, rows)
         self._seen = {}
 
     def due(self, now: int) -> list[Silent]:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 
-def pack(rows: Sequence[Sequence[Any]]) -> str | None:
+def _pack(rows: Sequence[Sequence[Any]]) -> str | None:
     """`rows` as one JSON array for json_each, or None where they must go row by row: a
     value JSON cannot carry (a lone surrogate), or a NUL, at which json_extract would end
     the text (any escaped NUL is taken for one: row by row is never wrong, only slower).
@@ -33,29 +33,45 @@ def pack(rows: Sequence[Sequence[Any]]) -> str | None:
     return None if "\\u0000" in packed else packed
 
 
-def columns(width: int) -> str:
-    """The select list of json_each's rows of `width` values."""
+def _columns(width: int) -> str:
     return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
 
 
 class Rows:
-    """An INSERT of rows of `width` values: one row by VALUES, more as one JSON array
-    unpacked by json_each, so the whole batch is a single step. `head` is
-    "INSERT INTO t(a, b, ...)" with those columns; `tail` an optional upsert clause
-    (" ON CONFLICT(...) DO UPDATE SET ..."). Values: int, float, str or None."""
+    """A statement over rows of `width` values: one row as `one` (with ? marks), more as
+    `many`, which takes them all as one JSON array through json_each, a single step.
+    Values: int, float, str or None. Build it with `inserting` or `deleting`."""
 
-    def __init__(self, head: str, width: int, tail: str = "") -> None:
-        marks = ", ".join("?" * width)
-        self.one = f"{head} VALUES ({marks}){tail}"
-        # WHERE true: SQLite's rule for an upsert after INSERT ... SELECT (parsing ambiguity)
-        self.many = f"{head} SELECT {columns(width)} FROM json_each(?) WHERE true{tail}"
+    def __init__(self, one: str, many: str) -> None:
+        self.one = one
+        self.many = many
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows` in the caller's transaction."""
+    def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Apply it to `rows` in the caller's transaction."""
         if not rows:
             return
-        packed = pack(rows) if len(rows) > 1 else None
+        packed = _pack(rows) if len(rows) > 1 else None
         if packed is None:
             conn.executemany(self.one, rows)
         else:
             conn.execute(self.many, (packed,))
+
+
+def inserting(head: str, width: int, tail: str = "") -> Rows:
+    """Rows inserted: `head` is "INSERT INTO t(a, b, ...)" with `width` columns; `tail` an
+    optional upsert clause (" ON CONFLICT(...) DO UPDATE SET ...")."""
+    marks = ", ".join("?" * width)
+    # WHERE true: SQLite's rule for an upsert after INSERT ... SELECT (parsing ambiguity)
+    return Rows(
+        f"{head} VALUES ({marks}){tail}",
+        f"{head} SELECT {_columns(width)} FROM json_each(?) WHERE true{tail}",
+    )
+
+
+def deleting(table: str, key: Sequence[str]) -> Rows:
+    """Rows of `table` deleted by the values of their `key` columns."""
+    cols = ", ".join(key)
+    return Rows(
+        f"DELETE FROM {table} WHERE " + " AND ".join(f"{c}=?" for c in key),
+        f"DELETE FROM {table} WHERE ({cols}) IN (SELECT {_columns(len(key))} FROM json_each(?))",
+    )

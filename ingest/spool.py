@@ -13,11 +13,11 @@ import orjson
 
 from devices.model import AlertTransition, DeviceEvent, DeviceStatus, Reading
 from devices.ports import BatchItem, Point, Series
-from devices.sqlrows import Rows
+from devices.sqlrows import inserting
 
 KIND_TELEMETRY, KIND_EVENT, KIND_STATUS, KIND_ALERT = 0, 1, 2, 3
 # one statement for the batch's rows (devices/sqlrows.py says why)
-_INSERT = Rows("INSERT INTO points(ts_ms, site, device_id, device_type, kind, data)", 6)
+_INSERT = inserting("INSERT INTO points(ts_ms, site, device_id, device_type, kind, data)", 6)
 
 
 def _alert_data(t: AlertTransition) -> str:
@@ -97,7 +97,7 @@ class Spool:
                 )
             elif isinstance(m, AlertTransition):
                 rows.append((m.at_ms, m.site, m.device_id, "", KIND_ALERT, _alert_data(m)))
-        _INSERT.insert(conn, rows)
+        _INSERT.run(conn, rows)
 
     # --- embedded store ---------------------------------------------------------------
 
