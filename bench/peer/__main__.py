@@ -45,7 +45,9 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--max", dest="rate_max", type=int, default=40_000)
     ap.add_argument("--catch-up", type=float, default=5, help="s after the last publish")
     ap.add_argument("--loads", type=int, nargs="*", default=[1000, 5000])
-    ap.add_argument("--alarms", type=int, default=200, help="falls per latency phase")
+    ap.add_argument(
+        "--alarms", type=int, default=1000, help="falls per latency phase (p99: the 10th slowest)"
+    )
     ap.add_argument("--alarm-interval", type=float, default=0.05)
     ap.add_argument("--warmup", type=float, default=2, help="s of telemetry before alarms")
     ap.add_argument("--latency-timeout", type=float, default=20, help="s quiet: done")
