@@ -42,7 +42,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=20, help="seconds per sustained step")
     ap.add_argument("--from", dest="rate_from", type=int, default=8000)
     ap.add_argument("--step", type=int, default=2000)
-    ap.add_argument("--max", dest="rate_max", type=int, default=40_000)
+    ap.add_argument("--max", dest="rate_max", type=int, default=60_000)
     ap.add_argument("--catch-up", type=float, default=5, help="s after the last publish")
     ap.add_argument("--loads", type=int, nargs="*", default=[1000, 5000])
     ap.add_argument(

@@ -20,6 +20,8 @@ def summarize(runs: list[dict[str, Any]], system: str, loads: list[int]) -> dict
 
     sus = [r["sustained"] for r in mine if "sustained" in r]
     put("sustained_msg_s", [s["rate"] for s in sus])
+    if sus:
+        out["sustained_capped_runs"] = sum(1 for s in sus if s.get("capped"))
     put("peak_rss_mb", [s["peak_rss_mb"] for s in sus])
     put("max_sampled_rss_mb", [s["max_sampled_rss_mb"] for s in sus])
     for load in loads:
@@ -55,6 +57,10 @@ def table(summary: dict[str, dict[str, Any]], loads: list[int]) -> str:
     names = list(summary)
     rows: list[tuple[str, list[str]]] = [
         ("sustained msg/s (kept up)", [cell(summary[n].get("sustained_msg_s")) for n in names]),
+        (
+            "  runs that never fell behind (--max)",
+            [str(summary[n].get("sustained_capped_runs", "-")) for n in names],
+        ),
         ("peak RSS, sustained (VmHWM) MB", [cell(summary[n].get("peak_rss_mb")) for n in names]),
         (
             "max sampled RSS, sustained MB",

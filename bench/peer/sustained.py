@@ -94,7 +94,8 @@ def drain(system: System, quiet_s: float = 3, timeout_s: float = 180) -> bool:
 
 def search(system: System, args: argparse.Namespace) -> dict[str, Any]:
     """--from, +--step, ... up to --max: the last rate kept up with before the first one not
-    kept up with (0 if not even --from). Peak RSS over the steps."""
+    kept up with (0 if not even --from); `capped` when it never fell behind. Peak RSS over
+    the steps."""
     steps: list[dict[str, Any]] = []
     best = 0
     with RssWatch(system) as rss:
@@ -116,6 +117,9 @@ def search(system: System, args: argparse.Namespace) -> dict[str, Any]:
             rate += args.step
     return {
         "rate": best,
+        # never fell behind: `rate` is only a lower bound (the ceiling's rule: no figure
+        # from a search that hit its cap passes for a limit)
+        "capped": bool(steps) and steps[-1]["keeps_up"],
         "steps": steps,
         "peak_rss_mb": system.peak_rss_mb(),  # VmHWM: since the process started
         "max_sampled_rss_mb": rss.max_mb,
