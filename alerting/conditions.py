@@ -27,7 +27,7 @@ from alerting.rules import (
 from devices.model import Reading, Scalar
 from devices.registry import Device
 
-Verdict = Callable[[float | bool | str], tuple[bool, bool]]  # v -> (breached, cleared)
+Judge = Callable[[float | bool | str], tuple[bool, bool]]  # v -> (breached, cleared)
 
 # raise(rule, site, subject, now, value text, device or None): the engine's raising
 Raise = Callable[[AnyRule, str, str, int, str, Device | None], None]
@@ -54,7 +54,7 @@ class Conditions:
         self._samples: dict[tuple[str, str, str], deque[tuple[int, float]]] = {}
         self._counters: dict[tuple[str, str, str], float] = {}
         # a threshold rule's verdict function (rules.threshold_verdict), by the rule's id
-        self._verdicts: dict[int, tuple[ThresholdRule, Verdict]] = {}
+        self._verdicts: dict[int, tuple[ThresholdRule, Judge]] = {}
 
     def remember_counters(self, levels: Sequence[LevelRule], dev: Device, d: Reading) -> None:
         """After every rule has seen a reading: its inactivity counters (e.g. steps) become
