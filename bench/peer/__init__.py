@@ -18,9 +18,10 @@ sustained   --from, +--step, ... --max msg/s for --duration s each, stopping at 
             step not kept up with: kept up = the publishers achieved the offered rate
             (within 3 %) and within --catch-up (5) s of the last publish every reading is
             a point in InfluxDB (Node-RED: db `peer` dropped and recreated per step).
-            One publisher process up to 10,000 msg/s, two above. A system that never
-            fell behind up to --max (60,000) is counted as such: its figure is a lower
-            bound. Peak RSS: VmHWM of the service / Node-RED process at the end, and the
+            One publisher process up to 10,000 msg/s, two above. A search stopped by
+            the harness (the system never fell behind up to --max, 60,000, or the
+            publishers fell short) is counted apart: its figure is a lower bound.
+            Peak RSS: VmHWM of the service / Node-RED process at the end, and the
             largest VmRSS sampled.
 latency     at each --loads msg/s of background telemetry: --alarms falls, one every
             --alarm-interval s, each from its own wearable (new wearables per phase:

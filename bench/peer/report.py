@@ -58,7 +58,7 @@ def table(summary: dict[str, dict[str, Any]], loads: list[int]) -> str:
     rows: list[tuple[str, list[str]]] = [
         ("sustained msg/s (kept up)", [cell(summary[n].get("sustained_msg_s")) for n in names]),
         (
-            "  runs that never fell behind (--max)",
+            "  runs stopped by the harness, not it",
             [str(summary[n].get("sustained_capped_runs", "-")) for n in names],
         ),
         ("peak RSS, sustained (VmHWM) MB", [cell(summary[n].get("peak_rss_mb")) for n in names]),
