@@ -145,10 +145,16 @@ class Engine:
         self._deadlines.load()  # the welfare checks arm what is not armed yet
         self._life.load(self._clock.now_ms())
         self._welfare.setup(self._clock.now_ms())
-        self._life.flush()
-        self._deadlines.flush()
+        self._write_rows()
         conn.execute("COMMIT")
         self._reload()
+
+    def _write_rows(self) -> None:
+        """The rows the transaction's changes left in memory, one statement per table, right
+        before every commit (devices/sqlrows.py says why statements count)."""
+        self._watch.flush()
+        self._life.flush()
+        self._deadlines.flush()
 
     def _reload(self) -> None:
         now = self._clock.now_ms()
@@ -251,9 +257,7 @@ class Engine:
             items: list[BatchItem] = [*accepted, *transitions(result.changes)]
             for sink in self._sinks:
                 sink.write(conn, items)
-            self._watch.flush()
-            self._life.flush()
-            self._deadlines.flush()
+            self._write_rows()
             conn.execute("COMMIT")
         except BaseException:
             try:

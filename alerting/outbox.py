@@ -180,13 +180,14 @@ class Outbox:
 
     def route(self, changes: list[Change], now: int) -> int:
         """Outbox rows for the batch's changes, in one statement; returns how many."""
-        rows: list[tuple[Any, ...]] = []
-        self._route(changes, now, rows)
+        rows = self._rows(changes, now)
         _INSERT.run(self._conn, rows)
         return len(rows)
 
-    def _route(self, changes: list[Change], now: int, rows: list[tuple[Any, ...]]) -> None:
-
+    def _rows(self, changes: list[Change], now: int) -> list[tuple[Any, ...]]:
+        """Each change's rows: one per target that hears of it (and per channel of a
+        person called)."""
+        rows: list[tuple[Any, ...]] = []
         for c in changes:
             a = c.alert
             rs = self._rules.of(a.site)
@@ -210,6 +211,7 @@ class Outbox:
                         rows.append(self._row(gateway, c, heard, now, found.recipient, channel))
             if a.state is AlertState.CLOSED:
                 self._heard.pop(a.id, None)
+        return rows
 
     def _row(
         self,

@@ -34,6 +34,7 @@ _HEARD = inserting(
     " ON CONFLICT(site, device_id) DO UPDATE SET"
     " last_seen_ms = excluded.last_seen_ms, online = 1, due_ms = excluded.due_ms",
 )
+_NEW = inserting("INSERT OR IGNORE INTO device_state(site, device_id, due_ms)", 3)
 _NEVER = 2**62  # no supervision deadline at all
 SLACK_MAX_MS = 60_000  # a stored last-seen time is at most this old (or a tenth of the interval)
 
@@ -82,11 +83,7 @@ class Supervision:
             rows.append((d.site, d.id, None if sup is None else now + sup))
             if sup is not None:
                 self._lower(now + sup)
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO device_state(site, device_id, last_seen_ms, online, due_ms)"
-            " VALUES (?, ?, NULL, NULL, ?)",
-            rows,
-        )
+        _NEW.run(self._conn, rows)  # never heard: last seen and online stay NULL
 
     def load(self) -> None:
         """Read the maintenance table into memory: at startup and after a rollback."""
@@ -186,9 +183,8 @@ class Supervision:
     def due(self, now: int) -> list[Silent]:
         """The devices past their deadline (at most 5,000 a batch); each taken once. One
         heard since its row was written gets its true deadline instead."""
-        if self._floor is None:
-            self.next_due()
-        if self._floor is not None and now < self._floor:
+        floor = self.next_due()
+        if floor is None or now < floor:
             return []
         self._floor = None  # asked again after this
         rows = self._conn.execute(
